@@ -1,0 +1,28 @@
+//! hbmon: a distributed host monitor. One binary; the work-file decides
+//! whether a host is client, server and/or pagemaker. See DESIGN.md.
+
+pub mod bench_udp;
+pub mod cli;
+pub mod client;
+pub mod command;
+pub mod conf;
+pub mod daemon;
+pub mod error;
+pub mod event_loop;
+pub mod hostname;
+pub mod journal;
+pub mod logger;
+pub mod notify;
+pub mod pagemaker;
+pub mod probes;
+pub mod server;
+pub mod session;
+pub mod state;
+pub mod store;
+pub mod timers;
+pub mod verbs;
+pub mod wire;
+pub mod work;
+
+/// `hbmon-<version>`, as PING and STATE show it.
+pub const VERSION: &str = concat!("hbmon-", env!("CARGO_PKG_VERSION"));

@@ -1,0 +1,4 @@
+pub mod mkwork;
+pub mod model;
+pub mod parse;
+pub mod resolve;
