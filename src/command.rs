@@ -125,3 +125,37 @@ mod tests {
         );
     }
 }
+
+/// Splits a framed answer into its body, or the `COMMAND ERROR` reason.
+pub fn parse_answer(text: &str) -> Result<String, String> {
+    let mut lines: Vec<&str> = text.lines().collect();
+    while lines.last().is_some_and(|l| l.trim().is_empty()) {
+        lines.pop();
+    }
+    if lines.first().is_none_or(|l| !l.starts_with("COMMAND ")) {
+        return Err("no answer frame".into());
+    }
+    match lines.last() {
+        Some(l) if *l == "COMMAND DONE" && lines.len() >= 2 => {
+            Ok(lines[1..lines.len() - 1].join("\n"))
+        }
+        Some(l) if l.starts_with("COMMAND ERROR") && lines.len() >= 2 => {
+            Err(l.trim_start_matches("COMMAND ERROR").trim().to_string())
+        }
+        _ => Err("answer cut short".into()),
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    #[test]
+    fn answers_round_trip() {
+        assert_eq!(parse_answer(&frame_ok("PING", "PONG a\nb")), Ok("PONG a\nb".into()));
+        assert_eq!(parse_answer(&frame_ok("ZAP", "")), Ok(String::new()));
+        assert_eq!(parse_answer(&frame_err("X", "busy")), Err("busy".into()));
+        assert_eq!(parse_answer("COMMAND PING\nPONG"), Err("answer cut short".into()));
+        assert_eq!(parse_answer("garbage"), Err("no answer frame".into()));
+    }
+}

@@ -1,1 +1,564 @@
-//! TODO
+//! The one mio thread: command listener and its sessions, outgoing calls,
+//! the heartbeat UDP sockets, timers, signals (signalfd) and the waker for
+//! helper threads. Protocol lives elsewhere; this file only moves bytes and
+//! dispatches by token.
+
+use crate::command;
+use crate::session::{Call, Next, Phase, Session};
+use crate::state::{CallOwner, CallReq, Done, Effects, Job, Now, State, Tick};
+use crate::timers::Timers;
+use crate::verbs::{self, Deferred, Reply};
+use mio::net::{TcpListener, TcpStream, UdpSocket};
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::Instant;
+
+const CMD_LISTENER: Token = Token(0);
+const UDP_SERVER: Token = Token(1);
+const SIGNALS: Token = Token(2);
+const WAKER: Token = Token(3);
+const UDP_CLIENT: Token = Token(4);
+/// Connections and calls are numbered from here; tokens are never reused.
+const FIRST_CONN: usize = 16;
+
+/// Most incoming connections at once; the next is told `busy`.
+pub const MAX_SESSIONS: usize = 256;
+/// A session must have sent its line and taken its answer within this.
+pub const SESSION_TIMEOUT: f64 = 10.0;
+/// Most outgoing calls in flight; more wait in a queue.
+pub const MAX_CALLS: usize = 256;
+/// Largest answer accepted from another host (a client's DUMP, HIST Y).
+pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+
+/// Why the loop ended.
+#[derive(Debug, PartialEq)]
+pub enum Exit {
+    Stop,
+    Reexec,
+}
+
+/// The signals the loop handles; blocked in every thread, read by signalfd.
+pub fn signal_set() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGTERM, Signal::SIGINT] {
+        s.add(sig);
+    }
+    s
+}
+
+/// Blocks the loop's signals in the calling thread (and threads it spawns
+/// later). Call before starting any thread.
+pub fn block_signals() -> crate::error::Result<()> {
+    signal_set()
+        .thread_block()
+        .map_err(|e| crate::error::Error::io("block signals", std::io::Error::from(e)))
+}
+
+struct Pending {
+    deferred: Deferred,
+    results: Vec<Option<crate::session::CallResult>>,
+    left: usize,
+}
+
+pub struct EventLoop {
+    poll: Poll,
+    listener: TcpListener,
+    udp_server: Option<UdpSocket>,
+    udp_client: Option<UdpSocket>,
+    sigfd: SignalFd,
+    waker: Arc<Waker>,
+    done_tx: Sender<Done>,
+    done_rx: Receiver<Done>,
+    sessions: HashMap<usize, Session>,
+    calls: HashMap<usize, (Call, CallOwner)>,
+    queued_calls: VecDeque<CallReq>,
+    pending: HashMap<usize, Pending>,
+    next_token: usize,
+    timers: Timers<Tick>,
+    epoch: Instant,
+    /// Source address for outgoing connections (the host's bind address).
+    bind_ip: Option<std::net::IpAddr>,
+    udp_buf: Vec<u8>,
+    early_results: Vec<(CallOwner, crate::session::CallResult)>,
+}
+
+/// Sockets bound before the loop starts (so `start` can report failures).
+pub struct Sockets {
+    pub listener: std::net::TcpListener,
+    pub udp_server: Option<std::net::UdpSocket>,
+    pub udp_client: Option<std::net::UdpSocket>,
+    pub bind_ip: Option<std::net::IpAddr>,
+}
+
+impl EventLoop {
+    pub fn new(s: Sockets) -> crate::error::Result<EventLoop> {
+        let io = |op: &str, e: std::io::Error| crate::error::Error::io(op, e);
+        let poll = Poll::new().map_err(|e| io("create poll", e))?;
+        let sigfd = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| io("signalfd", e.into()))?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| io("waker", e))?);
+        s.listener.set_nonblocking(true).map_err(|e| io("listener nonblocking", e))?;
+        let mut listener = TcpListener::from_std(s.listener);
+        let reg = poll.registry();
+        reg.register(&mut listener, CMD_LISTENER, Interest::READABLE).map_err(|e| io("register", e))?;
+        reg.register(&mut SourceFd(&sigfd.as_raw_fd()), SIGNALS, Interest::READABLE)
+            .map_err(|e| io("register signals", e))?;
+        let (done_tx, done_rx) = channel();
+        let mut el = EventLoop {
+            poll,
+            listener,
+            udp_server: None,
+            udp_client: None,
+            sigfd,
+            waker,
+            done_tx,
+            done_rx,
+            sessions: HashMap::new(),
+            calls: HashMap::new(),
+            queued_calls: VecDeque::new(),
+            pending: HashMap::new(),
+            next_token: FIRST_CONN,
+            timers: Timers::new(),
+            epoch: Instant::now(),
+            bind_ip: s.bind_ip,
+            udp_buf: vec![0u8; 65536],
+            early_results: Vec::new(),
+        };
+        el.set_udp(s.udp_server, s.udp_client)?;
+        Ok(el)
+    }
+
+    /// Installs (or removes) the heartbeat sockets, e.g. after a reload
+    /// changed the roles.
+    pub fn set_udp(
+        &mut self,
+        server: Option<std::net::UdpSocket>,
+        client: Option<std::net::UdpSocket>,
+    ) -> crate::error::Result<()> {
+        let io = |op: &str, e: std::io::Error| crate::error::Error::io(op, e);
+        if let Some(mut old) = self.udp_server.take() {
+            let _ = self.poll.registry().deregister(&mut old);
+        }
+        if let Some(mut old) = self.udp_client.take() {
+            let _ = self.poll.registry().deregister(&mut old);
+        }
+        for (sock, tok, slot) in [(server, UDP_SERVER, 0), (client, UDP_CLIENT, 1)] {
+            if let Some(s) = sock {
+                s.set_nonblocking(true).map_err(|e| io("udp nonblocking", e))?;
+                let mut u = UdpSocket::from_std(s);
+                self.poll.registry().register(&mut u, tok, Interest::READABLE).map_err(|e| io("register udp", e))?;
+                if slot == 0 {
+                    self.udp_server = Some(u);
+                } else {
+                    self.udp_client = Some(u);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn has_udp_server(&self) -> bool {
+        self.udp_server.is_some()
+    }
+
+    pub fn now(&self) -> Now {
+        Now { mono: self.epoch.elapsed().as_secs_f64(), wall: Now::wall_now() }
+    }
+
+    /// Runs until STOP/TERM (or USR1 asks for a re-exec). `on_reload` is
+    /// called on HUP and WORK_RELOAD; it may swap the UDP sockets.
+    pub fn run(
+        &mut self,
+        st: &mut State,
+        fx: &mut Effects,
+        on_reload: &mut dyn FnMut(&mut State, &mut EventLoop, Now, &mut Effects),
+    ) -> crate::error::Result<Exit> {
+        let mut events = Events::with_capacity(1024);
+        loop {
+            self.apply(fx);
+            while !self.early_results.is_empty() {
+                let now = self.now();
+                for (owner, res) in std::mem::take(&mut self.early_results) {
+                    self.deliver(owner, res, st, now, fx);
+                }
+                self.apply(fx);
+            }
+            if st.stop {
+                return Ok(Exit::Stop);
+            }
+            let now = self.now();
+            let timeout = self.timers.timeout(now.mono, 3600.0);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == std::io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(crate::error::Error::io("poll", e));
+            }
+            let now = self.now();
+            for ev in events.iter() {
+                match ev.token() {
+                    CMD_LISTENER => self.accept(now),
+                    UDP_SERVER => self.read_udp_server(st, now, fx),
+                    UDP_CLIENT => self.read_udp_client(st, now, fx),
+                    SIGNALS => match self.read_signals(st) {
+                        Some(Exit::Reexec) => return Ok(Exit::Reexec),
+                        _ => {}
+                    },
+                    WAKER => {
+                        while let Ok(d) = self.done_rx.try_recv() {
+                            on_done(st, d, now, fx);
+                        }
+                    }
+                    Token(t) if self.sessions.contains_key(&t) => {
+                        self.session_event(t, ev.is_readable(), st, now, fx)
+                    }
+                    Token(t) => self.call_event(t, st, now, fx),
+                }
+            }
+            while let Some(t) = self.timers.pop_due(now.mono) {
+                self.on_tick(t, st, now, fx);
+            }
+            if st.reload {
+                st.reload = false;
+                on_reload(st, self, now, fx);
+            }
+        }
+    }
+
+    /// Carries out what handlers asked for.
+    fn apply(&mut self, fx: &mut Effects) {
+        for (at, t) in fx.timers.drain(..) {
+            self.timers.at(at, t);
+        }
+        for job in fx.jobs.drain(..) {
+            self.spawn_job(job);
+        }
+        if let Some(u) = &self.udp_client {
+            for (to, d) in fx.datagrams.drain(..) {
+                let _ = u.send_to(&d, to);
+            }
+        } else {
+            fx.datagrams.clear();
+        }
+        self.queued_calls.extend(fx.calls.drain(..));
+        let now = self.now();
+        while self.calls.len() < MAX_CALLS {
+            let Some(req) = self.queued_calls.pop_front() else { break };
+            self.start_call(req, now);
+        }
+    }
+
+    fn spawn_job(&self, job: Job) {
+        let tx = self.done_tx.clone();
+        let waker = self.waker.clone();
+        let r = std::thread::Builder::new().stack_size(512 * 1024).name("hbmon-job".into()).spawn(move || {
+            let done = match job {
+                Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
+                Job::Notify(n) => Done::Notify(crate::server::run_notify_job(n)),
+            };
+            let _ = tx.send(done);
+            let _ = waker.wake();
+        });
+        if let Err(e) = r {
+            log::error!("cannot start a helper thread: {e}");
+        }
+    }
+
+    fn token(&mut self) -> usize {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    fn accept(&mut self, now: Now) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut stream, peer)) => {
+                    if self.sessions.len() >= MAX_SESSIONS {
+                        use std::io::Write;
+                        let _ = stream.write(command::frame_err("?", "busy").as_bytes());
+                        continue;
+                    }
+                    let t = self.token();
+                    let interest = Interest::READABLE;
+                    if self.poll.registry().register(&mut stream, Token(t), interest).is_err() {
+                        continue;
+                    }
+                    let deadline = now.mono + SESSION_TIMEOUT;
+                    self.sessions.insert(t, Session::new(stream, peer, deadline));
+                    self.timers.at(deadline, Tick::ConnDeadline(t));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: log and let the next poll retry.
+                    log::warn!("accept: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn session_event(&mut self, t: usize, readable: bool, st: &mut State, now: Now, fx: &mut Effects) {
+        let Some(s) = self.sessions.get_mut(&t) else { return };
+        let mut next = s.on_writable();
+        if readable && next == Next::Continue {
+            next = s.on_readable();
+        }
+        if let Next::Request(line) = next {
+            next = self.handle_request(t, &line, st, now, fx);
+        }
+        self.settle(t, next);
+    }
+
+    fn handle_request(&mut self, t: usize, line: &[u8], st: &mut State, now: Now, fx: &mut Effects) -> Next {
+        let Some(s) = self.sessions.get_mut(&t) else { return Next::Close };
+        let peer = s.peer.ip();
+        let reply = match command::parse_line(line) {
+            Ok(req) => {
+                s.verb = req.verb.clone();
+                verbs::dispatch(st, &req, peer, now, fx)
+            }
+            Err(e) => {
+                st.counters.refuse(&format!("bad command: {e}"));
+                let verb = crate::session::verb_of(line);
+                Reply::Now(command::frame_err(&verb, &e.to_string()))
+            }
+        };
+        match reply {
+            Reply::Now(text) => s.answer(text),
+            Reply::Later(d) => {
+                s.phase = Phase::Waiting;
+                let n = d.parts.len();
+                for (i, (_, addr, line)) in d.parts.iter().enumerate() {
+                    fx.call(CallOwner::Session { token: t, index: i }, *addr, line.clone(), 10.0);
+                }
+                if n == 0 {
+                    let text = verbs::finish(&d, Vec::new());
+                    return s.answer(text);
+                }
+                self.pending.insert(t, Pending { deferred: d, results: vec![None; n], left: n });
+                Next::Continue
+            }
+        }
+    }
+
+    /// Applies a session's `Next`: re-registers interest or closes it.
+    fn settle(&mut self, t: usize, next: Next) {
+        let Some(s) = self.sessions.get_mut(&t) else { return };
+        let close = match next {
+            Next::Close => true,
+            _ => false,
+        };
+        if close {
+            if let Some(mut s) = self.sessions.remove(&t) {
+                let _ = self.poll.registry().deregister(&mut s.stream);
+            }
+            self.pending.remove(&t);
+            return;
+        }
+        let interest = if s.wants_write() { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let _ = self.poll.registry().reregister(&mut s.stream, Token(t), interest);
+    }
+
+    fn start_call(&mut self, req: CallReq, now: Now) {
+        let deadline = now.mono + req.timeout;
+        let started = connect_from(self.bind_ip, req.addr).and_then(|stream| {
+            Call::start_with(stream, req.addr, &req.line, deadline, MAX_ANSWER)
+        });
+        match started {
+            Ok(mut call) => {
+                let t = self.token();
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                if let Err(e) = self.poll.registry().register(&mut call.stream, Token(t), interest) {
+                    self.call_failed(req.owner, format!("register: {e}"));
+                    return;
+                }
+                self.timers.at(deadline, Tick::CallDeadline(t));
+                self.calls.insert(t, (call, req.owner));
+            }
+            Err(e) => self.call_failed(req.owner, format!("connect: {e}")),
+        }
+    }
+
+    /// Results of calls that could not even start are delivered on the next
+    /// turn through a zero-delay path: remember them as finished calls.
+    fn call_failed(&mut self, owner: CallOwner, why: String) {
+        self.early_results.push((owner, Err(why)));
+    }
+
+    fn call_event(&mut self, t: usize, st: &mut State, now: Now, fx: &mut Effects) {
+        let Some((call, _)) = self.calls.get_mut(&t) else { return };
+        let Some(res) = call.on_event() else {
+            let interest = if call.wants_write() { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let _ = self.poll.registry().reregister(&mut call.stream, Token(t), interest);
+            return;
+        };
+        if let Some((mut call, owner)) = self.calls.remove(&t) {
+            let _ = self.poll.registry().deregister(&mut call.stream);
+            self.deliver(owner, res, st, now, fx);
+        }
+    }
+
+    fn deliver(&mut self, owner: CallOwner, res: crate::session::CallResult, st: &mut State, now: Now, fx: &mut Effects) {
+        match owner {
+            CallOwner::Session { token, index } => {
+                let Some(p) = self.pending.get_mut(&token) else { return };
+                if p.results[index].is_none() {
+                    p.results[index] = Some(res);
+                    p.left -= 1;
+                }
+                if p.left == 0 {
+                    if let Some(p) = self.pending.remove(&token) {
+                        let results = p.results.into_iter().map(|r| r.unwrap_or(Err("lost".into()))).collect();
+                        let text = verbs::finish(&p.deferred, results);
+                        if let Some(s) = self.sessions.get_mut(&token) {
+                            let next = s.answer(text);
+                            self.settle(token, next);
+                        }
+                    }
+                }
+            }
+            owner => st.handle_call_result(owner, res, now, fx),
+        }
+    }
+
+    fn on_tick(&mut self, t: Tick, st: &mut State, now: Now, fx: &mut Effects) {
+        match t {
+            Tick::ConnDeadline(tok) => {
+                let Some(s) = self.sessions.get_mut(&tok) else { return };
+                if s.deadline > now.mono {
+                    return;
+                }
+                let next = if s.phase == Phase::Reading || s.phase == Phase::Waiting {
+                    st.counters.refuse("timeout");
+                    s.deadline = now.mono + 2.0;
+                    self.timers.at(now.mono + 2.0, Tick::ConnDeadline(tok));
+                    self.pending.remove(&tok);
+                    let verb = if s.verb.is_empty() { "?".to_string() } else { s.verb.clone() };
+                    s.answer(command::frame_err(&verb, "timeout"))
+                } else {
+                    Next::Close
+                };
+                self.settle(tok, next);
+            }
+            Tick::CallDeadline(tok) => {
+                if let Some((call, _)) = self.calls.get(&tok) {
+                    if call.deadline <= now.mono {
+                        if let Some((mut call, owner)) = self.calls.remove(&tok) {
+                            let _ = self.poll.registry().deregister(&mut call.stream);
+                            self.deliver(owner, Err("timeout".into()), st, now, fx);
+                        }
+                    }
+                }
+            }
+            Tick::Client(ct) => {
+                if let Some(c) = st.client.as_mut() {
+                    c.on_tick(ct, now, fx);
+                }
+            }
+            Tick::Server(stt) => {
+                if let Some(s) = st.server.as_mut() {
+                    s.on_tick(stt, now, fx);
+                }
+            }
+            Tick::RotateLog => crate::logger::rotate_now(),
+        }
+    }
+
+    fn read_signals(&mut self, st: &mut State) -> Option<Exit> {
+        loop {
+            match self.sigfd.read_signal() {
+                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
+                    Ok(Signal::SIGHUP) => {
+                        log::info!("SIGHUP: reloading conf and work");
+                        st.reload = true;
+                    }
+                    Ok(Signal::SIGUSR1) => {
+                        log::info!("SIGUSR1: re-executing");
+                        return Some(Exit::Reexec);
+                    }
+                    Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
+                        log::info!("signal {}: stopping", info.ssi_signo);
+                        st.stop = true;
+                        return Some(Exit::Stop);
+                    }
+                    _ => {}
+                },
+                Ok(None) => return None,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+
+    fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
+        let Some(sock) = self.udp_server.as_ref() else { return };
+        let Some(server) = st.server.as_mut() else {
+            drain_udp(sock, &mut self.udp_buf);
+            return;
+        };
+        server.read_udp(sock, now, fx);
+    }
+
+    fn read_udp_client(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
+        let Some(sock) = self.udp_client.as_ref() else { return };
+        loop {
+            match sock.recv_from(&mut self.udp_buf) {
+                Ok((n, from)) => {
+                    if let Some(c) = st.client.as_mut() {
+                        c.on_datagram(&self.udp_buf[..n], from, now, fx);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        self.poll.registry()
+    }
+}
+
+fn drain_udp(sock: &UdpSocket, buf: &mut [u8]) {
+    while sock.recv_from(buf).is_ok() {}
+}
+
+/// Results from helper threads go to the part that asked.
+fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
+    match d {
+        Done::Probe(p) => {
+            if let Some(c) = st.client.as_mut() {
+                c.on_probe_done(p, now, fx);
+            }
+        }
+        Done::Notify(n) => {
+            if let Some(s) = st.server.as_mut() {
+                s.on_notify_done(n, now, fx);
+            }
+        }
+    }
+}
+
+/// A non-blocking connect from the host's own address, so the peer sees
+/// which host is calling.
+pub fn connect_from(bind: Option<std::net::IpAddr>, to: SocketAddr) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(to), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    if let Some(ip) = bind.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4()) {
+        sock.bind(&SocketAddr::new(ip, 0).into())?;
+    }
+    match sock.connect(&to.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(TcpStream::from_std(sock.into()))
+}

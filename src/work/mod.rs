@@ -1,3 +1,4 @@
+pub mod addr;
 pub mod mkwork;
 pub mod model;
 pub mod parse;
