@@ -8,6 +8,7 @@ pub mod command;
 pub mod conf;
 pub mod daemon;
 pub mod error;
+pub mod event;
 pub mod event_loop;
 pub mod hostname;
 pub mod journal;
