@@ -37,6 +37,22 @@ pub fn run_probe_job(_j: ProbeJob) -> ProbeDone {
 pub struct Client {}
 
 impl Client {
+    pub fn start(
+        _st: &crate::state::State,
+        _now: Now,
+        _fx: &mut Effects,
+    ) -> crate::error::Result<Client> {
+        Ok(Client {})
+    }
+    pub fn reload(
+        &mut self,
+        _conf: &crate::conf::Conf,
+        _work: &crate::work::model::Work,
+        _now: Now,
+        _fx: &mut Effects,
+    ) {
+    }
+    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {}
     pub fn verb(&mut self, req: &Request, _now: Now, _fx: &mut Effects) -> Reply {
         Reply::Now(frame_err(&req.verb, "not yet"))
     }
@@ -45,7 +61,14 @@ impl Client {
         serde_json::Value::Null
     }
     pub fn on_tick(&mut self, _t: ClientTick, _now: Now, _fx: &mut Effects) {}
-    pub fn on_call(&mut self, _c: ClientCall, _r: crate::session::CallResult, _now: Now, _fx: &mut Effects) {}
+    pub fn on_call(
+        &mut self,
+        _c: ClientCall,
+        _r: crate::session::CallResult,
+        _now: Now,
+        _fx: &mut Effects,
+    ) {
+    }
     pub fn on_datagram(&mut self, _d: &[u8], _from: SocketAddr, _now: Now, _fx: &mut Effects) {}
     pub fn on_probe_done(&mut self, _p: ProbeDone, _now: Now, _fx: &mut Effects) {}
 }
