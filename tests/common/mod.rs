@@ -61,6 +61,8 @@ pub struct Host {
     pub child: Option<Child>,
     /// Extra conf lines (intervals for tests etc.).
     pub extra_conf: String,
+    /// Extra environment for the next `start`.
+    pub env: Vec<(String, String)>,
 }
 
 impl Host {
@@ -99,6 +101,7 @@ impl Host {
             .arg("-c")
             .arg(&self.conf)
             .args(["-v", "start", "-i"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -358,6 +361,7 @@ impl Fleet {
                 conf: conf_path,
                 child: None,
                 extra_conf: conf_extra.to_string(),
+                env: Vec::new(),
             });
         }
         Fleet { dir, net, port, hosts, workconf }
@@ -410,4 +414,48 @@ pub fn wait_for<T>(secs: f64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// One command sent from a chosen source address (to test access control).
+pub fn cmd_from(src: Ipv4Addr, to: SocketAddr, line: &str) -> String {
+    use socket2::{Domain, Socket, Type};
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+    s.bind(&SocketAddr::new(IpAddr::V4(src), 0).into()).expect("bind source");
+    s.connect_timeout(&to.into(), Duration::from_secs(5)).expect("connect");
+    let mut s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(15))).expect("timeout");
+    s.write_all(format!("{line}\n").as_bytes()).expect("send");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Starts a process whose name (comm) is `name`: a copy of sleep, so
+/// `proc:NAME` items can be driven from a test. Killed on drop.
+pub struct NamedProc {
+    child: Child,
+}
+
+impl NamedProc {
+    pub fn start(dir: &Path, name: &str) -> NamedProc {
+        let exe = dir.join(name);
+        if !exe.exists() {
+            std::fs::copy("/bin/sleep", &exe).expect("copy sleep");
+        }
+        let child = Command::new(&exe).arg("600").spawn().expect("start named process");
+        NamedProc { child }
+    }
+}
+
+impl Drop for NamedProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The line of STATE about `item`, if any (`-- item NAME ...`).
+pub fn item_line<'a>(state: &'a str, item: &str) -> Option<&'a str> {
+    let want = format!("-- item {item} ");
+    state.lines().find(|l| l.starts_with(&want))
 }
