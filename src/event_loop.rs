@@ -335,6 +335,9 @@ impl EventLoop {
         let mut next = s.on_writable();
         if readable && next == Next::Continue {
             next = s.on_readable();
+            if let Some(r) = s.refusal.take() {
+                st.counters.refuse(&r);
+            }
         }
         if let Next::Request(line) = next {
             next = self.handle_request(t, &line, st, now, fx);
