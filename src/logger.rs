@@ -1,25 +1,341 @@
-//! TEMP stub until the daemon helper's logger lands.
+//! The process-wide logger: one `log::Log` implementation whose sink (stderr,
+//! a rotated file, or syslog) can be swapped at any time, because
+//! `log::set_logger` works only once and a reload may change the target.
+//!
+//! Lines look like `2026-11-24 10:01:02.123 WARN  message` (UTC). File
+//! rotation is dmon's `rotate NUM IVAL`: once the file is older than IVAL it
+//! becomes `hbmon.log.1`, older ones shift up, NUM old files are kept.
+//!
+//! Logging must never fail or panic the caller: write errors are dropped
+//! (there is nowhere better to report them), and a poisoned lock is reused.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Where log lines go.
 pub enum Target {
     Stderr,
-    File { path: std::path::PathBuf, rotate_num: u32, rotate_ival_secs: f64 },
+    File { path: PathBuf, rotate_num: u32, rotate_ival_secs: f64 },
     Syslog,
 }
-struct L;
-impl log::Log for L {
-    fn enabled(&self, _: &log::Metadata) -> bool {
-        true
-    }
-    fn log(&self, r: &log::Record) {
-        eprintln!("[{}] {}", r.level(), r.args());
-    }
-    fn flush(&self) {}
+
+type SyslogWriter = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
+
+enum Sink {
+    Stderr,
+    File(FileSink),
+    Syslog(Box<SyslogWriter>),
 }
-pub fn init(_t: Target, level: log::LevelFilter) -> crate::error::Result<()> {
-    let _ = log::set_logger(&L);
+
+static SINK: Mutex<Option<Sink>> = Mutex::new(None);
+static LOGGER: Logger = Logger;
+
+struct Logger;
+
+fn sink() -> MutexGuard<'static, Option<Sink>> {
+    // A panic while logging must not silence every later line.
+    SINK.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Installs the logger (first call) or swaps its target (later calls, e.g.
+/// on reload), and sets the level. A file that cannot be opened is an error
+/// and leaves the previous target in place; unreachable syslog falls back
+/// to stderr with a warning.
+pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
+    let (new, warning) = match target {
+        Target::Stderr => (Sink::Stderr, None),
+        Target::File { path, rotate_num, rotate_ival_secs } => {
+            (Sink::File(FileSink::open(path, rotate_num, rotate_ival_secs, now_secs())?), None)
+        }
+        Target::Syslog => {
+            let fmt = syslog::Formatter3164 {
+                facility: syslog::Facility::LOG_DAEMON,
+                hostname: None,
+                process: "hbmon".into(),
+                pid: std::process::id(),
+            };
+            match syslog::unix(fmt) {
+                Ok(w) => (Sink::Syslog(Box::new(w)), None),
+                Err(e) => {
+                    (Sink::Stderr, Some(format!("syslog unreachable ({e}); logging to stderr")))
+                }
+            }
+        }
+    };
+    *sink() = Some(new);
+    // Already set (a re-init) is fine: the sink above was swapped.
+    let _ = log::set_logger(&LOGGER);
     log::set_max_level(level);
+    if let Some(w) = warning {
+        log::warn!("{w}");
+    }
     Ok(())
 }
+
+/// Changes the level without touching the target.
 pub fn set_level(level: log::LevelFilter) {
     log::set_max_level(level)
 }
-pub fn rotate_now() {}
+
+/// Rotates the log file now (no-op for stderr and syslog).
+pub fn rotate_now() {
+    if let Some(Sink::File(f)) = sink().as_mut() {
+        f.rotate(now_secs());
+    }
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, r: &log::Record) {
+        if !self.enabled(r.metadata()) {
+            return;
+        }
+        let now = now_secs();
+        let mut guard = sink();
+        match guard.as_mut() {
+            None | Some(Sink::Stderr) => {
+                let line = format_line(now, r.level(), &r.args().to_string());
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
+            Some(Sink::File(f)) => {
+                f.write(now, &format_line(now, r.level(), &r.args().to_string()))
+            }
+            Some(Sink::Syslog(w)) => {
+                let msg = r.args().to_string();
+                let _ = match r.level() {
+                    log::Level::Error => w.err(msg),
+                    log::Level::Warn => w.warning(msg),
+                    log::Level::Info => w.info(msg),
+                    log::Level::Debug | log::Level::Trace => w.debug(msg),
+                };
+            }
+        }
+    }
+
+    fn flush(&self) {
+        if let Some(Sink::File(f)) = sink().as_mut() {
+            let _ = f.file.flush();
+        }
+    }
+}
+
+fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// One log line, newline included: UTC time to the millisecond, the level
+/// padded to five columns, the message.
+pub fn format_line(now: f64, level: log::Level, msg: &str) -> String {
+    format!("{} {:<5} {msg}\n", fmt_utc_millis(now), level.as_str())
+}
+
+/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC for seconds since the epoch.
+pub fn fmt_utc_millis(t: f64) -> String {
+    let ms_total = (t.max(0.0) * 1000.0).round() as i64;
+    let (secs, ms) = (ms_total.div_euclid(1000), ms_total.rem_euclid(1000));
+    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03}", sod / 3600, sod % 3600 / 60, sod % 60)
+}
+
+/// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// An append-mode log file with dmon-style rotation.
+struct FileSink {
+    path: PathBuf,
+    file: File,
+    keep: u32,
+    ival: f64,
+    /// When the current file was started (its birth time, or when we first
+    /// saw it if the filesystem has none).
+    born: f64,
+    /// Last time the age was checked: at most once a second.
+    checked: f64,
+}
+
+impl FileSink {
+    fn open(path: PathBuf, keep: u32, ival: f64, now: f64) -> Result<FileSink> {
+        let file = open_log(&path)?;
+        let born = file
+            .metadata()
+            .and_then(|m| m.created())
+            .ok()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map_or(now, |d| d.as_secs_f64());
+        Ok(FileSink { path, file, keep, ival, born, checked: now })
+    }
+
+    fn write(&mut self, now: f64, line: &str) {
+        if self.ival > 0.0 && now - self.checked >= 1.0 {
+            self.checked = now;
+            if now - self.born >= self.ival {
+                self.rotate(now);
+            }
+        }
+        let _ = self.file.write_all(line.as_bytes());
+    }
+
+    fn rotate(&mut self, now: f64) {
+        if shift_files(&self.path, self.keep).is_err() {
+            // Keep writing to the old file rather than lose lines; retry
+            // at the next age check.
+            return;
+        }
+        if let Ok(f) = open_log(&self.path) {
+            self.file = f;
+            self.born = now;
+        }
+    }
+}
+
+fn open_log(path: &Path) -> Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("create log directory {}", dir.display()), e))?;
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o640)
+        .open(path)
+        .map_err(|e| Error::io(format!("open log {}", path.display()), e))
+}
+
+fn numbered(path: &Path, n: u32) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(format!(".{n}"));
+    PathBuf::from(s)
+}
+
+/// `log` → `log.1` → … → `log.keep`; the oldest falls off. With keep 0 the
+/// current file is simply removed.
+fn shift_files(path: &Path, keep: u32) -> std::io::Result<()> {
+    let gone_ok = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    if keep == 0 {
+        return gone_ok(std::fs::remove_file(path));
+    }
+    gone_ok(std::fs::remove_file(numbered(path, keep)))?;
+    for n in (1..keep).rev() {
+        gone_ok(std::fs::rename(numbered(path, n), numbered(path, n + 1)))?;
+    }
+    gone_ok(std::fs::rename(path, numbered(path, 1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn lines_carry_time_and_level() {
+        assert_eq!(
+            format_line(1_795_946_462.123, log::Level::Warn, "hello"),
+            "2026-11-29 10:01:02.123 WARN  hello\n"
+        );
+        assert_eq!(format_line(0.0, log::Level::Error, "x"), "1970-01-01 00:00:00.000 ERROR x\n");
+        assert_eq!(fmt_utc_millis(951_782_400.9996), "2000-02-29 00:00:01.000");
+        assert_eq!(fmt_utc_millis(4_107_542_399.5), "2100-02-28 23:59:59.500");
+    }
+
+    #[test]
+    fn rotation_keeps_num_files() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("logs/hbmon.log");
+        let mut f = FileSink::open(path.clone(), 3, 10.0, 1000.0).unwrap();
+        f.born = 1000.0;
+        for i in 0..6u32 {
+            let t = 1000.0 + f64::from(i) * 20.0;
+            f.write(t, &format!("line {i}\n"));
+        }
+        // Rotated at each write after the first: current + exactly 3 old.
+        let cur = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(cur, "line 5\n");
+        assert_eq!(std::fs::read_to_string(numbered(&path, 1)).unwrap(), "line 4\n");
+        assert_eq!(std::fs::read_to_string(numbered(&path, 3)).unwrap(), "line 2\n");
+        assert!(!numbered(&path, 4).exists());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640);
+    }
+
+    #[test]
+    fn young_file_is_not_rotated_and_checks_are_rate_limited() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("hbmon.log");
+        let mut f = FileSink::open(path.clone(), 2, 60.0, 1000.0).unwrap();
+        f.born = 1000.0;
+        f.write(1059.5, "a\n");
+        // Old enough, but checked less than a second ago.
+        f.write(1060.2, "b\n");
+        assert!(!numbered(&path, 1).exists());
+        f.write(1060.6, "c\n");
+        assert_eq!(std::fs::read_to_string(numbered(&path, 1)).unwrap(), "a\nb\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "c\n");
+    }
+
+    #[test]
+    fn forced_rotation_with_keep_zero_starts_afresh() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("hbmon.log");
+        let mut f = FileSink::open(path.clone(), 0, 0.0, 5.0).unwrap();
+        f.write(5.0, "old\n");
+        f.rotate(6.0);
+        f.write(6.0, "new\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
+        assert!(!numbered(&path, 1).exists());
+    }
+
+    /// The only test touching the global logger (tests run in parallel).
+    #[test]
+    fn reinit_switches_files() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.log"), d.path().join("b/b.log"));
+        let file = |path: &Path| Target::File {
+            path: path.to_path_buf(),
+            rotate_num: 2,
+            rotate_ival_secs: 86400.0,
+        };
+        init(file(&a), log::LevelFilter::Info).unwrap();
+        log::warn!("first-7c1e");
+        log::debug!("hidden-7c1e");
+        init(file(&b), log::LevelFilter::Debug).unwrap();
+        log::info!("second-7c1e");
+        log::debug!("shown-7c1e");
+        rotate_now();
+        log::error!("third-7c1e");
+        init(Target::Stderr, log::LevelFilter::Info).unwrap();
+        let ta = std::fs::read_to_string(&a).unwrap();
+        let tb1 = std::fs::read_to_string(numbered(&b, 1)).unwrap();
+        let tb = std::fs::read_to_string(&b).unwrap();
+        assert!(ta.contains(" WARN  first-7c1e\n") && !ta.contains("second"), "{ta}");
+        assert!(!ta.contains("hidden-7c1e"), "{ta}");
+        assert!(tb1.contains(" INFO  second-7c1e\n") && tb1.contains("DEBUG shown-7c1e"), "{tb1}");
+        assert!(tb.contains(" ERROR third-7c1e\n") && !tb.contains("second"), "{tb}");
+        // A target that cannot be opened is an error naming it.
+        let bad = d.path().join("a.log/x.log");
+        let e = init(file(&bad), log::LevelFilter::Info).unwrap_err().to_string();
+        assert!(e.contains("a.log"), "{e}");
+    }
+}
