@@ -146,16 +146,30 @@ impl Client {
         fx.timer(now.mono + after, Tick::Client(ClientTick::CheckWork));
     }
 
-    pub fn on_call(&mut self, c: ClientCall, r: crate::session::CallResult, now: Now, fx: &mut Effects) {
+    pub fn on_call(
+        &mut self,
+        c: ClientCall,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         match c {
             ClientCall::Work | ClientCall::WorkLm => self.on_work_answer(c, r, now, fx),
             ClientCall::Report | ClientCall::Events(_) => {}
         }
     }
 
-    fn on_work_answer(&mut self, c: ClientCall, r: crate::session::CallResult, now: Now, fx: &mut Effects) {
+    fn on_work_answer(
+        &mut self,
+        c: ClientCall,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         self.work_call = false;
-        let parsed = r.and_then(|t| crate::command::parse_answer(&t)).and_then(|b| sync::parse_work_answer(&b));
+        let parsed = r
+            .and_then(|t| crate::command::parse_answer(&t))
+            .and_then(|b| sync::parse_work_answer(&b));
         match parsed {
             Err(e) => {
                 let wait = self.work_backoff.fail(self.work.intervals.check_work);
