@@ -79,6 +79,15 @@ fn check_disk_perfdata_in_bytes() {
 }
 
 #[test]
+fn plugin_named_without_a_path_is_found_in_the_plugin_dir() {
+    let argv = ["check_procs", "-w", "1:1000000", "-c", "1:2000000"];
+    let spec = ProbeSpec::Nagios { argv: argv.iter().map(|s| s.to_string()).collect() };
+    let s = run_blocking("nagios:procs", &spec, nowhere(), T);
+    assert_eq!(find(&s, "nagios:procs").value, Some(0.0), "{s:#?}");
+    assert!(find(&s, "procs.procs").value.is_some());
+}
+
+#[test]
 fn plugin_usage_error_and_missing_plugin() {
     // A bad option: check_load exits 3 (UNKNOWN) with its usage text.
     let spec = plugin("check_load", &["--no-such-option"]);

@@ -123,9 +123,8 @@ fn parse_entry(label: String, rest: &str) -> Result<Perf, PerfError> {
     }
     let mut fields = data.split(';');
     let value_uom = fields.next().unwrap_or("");
-    let (value, uom) = if value_uom == "U" {
-        (None, String::new())
-    } else if value_uom.is_empty() {
+    // `U`: the plugin could not determine the value; empty: it gave none.
+    let (value, uom) = if value_uom == "U" || value_uom.is_empty() {
         (None, String::new())
     } else {
         let split = number_prefix_len(value_uom);
@@ -230,9 +229,34 @@ fn perf_message(p: &Perf) -> String {
     m
 }
 
+/// Where distributions install Nagios plugins, searched (in order) for a
+/// plugin named without a `/`, before PATH.
+pub const PLUGIN_DIRS: &[&str] = &[
+    "/usr/lib/nagios/plugins",
+    "/usr/lib64/nagios/plugins",
+    "/usr/lib/monitoring-plugins",
+    "/usr/local/nagios/libexec",
+];
+
+/// The program to run for argv[0]: a path as given; a bare name from the
+/// first of `dirs` that has it, else as given (PATH lookup).
+pub fn resolve_plugin(name: &str, dirs: &[&str]) -> String {
+    if name.contains('/') {
+        return name.to_string();
+    }
+    dirs.iter()
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+        .map_or_else(|| name.to_string(), |p| p.to_string_lossy().into_owned())
+}
+
 /// Run the plugin and make its samples.
 pub fn run(item: &str, argv: &[String], timeout: Duration) -> Vec<Sample> {
-    samples_from(item, exec::run_command(argv, timeout, exec::DEFAULT_CAP))
+    let mut argv = argv.to_vec();
+    if let Some(first) = argv.first_mut() {
+        *first = resolve_plugin(first, PLUGIN_DIRS);
+    }
+    samples_from(item, exec::run_command(&argv, timeout, exec::DEFAULT_CAP))
 }
 
 #[cfg(test)]
@@ -345,6 +369,16 @@ mod tests {
         assert_eq!(s[1].message, "warn=5 crit=10");
         assert_eq!((s[2].item.as_str(), s[2].value), ("check_load.load5", None));
         assert!(s[2].error.is_some());
+    }
+
+    #[test]
+    fn plugin_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(dir.path().join("check_x"), "").unwrap();
+        assert_eq!(resolve_plugin("check_x", &["/nonexistent", d]), format!("{d}/check_x"));
+        assert_eq!(resolve_plugin("check_y", &[d]), "check_y");
+        assert_eq!(resolve_plugin("./check_x", &[d]), "./check_x");
     }
 
     #[test]
