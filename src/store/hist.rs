@@ -82,49 +82,61 @@ impl History {
         cols.dedup();
         let col_of: HashMap<&str, usize> =
             cols.iter().enumerate().map(|(i, c)| (c.as_str(), i)).collect();
-        let mut grid: Vec<Vec<Option<f64>>> = vec![vec![None; cols.len()]; span.rows as usize];
-
-        // `item IN (...)` makes SQLite seek the (item, t) key per item
-        // instead of scanning the whole table for the time range.
-        let filter = if items.is_empty() {
-            String::new()
-        } else {
-            let marks = vec!["?"; cols.len()].join(",");
-            format!("AND i.name IN ({marks})")
-        };
-        let sql = format!(
-            "SELECT i.name, s.t / ?1 AS b, avg(s.v) FROM items i JOIN samples s ON s.item = i.id \
-             WHERE s.item IN (SELECT id FROM items) AND s.t >= ?2 AND s.t < ?3 {filter} \
-             GROUP BY s.item, b"
-        );
-        let mut st = self.conn.prepare_cached(&sql).map_err(|e| Error::db("prepare HIST", e))?;
-        let mut args: Vec<rusqlite::types::Value> = vec![w.into(), first.into(), (last + w).into()];
-        if !items.is_empty() {
-            args.extend(cols.iter().map(|c| rusqlite::types::Value::Text(c.clone())));
+        // items.id -> column, for the asked items that the history knows.
+        let mut col_of_id: HashMap<i64, usize> = HashMap::new();
+        {
+            let mut st = self
+                .conn
+                .prepare_cached("SELECT id, name FROM items")
+                .map_err(|e| Error::db("prepare HIST items", e))?;
+            let mut rows = st.query([]).map_err(|e| Error::db("list HIST items", e))?;
+            while let Some(r) = rows.next().map_err(|e| Error::db("read HIST item", e))? {
+                let id: i64 = r.get(0).map_err(|e| Error::db("read HIST item id", e))?;
+                let name: String = r.get(1).map_err(|e| Error::db("read HIST item name", e))?;
+                if let Some(&c) = col_of.get(name.as_str()) {
+                    col_of_id.insert(id, c);
+                }
+            }
         }
-        let mut rows =
-            st.query(rusqlite::params_from_iter(args)).map_err(|e| Error::db("run HIST", e))?;
+        let n = cols.len();
+        let mut sum = vec![0.0f64; n * span.rows as usize];
+        let mut cnt = vec![0u32; n * span.rows as usize];
+
+        // One range scan of the (item, t) key; `item IN (...)` makes SQLite
+        // seek per item instead of scanning the whole table. Bucketing here
+        // rather than with GROUP BY spares SQLite a temp B-tree sort of every
+        // row, which was most of the time of a HIST Y.
+        let mut ids: Vec<i64> = col_of_id.keys().copied().collect();
+        ids.sort_unstable();
+        let list = ids.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let sql =
+            format!("SELECT item, t, v FROM samples WHERE item IN ({list}) AND t >= ?1 AND t < ?2");
+        let mut st = self.conn.prepare(&sql).map_err(|e| Error::db("prepare HIST", e))?;
+        let mut rows = st.query([first, last + w]).map_err(|e| Error::db("run HIST", e))?;
         while let Some(r) = rows.next().map_err(|e| Error::db("read HIST row", e))? {
-            let name: String = r.get(0).map_err(|e| Error::db("read HIST name", e))?;
-            let b: i64 = r.get(1).map_err(|e| Error::db("read HIST bucket", e))?;
-            let v: Option<f64> = r.get(2).map_err(|e| Error::db("read HIST value", e))?;
-            let Some(&c) = col_of.get(name.as_str()) else { continue };
-            let row = (b * w - first) / w;
+            let id: i64 = r.get(0).map_err(|e| Error::db("read HIST item", e))?;
+            let t: i64 = r.get(1).map_err(|e| Error::db("read HIST time", e))?;
+            let v: f64 = r.get(2).map_err(|e| Error::db("read HIST value", e))?;
+            let Some(&c) = col_of_id.get(&id) else { continue };
+            let row = (t - first).div_euclid(w);
             if row < 0 || row >= span.rows {
                 continue;
             }
-            grid[row as usize][c] = v.map(round_sig);
+            let k = row as usize * n + c;
+            sum[k] += v;
+            cnt[k] += 1;
         }
-        let out_rows: Vec<Value> = grid
-            .into_iter()
-            .enumerate()
-            .map(|(i, vals)| {
-                let mut row = Vec::with_capacity(vals.len() + 1);
-                row.push(json!(first + i as i64 * w));
-                row.extend(vals.into_iter().map(|v| json!(v)));
-                Value::Array(row)
-            })
-            .collect();
+        let out_rows: Vec<Value> =
+            (0..span.rows as usize)
+                .map(|i| {
+                    let mut row = Vec::with_capacity(n + 1);
+                    row.push(json!(first + i as i64 * w));
+                    row.extend((i * n..(i + 1) * n).map(|k| {
+                        json!((cnt[k] > 0).then(|| round_sig(sum[k] / f64::from(cnt[k]))))
+                    }));
+                    Value::Array(row)
+                })
+                .collect();
         let mut head = vec!["TIME".to_string()];
         head.extend(cols);
         Ok(json!({
