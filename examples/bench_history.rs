@@ -13,6 +13,15 @@ fn median_ms(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// This thread's CPU time in seconds: on a shared, loaded machine the wall
+/// time of a short query mostly measures the wait for a core.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let items: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(20);
@@ -26,6 +35,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         per_item * items as i64
     );
 
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "machine load average: {}",
+        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     let mut h = History::open(&path)?;
     let t0 = Instant::now();
     for i in 0..items {
@@ -60,11 +74,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     for ival in ["Y", "D", "H"] {
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         let mut rows = String::new();
         for _ in 0..21 {
             let t0 = Instant::now();
+            let c0 = thread_cpu_s();
             let v = h.hist(ival, None, &[], now as f64)?;
             let s = v.to_string();
+            cpu.push((thread_cpu_s() - c0) * 1000.0);
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
             rows = format!("{} ({} bytes JSON)", v["resp"], s.len());
         }
