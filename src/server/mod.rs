@@ -297,11 +297,17 @@ impl Server {
 
     /// ALLPING / ALLSEND: the command to every client, in host order.
     fn all(&self, verb: &str) -> Reply {
-        let line = &verb[3..];
+        // ALLSEND spreads the reports over about a second per 300 hosts
+        // (at most 30 s), so a big fleet does not answer as one spike.
+        let line = if verb == "ALLSEND" {
+            format!("SEND {:.0}", (self.hosts.len() as f64 / 300.0).clamp(1.0, 30.0))
+        } else {
+            verb[3..].to_string()
+        };
         let mut parts = Vec::new();
         for (name, h) in &self.hosts {
             match h.cmd {
-                Some(a) => parts.push((name.clone(), a, line.to_string())),
+                Some(a) => parts.push((name.clone(), a, line.clone())),
                 None => log::warn!("{verb}: no address for {name}"),
             }
         }
