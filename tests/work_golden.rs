@@ -24,7 +24,12 @@ fn read_dir(dir: &Path) -> BTreeMap<String, String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read_to_string(e.path()).unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -46,8 +51,11 @@ fn fleet_work_matches_golden_files() {
     let (got, want) = (read_dir(&out), read_dir(&golden));
     assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
     for (name, text) in &want {
-        assert!(got[name] == *text, "{name} differs from tests/golden/fleet/{name}; \
-             if intended, run UPDATE_GOLDEN=1 cargo test --test work_golden");
+        assert!(
+            got[name] == *text,
+            "{name} differs from tests/golden/fleet/{name}; \
+             if intended, run UPDATE_GOLDEN=1 cargo test --test work_golden"
+        );
     }
 }
 
@@ -55,7 +63,12 @@ fn mtimes(dir: &Path) -> BTreeMap<String, std::time::SystemTime> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().modified().unwrap()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().modified().unwrap(),
+            )
+        })
         .collect()
 }
 
@@ -71,19 +84,29 @@ fn unchanged_files_keep_their_mtime_and_changes_are_reported() {
     // Back-date the files so a rewrite would be visible in the mtime.
     let old = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
     for name in ["a.example.org.json", "b.example.org.json"] {
-        std::fs::File::options().write(true).open(out.join(name)).unwrap().set_modified(old).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(out.join(name))
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
     }
     // b gets a new item; a is untouched.
     std::fs::write(&conf, format!("{SMALL}get b uptime\n")).unwrap();
     let ch = mkwork(&opts(&conf, &out)).unwrap();
     assert_eq!(
         ch,
-        vec![("a.example.org.json".into(), Change::Unchanged), ("b.example.org.json".into(), Change::Changed)]
+        vec![
+            ("a.example.org.json".into(), Change::Unchanged),
+            ("b.example.org.json".into(), Change::Changed)
+        ]
     );
     let m = mtimes(&out);
     assert_eq!(m["a.example.org.json"], old);
     assert_ne!(m["b.example.org.json"], old);
-    assert!(std::fs::read_to_string(out.join("b.example.org.json")).unwrap().contains("\"uptime\""));
+    assert!(std::fs::read_to_string(out.join("b.example.org.json"))
+        .unwrap()
+        .contains("\"uptime\""));
     // -f rewrites everything.
     let mut o = opts(&conf, &out);
     o.force = true;
@@ -95,7 +118,8 @@ fn unchanged_files_keep_their_mtime_and_changes_are_reported() {
     assert_eq!(ch[1], ("b.example.org.json".into(), Change::Removed));
     assert_eq!(read_dir(&out).len(), 1);
     // No staging dir is left behind.
-    let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let left: Vec<_> =
+        std::fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(left.len(), 2, "{left:?}");
 }
 
@@ -125,7 +149,11 @@ fn an_error_writes_nothing() {
     std::fs::write(&conf, SMALL).unwrap();
     mkwork(&opts(&conf, &out)).unwrap();
     let before = read_dir(&out);
-    std::fs::write(&conf, format!("{SMALL}get b uptime\nget nobody cpu_load\nfit cpu_load bad >1\n")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("{SMALL}get b uptime\nget nobody cpu_load\nfit cpu_load bad >1\n"),
+    )
+    .unwrap();
     let e = mkwork(&opts(&conf, &out)).unwrap_err().to_string();
     assert!(e.contains(":6: get: unknown host or group 'nobody'"), "{e}");
     assert!(e.contains(":7: fit cpu_load: undeclared level 'bad'"), "{e}");

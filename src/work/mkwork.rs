@@ -70,7 +70,8 @@ pub fn mkwork(opts: &MkworkOpts) -> Result<Vec<(String, Change)>> {
             Some(len) if *len != bytes.len() as u64 => Change::Changed,
             Some(_) => {
                 let p = opts.out.join(name);
-                let old = std::fs::read(&p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+                let old = std::fs::read(&p)
+                    .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
                 if old == *bytes {
                     Change::Unchanged
                 } else {
@@ -109,9 +110,14 @@ fn existing_files(dir: &Path) -> Result<BTreeMap<String, u64>> {
     Ok(out)
 }
 
-fn write(opts: &MkworkOpts, files: &BTreeMap<String, Vec<u8>>, changes: &[(String, Change)]) -> Result<()> {
+fn write(
+    opts: &MkworkOpts,
+    files: &BTreeMap<String, Vec<u8>>,
+    changes: &[(String, Change)],
+) -> Result<()> {
     let out = &opts.out;
-    std::fs::create_dir_all(out).map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
     let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let base = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let staging = parent.join(format!(".{base}.staging.{}", std::process::id()));
@@ -119,7 +125,8 @@ fn write(opts: &MkworkOpts, files: &BTreeMap<String, Vec<u8>>, changes: &[(Strin
         std::fs::remove_dir_all(&staging)
             .map_err(|e| Error::io(format!("clearing {}", staging.display()), e))?;
     }
-    std::fs::create_dir(&staging).map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
+    std::fs::create_dir(&staging)
+        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
     let r = stage_and_move(opts, files, changes, &staging);
     // The staging dir is empty on success; on failure it holds leftovers.
     let _ = std::fs::remove_dir_all(&staging);
@@ -134,18 +141,22 @@ fn stage_and_move(
 ) -> Result<()> {
     let todo: Vec<&String> = changes
         .iter()
-        .filter(|(_, c)| matches!(c, Change::New | Change::Changed) || (opts.force && *c == Change::Unchanged))
+        .filter(|(_, c)| {
+            matches!(c, Change::New | Change::Changed) || (opts.force && *c == Change::Unchanged)
+        })
         .map(|(n, _)| n)
         .collect();
     // Everything is staged first, so a full disk fails before any rename.
     for name in &todo {
         let p = staging.join(name);
-        std::fs::write(&p, &files[*name]).map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+        std::fs::write(&p, &files[*name])
+            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
     }
     for name in &todo {
         let (from, to) = (staging.join(name), opts.out.join(name));
-        std::fs::rename(&from, &to)
-            .map_err(|e| Error::io(format!("renaming {} to {}", from.display(), to.display()), e))?;
+        std::fs::rename(&from, &to).map_err(|e| {
+            Error::io(format!("renaming {} to {}", from.display(), to.display()), e)
+        })?;
     }
     for (name, _) in changes.iter().filter(|(_, c)| *c == Change::Removed) {
         let p = opts.out.join(name);
@@ -179,7 +190,8 @@ mod tests {
 
     #[test]
     fn report_lists_changes_and_summary() {
-        let ch = vec![("a.json".to_string(), Change::New), ("b.json".to_string(), Change::Unchanged)];
+        let ch =
+            vec![("a.json".to_string(), Change::New), ("b.json".to_string(), Change::Unchanged)];
         let t = report_text(&ch, false, false);
         assert_eq!(t, "new       a.json\n1 new, 0 changed, 1 unchanged, 0 removed\n");
         let v = report_text(&ch, true, true);

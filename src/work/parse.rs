@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Builtin item names that take no argument.
-pub const BUILTIN_PLAIN: &[&str] = &["cpu_load", "cpu_pct", "mem_used", "swap_used", "uptime", "procs"];
+pub const BUILTIN_PLAIN: &[&str] =
+    &["cpu_load", "cpu_pct", "mem_used", "swap_used", "uptime", "procs"];
 /// Builtin item names that need `:ARG`.
 pub const BUILTIN_ARG: &[&str] =
     &["disk_used", "disk_avail", "inode_used", "proc", "net_rx", "net_tx", "tcp", "http", "ping"];
@@ -242,7 +243,8 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "nagios" | "probe" => {
             let min = if key == "nagios" { 3 } else { 2 };
-            let usage = if key == "nagios" { "HOSTS NAME COMMAND ARGS..." } else { "HOSTS NAME [ARGS...]" };
+            let usage =
+                if key == "nagios" { "HOSTS NAME COMMAND ARGS..." } else { "HOSTS NAME [ARGS...]" };
             arity(key, w, min, MANY, usage)?;
             if w[1].contains(':') || w[1].contains('/') {
                 return Err(format!("{key}: name '{}' may not contain ':' or '/'", w[1]));
@@ -328,13 +330,17 @@ fn is_item_family(name: &str) -> bool {
 /// `:`: an item family (`disk_used:/var`) is an item, anything else a scope.
 fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
     if w.len() < 2 {
-        return Err("fit: expected 'fit [HOSTS:]ITEM LEVEL OPVALUE ... [count N] [hyst P%] [nagios]'".into());
+        return Err(
+            "fit: expected 'fit [HOSTS:]ITEM LEVEL OPVALUE ... [count N] [hyst P%] [nagios]'"
+                .into(),
+        );
     }
     let (scope, item) = match w[0].split_once(':') {
         Some((s, rest)) if !is_item_family(s) && !rest.is_empty() => (host_list(s), rest.into()),
         _ => (Vec::new(), w[0].to_string()),
     };
-    let mut f = FitDecl { line, scope, item, rules: Vec::new(), count: 1, hyst: 0.0, nagios: false };
+    let mut f =
+        FitDecl { line, scope, item, rules: Vec::new(), count: 1, hyst: 0.0, nagios: false };
     let mut i = 1;
     while i < w.len() {
         match w[i] {
@@ -358,7 +364,8 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
                 i += 1;
             }
             level => {
-                let cond = w.get(i + 1).ok_or_else(|| format!("fit: level '{level}' has no condition"))?;
+                let cond =
+                    w.get(i + 1).ok_or_else(|| format!("fit: level '{level}' has no condition"))?;
                 // `soso >2` and `soso > 2` are both accepted.
                 let (text, used) = match (Op::parse_prefix(cond), w.get(i + 2)) {
                     (Some((_, rest)), Some(v)) if rest.is_empty() => (format!("{cond}{v}"), 2),
@@ -379,8 +386,8 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
 
 /// `>2`, `>=2.5`, `==0`, `!=-1`.
 pub fn condition(text: &str) -> std::result::Result<(Op, f64), String> {
-    let (op, rest) =
-        Op::parse_prefix(text).ok_or_else(|| format!("condition '{text}': expected > >= < <= == or !="))?;
+    let (op, rest) = Op::parse_prefix(text)
+        .ok_or_else(|| format!("condition '{text}': expected > >= < <= == or !="))?;
     let v = rest
         .parse::<f64>()
         .ok()
@@ -426,7 +433,8 @@ fn user_channels(w: &[&str]) -> std::result::Result<Vec<ChanRef>, String> {
 }
 
 /// Options a `channel` line may carry.
-pub const CHANNEL_OPTIONS: &[&str] = &["min_level", "method", "body", "timeout", "fallback", "sendmail"];
+pub const CHANNEL_OPTIONS: &[&str] =
+    &["min_level", "method", "body", "timeout", "fallback", "sendmail"];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
 fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> {
@@ -436,7 +444,11 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
     }
     let kind = w[1];
     if !CHANNEL_TYPES.contains(&kind) {
-        return Err(format!("channel {}: unknown type '{kind}' (expected {})", w[0], CHANNEL_TYPES.join(" ")));
+        return Err(format!(
+            "channel {}: unknown type '{kind}' (expected {})",
+            w[0],
+            CHANNEL_TYPES.join(" ")
+        ));
     }
     let mut rest = &w[2..];
     let target = match rest.first() {
@@ -449,9 +461,15 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
     };
     let mut options = BTreeMap::new();
     for o in rest {
-        let (k, v) = o.split_once('=').ok_or_else(|| format!("channel {}: option '{o}' is not key=value", w[0]))?;
+        let (k, v) = o
+            .split_once('=')
+            .ok_or_else(|| format!("channel {}: option '{o}' is not key=value", w[0]))?;
         if !CHANNEL_OPTIONS.contains(&k) {
-            return Err(format!("channel {}: unknown option '{k}' (expected {})", w[0], CHANNEL_OPTIONS.join(" ")));
+            return Err(format!(
+                "channel {}: unknown option '{k}' (expected {})",
+                w[0],
+                CHANNEL_OPTIONS.join(" ")
+            ));
         }
         match k {
             "method" if v != "GET" && v != "POST" => {

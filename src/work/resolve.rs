@@ -147,8 +147,11 @@ fn items(ast: &Ast, ix: &Index, fits: &FitsByItem, h: usize) -> Vec<Item> {
                 name: name.clone(),
                 probe: spec.clone(),
                 fit,
-                timeout: timeout(ast, name)
-                    .unwrap_or(if external { EXTERNAL_TIMEOUT } else { BUILTIN_TIMEOUT }),
+                timeout: timeout(ast, name).unwrap_or(if external {
+                    EXTERNAL_TIMEOUT
+                } else {
+                    BUILTIN_TIMEOUT
+                }),
             }
         })
         .collect()
@@ -182,10 +185,14 @@ fn choose_fit(ix: &Index, fits: &FitsByItem, h: usize, item: &str) -> Option<Fit
                 None
             }
         };
-        let best = cands.iter().filter_map(|c| rank(c).map(|r| (r, c.0, c.1))).max_by_key(|c| (c.0, c.1));
+        let best =
+            cands.iter().filter_map(|c| rank(c).map(|r| (r, c.0, c.1))).max_by_key(|c| (c.0, c.1));
         if let Some((_, _, f)) = best {
-            let source =
-                if f.scope.is_empty() { f.item.clone() } else { format!("{}:{}", f.scope.join(","), f.item) };
+            let source = if f.scope.is_empty() {
+                f.item.clone()
+            } else {
+                format!("{}:{}", f.scope.join(","), f.item)
+            };
             return Some(Fitness {
                 source,
                 rules: f.rules.clone(),

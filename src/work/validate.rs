@@ -218,7 +218,10 @@ fn expand<'a>(
 
 fn levels(ck: &mut Ck) -> Vec<Level> {
     if ck.ast.levels.is_empty() {
-        return DEFAULT_LEVELS.iter().map(|n| Level { name: n.to_string(), long: n.to_string() }).collect();
+        return DEFAULT_LEVELS
+            .iter()
+            .map(|n| Level { name: n.to_string(), long: n.to_string() })
+            .collect();
     }
     let mut out: Vec<Level> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -332,10 +335,9 @@ fn probe_for(
             None => Err(format!("item '{item}': no 'nagios' line defines '{n}'")),
         },
         ("probe", Some(n)) => match probes.get(n) {
-            Some(&i) => Ok(ProbeSpec::External {
-                program: n.to_string(),
-                args: ast.probes[i].argv.clone(),
-            }),
+            Some(&i) => {
+                Ok(ProbeSpec::External { program: n.to_string(), args: ast.probes[i].argv.clone() })
+            }
             None => Err(format!("item '{item}': no 'probe' line defines '{n}'")),
         },
         (b, None) if BUILTIN_PLAIN.contains(&b) => Ok(ProbeSpec::Builtin),
@@ -351,7 +353,9 @@ fn probe_for(
             }
             Ok(ProbeSpec::Builtin)
         }
-        (b, None) if BUILTIN_ARG.contains(&b) => Err(format!("item '{item}' needs an argument ({b}:...)")),
+        (b, None) if BUILTIN_ARG.contains(&b) => {
+            Err(format!("item '{item}' needs an argument ({b}:...)"))
+        }
         _ => Err(format!("no probe provides item '{item}'")),
     }
 }
@@ -461,7 +465,11 @@ fn timeouts(ck: &mut Ck, items: &[BTreeMap<String, ProbeSpec>]) {
 
 type People = (Vec<User>, BTreeMap<String, Vec<String>>, Vec<Channel>);
 
-fn people(ck: &mut Ck, levels: &HashSet<String>, sendmail_exists: &dyn Fn(&Path) -> bool) -> People {
+fn people(
+    ck: &mut Ck,
+    levels: &HashSet<String>,
+    sendmail_exists: &dyn Fn(&Path) -> bool,
+) -> People {
     let ast = ck.ast;
     let mut chans: BTreeMap<String, (usize, Channel)> = BTreeMap::new();
     for c in &ast.channels {
@@ -498,7 +506,9 @@ fn people(ck: &mut Ck, levels: &HashSet<String>, sendmail_exists: &dyn Fn(&Path)
         for c in &u.channels {
             match c {
                 ChanRef::Named(n) if chans.contains_key(n) => names.push(n.clone()),
-                ChanRef::Named(n) => ck.err(u.line, format!("user {}: unknown channel '{n}'", u.name)),
+                ChanRef::Named(n) => {
+                    ck.err(u.line, format!("user {}: unknown channel '{n}'", u.name))
+                }
                 ChanRef::Inline { kind, target } => {
                     let mut name = format!("{}.{kind}", u.name);
                     let mut k = 2;
@@ -512,7 +522,10 @@ fn people(ck: &mut Ck, levels: &HashSet<String>, sendmail_exists: &dyn Fn(&Path)
                         }
                     }
                     if kind == "mail" && !target.contains('@') {
-                        ck.err(u.line, format!("user {}: '{target}' is not a mail address", u.name));
+                        ck.err(
+                            u.line,
+                            format!("user {}: '{target}' is not a mail address", u.name),
+                        );
                     }
                     let ch = Channel {
                         name: name.clone(),
