@@ -368,7 +368,7 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
                     w.get(i + 1).ok_or_else(|| format!("fit: level '{level}' has no condition"))?;
                 // `soso >2` and `soso > 2` are both accepted.
                 let (text, used) = match (Op::parse_prefix(cond), w.get(i + 2)) {
-                    (Some((_, rest)), Some(v)) if rest.is_empty() => (format!("{cond}{v}"), 2),
+                    (Some((_, "")), Some(v)) => (format!("{cond}{v}"), 2),
                     _ => (cond.to_string(), 1),
                 };
                 let (op, value) = condition(&text)?;
