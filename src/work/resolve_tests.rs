@@ -167,3 +167,39 @@ fn solo_work_is_the_embedded_file() {
     assert_eq!(w.server.address, "127.0.0.1");
     assert!(crate::work::solo("bad name").is_err());
 }
+
+/// The worked example of work/README.md, checked.
+#[test]
+fn readme_worked_example() {
+    let t = "host mon.example.org  mon  127.0.0.1
+host www1.example.org www1 127.0.0.11
+host www2.example.org www2 127.0.0.12
+group web www1 www2
+server mon
+pmaker mon
+get all cpu_load disk_used:/ disk_used:/var
+get web http:http://127.0.0.11:8080/health
+fit cpu_load        soso >2 sick >4 crit >8
+fit web:cpu_load    soso >4 sick >8 count 3
+fit www2:cpu_load   soso >8
+fit disk_used       soso >80 sick >90 hyst 2%
+fit disk_used:/var  soso >90 sick >95
+user alice syslog webhook https://hooks.example.org/x?text={TEXT}
+alert all * sick alice
+";
+    let ws = works(t);
+    let (mon, w1, w2) = (&ws[0], &ws[1], &ws[2]);
+    assert_eq!(source(w1, "cpu_load").as_deref(), Some("web:cpu_load"));
+    assert_eq!(source(w1, "disk_used:/").as_deref(), Some("disk_used"));
+    assert_eq!(source(w1, "disk_used:/var").as_deref(), Some("disk_used:/var"));
+    assert_eq!(source(w1, "http:http://127.0.0.11:8080/health"), None);
+    assert_eq!(source(w2, "cpu_load").as_deref(), Some("www2:cpu_load"));
+    assert_eq!(source(mon, "cpu_load").as_deref(), Some("cpu_load"));
+    let sp = mon.server_part.as_ref().unwrap();
+    assert!(w1.server_part.is_none());
+    assert_eq!(sp.users[0].channels, vec!["alice.syslog", "alice.webhook"]);
+    assert_eq!(sp.alerts[0].hosts.len(), 3);
+    let bad = t.replace("get web http", "get wbe http");
+    let e = parse(Path::new("work"), &bad).and_then(|a| resolve_with(&a, &|_| true)).unwrap_err();
+    assert_eq!(e.to_string(), "work:8: get: unknown host or group 'wbe'");
+}
