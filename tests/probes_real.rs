@@ -128,7 +128,7 @@ fn hanging_probe_and_its_child_are_killed_at_the_timeout() {
         "hang",
         &format!("sleep 987654 &\necho $! > {}\necho early 1\nwait", pidfile.display()),
     );
-    let spec = ProbeSpec::External { program: "hang".into() };
+    let spec = ProbeSpec::External { program: "hang".into(), args: vec![] };
     let t0 = Instant::now();
     let s = run_blocking("probe:hang", &spec, dir.path(), Duration::from_secs(1));
     let took = t0.elapsed();
@@ -154,7 +154,7 @@ fn external_probe_lines() {
         "demo",
         "echo 'temp 41.5 celsius'\necho 'demo.fans 3'\necho 'broken'\necho 'x notanumber'",
     );
-    let spec = ProbeSpec::External { program: "demo".into() };
+    let spec = ProbeSpec::External { program: "demo".into(), args: vec![] };
     let s = run_blocking("probe:demo", &spec, dir.path(), T);
     assert_eq!(find(&s, "probe:demo").value, Some(0.0));
     assert_eq!(find(&s, "probe:demo").message, "4 values, 2 malformed");
@@ -168,7 +168,7 @@ fn external_probe_lines() {
 #[test]
 fn shipped_mdraid_probe_runs() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("probes");
-    let spec = ProbeSpec::External { program: "mdraid".into() };
+    let spec = ProbeSpec::External { program: "mdraid".into(), args: vec![] };
     let s = run_blocking("probe:mdraid", &spec, &dir, T);
     assert_eq!(find(&s, "probe:mdraid").value, Some(0.0), "{s:#?}");
     assert!(find(&s, "mdraid.arrays").value.is_some());

@@ -97,12 +97,19 @@ pub fn samples_from(item: &str, result: Result<exec::Output, ExecError>) -> Vec<
 /// Run `probes_dir/program`. The program name was checked by `classify`'s
 /// caller; a name with a `/` is refused here too so nothing outside the
 /// probes directory runs.
-pub fn run(item: &str, program: &str, probes_dir: &Path, timeout: Duration) -> Vec<Sample> {
+pub fn run(
+    item: &str,
+    program: &str,
+    args: &[String],
+    probes_dir: &Path,
+    timeout: Duration,
+) -> Vec<Sample> {
     if program.is_empty() || program.contains('/') || program.starts_with('.') {
         return vec![Sample::failed(item, format!("bad probe program name '{program}'"))];
     }
     let path = probes_dir.join(program);
-    let argv = [path.to_string_lossy().into_owned()];
+    let mut argv = vec![path.to_string_lossy().into_owned()];
+    argv.extend(args.iter().cloned());
     samples_from(item, exec::run_command(&argv, timeout, exec::DEFAULT_CAP))
 }
 
@@ -176,7 +183,7 @@ mod tests {
     fn refuses_paths() {
         let d = Path::new("/tmp");
         for p in ["../x", "a/b", "", ".hidden"] {
-            let s = run("probe:x", p, d, Duration::from_secs(1));
+            let s = run("probe:x", p, &[], d, Duration::from_secs(1));
             assert!(s[0].error.as_deref().unwrap().contains("bad probe program"), "{p}");
         }
     }

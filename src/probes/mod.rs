@@ -121,8 +121,8 @@ pub fn run_blocking(
     let (family, arg) = item.split_once(':').unwrap_or((item, ""));
     match (family, spec) {
         ("nagios", ProbeSpec::Nagios { argv }) => nagios::run(item, argv, timeout),
-        ("probe", ProbeSpec::External { program }) => {
-            external::run(item, program, probes_dir, timeout)
+        ("probe", ProbeSpec::External { program, args }) => {
+            external::run(item, program, args, probes_dir, timeout)
         }
         ("tcp", ProbeSpec::Builtin) => vec![net::tcp(item, arg, timeout)],
         ("http" | "https", ProbeSpec::Builtin) => {
