@@ -60,7 +60,7 @@ fn items_reach_state_and_history_and_hist_agrees_with_sqlite() {
     let st = h.wait_state(10.0, "items", |s| {
         ["uptime", "cpu_load", "mem_used", "disk_used:/", "procs"]
             .iter()
-            .all(|i| item_line(s, i).is_some())
+            .all(|i| item_line(s, i).is_some_and(|l| !l.contains(" - - age")))
     });
     assert!(item_line(&st, "uptime").is_some_and(|l| l.contains(" fine")), "{st}");
     let db = h.vardir().join("history.db");
@@ -238,7 +238,9 @@ fn real_nagios_plugins() {
     let f = solo_with(work);
     let h = &f.hosts[0];
     let st = h.wait_state(15.0, "plugins ran", |s| {
-        ["nagios:load", "nagios:rootfs", "nagios:crit"].iter().all(|i| item_line(s, i).is_some())
+        ["nagios:load", "nagios:rootfs", "nagios:crit"]
+            .iter()
+            .all(|i| item_line(s, i).is_some_and(|l| !l.contains(" - - age")))
     });
     assert_eq!(level_of(h, "nagios:load").as_deref(), Some("fine"), "{st}");
     assert_eq!(

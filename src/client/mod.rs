@@ -358,10 +358,12 @@ impl Client {
         let mut args = req.args.iter().peekable();
         let mut ival = "H".to_string();
         if let Some(a) = args.peek() {
-            if a.len() <= 6
-                && a.chars().all(|c| c.is_ascii_alphabetic())
-                && "HDWMYhdwmy".contains(&a[..1])
+            // A bare word that is not an item names the interval (H D W M
+            // Y, by first letter); the store refuses any other.
+            if a.chars().all(|c| c.is_ascii_alphabetic())
                 && !self.items_has(a)
+                && !a.eq_ignore_ascii_case(&self.host)
+                && !a.eq_ignore_ascii_case(&self.work.tag)
             {
                 ival = a.to_string();
                 args.next();
