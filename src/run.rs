@@ -94,8 +94,9 @@ pub fn parse_work_json(text: &str) -> std::result::Result<Work, String> {
 /// A client's work before the server has sent one: no items, the server from conf.
 pub fn bootstrap_work(conf: &Conf, host: &str) -> Result<Work> {
     let server = conf.server.clone().unwrap_or_default();
-    let ports = Ports::default();
-    let (address, port) = split_host_port(&server, ports.port);
+    let (address, port) = split_host_port(&server, Ports::default().port);
+    // Until the work says otherwise, a fleet-wide port is the server's.
+    let ports = Ports { port, ..Ports::default() };
     Ok(Work {
         version: crate::work::model::WORK_VERSION,
         host: host.to_string(),
@@ -286,6 +287,8 @@ fn run_daemon(
 ) -> Result<Exit> {
     let files = crate::control::run_files(&conf);
     let lock = daemon::take_lock(&files)?;
+    std::fs::create_dir_all(&conf.vardir)
+        .map_err(|e| Error::io(format!("mkdir {}", conf.vardir.display()), e))?;
     init_logging(&conf, interactive)?;
     let sockets = bind_sockets(&conf, &work)?;
     let bound = Bound {
