@@ -1,4 +1,212 @@
-//! TODO
+//! The command line (clap derive) and `main`'s dispatch. The exit code is
+//! decided here, once: 0 ok, 1 run-time failure, 2 bad usage or config.
+
+use crate::conf::{Conf, LogLevel};
+use crate::error::{Error, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hbmon",
+    version,
+    about = "A distributed host monitor: client, server and pagemaker in one binary",
+    long_about = "hbmon runs on every host. Its work-file decides its roles: every host is a client \
+(probes items, keeps a local history, sends heartbeats and events), one is also the server, one the \
+pagemaker. With no conf (no -c, ./hbmon.conf or /etc/hbmon/conf) it runs a built-in solo work on \
+127.0.0.1. Talk to any host with `echo STATE | nc HOST 50006` or `hbmon cmd HOST STATE`."
+)]
+pub struct Cli {
+    /// Log nothing.
+    #[arg(short = 's', long, global = true, group = "verbosity")]
+    pub silent: bool,
+    /// Log errors only.
+    #[arg(short = 'q', long, global = true, group = "verbosity")]
+    pub quiet: bool,
+    /// Log what happens (info).
+    #[arg(short = 'v', long, global = true, group = "verbosity")]
+    pub verbose: bool,
+    /// Log debugging detail.
+    #[arg(short = 'd', long, global = true, group = "verbosity")]
+    pub debug: bool,
+    /// Log everything (trace).
+    #[arg(short = 'T', long, global = true, group = "verbosity")]
+    pub trace: bool,
+    /// Host conf file (default ./hbmon.conf, then /etc/hbmon/conf, else the embedded default).
+    #[arg(short = 'c', long = "conf", global = true, value_name = "FILE")]
+    pub conf: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the daemon (in the background unless -i).
+    Start {
+        /// Stay in the foreground, logging to stderr.
+        #[arg(short = 'i', long)]
+        interactive: bool,
+    },
+    /// Stop the running daemon (STOP with the secret, else SIGTERM) and wait until it is gone.
+    Stop,
+    /// Make the running daemon re-read its conf and work (SIGHUP).
+    Reload,
+    /// Stop, then start in the background.
+    Restart,
+    /// Print the running daemon's STATE.
+    State,
+    /// Check the conf and the work this host would run; print the name, roles, paths and items.
+    Test,
+    /// Validate the work-config and write one JSON work-file per host.
+    Mkwork(MkworkArgs),
+    /// Send one command to a host's command port and print the answer.
+    Cmd {
+        /// HOST, HOST:PORT or [V6]:PORT (default port: this host's command port).
+        host: String,
+        /// The command and its arguments, e.g. STATE or HIST D.
+        #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// Acknowledge an alert on the server (no more reminders).
+    Ack { host: String, item: String },
+    /// Silence a host (or one item of it) for an interval, e.g. `hbmon silence www1 2h`.
+    Silence {
+        host: String,
+        /// ITEM IVAL, or just IVAL for the whole host.
+        #[arg(required = true, num_args = 1..=2)]
+        rest: Vec<String>,
+    },
+    /// Load generators for benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+#[derive(Args, Debug)]
+pub struct MkworkArgs {
+    /// The work-config (default: conf `workconf`, /etc/hbmon/work).
+    #[arg(short = 'w', long = "work", value_name = "FILE")]
+    pub work: Option<PathBuf>,
+    /// Output directory (default $vardir/works).
+    #[arg(short = 'o', long = "out", value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Rewrite every file, changed or not.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Dry run: print what would change, write nothing.
+    #[arg(short = 'n', long = "dry-run")]
+    pub dry_run: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Send real HTB heartbeats as N distinct hosts at a rate; report loss and server CPU.
+    Udp {
+        /// The server's heartbeat address (ADDR:PORT).
+        #[arg(long)]
+        to: String,
+        /// The server's command port (ADDR:PORT) to ask what it received (default: ADDR and port 50006).
+        #[arg(long)]
+        cmd: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        hosts: u32,
+        /// Datagrams per second in all.
+        #[arg(long, default_value_t = 10000)]
+        rate: u64,
+        #[arg(long, default_value_t = 5.0)]
+        secs: f64,
+        /// Sender threads.
+        #[arg(long, default_value_t = 1)]
+        procs: u32,
+    },
+}
+
+impl Cli {
+    /// The log level the flags ask for, if any.
+    pub fn log_level(&self) -> Option<LogLevel> {
+        Some(if self.silent {
+            LogLevel::Silent
+        } else if self.quiet {
+            LogLevel::Quiet
+        } else if self.verbose {
+            LogLevel::Verbose
+        } else if self.debug {
+            LogLevel::Debug
+        } else if self.trace {
+            LogLevel::Trace
+        } else {
+            return None;
+        })
+    }
+
+    /// The conf with the command-line overrides applied.
+    pub fn conf(&self) -> Result<Conf> {
+        let mut c = crate::conf::load(self.conf.as_deref())?;
+        if let Some(l) = self.log_level() {
+            c.loglvl = l;
+        }
+        Ok(c)
+    }
+}
+
 pub fn main() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(&cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hbmon: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<i32> {
+    use crate::control;
+    match &cli.command {
+        Command::Start { interactive } => crate::run::start(cli.conf()?, *interactive).map(|_| 0),
+        Command::Stop => control::stop(&cli.conf()?),
+        Command::Reload => control::reload(&cli.conf()?),
+        Command::Restart => {
+            let conf = cli.conf()?;
+            control::stop(&conf)?;
+            crate::run::start(conf, false).map(|_| 0)
+        }
+        Command::State => control::local_command(&cli.conf()?, "STATE"),
+        Command::Test => {
+            control::test(&cli.conf()?, cli.log_level().is_some_and(|l| l >= LogLevel::Verbose))
+        }
+        Command::Mkwork(a) => control::mkwork(&cli.conf()?, a, cli.verbose),
+        Command::Cmd { host, command } => control::cmd(&cli.conf()?, host, &command.join(" ")),
+        Command::Ack { host, item } => {
+            control::local_command(&cli.conf()?, &format!("ACK {host} {item}"))
+        }
+        Command::Silence { host, rest } => {
+            control::local_command(&cli.conf()?, &format!("SILENCE {host} {}", rest.join(" ")))
+        }
+        Command::Bench(BenchCmd::Udp { to, cmd, hosts, rate, secs, procs }) => {
+            let to = crate::work::addr::parse_host_port(to, 50003)
+                .ok_or_else(|| Error::Usage(format!("--to {to}: not an address")))?;
+            let cmd = match cmd {
+                Some(c) => crate::work::addr::parse_host_port(c, 50006)
+                    .ok_or_else(|| Error::Usage(format!("--cmd {c}: not an address")))?,
+                None => std::net::SocketAddr::new(to.ip(), 50006),
+            };
+            let opts = crate::bench_udp::UdpBenchOpts {
+                to,
+                cmd: Some(cmd),
+                hosts: *hosts,
+                rate: *rate,
+                secs: *secs,
+                procs: *procs,
+            };
+            println!("{}", crate::bench_udp::run(&opts)?);
+            Ok(0)
+        }
+    }
 }

@@ -38,6 +38,9 @@ pub struct Session {
     pub deadline: f64,
     /// The verb being answered (for error frames).
     pub verb: String,
+    /// Set when the session refused its input by itself (too long), for
+    /// the loop to count.
+    pub refusal: Option<String>,
     buf: Vec<u8>,
     out: Vec<u8>,
     pos: usize,
@@ -53,6 +56,7 @@ impl Session {
             phase: Phase::Reading,
             deadline,
             verb: String::new(),
+            refusal: None,
             buf: Vec::new(),
             out: Vec::new(),
             pos: 0,
@@ -99,6 +103,7 @@ impl Session {
                         self.verb = verb_of(&self.buf);
                         self.buf = Vec::new();
                         let reason = format!("too long (limit {limit} bytes)");
+                        self.refusal = Some("too long".into());
                         return self.answer(command::frame_err(&self.verb.clone(), &reason));
                     }
                 }

@@ -41,7 +41,10 @@ pub enum Tick {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallOwner {
     /// Part `index` of a deferred answer of session `token`.
-    Session { token: usize, index: usize },
+    Session {
+        token: usize,
+        index: usize,
+    },
     Client(crate::client::ClientCall),
     Server(crate::server::ServerCall),
 }
@@ -73,6 +76,9 @@ pub struct Effects {
     pub timers: Vec<(f64, Tick)>,
     /// Datagrams to send from the client's heartbeat socket.
     pub datagrams: Vec<(SocketAddr, Vec<u8>)>,
+    /// A new work fetched from the server, with its mtime: installed by the
+    /// loop's reload path.
+    pub new_work: Option<(Work, f64)>,
 }
 
 impl Effects {
@@ -130,22 +136,7 @@ impl State {
 
     /// `client`, `client+server`, `client+server+pmaker` ...
     pub fn roles_text(&self) -> String {
-        let r = self.roles();
-        let mut v = Vec::new();
-        if r.client {
-            v.push("client");
-        }
-        if r.server {
-            v.push("server");
-        }
-        if r.pmaker {
-            v.push("pmaker");
-        }
-        if v.is_empty() {
-            "none".into()
-        } else {
-            v.join("+")
-        }
+        roles_text(self.roles())
     }
 
     /// Localhost proper: 127.0.0.1, ::1, or one of this host's own addresses.
@@ -173,7 +164,13 @@ impl State {
         self.server.as_ref().is_some_and(|s| s.host_by_ip(ip).is_some())
     }
 
-    pub fn handle_call_result(&mut self, owner: CallOwner, res: CallResult, now: Now, fx: &mut Effects) {
+    pub fn handle_call_result(
+        &mut self,
+        owner: CallOwner,
+        res: CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         match owner {
             CallOwner::Client(c) => {
                 if let Some(cl) = self.client.as_mut() {
@@ -187,6 +184,25 @@ impl State {
             }
             CallOwner::Session { .. } => {}
         }
+    }
+}
+
+/// `client`, `client+server`, `client+server+pmaker` ...
+pub fn roles_text(r: Roles) -> String {
+    let mut v = Vec::new();
+    if r.client {
+        v.push("client");
+    }
+    if r.server {
+        v.push("server");
+    }
+    if r.pmaker {
+        v.push("pmaker");
+    }
+    if v.is_empty() {
+        "none".into()
+    } else {
+        v.join("+")
     }
 }
 

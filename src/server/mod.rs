@@ -1,13 +1,22 @@
 //! The server role: who is alive (heartbeats), reports, durable events,
-//! work distribution, fleet verbs and alerting.
+//! work distribution, fleet verbs and alerting. The verbs are one function
+//! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
 
 pub mod db;
 pub mod detector;
+pub mod fleet;
 
-use crate::command::{frame_err, Request};
-use crate::state::{Effects, Now};
-use crate::verbs::Reply;
-use std::net::IpAddr;
+use crate::command::{frame_err, frame_ok, Request};
+use crate::event::Event;
+use crate::state::{Effects, Now, State, Tick};
+use crate::verbs::{Deferred, Reply, RELAYABLE};
+use crate::work::model::Work;
+use fleet::Report;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerTick {
@@ -28,21 +37,355 @@ pub fn run_notify_job(_j: NotifyJob) -> NotifyDone {
     NotifyDone {}
 }
 
-pub struct Server {}
+/// How often old events are cleaned.
+const CLEANUP_EVERY: f64 = 3600.0;
+
+/// A fleet host as the server knows it from the work.
+#[derive(Debug, Clone)]
+struct FleetHost {
+    tag: String,
+    address: String,
+    cmd: Option<SocketAddr>,
+}
+
+pub struct Server {
+    host: String,
+    work: Work,
+    works_dir: PathBuf,
+    db: rusqlite::Connection,
+    hosts: BTreeMap<String, FleetHost>,
+    by_ip: HashMap<IpAddr, String>,
+    by_tag: HashMap<String, String>,
+    reports: BTreeMap<String, Report>,
+    stats: Stats,
+    /// `HBMON_FAULT=crash_after_store`: abort between storing events and
+    /// answering ok (the crash test's hook).
+    fault_after_store: bool,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct Stats {
+    reports: u64,
+    events_received: u64,
+    events_stored: u64,
+    events_duplicate: u64,
+}
 
 impl Server {
-    pub fn verb(&mut self, req: &Request, _peer: IpAddr, _local: bool, _now: Now, _fx: &mut Effects) -> Reply {
-        Reply::Now(frame_err(&req.verb, "not yet"))
+    pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
+        let db = db::open(&st.conf.server_db())?;
+        let reports = fleet::load_reports(&db)?;
+        let mut s = Server {
+            host: st.hostname.clone(),
+            work: st.work.clone(),
+            works_dir: st.conf.works_dir(),
+            db,
+            hosts: BTreeMap::new(),
+            by_ip: HashMap::new(),
+            by_tag: HashMap::new(),
+            reports,
+            stats: Stats::default(),
+            fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+        };
+        s.index_hosts();
+        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
+        Ok(s)
     }
-    pub fn host_by_ip(&self, _ip: IpAddr) -> Option<&str> {
-        None
+
+    pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, _now: Now, _fx: &mut Effects) {
+        self.work = work.clone();
+        self.works_dir = conf.works_dir();
+        self.index_hosts();
     }
-    pub fn state_lines(&self, _out: &mut String, _now: Now) {}
-    pub fn dump(&self, _now: Now) -> serde_json::Value {
-        serde_json::Value::Null
+
+    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {}
+
+    fn index_hosts(&mut self) {
+        self.hosts.clear();
+        self.by_ip.clear();
+        self.by_tag.clear();
+        let Some(sp) = self.work.server_part.as_ref() else { return };
+        for h in &sp.hosts {
+            let cmd = crate::work::addr::resolve(&h.address, h.ports.port);
+            if let Some(a) = cmd {
+                self.by_ip.insert(crate::state::canonical_ip(a.ip()), h.host.clone());
+            }
+            self.by_tag.insert(h.tag.clone(), h.host.clone());
+            self.hosts.insert(h.host.clone(), FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd });
+        }
     }
-    pub fn on_tick(&mut self, _t: ServerTick, _now: Now, _fx: &mut Effects) {}
-    pub fn on_call(&mut self, _c: ServerCall, _r: crate::session::CallResult, _now: Now, _fx: &mut Effects) {}
-    pub fn read_udp(&mut self, _sock: &mio::net::UdpSocket, _now: Now, _fx: &mut Effects) {}
+
+    /// A host's fqdn from its fqdn or tag.
+    fn resolve_host(&self, name: &str) -> Option<String> {
+        if self.hosts.contains_key(name) {
+            return Some(name.to_string());
+        }
+        self.by_tag.get(name).cloned()
+    }
+
+    pub fn verb(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now, fx: &mut Effects) -> Reply {
+        let v = req.verb.as_str();
+        match v {
+            "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
+            "REPORT" => self.report(req, peer, local, now),
+            "EVENTS" => self.events(req, peer, local, now, fx),
+            "CLIENTS" => self.clients(req, now),
+            "ALLPING" | "ALLSEND" => self.all(v),
+            "RELAY" => self.relay(req),
+            _ => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
+        }
+    }
+
+    /// May `peer` speak for `host`? Its own address, or localhost.
+    fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
+        local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
+    }
+
+    fn work_verb(&self, req: &Request, peer: IpAddr, local: bool) -> Reply {
+        let v = req.verb.as_str();
+        let Some(name) = req.args.first() else {
+            return Reply::Now(frame_err(v, &format!("usage: {v} <host>")));
+        };
+        let Some(host) = self.resolve_host(name) else {
+            return Reply::Now(frame_err(v, "access denied"));
+        };
+        if !self.speaks_for(&host, peer, local) {
+            return Reply::Now(frame_err(v, "access denied"));
+        }
+        let path = self.works_dir.join(format!("{host}.json"));
+        let lm = crate::run::file_mtime(&path);
+        let data = if v == "WORK" {
+            match std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+                Some(w) => w,
+                None => Value::Null,
+            }
+        } else {
+            Value::Null
+        };
+        let resp = if v == "WORK" { "ok work" } else { "ok work_lm" };
+        let body = json!({"resp": resp, "data": data, "lm": lm.unwrap_or(0.0)});
+        Reply::Now(frame_ok(v, &body.to_string()))
+    }
+
+    fn report(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now) -> Reply {
+        let (host, body) = match fleet::parse_report(&req.rest) {
+            Ok(x) => x,
+            Err(e) => return Reply::Now(frame_err("REPORT", &e)),
+        };
+        if !self.hosts.contains_key(&host) {
+            return Reply::Now(frame_err("REPORT", &format!("{host} is not in the work")));
+        }
+        if !self.speaks_for(&host, peer, local) {
+            return Reply::Now(frame_err("REPORT", &format!("report for {host} from {peer}: not that host")));
+        }
+        let r = Report { time: now.wall, ip: peer.to_string(), body };
+        if let Err(e) = fleet::store_report(&self.db, &host, &r) {
+            log::error!("{e}");
+            return Reply::Now(frame_err("REPORT", "cannot store the report"));
+        }
+        self.reports.insert(host.clone(), r);
+        self.stats.reports += 1;
+        let lm = crate::run::file_mtime(&self.works_dir.join(format!("{host}.json"))).unwrap_or(0.0);
+        let body = json!({"resp": format!("ok report from {host} [{peer}] for {host}"), "work": lm});
+        Reply::Now(frame_ok("REPORT", &body.to_string()))
+    }
+
+    fn events(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now, fx: &mut Effects) -> Reply {
+        let batch = match fleet::parse_events(&req.rest) {
+            Ok(b) => b,
+            Err(e) => return Reply::Now(frame_err("EVENTS", &e)),
+        };
+        if !self.hosts.contains_key(&batch.host) {
+            return Reply::Now(frame_err("EVENTS", &format!("{} is not in the work", batch.host)));
+        }
+        if !self.speaks_for(&batch.host, peer, local) {
+            let why = format!("events for {} from {peer}: not that host", batch.host);
+            return Reply::Now(frame_err("EVENTS", &why));
+        }
+        let n = batch.events.len();
+        let new = match fleet::store_events(&mut self.db, &batch.events, now.wall) {
+            Ok(new) => new,
+            Err(e) => {
+                log::error!("{e}");
+                return Reply::Now(frame_err("EVENTS", "cannot store the events"));
+            }
+        };
+        if self.fault_after_store {
+            log::error!("HBMON_FAULT=crash_after_store: aborting after storing {n} events");
+            std::process::abort();
+        }
+        self.stats.events_received += n as u64;
+        self.stats.events_stored += new as u64;
+        self.stats.events_duplicate += (n - new) as u64;
+        for e in &batch.events {
+            self.on_event(e, now, fx);
+        }
+        let body = json!({"resp": format!("ok events {n} stored {new}")});
+        Reply::Now(frame_ok("EVENTS", &body.to_string()))
+    }
+
+    /// A new event reached the server (from a client or its own heartbeat
+    /// path): alerting hooks in here.
+    fn on_event(&mut self, e: &Event, _now: Now, _fx: &mut Effects) {
+        log::info!(
+            "event {} {} {} -> {}",
+            e.host,
+            e.item,
+            e.old_level.as_deref().unwrap_or("-"),
+            e.new_level
+        );
+    }
+
+    fn clients(&self, req: &Request, now: Now) -> Reply {
+        let parsed = fleet::parse_clients_args(&req.args, |a| self.resolve_host(a), now.wall);
+        let (host, item, filter) = match parsed {
+            Ok(x) => x,
+            Err(e) => return Reply::Now(frame_err("CLIENTS", &e)),
+        };
+        let mut cdmp = serde_json::Map::new();
+        for (name, h) in &self.hosts {
+            if host.as_ref().is_some_and(|x| x != name) {
+                continue;
+            }
+            cdmp.insert(name.clone(), self.host_json(name, h, now));
+        }
+        let events = match fleet::query_events(&self.db, host.as_deref(), item.as_deref(), &filter) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("{e}");
+                return Reply::Now(frame_err("CLIENTS", "cannot read events"));
+            }
+        };
+        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events});
+        Reply::Now(frame_ok("CLIENTS", &body.to_string()))
+    }
+
+    fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
+        let report = self.reports.get(name).map(|r| fleet::report_json(r, now.wall));
+        json!({
+            "tag": h.tag,
+            "address": h.address,
+            "report": report,
+        })
+    }
+
+    /// ALLPING / ALLSEND: the command to every client, in host order.
+    fn all(&self, verb: &str) -> Reply {
+        let line = &verb[3..];
+        let mut parts = Vec::new();
+        for (name, h) in &self.hosts {
+            match h.cmd {
+                Some(a) => parts.push((name.clone(), a, line.to_string())),
+                None => log::warn!("{verb}: no address for {name}"),
+            }
+        }
+        Reply::Later(Deferred { verb: verb.to_string(), relay: false, parts })
+    }
+
+    fn relay(&self, req: &Request) -> Reply {
+        let (Some(name), Some(verb)) = (req.args.first(), req.args.get(1)) else {
+            return Reply::Now(frame_err("RELAY", "usage: RELAY <host> <command...>"));
+        };
+        let verb_uc = verb.to_ascii_uppercase();
+        if !RELAYABLE.contains(&verb_uc.as_str()) {
+            let why = format!("{verb_uc} may not be relayed (only {})", RELAYABLE.join(" "));
+            return Reply::Now(frame_err("RELAY", &why));
+        }
+        let Some(host) = self.resolve_host(name) else {
+            return Reply::Now(frame_err("RELAY", &format!("unknown host {name}")));
+        };
+        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
+            return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
+        };
+        let line = req.args[1..].join(" ");
+        Reply::Later(Deferred { verb: "RELAY".into(), relay: true, parts: vec![(host, addr, line)] })
+    }
+
+    pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
+        self.by_ip.get(&crate::state::canonical_ip(ip)).map(String::as_str)
+    }
+
+    pub fn state_lines(&self, out: &mut String, now: Now) {
+        let _ = writeln!(out, "-- keeping state for {} clients", self.hosts.len());
+        let mut levels: BTreeMap<String, usize> = BTreeMap::new();
+        for r in self.reports.values() {
+            for_each_item_level(&r.body, |l| *levels.entry(l.to_string()).or_insert(0) += 1);
+        }
+        let lv: Vec<String> = self
+            .work
+            .levels
+            .iter()
+            .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
+            .collect();
+        let _ = writeln!(out, "-- items by level {}", lv.join(" "));
+        let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        let s = &self.stats;
+        let _ = writeln!(
+            out,
+            "-- events received {} new {} duplicate {}; reports {}",
+            s.events_received, s.events_stored, s.events_duplicate, s.reports
+        );
+        for (name, _) in &self.hosts {
+            let rep = match self.reports.get(name) {
+                Some(r) => format!("report {} ago", crate::verbs::fmt_age(now.wall - r.time)),
+                None => "no report".into(),
+            };
+            let _ = writeln!(out, "-- client {name} {rep}");
+        }
+    }
+
+    pub fn dump(&self, now: Now) -> Value {
+        let hosts: serde_json::Map<String, Value> =
+            self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats})
+    }
+
+    pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
+        match t {
+            ServerTick::Cleanup => {
+                let keep = self.work.intervals.keep_events;
+                if keep > 0.0 {
+                    match fleet::cleanup_events(&self.db, now.wall - keep) {
+                        Ok(n) if n > 0 => log::info!("cleaned {n} events older than {keep}s"),
+                        Ok(_) => {}
+                        Err(e) => log::error!("{e}"),
+                    }
+                }
+                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
+            }
+            ServerTick::CheckHosts | ServerTick::Persist | ServerTick::Notify | ServerTick::Deadman => {}
+        }
+    }
+
+    pub fn on_call(&mut self, c: ServerCall, _r: crate::session::CallResult, _now: Now, _fx: &mut Effects) {
+        match c {}
+    }
+
+    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, _now: Now, _fx: &mut Effects) {
+        let mut buf = [0u8; 2048];
+        while sock.recv_from(&mut buf).is_ok() {}
+    }
+
     pub fn on_notify_done(&mut self, _n: NotifyDone, _now: Now, _fx: &mut Effects) {}
+}
+
+/// Calls `f` with the level of every item in a report body.
+fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
+    match body.get("items") {
+        Some(Value::Object(m)) => {
+            for v in m.values() {
+                if let Some(l) = v.get("level").and_then(Value::as_str) {
+                    f(l);
+                }
+            }
+        }
+        Some(Value::Array(a)) => {
+            for v in a {
+                if let Some(l) = v.get("level").and_then(Value::as_str) {
+                    f(l);
+                }
+            }
+        }
+        _ => {}
+    }
 }

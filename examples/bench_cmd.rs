@@ -1,0 +1,78 @@
+//! Command-port round trips against a real release `hbmon` (solo, embedded
+//! work) on 127.0.0.1: PING and STATE median/p99 over sequential
+//! connections, then connections per second with concurrent clients.
+//! Run: `cargo build --release && cargo run --release --example bench_cmd`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn round_trip(addr: SocketAddr, line: &[u8]) -> Duration {
+    let t = Instant::now();
+    let mut s = TcpStream::connect(addr).expect("connect");
+    s.write_all(line).expect("send");
+    let mut out = Vec::with_capacity(4096);
+    s.read_to_end(&mut out).expect("read");
+    assert!(out.ends_with(b"COMMAND DONE\n"), "bad answer");
+    t.elapsed()
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i].as_secs_f64() * 1e6
+}
+
+fn main() {
+    let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let conf = dir.path().join("hbmon.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "hostname bench.example.org\nbind 127.0.0.1\nport {port}\nhb_port {port}\nhttp_port {}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nloglvl quiet\n",
+            port + 1,
+            d = dir.path().display()
+        ),
+    )
+    .expect("conf");
+    let mut child = Command::new(bin)
+        .args(["-c", &conf.display().to_string(), "start", "-i"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hbmon (cargo build --release first)");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let t = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "hbmon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..200 {
+        round_trip(addr, b"PING\n");
+    }
+    println!("command port, {n} sequential connections each (connect, one line, read to close):");
+    for (name, line) in [("PING", &b"PING\n"[..]), ("STATE", &b"STATE\n"[..])] {
+        let mut v: Vec<Duration> = (0..n).map(|_| round_trip(addr, line)).collect();
+        println!("  {name:<6} median {:>7.1} us   p99 {:>7.1} us", pct(&mut v, 0.5), pct(&mut v, 0.99));
+    }
+    for clients in [4, 16] {
+        let per = n / clients;
+        let t = Instant::now();
+        let hs: Vec<_> = (0..clients)
+            .map(|_| std::thread::spawn(move || (0..per).for_each(|_| { round_trip(addr, b"PING\n"); })))
+            .collect();
+        for h in hs {
+            h.join().expect("client thread");
+        }
+        let rate = (per * clients) as f64 / t.elapsed().as_secs_f64();
+        println!("  PING with {clients:>2} concurrent clients: {rate:>8.0} connections/s");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -1,0 +1,176 @@
+//! The commands that talk to a running daemon or only look at files:
+//! `stop`, `reload`, `state`, `cmd`, `test`, `mkwork`. Plain blocking std
+//! sockets: these run in the `hbmon` command, never in the daemon.
+
+use crate::conf::Conf;
+use crate::daemon::{self, RunFiles};
+use crate::error::{Error, Result};
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// How long `stop` waits for the daemon to be gone.
+const STOP_WAIT: Duration = Duration::from_secs(15);
+
+pub fn run_files(conf: &Conf) -> RunFiles {
+    RunFiles { pid: conf.pid_file(), lock: conf.lock_file(), stop: conf.stop_file() }
+}
+
+/// Sends one command line and returns the whole answer (the peer closes
+/// after answering).
+pub fn send_command(addr: SocketAddr, line: &str, timeout: Duration) -> Result<String> {
+    let io = |op: &str, e| Error::io(format!("{op} {addr}"), e);
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| io("connect to", e))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| io("set timeout on", e))?;
+    s.set_write_timeout(Some(timeout)).map_err(|e| io("set timeout on", e))?;
+    s.write_all(format!("{}\n", line.trim_end()).as_bytes()).map_err(|e| io("send to", e))?;
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| io("read answer from", e))?;
+    String::from_utf8(out).map_err(|_| Error::Runtime(format!("answer from {addr} is not UTF-8")))
+}
+
+/// The local daemon's command address: conf `bind` (loopback when it is a
+/// wildcard) and conf `port`, else the work's port, else 50006.
+pub fn local_cmd_addr(conf: &Conf) -> SocketAddr {
+    let port = conf.port.unwrap_or_else(|| crate::run::cached_ports(conf).port);
+    let ip = conf
+        .bind
+        .as_deref()
+        .and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+        .filter(|ip| !ip.is_unspecified())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, port)
+}
+
+/// Prints an answer's body; COMMAND ERROR makes the exit code 1.
+fn print_answer(text: &str) -> i32 {
+    match crate::command::parse_answer(text) {
+        Ok(body) => {
+            if !body.is_empty() {
+                println!("{body}");
+            }
+            0
+        }
+        Err(reason) => {
+            eprintln!("hbmon: {reason}");
+            1
+        }
+    }
+}
+
+pub fn local_command(conf: &Conf, line: &str) -> Result<i32> {
+    let addr = local_cmd_addr(conf);
+    let text = send_command(addr, line, Duration::from_secs(30))?;
+    Ok(print_answer(&text))
+}
+
+/// `hbmon cmd HOST COMMAND...`: prints the framed answer as it came.
+pub fn cmd(conf: &Conf, host: &str, line: &str) -> Result<i32> {
+    let default_port = conf.port.unwrap_or_else(|| crate::run::cached_ports(conf).port);
+    let addr = crate::work::addr::parse_host_port(host, default_port)
+        .ok_or_else(|| Error::Usage(format!("{host}: not a host, host:port or address")))?;
+    let text = send_command(addr, line, Duration::from_secs(60))?;
+    print!("{text}");
+    Ok(if text.lines().last().is_some_and(|l| l.starts_with("COMMAND ERROR")) { 1 } else { 0 })
+}
+
+/// `hbmon stop`: STOP with the secret; if the port does not answer, SIGTERM
+/// from the pid file. Waits until the process is gone.
+pub fn stop(conf: &Conf) -> Result<i32> {
+    let files = run_files(conf);
+    let Some(pid) = daemon::read_pid(&files).filter(|p| daemon::process_alive(*p)) else {
+        eprintln!("hbmon: not running (no live pid in {})", files.pid.display());
+        return Ok(1);
+    };
+    let by_command = daemon::read_secret(&files).and_then(|secret| {
+        let text =
+            send_command(local_cmd_addr(conf), &format!("STOP {secret}"), Duration::from_secs(5))?;
+        crate::command::parse_answer(&text).map_err(Error::Runtime)
+    });
+    if let Err(e) = by_command {
+        log::info!("STOP over the command port failed ({e}); sending SIGTERM to {pid}");
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
+    }
+    if daemon::wait_gone(pid, STOP_WAIT) {
+        println!("hbmon: stopped (pid {pid})");
+        Ok(0)
+    } else {
+        Err(Error::Runtime(format!("pid {pid} is still running after {}s", STOP_WAIT.as_secs())))
+    }
+}
+
+/// `hbmon reload`: SIGHUP to the daemon.
+pub fn reload(conf: &Conf) -> Result<i32> {
+    let files = run_files(conf);
+    let Some(pid) = daemon::read_pid(&files).filter(|p| daemon::process_alive(*p)) else {
+        eprintln!("hbmon: not running (no live pid in {})", files.pid.display());
+        return Ok(1);
+    };
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGHUP)
+        .map_err(|e| Error::io(format!("SIGHUP to {pid}"), e.into()))?;
+    println!("hbmon: asked pid {pid} to reload");
+    Ok(0)
+}
+
+/// `hbmon test`: checks the conf and the work; prints what would run.
+pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
+    let host = crate::run::hostname(conf);
+    let (work, origin) = crate::run::load_work(conf, &host)?;
+    let work = crate::run::apply_conf_overrides(conf, work);
+    println!("hostname {host}");
+    println!("roles {}", crate::state::roles_text(work.roles));
+    println!("work {origin}");
+    println!("server {} {}:{}", work.server.host, work.server.address, work.server.ports.port);
+    println!("command port {}", local_cmd_addr(conf));
+    if work.roles.server {
+        println!("heartbeat port {}/udp", work.ports.hb_port);
+    }
+    if work.roles.pmaker {
+        println!("dashboard port {}/tcp", work.ports.http_port);
+    }
+    if verbose {
+        match &conf.file {
+            Some(f) => println!("conf {}", f.display()),
+            None => println!("conf (embedded default)"),
+        }
+        for (k, p) in [
+            ("vardir", conf.vardir.clone()),
+            ("logdir", conf.logdir.clone()),
+            ("rundir", conf.rundir.clone()),
+            ("log", conf.log_file()),
+            ("pid", conf.pid_file()),
+            ("lock", conf.lock_file()),
+            ("stop-secret", conf.stop_file()),
+            ("history", conf.history_db()),
+            ("server-db", conf.server_db()),
+            ("works", conf.works_dir()),
+            ("work-cache", conf.work_cache()),
+            ("workconf", conf.workconf.clone()),
+            ("probes", conf.probes_dir()),
+            ("journal", conf.journal_path()),
+        ] {
+            println!("path {k} {}", p.display());
+        }
+    }
+    println!("items {}", work.items.len());
+    for it in &work.items {
+        let fit = it.fit.as_ref().map(|f| f.source.as_str()).unwrap_or("-");
+        println!("item {} fit {fit}", it.name);
+    }
+    Ok(0)
+}
+
+/// `hbmon mkwork`.
+pub fn mkwork(conf: &Conf, a: &crate::cli::MkworkArgs, verbose: bool) -> Result<i32> {
+    let opts = crate::work::mkwork::MkworkOpts {
+        workconf: a.work.clone().unwrap_or_else(|| conf.workconf.clone()),
+        out: a.out.clone().unwrap_or_else(|| conf.works_dir()),
+        force: a.force,
+        verbose,
+        dry_run: a.dry_run,
+    };
+    let changes = crate::work::mkwork::mkwork(&opts)?;
+    print!("{}", crate::work::mkwork::report_text(&opts, &changes));
+    Ok(0)
+}

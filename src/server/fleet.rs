@@ -1,0 +1,269 @@
+//! The fleet's durable state on the server: events (stored before the
+//! sender is told ok, de-duplicated by `(host, id)`) and the latest report
+//! of every host. Payload checks live here too, so a malformed or foreign
+//! REPORT/EVENTS is refused before anything is stored. No sockets.
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// Most events one EVENTS batch may carry.
+pub const MAX_EVENTS_PER_BATCH: usize = 10_000;
+
+/// A client's latest report, as the server keeps it.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub time: f64,
+    pub ip: String,
+    pub body: Value,
+}
+
+/// An EVENTS payload, checked.
+#[derive(Debug)]
+pub struct EventsBatch {
+    pub host: String,
+    pub events: Vec<Event>,
+}
+
+/// Parses `EVENTS <json>`: `{"host": H, "events": [Event...]}`; every event
+/// must be for H.
+pub fn parse_events(rest: &str) -> std::result::Result<EventsBatch, String> {
+    #[derive(serde::Deserialize)]
+    struct Wire {
+        host: String,
+        events: Vec<Event>,
+    }
+    let w: Wire = serde_json::from_str(rest).map_err(|e| format!("bad EVENTS JSON: {e}"))?;
+    if w.events.len() > MAX_EVENTS_PER_BATCH {
+        return Err(format!("too many events ({} > {MAX_EVENTS_PER_BATCH})", w.events.len()));
+    }
+    if let Some(e) = w.events.iter().find(|e| e.host != w.host) {
+        return Err(format!("event {} is for {}, not {}", e.id, e.host, w.host));
+    }
+    if let Some(e) = w.events.iter().find(|e| e.id.is_empty() || e.item.is_empty()) {
+        return Err(format!("event without id or item ({:?})", e.id));
+    }
+    Ok(EventsBatch { host: w.host, events: w.events })
+}
+
+/// Parses `REPORT <json>`: an object with `host` (string) and `items`.
+pub fn parse_report(rest: &str) -> std::result::Result<(String, Value), String> {
+    let v: Value = serde_json::from_str(rest).map_err(|e| format!("bad REPORT JSON: {e}"))?;
+    let host = v
+        .get("host")
+        .and_then(Value::as_str)
+        .ok_or_else(|| "REPORT without a host".to_string())?
+        .to_string();
+    match v.get("items") {
+        Some(Value::Object(_)) | Some(Value::Array(_)) => Ok((host, v)),
+        _ => Err("REPORT without items".into()),
+    }
+}
+
+/// Stores events in one transaction; returns how many were new (a retry of
+/// an already stored event is ignored).
+pub fn store_events(conn: &mut Connection, events: &[Event], now: f64) -> Result<usize> {
+    let db = |op: &str, e| Error::db(op.to_string(), e);
+    let tx = conn.transaction().map_err(|e| db("begin events", e))?;
+    let mut new = 0;
+    {
+        let mut ins = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO events(host,id,item,time,received,json) VALUES(?1,?2,?3,?4,?5,?6)",
+            )
+            .map_err(|e| db("prepare events", e))?;
+        for e in events {
+            let js = serde_json::to_string(e).unwrap_or_default();
+            new += ins
+                .execute(params![e.host, e.id, e.item, e.time, now, js])
+                .map_err(|e| db("insert event", e))?;
+        }
+    }
+    tx.commit().map_err(|e| db("commit events", e))?;
+    Ok(new)
+}
+
+/// Which events CLIENTS returns.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventsFilter {
+    Last(usize),
+    Since(f64),
+}
+
+pub fn query_events(
+    conn: &Connection,
+    host: Option<&str>,
+    item: Option<&str>,
+    filter: &EventsFilter,
+) -> Result<Vec<Value>> {
+    let (limit, since) = match filter {
+        EventsFilter::Last(n) => (*n as i64, f64::MIN),
+        EventsFilter::Since(t) => (-1, *t),
+    };
+    let mut q = conn
+        .prepare_cached(
+            "SELECT json FROM events WHERE (?1 IS NULL OR host=?1) AND (?2 IS NULL OR item=?2)
+             AND time >= ?3 ORDER BY time DESC, seq DESC LIMIT ?4",
+        )
+        .map_err(|e| Error::db("prepare events query", e))?;
+    let rows = q
+        .query_map(params![host, item, since, limit], |r| r.get::<_, String>(0))
+        .map_err(|e| Error::db("events query", e))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let s = r.map_err(|e| Error::db("events row", e))?;
+        out.push(serde_json::from_str(&s).unwrap_or(Value::Null));
+    }
+    out.reverse();
+    Ok(out)
+}
+
+pub fn count_events(conn: &Connection) -> u64 {
+    conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
+}
+
+/// Deletes events older than `before`; returns how many.
+pub fn cleanup_events(conn: &Connection, before: f64) -> Result<usize> {
+    conn.execute("DELETE FROM events WHERE time < ?1", params![before])
+        .map_err(|e| Error::db("clean events", e))
+}
+
+pub fn store_report(conn: &Connection, host: &str, r: &Report) -> Result<()> {
+    conn.execute(
+        "INSERT INTO reports(host,time,ip,json) VALUES(?1,?2,?3,?4)
+         ON CONFLICT(host) DO UPDATE SET time=excluded.time, ip=excluded.ip, json=excluded.json",
+        params![host, r.time, r.ip, r.body.to_string()],
+    )
+    .map_err(|e| Error::db("store report", e))?;
+    Ok(())
+}
+
+pub fn load_reports(conn: &Connection) -> Result<BTreeMap<String, Report>> {
+    let mut q = conn
+        .prepare("SELECT host,time,ip,json FROM reports")
+        .map_err(|e| Error::db("prepare reports", e))?;
+    let rows = q
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?))
+        })
+        .map_err(|e| Error::db("load reports", e))?;
+    let mut out = BTreeMap::new();
+    for r in rows.flatten() {
+        let body = serde_json::from_str(&r.3).unwrap_or(Value::Null);
+        out.insert(r.0, Report { time: r.1, ip: r.2.unwrap_or_default(), body });
+    }
+    Ok(out)
+}
+
+/// Parses CLIENTS' arguments `[host] [item] [n or ival]`: a known host
+/// (fqdn or tag) is the host, a number is a count, an interval spec with a
+/// unit (`1h`) a time window, anything else the item.
+pub fn parse_clients_args(
+    args: &[String],
+    resolve_host: impl Fn(&str) -> Option<String>,
+    now: f64,
+) -> std::result::Result<(Option<String>, Option<String>, EventsFilter), String> {
+    let (mut host, mut item, mut filter) = (None, None, EventsFilter::Last(100));
+    for a in args {
+        if let Ok(n) = a.parse::<usize>() {
+            filter = EventsFilter::Last(n.min(100_000));
+        } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
+            filter = EventsFilter::Since(now - crate::conf::parse_ival(a).unwrap_or(0.0));
+        } else if host.is_none() && item.is_none() && resolve_host(a).is_some() {
+            host = resolve_host(a);
+        } else if item.is_none() {
+            item = Some(a.clone());
+        } else {
+            return Err(format!("CLIENTS: unexpected argument '{a}'"));
+        }
+    }
+    Ok((host, item, filter))
+}
+
+/// The `report` part of a host's CLIENTS entry.
+pub fn report_json(r: &Report, now: f64) -> Value {
+    json!({
+        "time": r.time,
+        "age": (now - r.time).max(0.0).round(),
+        "ip": r.ip,
+        "items": r.body.get("items").cloned().unwrap_or(Value::Null),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(host: &str, id: &str, item: &str, t: f64) -> Event {
+        Event {
+            id: id.into(),
+            host: host.into(),
+            item: item.into(),
+            old_level: Some("fine".into()),
+            new_level: "sick".into(),
+            old_value: Some(1.0),
+            new_value: Some(9.0),
+            time: t,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn events_are_stored_once() {
+        let mut c = super::super::db::open_in_memory().unwrap();
+        let es = vec![ev("a", "1", "x", 10.0), ev("a", "2", "y", 11.0)];
+        assert_eq!(store_events(&mut c, &es, 12.0).unwrap(), 2);
+        assert_eq!(store_events(&mut c, &es, 13.0).unwrap(), 0, "a retry stores nothing");
+        assert_eq!(store_events(&mut c, &[ev("b", "1", "x", 12.0)], 13.0).unwrap(), 1);
+        assert_eq!(count_events(&c), 3);
+        let all = query_events(&c, None, None, &EventsFilter::Last(10)).unwrap();
+        assert_eq!(all.len(), 3);
+        assert_eq!(all[0]["id"], "1", "oldest first");
+        let a = query_events(&c, Some("a"), Some("y"), &EventsFilter::Last(10)).unwrap();
+        assert_eq!(a.len(), 1);
+        let recent = query_events(&c, None, None, &EventsFilter::Since(11.5)).unwrap();
+        assert_eq!(recent.len(), 1);
+        let last = query_events(&c, None, None, &EventsFilter::Last(1)).unwrap();
+        assert_eq!(last[0]["host"], "b");
+        assert_eq!(cleanup_events(&c, 10.5).unwrap(), 1);
+    }
+
+    #[test]
+    fn payload_checks() {
+        assert!(parse_events("{").unwrap_err().starts_with("bad EVENTS JSON"));
+        let e = serde_json::to_string(&ev("b", "1", "x", 1.0)).unwrap();
+        let p = format!("{{\"host\":\"a\",\"events\":[{e}]}}");
+        assert!(parse_events(&p).unwrap_err().contains("is for b, not a"));
+        let p = format!("{{\"host\":\"b\",\"events\":[{e}]}}");
+        assert_eq!(parse_events(&p).unwrap().events.len(), 1);
+        assert!(parse_report("[]").is_err());
+        assert!(parse_report("{\"host\":\"a\"}").unwrap_err().contains("without items"));
+        assert_eq!(parse_report("{\"host\":\"a\",\"items\":{}}").unwrap().0, "a");
+    }
+
+    #[test]
+    fn clients_args() {
+        let r = |h: &str| (h == "www1").then(|| "www1.example.org".to_string());
+        let (h, i, f) = parse_clients_args(&["www1".into(), "cpu_load".into(), "5".into()], r, 100.0).unwrap();
+        assert_eq!(h.as_deref(), Some("www1.example.org"));
+        assert_eq!(i.as_deref(), Some("cpu_load"));
+        assert_eq!(f, EventsFilter::Last(5));
+        let (h, i, f) = parse_clients_args(&["disk_used:/".into(), "1h".into()], r, 7200.0).unwrap();
+        assert_eq!((h, i.as_deref()), (None, Some("disk_used:/")));
+        assert_eq!(f, EventsFilter::Since(3600.0));
+        assert!(parse_clients_args(&["a".into(), "b".into(), "c".into()], r, 0.0).is_err());
+    }
+
+    #[test]
+    fn reports_round_trip() {
+        let c = super::super::db::open_in_memory().unwrap();
+        let r = Report { time: 5.0, ip: "127.0.0.2".into(), body: json!({"host":"a","items":{}}) };
+        store_report(&c, "a", &r).unwrap();
+        store_report(&c, "a", &Report { time: 6.0, ..r }).unwrap();
+        let all = load_reports(&c).unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all["a"].time, 6.0);
+    }
+}
