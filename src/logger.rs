@@ -256,7 +256,7 @@ mod tests {
             "2026-11-29 10:01:02.123 WARN  hello\n"
         );
         assert_eq!(format_line(0.0, log::Level::Error, "x"), "1970-01-01 00:00:00.000 ERROR x\n");
-        assert_eq!(fmt_utc_millis(951_782_400.9996), "2000-02-29 00:00:01.000");
+        assert_eq!(fmt_utc_millis(951_782_400.999_6), "2000-02-29 00:00:01.000");
         assert_eq!(fmt_utc_millis(4_107_542_399.5), "2100-02-28 23:59:59.500");
     }
 
