@@ -52,20 +52,10 @@ pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
         Target::File { path, rotate_num, rotate_ival_secs } => {
             (Sink::File(FileSink::open(path, rotate_num, rotate_ival_secs, now_secs())?), None)
         }
-        Target::Syslog => {
-            let fmt = syslog::Formatter3164 {
-                facility: syslog::Facility::LOG_DAEMON,
-                hostname: None,
-                process: "hbmon".into(),
-                pid: std::process::id(),
-            };
-            match syslog::unix(fmt) {
-                Ok(w) => (Sink::Syslog(Box::new(w)), None),
-                Err(e) => {
-                    (Sink::Stderr, Some(format!("syslog unreachable ({e}); logging to stderr")))
-                }
-            }
-        }
+        Target::Syslog => match syslog_writer(None) {
+            Ok(w) => (Sink::Syslog(Box::new(w)), None),
+            Err(e) => (Sink::Stderr, Some(format!("syslog unreachable ({e}); logging to stderr"))),
+        },
     };
     *sink() = Some(new);
     // Already set (a re-init) is fine: the sink above was swapped.
@@ -75,6 +65,41 @@ pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
         log::warn!("{w}");
     }
     Ok(())
+}
+
+/// A syslog connection as facility LOG_DAEMON, process "hbmon", on the
+/// system socket (or `path`, for tests).
+fn syslog_writer(path: Option<&Path>) -> std::result::Result<SyslogWriter, syslog::Error> {
+    let fmt = syslog::Formatter3164 {
+        facility: syslog::Facility::LOG_DAEMON,
+        hostname: None,
+        process: "hbmon".into(),
+        pid: std::process::id(),
+    };
+    match path {
+        None => syslog::unix(fmt),
+        Some(p) => syslog::unix_custom(fmt, p),
+    }
+}
+
+fn write_syslog(w: &mut SyslogWriter, level: log::Level, msg: String) -> bool {
+    let r = match level {
+        log::Level::Error => w.err(msg),
+        log::Level::Warn => w.warning(msg),
+        log::Level::Info => w.info(msg),
+        log::Level::Debug | log::Level::Trace => w.debug(msg),
+    };
+    r.is_ok()
+}
+
+/// Where lines go now: "stderr", "file" or "syslog" (after a fallback from
+/// syslog this says "stderr").
+pub fn target_kind() -> &'static str {
+    match sink().as_ref() {
+        None | Some(Sink::Stderr) => "stderr",
+        Some(Sink::File(_)) => "file",
+        Some(Sink::Syslog(_)) => "syslog",
+    }
 }
 
 /// Changes the level without touching the target.
@@ -110,12 +135,14 @@ impl log::Log for Logger {
             }
             Some(Sink::Syslog(w)) => {
                 let msg = r.args().to_string();
-                let _ = match r.level() {
-                    log::Level::Error => w.err(msg),
-                    log::Level::Warn => w.warning(msg),
-                    log::Level::Info => w.info(msg),
-                    log::Level::Debug | log::Level::Trace => w.debug(msg),
-                };
+                // A restarted syslog daemon breaks the connection: reconnect
+                // once and resend, else drop the line.
+                if !write_syslog(w, r.level(), msg.clone()) {
+                    if let Ok(fresh) = syslog_writer(None) {
+                        **w = fresh;
+                        write_syslog(w, r.level(), msg);
+                    }
+                }
             }
         }
     }
@@ -307,6 +334,24 @@ mod tests {
         assert!(!numbered(&path, 1).exists());
     }
 
+    #[test]
+    fn syslog_lines_are_daemon_facility_named_hbmon() {
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("log");
+        let rx = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+        let mut w = syslog_writer(Some(&sock)).unwrap();
+        write_syslog(&mut w, log::Level::Warn, "disk full".into());
+        write_syslog(&mut w, log::Level::Trace, "detail".into());
+        let mut buf = [0u8; 512];
+        let n = rx.recv(&mut buf).unwrap();
+        let got = String::from_utf8_lossy(&buf[..n]).to_string();
+        // <facility*8 + severity>: daemon = 3, warning = 4.
+        assert!(got.starts_with("<28>"), "{got}");
+        assert!(got.contains(&format!("hbmon[{}]: disk full", std::process::id())), "{got}");
+        let n = rx.recv(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("<31>"));
+    }
+
     /// The only test touching the global logger (tests run in parallel).
     #[test]
     fn reinit_switches_files() {
@@ -325,7 +370,17 @@ mod tests {
         log::debug!("shown-7c1e");
         rotate_now();
         log::error!("third-7c1e");
+        assert_eq!(target_kind(), "file");
+        // Syslog, or stderr when no syslog socket exists (as in containers).
+        init(Target::Syslog, log::LevelFilter::Info).unwrap();
+        let has_syslog = ["/dev/log", "/var/run/syslog", "/var/run/log"].iter().any(|p| {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket())
+        });
+        assert_eq!(target_kind(), if has_syslog { "syslog" } else { "stderr" });
+        log::info!("via syslog or stderr-7c1e");
         init(Target::Stderr, log::LevelFilter::Info).unwrap();
+        assert_eq!(target_kind(), "stderr");
         let ta = std::fs::read_to_string(&a).unwrap();
         let tb1 = std::fs::read_to_string(numbered(&b, 1)).unwrap();
         let tb = std::fs::read_to_string(&b).unwrap();
