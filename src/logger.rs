@@ -213,13 +213,29 @@ impl FileSink {
     }
 
     fn write(&mut self, now: f64, line: &str) {
-        if self.ival > 0.0 && now - self.checked >= 1.0 {
+        if now - self.checked >= 1.0 {
             self.checked = now;
-            if now - self.born >= self.ival {
+            if self.ival > 0.0 && now - self.born >= self.ival {
                 self.rotate(now);
+            } else if self.moved_away() {
+                // Someone deleted or renamed the file (an external
+                // logrotate, a tidy admin): start a new one at the path.
+                if let Ok(f) = open_log(&self.path) {
+                    self.file = f;
+                    self.born = now;
+                }
             }
         }
         let _ = self.file.write_all(line.as_bytes());
+    }
+
+    fn moved_away(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(at_path)) => open.ino() != at_path.ino() || open.dev() != at_path.dev(),
+            (_, Err(_)) => true,
+            (Err(_), Ok(_)) => false,
+        }
     }
 
     fn rotate(&mut self, now: f64) {
@@ -320,6 +336,19 @@ mod tests {
         f.write(1060.6, "c\n");
         assert_eq!(std::fs::read_to_string(numbered(&path, 1)).unwrap(), "a\nb\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "c\n");
+    }
+
+    #[test]
+    fn a_deleted_file_is_recreated_at_the_next_check() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("hbmon.log");
+        let mut f = FileSink::open(path.clone(), 2, 0.0, 100.0).unwrap();
+        f.write(100.0, "a\n");
+        std::fs::remove_file(&path).unwrap();
+        f.write(100.5, "lost\n");
+        assert!(!path.exists());
+        f.write(101.0, "b\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");
     }
 
     #[test]
