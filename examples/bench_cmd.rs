@@ -59,13 +59,23 @@ fn main() {
     println!("command port, {n} sequential connections each (connect, one line, read to close):");
     for (name, line) in [("PING", &b"PING\n"[..]), ("STATE", &b"STATE\n"[..])] {
         let mut v: Vec<Duration> = (0..n).map(|_| round_trip(addr, line)).collect();
-        println!("  {name:<6} median {:>7.1} us   p99 {:>7.1} us", pct(&mut v, 0.5), pct(&mut v, 0.99));
+        println!(
+            "  {name:<6} median {:>7.1} us   p99 {:>7.1} us",
+            pct(&mut v, 0.5),
+            pct(&mut v, 0.99)
+        );
     }
     for clients in [4, 16] {
         let per = n / clients;
         let t = Instant::now();
         let hs: Vec<_> = (0..clients)
-            .map(|_| std::thread::spawn(move || (0..per).for_each(|_| { round_trip(addr, b"PING\n"); })))
+            .map(|_| {
+                std::thread::spawn(move || {
+                    (0..per).for_each(|_| {
+                        round_trip(addr, b"PING\n");
+                    })
+                })
+            })
             .collect();
         for h in hs {
             h.join().expect("client thread");

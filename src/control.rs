@@ -171,6 +171,6 @@ pub fn mkwork(conf: &Conf, a: &crate::cli::MkworkArgs, verbose: bool) -> Result<
         dry_run: a.dry_run,
     };
     let changes = crate::work::mkwork::mkwork(&opts)?;
-    print!("{}", crate::work::mkwork::report_text(&opts, &changes));
+    print!("{}", crate::work::mkwork::report_text(&changes, opts.verbose, opts.dry_run));
     Ok(0)
 }

@@ -241,6 +241,9 @@ fn bind_udp_client(ip: IpAddr) -> Result<std::net::UdpSocket> {
     Ok(s)
 }
 
+/// Set across a SIGUSR1 re-exec of a daemon (not of `start -i`).
+const REEXEC_ENV: &str = "HBMON_REEXEC";
+
 /// Starts the daemon; returns when it stops (in the foreground, or in the
 /// daemon process). Errors before the fork reach the terminal directly.
 pub fn start(conf: Conf, interactive: bool) -> Result<()> {
@@ -248,14 +251,26 @@ pub fn start(conf: Conf, interactive: bool) -> Result<()> {
     let (work, origin) = load_work(&conf, &host)?;
     let work = apply_conf_overrides(&conf, work);
     event_loop::block_signals()?;
-    let ready = if interactive { None } else { Some(daemon::daemonize()?) };
-    let mut ready = ready;
+    // A daemon that re-executed itself (SIGUSR1) is already detached: it
+    // must not fork again, so its pid stays what the init system knows.
+    let reexeced = std::env::var_os(REEXEC_ENV).is_some();
+    if reexeced {
+        std::env::remove_var(REEXEC_ENV);
+    }
+    let mut ready = if interactive || reexeced { None } else { Some(daemon::daemonize()?) };
     let res = run_daemon(conf, host, work, origin, interactive, &mut ready);
     if let (Err(e), Some(r)) = (&res, ready.take()) {
-        r.fail(&e.to_string());
+        // The parent waiting on the pipe reports it and exits with its code.
+        r.fail_error(e);
+        return Ok(());
     }
     match res {
-        Ok(Exit::Reexec) => Err(daemon::reexec()),
+        Ok(Exit::Reexec) => {
+            if !interactive {
+                std::env::set_var(REEXEC_ENV, "1");
+            }
+            Err(daemon::reexec())
+        }
         Ok(Exit::Stop) => Ok(()),
         Err(e) => Err(e),
     }

@@ -1,1 +1,290 @@
-//! TODO
+//! The client's local history, `$vardir/history.db` (DESIGN.md §6): SQLite
+//! opened once, migrated by `PRAGMA user_version`, sample rounds written one
+//! transaction each. HIST reads live in `store/hist.rs`, ZAP downsampling in
+//! `store/zap.rs`, the event outbox in `store/outbox.rs`.
+//!
+//! This module owns the file's schema; nothing else writes SQL against it.
+//! It never blocks on the network and never panics on a bad file: every
+//! failure is an `Error::Db` naming the operation.
+//!
+//! The schema version users see is `PRAGMA user_version`
+//! (`sqlite3 history.db 'PRAGMA user_version'`), equal to `MIGRATIONS.len()`
+//! once opened by this build; `History::schema_version` reports it.
+
+mod hist;
+mod outbox;
+mod zap;
+
+pub use hist::{parse_hist_ival, HistSpan};
+
+use crate::error::{Error, Result};
+use crate::event::Event;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Schema steps; step i brings `user_version` from i to i+1. Append only.
+const MIGRATIONS: &[&str] = &["
+    CREATE TABLE items(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    -- t = Unix seconds; ZAP replaces old rows by bucket averages stored at the
+    -- bucket start, so every tier lives in this one table.
+    CREATE TABLE samples(
+        item INTEGER NOT NULL, t INTEGER NOT NULL, v REAL NOT NULL,
+        PRIMARY KEY(item, t)) WITHOUT ROWID;
+    -- Fitness-change events not yet acknowledged by the server.
+    CREATE TABLE outbox(
+        id TEXT PRIMARY KEY, event TEXT NOT NULL, queued REAL NOT NULL,
+        tries INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL DEFAULT 0);
+    CREATE INDEX outbox_queued ON outbox(queued);
+"];
+
+pub struct History {
+    conn: Connection,
+    /// item name -> items.id, filled lazily; cleared when a write fails so a
+    /// rolled-back insert never leaves a stale id behind.
+    ids: HashMap<String, i64>,
+}
+
+impl History {
+    pub fn open(path: &Path) -> Result<History> {
+        let conn =
+            Connection::open(path).map_err(|e| Error::db(format!("open {}", path.display()), e))?;
+        History::setup(conn, true)
+    }
+
+    pub fn open_in_memory() -> Result<History> {
+        let conn = Connection::open_in_memory().map_err(|e| Error::db("open in memory", e))?;
+        History::setup(conn, false)
+    }
+
+    fn setup(conn: Connection, wal: bool) -> Result<History> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| Error::db("set busy_timeout", e))?;
+        let version = user_version(&conn)?;
+        if version == 0 {
+            // Only effective before the first table exists: lets ZAP give
+            // pages back with `incremental_vacuum` instead of a full VACUUM.
+            conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL")
+                .map_err(|e| Error::db("set auto_vacuum", e))?;
+        }
+        if wal {
+            // journal_mode cannot change inside a transaction: set it first.
+            let mode: String = conn
+                .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+                .map_err(|e| Error::db("set journal_mode=WAL", e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(Error::Runtime(format!("history: journal_mode is {mode}, not wal")));
+            }
+        }
+        conn.execute_batch("PRAGMA synchronous = NORMAL")
+            .map_err(|e| Error::db("set synchronous", e))?;
+        let mut h = History { conn, ids: HashMap::new() };
+        h.migrate(version)?;
+        Ok(h)
+    }
+
+    fn migrate(&mut self, from: u32) -> Result<()> {
+        let have = from as usize;
+        if have > MIGRATIONS.len() {
+            return Err(Error::Runtime(format!(
+                "history.db schema version {have} is newer than this hbmon ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(have) {
+            let tx = self.conn.transaction().map_err(|e| Error::db("begin migration", e))?;
+            tx.execute_batch(step).map_err(|e| Error::db(format!("migration {}", i + 1), e))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(|e| Error::db("set user_version", e))?;
+            tx.commit().map_err(|e| Error::db("commit migration", e))?;
+        }
+        Ok(())
+    }
+
+    /// `PRAGMA user_version`: the number of migrations applied.
+    pub fn schema_version(&self) -> Result<u32> {
+        user_version(&self.conn)
+    }
+
+    /// Writes one sample round (t in Unix seconds, truncated) in one
+    /// transaction. A second sample of an item in the same second replaces
+    /// the first.
+    pub fn insert_round(&mut self, t: f64, values: &[(&str, f64)]) -> Result<()> {
+        self.insert_round_with_events(t, values, &[])
+    }
+
+    /// A round and the events it raised, in one transaction: a crash leaves
+    /// either both or neither.
+    pub fn insert_round_with_events(
+        &mut self,
+        t: f64,
+        values: &[(&str, f64)],
+        events: &[Event],
+    ) -> Result<()> {
+        let r = self.write_round(t as i64, values, events);
+        if r.is_err() {
+            self.ids.clear();
+        }
+        r
+    }
+
+    fn write_round(&mut self, t: i64, values: &[(&str, f64)], events: &[Event]) -> Result<()> {
+        let tx = self.conn.transaction().map_err(|e| Error::db("begin round", e))?;
+        {
+            let mut ins = tx
+                .prepare_cached("INSERT OR REPLACE INTO samples(item, t, v) VALUES (?1, ?2, ?3)")
+                .map_err(|e| Error::db("prepare sample insert", e))?;
+            for (name, v) in values {
+                if !v.is_finite() {
+                    continue; // SQLite stores NaN as NULL, which the schema refuses.
+                }
+                let id = item_id(&tx, &mut self.ids, name)?;
+                ins.execute(params![id, t, v])
+                    .map_err(|e| Error::db(format!("insert sample {name}"), e))?;
+            }
+            outbox::enqueue_in(&tx, events)?;
+        }
+        tx.commit().map_err(|e| Error::db("commit round", e))
+    }
+
+    /// Bulk load of one item's samples `(t, v)` in one transaction (for
+    /// imports, tests and the benchmark).
+    pub fn insert_series(&mut self, item: &str, samples: &[(i64, f64)]) -> Result<()> {
+        let r = (|| {
+            let tx = self.conn.transaction().map_err(|e| Error::db("begin series", e))?;
+            {
+                let id = item_id(&tx, &mut self.ids, item)?;
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO samples(item, t, v) VALUES (?1, ?2, ?3)",
+                    )
+                    .map_err(|e| Error::db("prepare sample insert", e))?;
+                for (t, v) in samples.iter().filter(|(_, v)| v.is_finite()) {
+                    ins.execute(params![id, t, v])
+                        .map_err(|e| Error::db(format!("insert sample {item}"), e))?;
+                }
+            }
+            tx.commit().map_err(|e| Error::db("commit series", e))
+        })();
+        if r.is_err() {
+            self.ids.clear();
+        }
+        r
+    }
+
+    /// Number of rows in `samples`.
+    pub fn sample_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM samples", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(|e| Error::db("count samples", e))
+    }
+
+    /// Every item name the history knows, sorted.
+    pub fn item_names(&self) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT name FROM items ORDER BY name")
+            .map_err(|e| Error::db("prepare item list", e))?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(|e| Error::db("list items", e))?;
+        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(|e| Error::db("list items", e))
+    }
+
+    /// Writes the WAL back into the main file and truncates it (after ZAP,
+    /// so the file size on disk reflects the data).
+    pub fn checkpoint(&self) -> Result<()> {
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|e| Error::db("wal checkpoint", e))
+    }
+}
+
+fn user_version(conn: &Connection) -> Result<u32> {
+    conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map(|v| v as u32)
+        .map_err(|e| Error::db("read user_version", e))
+}
+
+/// The id of an item, created on first use.
+fn item_id(conn: &Connection, cache: &mut HashMap<String, i64>, name: &str) -> Result<i64> {
+    if let Some(id) = cache.get(name) {
+        return Ok(*id);
+    }
+    let found: Option<i64> = conn
+        .prepare_cached("SELECT id FROM items WHERE name = ?1")
+        .and_then(|mut s| s.query_row([name], |r| r.get(0)).optional())
+        .map_err(|e| Error::db(format!("look up item {name}"), e))?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            conn.execute("INSERT INTO items(name) VALUES (?1)", [name])
+                .map_err(|e| Error::db(format!("add item {name}"), e))?;
+            conn.last_insert_rowid()
+        }
+    };
+    cache.insert(name.to_string(), id);
+    Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrates_to_the_latest_version_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.db");
+        let h = History::open(&p).unwrap();
+        assert_eq!(h.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let mode: String = h.conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let av: i64 = h.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0)).unwrap();
+        assert_eq!(av, 2, "incremental");
+        drop(h);
+        let h = History::open(&p).unwrap();
+        assert_eq!(h.schema_version().unwrap(), MIGRATIONS.len() as u32);
+    }
+
+    #[test]
+    fn refuses_a_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.db");
+        {
+            let c = Connection::open(&p).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = History::open(&p).err().unwrap();
+        assert!(err.to_string().contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn rounds_write_samples_and_reuse_item_ids() {
+        let mut h = History::open_in_memory().unwrap();
+        h.insert_round(100.7, &[("cpu_load", 0.5), ("mem_used", 40.0)]).unwrap();
+        h.insert_round(160.0, &[("cpu_load", 0.7), ("bad", f64::NAN)]).unwrap();
+        h.insert_round(160.2, &[("cpu_load", 0.9)]).unwrap();
+        assert_eq!(h.sample_count().unwrap(), 3);
+        // A NaN is skipped before its item is created.
+        assert_eq!(h.item_names().unwrap(), vec!["cpu_load", "mem_used"]);
+        let v: f64 = h
+            .conn
+            .query_row(
+                "SELECT v FROM samples s JOIN items i ON i.id = s.item \
+                 WHERE i.name = 'cpu_load' AND t = 160",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(v, 0.9);
+        let t: i64 = h.conn.query_row("SELECT min(t) FROM samples", [], |r| r.get(0)).unwrap();
+        assert_eq!(t, 100);
+    }
+
+    #[test]
+    fn series_bulk_load() {
+        let mut h = History::open_in_memory().unwrap();
+        let s: Vec<(i64, f64)> = (0..1000).map(|i| (i * 60, i as f64)).collect();
+        h.insert_series("x", &s).unwrap();
+        assert_eq!(h.sample_count().unwrap(), 1000);
+    }
+}

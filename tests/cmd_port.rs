@@ -64,6 +64,14 @@ fn daemon_start_state_reload_stop() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     wait_for(5.0, "reload logged", || h.log().contains("reload").then_some(()));
     assert!(h.cmd("PING").contains("PONG"));
+    // USR1 re-executes the binary in place: same pid, a fresh start.
+    signal(pid, libc::SIGUSR1);
+    wait_for(10.0, "re-exec", || (h.log().matches("started as").count() == 2).then_some(()));
+    wait_for(10.0, "PING after re-exec", || h.try_cmd("PING").filter(|a| a.contains("PONG")));
+    assert_eq!(
+        std::fs::read_to_string(h.pid_path()).ok().map(|s| s.trim().to_string()),
+        Some(pid.to_string())
+    );
     let out = h.hbmon(&["stop"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!alive(pid), "still running after stop");

@@ -39,14 +39,19 @@ fn outbox(h: &Host) -> Option<u64> {
 fn fleet_verbs_and_fitness_changes() {
     let mut f = Fleet::new(&["srv", "www1", "www2", "www3"], "", "");
     let flag = flag_name(&f);
-    std::fs::write(&f.workconf, format!("{}{}", std::fs::read_to_string(&f.workconf).unwrap(), work(&flag)))
-        .unwrap();
+    std::fs::write(
+        &f.workconf,
+        format!("{}{}", std::fs::read_to_string(&f.workconf).unwrap(), work(&flag)),
+    )
+    .unwrap();
     f.start_all();
     let item = format!("proc:{flag}");
     // The first level (sick: no such process) is an event on every client.
     for tag in ["www1", "www2", "www3"] {
         let host = format!("{tag}.{DOMAIN}");
-        wait_for(10.0, "first events", || (!events_for(f.server(), &host, &item).is_empty()).then_some(()));
+        wait_for(10.0, "first events", || {
+            (!events_for(f.server(), &host, &item).is_empty()).then_some(())
+        });
     }
     // A fitness change on www1 reaches CLIENTS promptly.
     let proc_dir = f.dir.path().to_path_buf();
@@ -65,18 +70,24 @@ fn fleet_verbs_and_fitness_changes() {
     let a = f.server().body("ALLPING");
     let pongs: Vec<&str> = a.lines().filter(|l| l.starts_with("PONG from")).collect();
     assert_eq!(pongs.len(), 4, "{a}");
-    assert!(pongs[0].contains("srv.") && pongs[1].contains("www1.") && pongs[3].contains("www3."), "{a}");
+    assert!(
+        pongs[0].contains("srv.") && pongs[1].contains("www1.") && pongs[3].contains("www3."),
+        "{a}"
+    );
     // ... and an unreachable one is listed as such.
     f.host("www3").kill9();
     let a = f.server().body("ALLPING");
     assert!(a.contains("-- www3.fleet.test unreachable"), "{a}");
 
     // ALLSEND brings fresh reports.
-    let before: f64 = clients(f.server(), "www2")["cdmp"]["www2.fleet.test"]["report"]["time"].as_f64().unwrap_or(0.0);
+    let before: f64 = clients(f.server(), "www2")["cdmp"]["www2.fleet.test"]["report"]["time"]
+        .as_f64()
+        .unwrap_or(0.0);
     let a = f.server().body("ALLSEND");
     assert!(a.contains("SEND next_send"), "{a}");
     wait_for(10.0, "a fresh report from www2", || {
-        let t = clients(f.server(), "www2")["cdmp"]["www2.fleet.test"]["report"]["time"].as_f64()?;
+        let t =
+            clients(f.server(), "www2")["cdmp"]["www2.fleet.test"]["report"]["time"].as_f64()?;
         (t > before).then_some(())
     });
     let rep = clients(f.server(), "www2");
@@ -95,21 +106,30 @@ fn fleet_verbs_and_fitness_changes() {
 fn events_survive_crashes_exactly_once() {
     let mut f = Fleet::new(&["srv", "www1"], "", "");
     let flag = flag_name(&f);
-    std::fs::write(&f.workconf, format!("{}{}", std::fs::read_to_string(&f.workconf).unwrap(), work(&flag)))
-        .unwrap();
+    std::fs::write(
+        &f.workconf,
+        format!("{}{}", std::fs::read_to_string(&f.workconf).unwrap(), work(&flag)),
+    )
+    .unwrap();
     f.start_all();
     let item = format!("proc:{flag}");
     let host = format!("www1.{DOMAIN}");
-    wait_for(10.0, "first event", || (!events_for(f.server(), &host, &item).is_empty()).then_some(()));
+    wait_for(10.0, "first event", || {
+        (!events_for(f.server(), &host, &item).is_empty()).then_some(())
+    });
     let dir = f.dir.path().to_path_buf();
 
     // 1. Server killed while the client queues events; all arrive once after restart.
     f.host("srv").kill9();
     for _ in 0..2 {
         let p = NamedProc::start(&dir, &flag);
-        wait_for(10.0, "fine", || item_line(&f.host("www1").cmd("STATE"), &item)?.contains(" fine ").then_some(()));
+        wait_for(10.0, "fine", || {
+            item_line(&f.host("www1").cmd("STATE"), &item)?.contains(" fine ").then_some(())
+        });
         drop(p);
-        wait_for(10.0, "sick", || item_line(&f.host("www1").cmd("STATE"), &item)?.contains(" sick ").then_some(()));
+        wait_for(10.0, "sick", || {
+            item_line(&f.host("www1").cmd("STATE"), &item)?.contains(" sick ").then_some(())
+        });
     }
     let queued = outbox(f.host("www1")).expect("outbox line in STATE");
     assert!(queued >= 4, "queued {queued}");
@@ -135,7 +155,8 @@ fn events_survive_crashes_exactly_once() {
     f.host("srv").start();
     wait_for(20.0, "outbox drained again", || (outbox(f.host("www1"))? == 0).then_some(()));
     let evs2 = events_for(f.server(), &host, &item);
-    let ids: std::collections::BTreeSet<String> = evs2.iter().map(|e| e["id"].to_string()).collect();
+    let ids: std::collections::BTreeSet<String> =
+        evs2.iter().map(|e| e["id"].to_string()).collect();
     assert_eq!(ids.len(), evs2.len(), "duplicates after the fault: {evs2:?}");
     assert_eq!(evs2.len(), evs.len() + 1, "{evs2:?}");
     drop(p);
@@ -153,11 +174,18 @@ fn bad_reports_and_events_are_refused_and_counted() {
         (www1, "EVENTS [1,2".to_string(), "bad EVENTS JSON"),
         (www1, format!("REPORT {{\"host\":\"srv.{DOMAIN}\",\"items\":{{}}}}"), "not that host"),
         (www1, r#"EVENTS {"host":"nobody.example","events":[]}"#.to_string(), "not in the work"),
-        (stranger, format!("REPORT {{\"host\":\"www1.{DOMAIN}\",\"items\":{{}}}}"), "access denied"),
+        (
+            stranger,
+            format!("REPORT {{\"host\":\"www1.{DOMAIN}\",\"items\":{{}}}}"),
+            "access denied",
+        ),
     ];
     for (src, line, want) in &cases {
         let a = cmd_from(*src, srv, line);
-        assert!(a.lines().last().is_some_and(|l| l.starts_with("COMMAND ERROR") && l.contains(want)), "{line} -> {a}");
+        assert!(
+            a.lines().last().is_some_and(|l| l.starts_with("COMMAND ERROR") && l.contains(want)),
+            "{line} -> {a}"
+        );
     }
     // Oversized: more than 4 MiB on one line.
     let mut big = String::from("EVENTS ");

@@ -3,12 +3,17 @@
 //! events to the server; the client verbs HIST, ZAP, SEND.
 
 pub mod fitness;
+pub mod items;
 pub mod sync;
 
-use crate::command::{frame_err, Request};
-use crate::state::{CallOwner, Effects, Now, State, Tick};
+use crate::command::{frame_err, frame_ok, Request};
+use crate::probes::{Inline, ProbeKind};
+use crate::state::{CallOwner, Effects, Job, Now, State, Tick};
+use crate::store::History;
 use crate::verbs::Reply;
 use crate::work::model::Work;
+use items::{Items, Reading};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use sync::{Backoff, WorkAnswer};
@@ -29,17 +34,35 @@ pub enum ClientCall {
     Events(Vec<String>),
     WorkLm,
     Work,
+    AllSend,
 }
 
-pub struct ProbeJob {}
-pub struct ProbeDone {}
+/// One blocking probe run, for a helper thread.
+pub struct ProbeJob {
+    pub item: String,
+    pub spec: crate::work::model::ProbeSpec,
+    pub probes_dir: PathBuf,
+    pub timeout: f64,
+}
 
-pub fn run_probe_job(_j: ProbeJob) -> ProbeDone {
-    ProbeDone {}
+pub struct ProbeDone {
+    pub item: String,
+    pub samples: Vec<crate::probes::Sample>,
+}
+
+pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
+    let timeout = std::time::Duration::from_secs_f64(j.timeout.max(0.1));
+    let samples = crate::probes::run_blocking(&j.item, &j.spec, &j.probes_dir, timeout);
+    ProbeDone { item: j.item, samples }
 }
 
 /// Seconds a call to the server may take.
 const CALL_TIMEOUT: f64 = 10.0;
+/// Most events in one EVENTS batch.
+const EVENTS_BATCH: usize = 500;
+/// ZAP runs this long after start-up, then hourly.
+const ZAP_FIRST: f64 = 60.0;
+const ZAP_EVERY: f64 = 3600.0;
 
 pub struct Client {
     host: String,
@@ -53,10 +76,27 @@ pub struct Client {
     work_call: bool,
     /// Have we got a work from the server since start-up?
     have_served_work: bool,
+    items: Items,
+    inline: Inline,
+    history: History,
+    probes_dir: PathBuf,
+    /// Blocking probes in flight (never two runs of one item).
+    running: HashSet<String>,
+    /// Event ids: `<boot ms>-<seq>`, unique across restarts.
+    boot_id: u64,
+    event_seq: u64,
+    events_call: bool,
+    events_backoff: Backoff,
+    report_call: bool,
+    /// Monotonic time of the next report; a Report tick before it is stale.
+    next_report: f64,
+    next_report_wall: f64,
+    round_armed: bool,
 }
 
 impl Client {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
+        let history = History::open(&st.conf.history_db())?;
         let mut c = Client {
             host: st.hostname.clone(),
             work: st.work.clone(),
@@ -67,46 +107,297 @@ impl Client {
             work_backoff: Backoff::default(),
             work_call: false,
             have_served_work: false,
+            items: Items::new(&st.work),
+            inline: Inline::from_env(),
+            history,
+            probes_dir: st.conf.probes_dir(),
+            running: HashSet::new(),
+            boot_id: (now.wall * 1000.0) as u64,
+            event_seq: 0,
+            events_call: false,
+            events_backoff: Backoff::default(),
+            report_call: false,
+            next_report: 0.0,
+            next_report_wall: 0.0,
+            round_armed: false,
         };
         if c.fetches_work {
             c.call_work(now, fx);
+        } else {
+            // The server host's own client asks its server part to collect
+            // fresh reports from everyone (a restarted server catches up).
+            c.call_server(ClientCall::AllSend, "ALLSEND".into(), now, fx);
         }
+        c.arm(now, fx);
+        fx.timer(now.mono + ZAP_FIRST, Tick::Client(ClientTick::Zap));
+        // Events left in the outbox by a previous run go out now.
+        c.send_events(now, fx);
         Ok(c)
     }
 
+    /// Starts the round and report timers (once; they re-arm themselves).
+    fn arm(&mut self, now: Now, fx: &mut Effects) {
+        if !self.round_armed {
+            self.round_armed = true;
+            fx.timer(now.mono + 0.2, Tick::Client(ClientTick::Round));
+        }
+        self.schedule_report(now, fx, self.work.intervals.send_report.min(5.0));
+    }
+
     pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
-        let _ = (conf, now, fx);
         self.work = work.clone();
         self.fetches_work = !work.roles.server;
         self.server = crate::work::addr::resolve(&work.server.address, work.server.ports.port);
+        self.probes_dir = conf.probes_dir();
+        self.items.reload(work);
+        // A new work is worth a report at once, and a first round soon.
+        fx.timer(now.mono + 0.2, Tick::Client(ClientTick::Round));
+        self.schedule_report(now, fx, 1.0);
     }
 
-    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {}
+    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
+        if let Err(e) = self.history.checkpoint() {
+            log::warn!("history checkpoint: {e}");
+        }
+    }
 
     fn call_work(&mut self, now: Now, fx: &mut Effects) {
         self.call_server(ClientCall::Work, format!("WORK {}", self.host), now, fx);
     }
 
-    fn call_server(&mut self, what: ClientCall, line: String, now: Now, fx: &mut Effects) {
+    fn call_server(&mut self, what: ClientCall, line: String, _now: Now, fx: &mut Effects) {
         let Some(addr) = self.server else {
             log::error!("no address for the server {}", self.work.server.host);
             return;
         };
-        if matches!(what, ClientCall::Work | ClientCall::WorkLm) {
-            if self.work_call {
-                return;
-            }
-            self.work_call = true;
+        match what {
+            ClientCall::Work | ClientCall::WorkLm if self.work_call => return,
+            ClientCall::Work | ClientCall::WorkLm => self.work_call = true,
+            ClientCall::Events(_) => self.events_call = true,
+            ClientCall::Report => self.report_call = true,
+            ClientCall::AllSend => {}
         }
-        let _ = now;
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
     }
 
-    pub fn verb(&mut self, req: &Request, _now: Now, _fx: &mut Effects) -> Reply {
-        Reply::Now(frame_err(&req.verb, "not yet"))
+    fn next_event_id(&mut self) -> String {
+        self.event_seq += 1;
+        format!("{}-{}", self.boot_id, self.event_seq)
     }
 
-    pub fn state_lines(&self, out: &mut String, _now: Now) {
+    /// One round: inline items now, blocking ones on helper threads.
+    fn round(&mut self, now: Now, fx: &mut Effects) {
+        let mut readings = Vec::new();
+        let items: Vec<(String, crate::work::model::ProbeSpec, f64)> =
+            self.work.items.iter().map(|i| (i.name.clone(), i.probe.clone(), i.timeout)).collect();
+        for (name, spec, timeout) in items {
+            match crate::probes::classify(&name) {
+                Ok(ProbeKind::Inline) => {
+                    readings.push(reading(self.inline.sample(&name, now.mono)))
+                }
+                Ok(ProbeKind::Blocking) => {
+                    if self.running.insert(name.clone()) {
+                        let job = ProbeJob {
+                            item: name,
+                            spec,
+                            probes_dir: self.probes_dir.clone(),
+                            timeout,
+                        };
+                        fx.jobs.push(Job::Probe(job));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => readings.push(Reading {
+                    item: name,
+                    value: None,
+                    message: String::new(),
+                    error: Some(e),
+                }),
+            }
+        }
+        self.take_readings(readings, now, fx);
+    }
+
+    /// Judges readings, stores them and their events in one transaction,
+    /// and sends the events.
+    fn take_readings(&mut self, readings: Vec<Reading>, now: Now, fx: &mut Effects) {
+        if readings.is_empty() {
+            return;
+        }
+        let host = self.host.clone();
+        let values: Vec<(String, f64)> =
+            readings.iter().filter_map(|r| r.value.map(|v| (r.item.clone(), v))).collect();
+        let mut ids = Vec::new();
+        let events = {
+            let mut next = || {
+                self.event_seq += 1;
+                let id = format!("{}-{}", self.boot_id, self.event_seq);
+                ids.push(id.clone());
+                id
+            };
+            self.items.apply(&host, readings, now.wall, &mut next)
+        };
+        let vals: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        if let Err(e) = self.history.insert_round_with_events(now.wall, &vals, &events) {
+            log::error!("history: {e}");
+        }
+        for e in &events {
+            log::info!("{} {} -> {}", e.item, e.old_level.as_deref().unwrap_or("-"), e.new_level);
+        }
+        if !events.is_empty() {
+            self.send_events(now, fx);
+        }
+    }
+
+    /// Sets an item owned by another part (heartbeat path: `server`).
+    pub fn set_item(
+        &mut self,
+        item: &str,
+        value: Option<f64>,
+        level: &str,
+        msg: &str,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        let id = self.next_event_id();
+        let mut once = Some(id);
+        let mut ids = || once.take().unwrap_or_default();
+        let host = self.host.clone();
+        if let Some(e) = self.items.set(&host, item, value, level, msg, now.wall, &mut ids) {
+            if let Err(err) = self.history.enqueue(std::slice::from_ref(&e)) {
+                log::error!("history: {err}");
+            }
+            self.send_events(now, fx);
+        }
+    }
+
+    /// Sends queued events unless a batch is already in flight.
+    fn send_events(&mut self, now: Now, fx: &mut Effects) {
+        if self.events_call {
+            return;
+        }
+        let events = match self.history.pending(EVENTS_BATCH) {
+            Ok(e) => e,
+            Err(e) => {
+                log::error!("outbox: {e}");
+                return;
+            }
+        };
+        if events.is_empty() {
+            return;
+        }
+        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
+        let body = serde_json::json!({"host": self.host, "events": events});
+        self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
+    }
+
+    fn on_events_answer(
+        &mut self,
+        ids: Vec<String>,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        self.events_call = false;
+        match r.and_then(|t| crate::command::parse_answer(&t)) {
+            Ok(_) => {
+                self.events_backoff.ok();
+                if let Err(e) = self.history.ack(&ids) {
+                    log::error!("outbox: {e}");
+                }
+                self.send_events(now, fx);
+            }
+            Err(e) => {
+                let wait = self.events_backoff.fail(60.0);
+                log::warn!("sending {} events failed ({e}); retrying in {wait}s", ids.len());
+                fx.timer(now.mono + wait, Tick::Client(ClientTick::EventsRetry));
+            }
+        }
+    }
+
+    fn schedule_report(&mut self, now: Now, fx: &mut Effects, after: f64) {
+        self.next_report = now.mono + after;
+        self.next_report_wall = now.wall + after;
+        fx.timer(self.next_report, Tick::Client(ClientTick::Report));
+    }
+
+    fn send_report(&mut self, now: Now, fx: &mut Effects) {
+        let body = serde_json::json!({
+            "host": self.host,
+            "time": now.wall,
+            "version": crate::VERSION,
+            "work": self.work_lm,
+            "items": self.items.report_json(),
+        });
+        self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
+    }
+
+    pub fn verb(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
+        match req.verb.as_str() {
+            "HIST" => self.hist(req, now),
+            "ZAP" => self.zap(now),
+            "SEND" => {
+                // SEND [SPREAD]: the server passes a spread fitting its fleet size.
+                let spread = req
+                    .args
+                    .first()
+                    .and_then(|a| a.parse::<f64>().ok())
+                    .unwrap_or(30.0)
+                    .clamp(0.0, 30.0);
+                self.schedule_report(now, fx, sync::jitter(spread));
+                let when = crate::verbs::fmt_time(self.next_report_wall);
+                let body = format!("SEND next_send {} {when}", self.work.server.host);
+                Reply::Now(frame_ok("SEND", &body))
+            }
+            v => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
+        }
+    }
+
+    /// `HIST [ival] [pnts] [host] [item...]`: this host's history only.
+    fn hist(&self, req: &Request, now: Now) -> Reply {
+        let mut args = req.args.iter().peekable();
+        let mut ival = "H".to_string();
+        if let Some(a) = args.peek() {
+            if a.len() <= 6
+                && a.chars().all(|c| c.is_ascii_alphabetic())
+                && "HDWMYhdwmy".contains(&a[..1])
+                && !self.items_has(a)
+            {
+                ival = a.to_string();
+                args.next();
+            }
+        }
+        let mut pnts = None;
+        if let Some(n) = args.peek().and_then(|a| a.parse::<u32>().ok()) {
+            pnts = Some(n);
+            args.next();
+        }
+        if args.peek().is_some_and(|a| {
+            a.eq_ignore_ascii_case(&self.host) || a.eq_ignore_ascii_case(&self.work.tag)
+        }) {
+            args.next();
+        }
+        let items: Vec<String> = args.cloned().collect();
+        match self.history.hist(&ival, pnts, &items, now.wall) {
+            Ok(v) => Reply::Now(frame_ok("HIST", &v.to_string())),
+            Err(e) => Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+        }
+    }
+
+    fn items_has(&self, name: &str) -> bool {
+        self.items.get(name).is_some()
+    }
+
+    fn zap(&mut self, now: Now) -> Reply {
+        match self.history.zap(now.wall, self.work.intervals.keep_history) {
+            Ok((before, after)) => {
+                Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))
+            }
+            Err(e) => Reply::Now(frame_err("ZAP", &e.to_string())),
+        }
+    }
+
+    pub fn state_lines(&self, out: &mut String, now: Now) {
         use std::fmt::Write as _;
         if self.fetches_work {
             let _ = writeln!(
@@ -116,10 +407,20 @@ impl Client {
                 if self.have_served_work { "fetched" } else { "not fetched yet" }
             );
         }
+        let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
+        let _ = writeln!(out, "-- outbox {} queued events", self.history.outbox_len().unwrap_or(0));
+        let _ = writeln!(out, "-- probes running {}", self.running.len());
+        self.items.state_lines(out, now.wall);
     }
 
     pub fn dump(&self, _now: Now) -> serde_json::Value {
-        serde_json::json!({"work_lm": self.work_lm, "items": self.work.items.len()})
+        serde_json::json!({
+            "work_lm": self.work_lm,
+            "items": self.items.dump(),
+            "outbox": self.history.outbox_len().unwrap_or(0),
+            "running": self.running.iter().collect::<Vec<_>>(),
+            "next_report": self.next_report_wall,
+        })
     }
 
     pub fn on_tick(&mut self, t: ClientTick, now: Now, fx: &mut Effects) {
@@ -134,11 +435,31 @@ impl Client {
                     }
                 }
             }
-            ClientTick::Round
-            | ClientTick::Report
-            | ClientTick::Heartbeat
-            | ClientTick::Zap
-            | ClientTick::EventsRetry => {}
+            ClientTick::Round => {
+                self.round(now, fx);
+                fx.timer(
+                    now.mono + self.work.intervals.make_state.max(0.2),
+                    Tick::Client(ClientTick::Round),
+                );
+            }
+            ClientTick::Report => {
+                // Stale when SEND or a reload moved the report since.
+                if now.mono + 1e-3 >= self.next_report {
+                    if !self.report_call {
+                        self.send_report(now, fx);
+                    }
+                    self.schedule_report(now, fx, self.work.intervals.send_report);
+                }
+            }
+            ClientTick::Zap => {
+                match self.history.zap(now.wall, self.work.intervals.keep_history) {
+                    Ok((b, a)) => log::info!("zap: {b} rows -> {a}"),
+                    Err(e) => log::error!("zap: {e}"),
+                }
+                fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap));
+            }
+            ClientTick::EventsRetry => self.send_events(now, fx),
+            ClientTick::Heartbeat => {}
         }
     }
 
@@ -146,16 +467,45 @@ impl Client {
         fx.timer(now.mono + after, Tick::Client(ClientTick::CheckWork));
     }
 
-    pub fn on_call(&mut self, c: ClientCall, r: crate::session::CallResult, now: Now, fx: &mut Effects) {
+    pub fn on_call(
+        &mut self,
+        c: ClientCall,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         match c {
             ClientCall::Work | ClientCall::WorkLm => self.on_work_answer(c, r, now, fx),
-            ClientCall::Report | ClientCall::Events(_) => {}
+            ClientCall::Events(ids) => self.on_events_answer(ids, r, now, fx),
+            ClientCall::Report => {
+                self.report_call = false;
+                match r.and_then(|t| crate::command::parse_answer(&t)) {
+                    Ok(body) => {
+                        if let Some(lm) = sync::report_answer_lm(&body) {
+                            self.server_work_lm(lm, now, fx);
+                        }
+                    }
+                    Err(e) => log::warn!("REPORT to the server failed: {e}"),
+                }
+            }
+            ClientCall::AllSend => {
+                if let Err(e) = r.and_then(|t| crate::command::parse_answer(&t)) {
+                    log::warn!("ALLSEND at start-up: {e}");
+                }
+            }
         }
     }
-
-    fn on_work_answer(&mut self, c: ClientCall, r: crate::session::CallResult, now: Now, fx: &mut Effects) {
+    fn on_work_answer(
+        &mut self,
+        c: ClientCall,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         self.work_call = false;
-        let parsed = r.and_then(|t| crate::command::parse_answer(&t)).and_then(|b| sync::parse_work_answer(&b));
+        let parsed = r
+            .and_then(|t| crate::command::parse_answer(&t))
+            .and_then(|b| sync::parse_work_answer(&b));
         match parsed {
             Err(e) => {
                 let wait = self.work_backoff.fail(self.work.intervals.check_work);
@@ -201,5 +551,13 @@ impl Client {
     }
 
     pub fn on_datagram(&mut self, _d: &[u8], _from: SocketAddr, _now: Now, _fx: &mut Effects) {}
-    pub fn on_probe_done(&mut self, _p: ProbeDone, _now: Now, _fx: &mut Effects) {}
+    pub fn on_probe_done(&mut self, p: ProbeDone, now: Now, fx: &mut Effects) {
+        self.running.remove(&p.item);
+        let readings = p.samples.into_iter().map(reading).collect();
+        self.take_readings(readings, now, fx);
+    }
+}
+
+fn reading(s: crate::probes::Sample) -> Reading {
+    Reading { item: s.item, value: s.value, message: s.message, error: s.error }
 }

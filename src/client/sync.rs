@@ -92,7 +92,10 @@ mod tests {
 
     #[test]
     fn work_answers() {
-        assert_eq!(parse_work_answer(r#"{"resp":"ok work_lm","data":null,"lm":12.5}"#), Ok(WorkAnswer::Lm(12.5)));
+        assert_eq!(
+            parse_work_answer(r#"{"resp":"ok work_lm","data":null,"lm":12.5}"#),
+            Ok(WorkAnswer::Lm(12.5))
+        );
         assert!(parse_work_answer("nope").is_err());
         assert!(parse_work_answer(r#"{"resp":"ok work","data":{"version":1},"lm":1}"#).is_err());
         assert_eq!(report_answer_lm(r#"{"resp":"ok","work":7}"#), Some(7.0));

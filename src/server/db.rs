@@ -28,9 +28,11 @@ const MIGRATIONS: &[&str] = &[
 
 pub fn open(path: &Path) -> Result<Connection> {
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
     }
-    let conn = Connection::open(path).map_err(|e| Error::db(format!("open {}", path.display()), e))?;
+    let conn =
+        Connection::open(path).map_err(|e| Error::db(format!("open {}", path.display()), e))?;
     setup(&conn)?;
     Ok(conn)
 }
@@ -54,9 +56,9 @@ fn setup(conn: &Connection) -> Result<()> {
 /// own transaction with the version bump.
 pub fn migrate(conn: &Connection, migrations: &[&str]) -> Result<()> {
     let db = |op: &str, e| Error::db(op.to_string(), e);
-    let have: usize =
-        conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(|e| db("user_version", e))?
-            as usize;
+    let have: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(|e| db("user_version", e))? as usize;
     if have > migrations.len() {
         return Err(Error::Runtime(format!(
             "server.db schema version {have} is newer than this hbmon knows ({})",

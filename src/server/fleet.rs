@@ -146,7 +146,12 @@ pub fn load_reports(conn: &Connection) -> Result<BTreeMap<String, Report>> {
         .map_err(|e| Error::db("prepare reports", e))?;
     let rows = q
         .query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, f64>(1)?, r.get::<_, Option<String>>(2)?, r.get::<_, String>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, f64>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+            ))
         })
         .map_err(|e| Error::db("load reports", e))?;
     let mut out = BTreeMap::new();
@@ -246,11 +251,13 @@ mod tests {
     #[test]
     fn clients_args() {
         let r = |h: &str| (h == "www1").then(|| "www1.example.org".to_string());
-        let (h, i, f) = parse_clients_args(&["www1".into(), "cpu_load".into(), "5".into()], r, 100.0).unwrap();
+        let (h, i, f) =
+            parse_clients_args(&["www1".into(), "cpu_load".into(), "5".into()], r, 100.0).unwrap();
         assert_eq!(h.as_deref(), Some("www1.example.org"));
         assert_eq!(i.as_deref(), Some("cpu_load"));
         assert_eq!(f, EventsFilter::Last(5));
-        let (h, i, f) = parse_clients_args(&["disk_used:/".into(), "1h".into()], r, 7200.0).unwrap();
+        let (h, i, f) =
+            parse_clients_args(&["disk_used:/".into(), "1h".into()], r, 7200.0).unwrap();
         assert_eq!((h, i.as_deref()), (None, Some("disk_used:/")));
         assert_eq!(f, EventsFilter::Since(3600.0));
         assert!(parse_clients_args(&["a".into(), "b".into(), "c".into()], r, 0.0).is_err());

@@ -111,7 +111,10 @@ impl Server {
                 self.by_ip.insert(crate::state::canonical_ip(a.ip()), h.host.clone());
             }
             self.by_tag.insert(h.tag.clone(), h.host.clone());
-            self.hosts.insert(h.host.clone(), FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd });
+            self.hosts.insert(
+                h.host.clone(),
+                FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd },
+            );
         }
     }
 
@@ -123,7 +126,14 @@ impl Server {
         self.by_tag.get(name).cloned()
     }
 
-    pub fn verb(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now, fx: &mut Effects) -> Reply {
+    pub fn verb(
+        &mut self,
+        req: &Request,
+        peer: IpAddr,
+        local: bool,
+        now: Now,
+        fx: &mut Effects,
+    ) -> Reply {
         let v = req.verb.as_str();
         match v {
             "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
@@ -155,7 +165,10 @@ impl Server {
         let path = self.works_dir.join(format!("{host}.json"));
         let lm = crate::run::file_mtime(&path);
         let data = if v == "WORK" {
-            match std::fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Value>(&t).ok()) {
+            match std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            {
                 Some(w) => w,
                 None => Value::Null,
             }
@@ -176,7 +189,10 @@ impl Server {
             return Reply::Now(frame_err("REPORT", &format!("{host} is not in the work")));
         }
         if !self.speaks_for(&host, peer, local) {
-            return Reply::Now(frame_err("REPORT", &format!("report for {host} from {peer}: not that host")));
+            return Reply::Now(frame_err(
+                "REPORT",
+                &format!("report for {host} from {peer}: not that host"),
+            ));
         }
         let r = Report { time: now.wall, ip: peer.to_string(), body };
         if let Err(e) = fleet::store_report(&self.db, &host, &r) {
@@ -185,12 +201,21 @@ impl Server {
         }
         self.reports.insert(host.clone(), r);
         self.stats.reports += 1;
-        let lm = crate::run::file_mtime(&self.works_dir.join(format!("{host}.json"))).unwrap_or(0.0);
-        let body = json!({"resp": format!("ok report from {host} [{peer}] for {host}"), "work": lm});
+        let lm =
+            crate::run::file_mtime(&self.works_dir.join(format!("{host}.json"))).unwrap_or(0.0);
+        let body =
+            json!({"resp": format!("ok report from {host} [{peer}] for {host}"), "work": lm});
         Reply::Now(frame_ok("REPORT", &body.to_string()))
     }
 
-    fn events(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now, fx: &mut Effects) -> Reply {
+    fn events(
+        &mut self,
+        req: &Request,
+        peer: IpAddr,
+        local: bool,
+        now: Now,
+        fx: &mut Effects,
+    ) -> Reply {
         let batch = match fleet::parse_events(&req.rest) {
             Ok(b) => b,
             Err(e) => return Reply::Now(frame_err("EVENTS", &e)),
@@ -249,7 +274,8 @@ impl Server {
             }
             cdmp.insert(name.clone(), self.host_json(name, h, now));
         }
-        let events = match fleet::query_events(&self.db, host.as_deref(), item.as_deref(), &filter) {
+        let events = match fleet::query_events(&self.db, host.as_deref(), item.as_deref(), &filter)
+        {
             Ok(e) => e,
             Err(e) => {
                 log::error!("{e}");
@@ -271,11 +297,17 @@ impl Server {
 
     /// ALLPING / ALLSEND: the command to every client, in host order.
     fn all(&self, verb: &str) -> Reply {
-        let line = &verb[3..];
+        // ALLSEND spreads the reports over about a second per 300 hosts
+        // (at most 30 s), so a big fleet does not answer as one spike.
+        let line = if verb == "ALLSEND" {
+            format!("SEND {:.0}", (self.hosts.len() as f64 / 300.0).clamp(1.0, 30.0))
+        } else {
+            verb[3..].to_string()
+        };
         let mut parts = Vec::new();
         for (name, h) in &self.hosts {
             match h.cmd {
-                Some(a) => parts.push((name.clone(), a, line.to_string())),
+                Some(a) => parts.push((name.clone(), a, line.clone())),
                 None => log::warn!("{verb}: no address for {name}"),
             }
         }
@@ -298,7 +330,11 @@ impl Server {
             return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
         };
         let line = req.args[1..].join(" ");
-        Reply::Later(Deferred { verb: "RELAY".into(), relay: true, parts: vec![(host, addr, line)] })
+        Reply::Later(Deferred {
+            verb: "RELAY".into(),
+            relay: true,
+            parts: vec![(host, addr, line)],
+        })
     }
 
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
@@ -353,11 +389,20 @@ impl Server {
                 }
                 fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
             }
-            ServerTick::CheckHosts | ServerTick::Persist | ServerTick::Notify | ServerTick::Deadman => {}
+            ServerTick::CheckHosts
+            | ServerTick::Persist
+            | ServerTick::Notify
+            | ServerTick::Deadman => {}
         }
     }
 
-    pub fn on_call(&mut self, c: ServerCall, _r: crate::session::CallResult, _now: Now, _fx: &mut Effects) {
+    pub fn on_call(
+        &mut self,
+        c: ServerCall,
+        _r: crate::session::CallResult,
+        _now: Now,
+        _fx: &mut Effects,
+    ) {
         match c {}
     }
 

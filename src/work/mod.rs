@@ -1,51 +1,53 @@
+//! The work-config language and the per-host works it resolves to:
+//! `parse` (text -> Ast), `validate` (names cross-checked, all errors with
+//! `file:line`), `resolve` (Ast -> one `model::Work` per host), `mkwork`
+//! (writing the JSON files atomically) and the embedded solo work. Nothing
+//! here opens sockets; only `mkwork` and `resolve::load` touch files.
+
 pub mod addr;
 pub mod mkwork;
 pub mod model;
 pub mod parse;
 pub mod resolve;
+pub mod validate;
 
-use crate::work::model::{Level, NagiosMap, Work};
+pub use resolve::{for_host, load, resolve_all};
 
-/// TEMP until the work helper lands: the default levels.
-pub fn default_levels() -> Vec<Level> {
-    ["fine", "soso", "sick", "crit", "dead"]
+use crate::error::{Error, Result};
+use model::Work;
+use std::path::Path;
+
+/// `work/solo.work`, embedded: the work of a host with no conf.
+pub const SOLO_WORK: &str = include_str!("../../work/solo.work");
+/// Replaced by the host's canonical name in `SOLO_WORK` before parsing.
+pub const HOST_PLACEHOLDER: &str = "@HOST@";
+
+/// The solo work for `hostname`: client, server and pagemaker at once.
+pub fn solo(hostname: &str) -> Result<Work> {
+    if hostname.is_empty() || hostname.contains(char::is_whitespace) {
+        return Err(Error::Runtime(format!("solo work: bad host name '{hostname}'")));
+    }
+    let text = SOLO_WORK.replace(HOST_PLACEHOLDER, hostname);
+    let ast = parse::parse(Path::new("<embedded solo.work>"), &text)?;
+    // The solo work uses syslog only, so no MTA question arises.
+    let works = resolve::resolve_with(&ast, &|_| true)?;
+    works.into_iter().next().ok_or_else(|| Error::Runtime("solo work has no host".into()))
+}
+
+/// The levels of a work that declares none (`fine soso sick crit dead`).
+pub fn default_levels() -> Vec<model::Level> {
+    validate::DEFAULT_LEVELS
         .iter()
-        .map(|n| Level { name: n.to_string(), long: n.to_string() })
+        .map(|n| model::Level { name: n.to_string(), long: n.to_string() })
         .collect()
 }
 
-pub fn default_nagios_map() -> NagiosMap {
-    NagiosMap {
+/// The default Nagios map: OK=fine WARNING=sick CRITICAL=crit UNKNOWN=soso.
+pub fn default_nagios_map() -> model::NagiosMap {
+    model::NagiosMap {
         ok: "fine".into(),
         warning: "sick".into(),
         critical: "crit".into(),
         unknown: "soso".into(),
     }
-}
-
-/// TEMP: the embedded solo work.
-pub fn solo(host: &str) -> crate::error::Result<Work> {
-    use crate::work::model::*;
-    let ports = Ports::default();
-    Ok(Work {
-        version: WORK_VERSION,
-        host: host.into(),
-        tag: "solo".into(),
-        address: "127.0.0.1".into(),
-        roles: Roles { client: true, server: true, pmaker: true },
-        ports,
-        server: Endpoint {
-            host: host.into(),
-            tag: "solo".into(),
-            address: "127.0.0.1".into(),
-            ports,
-        },
-        pmaker: None,
-        intervals: Default::default(),
-        levels: default_levels(),
-        nagios_map: default_nagios_map(),
-        items: vec![],
-        server_part: Some(Default::default()),
-        pmaker_part: None,
-    })
 }

@@ -145,7 +145,12 @@ pub enum ProbeSpec {
     /// A Nagios-compatible plugin: argv[0] and its arguments.
     Nagios { argv: Vec<String> },
     /// An executable in `$vardir/probes/` printing `item value [message]` lines.
-    External { program: String },
+    External {
+        program: String,
+        /// Arguments from the `probe` line (additive: absent in older works).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

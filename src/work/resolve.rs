@@ -1,1 +1,260 @@
-//! TODO
+//! The work-config language, last pass: a checked `Ast` + `Index` -> one
+//! `model::Work` per host. Pure and deterministic (sorted lists, BTreeMaps),
+//! so the same config always gives byte-identical JSON.
+//!
+//! Fitness choice, most specific first: the item's exact name, then (for
+//! `nagios:NAME`) the bare `NAME`, then the generic name with the argument
+//! stripped (`disk_used:/var` -> `disk_used`); for each name, a fit scoped
+//! to the host itself beats one scoped to a group of the host, which beats
+//! an unscoped one; among equals the later line wins.
+
+use crate::error::{Error, Result};
+use crate::work::model::{
+    AlertRule, Endpoint, Fitness, HostEntry, Intervals, Item, Noise, PmakerWork, Ports, ProbeSpec,
+    Roles, ServerWork, Work, WORK_VERSION,
+};
+use crate::work::parse::{parse, Ast, FitDecl};
+use crate::work::validate::{check, Index};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Seconds before a builtin probe (tcp, http, ping, ...) gives up.
+pub const BUILTIN_TIMEOUT: f64 = 10.0;
+/// Seconds before a Nagios plugin or an external probe is killed.
+pub const EXTERNAL_TIMEOUT: f64 = 30.0;
+
+/// Checks and resolves a parsed work-config into every host's work, in
+/// host order of the file. Mail channels in use need an existing sendmail.
+pub fn resolve_all(ast: &Ast) -> Result<Vec<Work>> {
+    resolve_with(ast, &|p: &Path| p.exists())
+}
+
+/// `resolve_all` with the sendmail check injected (tests, `hbmon test`).
+pub fn resolve_with(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Vec<Work>> {
+    let ix = check(ast, sendmail_exists)?;
+    Ok(build(ast, &ix))
+}
+
+/// Reads, parses, checks and resolves a work-config file.
+pub fn load(file: &Path) -> Result<Vec<Work>> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Error::io(format!("reading work-config {}", file.display()), e))?;
+    resolve_all(&parse(file, &text)?)
+}
+
+/// The work of the host called `fqdn` (or by its tag).
+pub fn for_host(works: &[Work], fqdn: &str) -> Option<Work> {
+    works.iter().find(|w| w.host == fqdn).or_else(|| works.iter().find(|w| w.tag == fqdn)).cloned()
+}
+
+/// Fits indexed by the item name they are written for.
+type FitsByItem<'a> = HashMap<&'a str, Vec<(usize, &'a FitDecl)>>;
+
+fn build(ast: &Ast, ix: &Index) -> Vec<Work> {
+    let mut ports = Ports::default();
+    for (k, (_, v)) in &ast.ports {
+        match k.as_str() {
+            "port" => ports.port = *v,
+            "hb_port" => ports.hb_port = *v,
+            _ => ports.http_port = *v,
+        }
+    }
+    let intervals = intervals(ast);
+    let endpoint = |h: usize| {
+        let d = &ast.hosts[h];
+        Endpoint { host: d.fqdn.clone(), tag: d.tag.clone(), address: address(ast, h), ports }
+    };
+    let server = endpoint(ix.server);
+    let pmaker = ix.pmaker.map(endpoint);
+    let mut fits: FitsByItem = HashMap::new();
+    for (i, f) in ast.fits.iter().enumerate() {
+        fits.entry(f.item.as_str()).or_default().push((i, f));
+    }
+    let server_part = server_part(ast, ix, ports);
+    (0..ast.hosts.len())
+        .map(|h| {
+            let d = &ast.hosts[h];
+            let is_server = h == ix.server;
+            let is_pmaker = ix.pmaker == Some(h);
+            Work {
+                version: WORK_VERSION,
+                host: d.fqdn.clone(),
+                tag: d.tag.clone(),
+                address: address(ast, h),
+                roles: Roles { client: true, server: is_server, pmaker: is_pmaker },
+                ports,
+                server: server.clone(),
+                pmaker: pmaker.clone(),
+                intervals: intervals.clone(),
+                levels: ix.levels.clone(),
+                nagios_map: ix.nagios_map.clone(),
+                items: items(ast, ix, &fits, h),
+                server_part: is_server.then(|| server_part.clone()),
+                pmaker_part: is_pmaker.then(|| PmakerWork {
+                    title: ast.title.clone().unwrap_or_else(|| "hbmon".into()),
+                }),
+            }
+        })
+        .collect()
+}
+
+fn address(ast: &Ast, h: usize) -> String {
+    let d = &ast.hosts[h];
+    d.address.clone().unwrap_or_else(|| d.fqdn.clone())
+}
+
+fn intervals(ast: &Ast) -> Intervals {
+    let mut iv = Intervals::default();
+    let get = |k: &str| ast.intervals.get(k).copied();
+    let set = |slot: &mut f64, k: &str| {
+        if let Some(v) = get(k) {
+            *slot = v;
+        }
+    };
+    set(&mut iv.heartbeat, "ival_heartbeat");
+    set(&mut iv.make_state, "ival_make_state");
+    set(&mut iv.send_report, "ival_send_report");
+    set(&mut iv.check_work, "ival_check_work");
+    set(&mut iv.keep_events, "ival_keep_events");
+    set(&mut iv.keep_history, "ival_keep_history");
+    set(&mut iv.renotify, "ival_renotify");
+    set(&mut iv.deadman, "ival_deadman");
+    set(&mut iv.grace, "grace");
+    iv.server_dead = get("ival_server_dead").unwrap_or(5.0 * iv.heartbeat);
+    if let Some(m) = get("missed") {
+        iv.missed = m as u32;
+    }
+    iv.phi_threshold = ast.phi_threshold;
+    iv
+}
+
+fn items(ast: &Ast, ix: &Index, fits: &FitsByItem, h: usize) -> Vec<Item> {
+    ix.items[h]
+        .iter()
+        .map(|(name, spec)| {
+            let external = !matches!(spec, ProbeSpec::Builtin);
+            let fit = choose_fit(ix, fits, h, name).or_else(|| {
+                // A Nagios check with no fit line still maps its exit code.
+                matches!(spec, ProbeSpec::Nagios { .. }).then(|| Fitness {
+                    source: "nagios_map".into(),
+                    rules: Vec::new(),
+                    count: 1,
+                    hyst: 0.0,
+                    nagios: true,
+                })
+            });
+            Item {
+                name: name.clone(),
+                probe: spec.clone(),
+                fit,
+                timeout: timeout(ast, name).unwrap_or(if external {
+                    EXTERNAL_TIMEOUT
+                } else {
+                    BUILTIN_TIMEOUT
+                }),
+            }
+        })
+        .collect()
+}
+
+/// The names a fit may be written for, most specific first.
+fn fit_keys(item: &str) -> Vec<&str> {
+    let mut keys = vec![item];
+    if let Some((base, arg)) = item.split_once(':') {
+        if base == "nagios" {
+            keys.push(arg);
+        }
+        keys.push(base);
+    }
+    keys
+}
+
+fn choose_fit(ix: &Index, fits: &FitsByItem, h: usize, item: &str) -> Option<Fitness> {
+    for key in fit_keys(item) {
+        let Some(cands) = fits.get(key) else { continue };
+        // 2 = host-scoped, 1 = group-scoped, 0 = unscoped; later line wins ties.
+        let rank = |(i, f): &(usize, &FitDecl)| -> Option<u8> {
+            let sc = &ix.fit_scopes[*i];
+            if f.scope.is_empty() {
+                Some(0)
+            } else if sc.direct.contains(&h) {
+                Some(2)
+            } else if sc.via_group.contains(&h) {
+                Some(1)
+            } else {
+                None
+            }
+        };
+        let best =
+            cands.iter().filter_map(|c| rank(c).map(|r| (r, c.0, c.1))).max_by_key(|c| (c.0, c.1));
+        if let Some((_, _, f)) = best {
+            let source = if f.scope.is_empty() {
+                f.item.clone()
+            } else {
+                format!("{}:{}", f.scope.join(","), f.item)
+            };
+            return Some(Fitness {
+                source,
+                rules: f.rules.clone(),
+                count: f.count,
+                hyst: f.hyst,
+                nagios: f.nagios,
+            });
+        }
+    }
+    None
+}
+
+/// `timeout ITEM IVAL`: the exact item first, then the generic name; the
+/// later line wins.
+fn timeout(ast: &Ast, item: &str) -> Option<f64> {
+    fit_keys(item)
+        .into_iter()
+        .find_map(|k| ast.timeouts.iter().rev().find(|(_, i, _)| i == k).map(|t| t.2))
+}
+
+fn server_part(ast: &Ast, ix: &Index, ports: Ports) -> ServerWork {
+    let fqdn = |h: usize| ast.hosts[h].fqdn.clone();
+    let mut hosts: Vec<HostEntry> = (0..ast.hosts.len())
+        .map(|h| HostEntry {
+            host: fqdn(h),
+            tag: ast.hosts[h].tag.clone(),
+            address: address(ast, h),
+            ports,
+            groups: ix.host_groups[h].clone(),
+        })
+        .collect();
+    hosts.sort_by(|a, b| a.host.cmp(&b.host));
+    let alerts = ast
+        .alerts
+        .iter()
+        .zip(&ix.alerts)
+        .map(|(a, (hs, users))| {
+            let mut hosts: Vec<String> = hs.iter().map(|&h| fqdn(h)).collect();
+            hosts.sort();
+            AlertRule { hosts, item: a.item.clone(), level: a.level.clone(), users: users.clone() }
+        })
+        .collect();
+    let mut noise = Noise::default();
+    if let Some((n, w)) = ast.flap {
+        (noise.flap_changes, noise.flap_window) = (n, w);
+    }
+    if let Some((n, w)) = ast.storm {
+        (noise.storm_events, noise.storm_window) = (n, w);
+    }
+    ServerWork {
+        hosts,
+        parents: ix.parents.iter().map(|(&c, &p)| (fqdn(c), fqdn(p))).collect(),
+        users: ix.users.clone(),
+        ugroups: ix.ugroups.clone(),
+        channels: ix.channels.clone(),
+        alerts,
+        noise,
+        deadman_url: ast.deadman.as_ref().map(|d| d.1.clone()),
+        dashboard_url: ast.dashboard.as_ref().map(|d| d.1.clone()),
+    }
+}
+
+#[cfg(test)]
+#[path = "resolve_tests.rs"]
+mod tests;

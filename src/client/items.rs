@@ -1,0 +1,329 @@
+//! The client's item table: every item's last value, level, message or
+//! error and sample time, judged by its fitness function (`fitness.rs`) as
+//! readings come in, and the fitness-change events that result. Pure: no
+//! I/O, no clock (times are passed in), so the loop owns when things happen.
+//!
+//! Events: one per level change. An item's first level is an event only
+//! when it is not the best level (a host starting up healthy is not news;
+//! one starting with a full disk is), with `old_level: None`. Items that
+//! appear from a family (`nagios:check_load.load1` perfdata, extra lines of
+//! a `probe:` program) are tracked and stored in history but never raise
+//! events: no `fit` names them, and the work item they come from already
+//! carries the level.
+
+use crate::client::fitness::{judge, level_index, JudgeState};
+use crate::event::Event;
+use crate::work::model::{Fitness, Level, NagiosMap, Work};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// One probe result (the probes' `Sample`, same shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub item: String,
+    pub value: Option<f64>,
+    pub message: String,
+    pub error: Option<String>,
+}
+
+/// Where an item comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Listed in the work.
+    Work,
+    /// Appeared in readings without being in the work (perfdata, probe lines).
+    Family,
+    /// Set by another part of the daemon (`heartbeat`, `rtt`, `server`).
+    Set,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemState {
+    pub value: Option<f64>,
+    pub level: Option<usize>,
+    pub message: String,
+    pub error: Option<String>,
+    /// Wall time of the last sample, Unix seconds.
+    pub time: Option<f64>,
+    pub judge: JudgeState,
+    pub fit: Option<Fitness>,
+    pub origin: Origin,
+}
+
+impl ItemState {
+    fn new(fit: Option<Fitness>, origin: Origin) -> ItemState {
+        ItemState {
+            value: None,
+            level: None,
+            message: String::new(),
+            error: None,
+            time: None,
+            judge: JudgeState::default(),
+            fit,
+            origin,
+        }
+    }
+}
+
+pub struct Items {
+    levels: Vec<Level>,
+    nmap: NagiosMap,
+    items: BTreeMap<String, ItemState>,
+}
+
+/// The values of a round worth storing: `(item, value)` of readings that have one.
+pub fn sample_values(readings: &[Reading]) -> Vec<(&str, f64)> {
+    readings.iter().filter_map(|r| r.value.map(|v| (r.item.as_str(), v))).collect()
+}
+
+impl Items {
+    pub fn new(work: &Work) -> Items {
+        let items = work
+            .items
+            .iter()
+            .map(|i| (i.name.clone(), ItemState::new(i.fit.clone(), Origin::Work)))
+            .collect();
+        Items { levels: work.levels.clone(), nmap: work.nagios_map.clone(), items }
+    }
+
+    /// A new work: items that still exist keep their state (their judge
+    /// state too when their fitness is unchanged; a changed fitness restarts
+    /// its counts from the current level). Levels are carried by name, so a
+    /// reordered level list keeps meaning. Family items stay while the work
+    /// item they hang off (`NAME.label` -> `NAME`) exists; set items stay.
+    pub fn reload(&mut self, work: &Work) {
+        let mut old = std::mem::take(&mut self.items);
+        let old_levels = std::mem::replace(&mut self.levels, work.levels.clone());
+        self.nmap = work.nagios_map.clone();
+        let remap = |l: Option<usize>| -> Option<usize> {
+            l.and_then(|i| old_levels.get(i)).and_then(|lv| level_index(&work.levels, &lv.name))
+        };
+        for i in &work.items {
+            let st = match old.remove(&i.name) {
+                Some(mut st) => {
+                    st.level = remap(st.level);
+                    if st.fit != i.fit || old_levels != work.levels {
+                        st.judge = JudgeState { level: st.level, ..JudgeState::default() };
+                        st.judge.last = st.value;
+                    }
+                    st.fit = i.fit.clone();
+                    st.origin = Origin::Work;
+                    st
+                }
+                None => ItemState::new(i.fit.clone(), Origin::Work),
+            };
+            self.items.insert(i.name.clone(), st);
+        }
+        for (name, mut st) in old {
+            let keep = match st.origin {
+                Origin::Set => true,
+                Origin::Family => {
+                    name.rsplit_once('.').is_some_and(|(parent, _)| self.items.contains_key(parent))
+                }
+                Origin::Work => false,
+            };
+            if keep {
+                st.level = remap(st.level);
+                st.judge = JudgeState { level: st.level, ..JudgeState::default() };
+                self.items.insert(name, st);
+            }
+        }
+    }
+
+    pub fn levels(&self) -> &[Level] {
+        &self.levels
+    }
+
+    pub fn get(&self, name: &str) -> Option<&ItemState> {
+        self.items.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &ItemState)> {
+        self.items.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The name of a level index.
+    pub fn level_name(&self, level: usize) -> &str {
+        self.levels.get(level).map(|l| l.name.as_str()).unwrap_or("?")
+    }
+
+    /// Judges a round of readings; returns the events it raised.
+    pub fn apply(
+        &mut self,
+        host: &str,
+        readings: Vec<Reading>,
+        now_wall: f64,
+        ids: &mut impl FnMut() -> String,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        for r in readings {
+            let st = self
+                .items
+                .entry(r.item.clone())
+                .or_insert_with(|| ItemState::new(None, Origin::Family));
+            let (old_level, old_value) = (st.level, st.value);
+            let level = judge(st.fit.as_ref(), &self.levels, &self.nmap, &mut st.judge, r.value);
+            st.value = r.value;
+            st.level = Some(level);
+            st.message = r.message;
+            st.error = r.error;
+            st.time = Some(now_wall);
+            if st.origin != Origin::Family && is_news(old_level, level) {
+                let ev = make_event(&self.levels, host, &r.item, st, old_level, old_value, ids);
+                events.push(ev);
+            }
+        }
+        events
+    }
+
+    /// Sets an item from another part of the daemon (heartbeat path):
+    /// the level is given by name. An unknown level name is the worst level.
+    #[allow(clippy::too_many_arguments)]
+    pub fn set(
+        &mut self,
+        host: &str,
+        item: &str,
+        value: Option<f64>,
+        level_name: &str,
+        message: &str,
+        now_wall: f64,
+        ids: &mut impl FnMut() -> String,
+    ) -> Option<Event> {
+        let worst = self.levels.len().saturating_sub(1);
+        let level = level_index(&self.levels, level_name).unwrap_or(worst);
+        let st =
+            self.items.entry(item.to_string()).or_insert_with(|| ItemState::new(None, Origin::Set));
+        let (old_level, old_value) = (st.level, st.value);
+        st.value = value;
+        st.level = Some(level);
+        st.judge = JudgeState { level: Some(level), last: value, ..JudgeState::default() };
+        st.message = message.to_string();
+        st.error = None;
+        st.time = Some(now_wall);
+        is_news(old_level, level)
+            .then(|| make_event(&self.levels, host, item, st, old_level, old_value, ids))
+    }
+
+    /// STATE lines, one per item:
+    /// `-- item cpu_load 0.42 fine age 12s`,
+    /// `-- item http:https://x/ - dead error "timed out after 30s" age 3s`.
+    pub fn state_lines(&self, out: &mut String, now_wall: f64) {
+        for (name, st) in &self.items {
+            let value = st.value.map(fmt_value).unwrap_or_else(|| "-".into());
+            let level = st.level.map(|l| self.level_name(l)).unwrap_or("-");
+            let _ = write!(out, "-- item {name} {value} {level}");
+            if let Some(e) = &st.error {
+                let _ = write!(out, " error {}", quote(e));
+            } else if !st.message.is_empty() {
+                let _ = write!(out, " msg {}", quote(&st.message));
+            }
+            match st.time {
+                Some(t) => {
+                    let _ = writeln!(out, " age {}s", (now_wall - t).max(0.0).round() as i64);
+                }
+                None => out.push_str(" age -\n"),
+            }
+        }
+    }
+
+    /// DESIGN §5 REPORT: every item's value, level, message, error and time.
+    pub fn report_json(&self) -> Value {
+        let mut m = Map::new();
+        for (name, st) in &self.items {
+            m.insert(
+                name.clone(),
+                json!({
+                    "value": st.value,
+                    "level": st.level.map(|l| self.level_name(l)),
+                    "message": st.message,
+                    "error": st.error,
+                    "time": st.time,
+                }),
+            );
+        }
+        Value::Object(m)
+    }
+
+    /// Everything, for DUMP: the report plus fitness source, origin and the
+    /// judge's pending count.
+    pub fn dump(&self) -> Value {
+        let mut m = Map::new();
+        for (name, st) in &self.items {
+            m.insert(
+                name.clone(),
+                json!({
+                    "value": st.value,
+                    "level": st.level.map(|l| self.level_name(l)),
+                    "message": st.message,
+                    "error": st.error,
+                    "time": st.time,
+                    "fit": st.fit.as_ref().map(|f| f.source.as_str()),
+                    "origin": format!("{:?}", st.origin).to_lowercase(),
+                    "pending": st.judge.pending().map(|(l, n)| json!([self.level_name(l), n])),
+                }),
+            );
+        }
+        Value::Object(m)
+    }
+}
+
+/// A change, or a first level that is not the best.
+fn is_news(old: Option<usize>, new: usize) -> bool {
+    match old {
+        Some(o) => o != new,
+        None => new != 0,
+    }
+}
+
+fn make_event(
+    levels: &[Level],
+    host: &str,
+    item: &str,
+    st: &ItemState,
+    old_level: Option<usize>,
+    old_value: Option<f64>,
+    ids: &mut impl FnMut() -> String,
+) -> Event {
+    let name = |l: usize| levels.get(l).map(|l| l.name.clone()).unwrap_or_else(|| "?".into());
+    Event {
+        id: ids(),
+        host: host.to_string(),
+        item: item.to_string(),
+        old_level: old_level.map(name),
+        new_level: st.level.map(name).unwrap_or_default(),
+        old_value,
+        new_value: st.value,
+        time: st.time.unwrap_or_default(),
+        message: st.error.clone().unwrap_or_else(|| st.message.clone()),
+    }
+}
+
+/// Up to 6 significant digits, no trailing zeros: `0.42`, `1234.57`, `3`.
+fn fmt_value(v: f64) -> String {
+    if v == v.trunc() && v.abs() < 1e15 {
+        return format!("{}", v as i64);
+    }
+    let digits = (5 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+fn quote(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
+}
+
+#[cfg(test)]
+mod tests;
