@@ -61,9 +61,12 @@ impl ReadyPipe {
         self.fail_code(1, msg)
     }
     /// Start-up failed: the parent prints `msg` and exits `code`
-    /// (2 for a usage/conf problem).
+    /// (2 for a usage/conf problem). The daemon's own stdout/stderr are
+    /// detached afterwards, so the message the caller may still print on
+    /// its way out does not reach the terminal twice.
     pub fn fail_code(mut self, code: i32, msg: &str) {
         let _ = self.fd.write_all(&encode(&Verdict::Fail(code, msg.to_string())));
+        let _ = detach_stdio();
     }
     /// Start-up failed with `e`: the exit code is the error's own.
     pub fn fail_error(self, e: &Error) {
@@ -125,8 +128,29 @@ pub fn daemonize() -> Result<ReadyPipe> {
             nix::unistd::chdir("/").map_err(|e| Error::io("daemonize: chdir /", e.into()))?;
             nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
             redirect_to_null(&[0])?;
+            close_inherited(wr.as_raw_fd());
             Ok(ReadyPipe { fd: File::from(wr) })
         }
+    }
+}
+
+/// Closes every fd above stderr except `keep`: a daemon must not hold a
+/// pipe its starter inherited (a shell's `$(hbmon start)` or a test harness
+/// would wait for its EOF forever). Sound because daemonize runs before the
+/// process opens anything it keeps (conf and work files are read and
+/// closed by then).
+fn close_inherited(keep: i32) {
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|&fd| fd > 2 && fd != keep)
+            .collect(),
+        // No /proc: leave them; they are only a nuisance, not a fault.
+        Err(_) => return,
+    };
+    // The list includes read_dir's own fd, already closed: EBADF, ignored.
+    for fd in fds {
+        let _ = nix::unistd::close(fd);
     }
 }
 

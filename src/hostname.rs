@@ -178,8 +178,8 @@ mod tests {
     }
 
     #[test]
-    fn lookup_of_a_name_that_does_not_resolve_gives_none() {
-        // "vm"/"localhost" style names come from /etc/hosts without DNS.
+    fn threaded_lookup_drops_an_unqualified_answer() {
+        // localhost comes from /etc/hosts (no DNS) and its answer has no dot.
         assert_eq!(cname_with_timeout("localhost", Duration::from_secs(2)), None);
     }
 

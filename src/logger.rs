@@ -52,20 +52,10 @@ pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
         Target::File { path, rotate_num, rotate_ival_secs } => {
             (Sink::File(FileSink::open(path, rotate_num, rotate_ival_secs, now_secs())?), None)
         }
-        Target::Syslog => {
-            let fmt = syslog::Formatter3164 {
-                facility: syslog::Facility::LOG_DAEMON,
-                hostname: None,
-                process: "hbmon".into(),
-                pid: std::process::id(),
-            };
-            match syslog::unix(fmt) {
-                Ok(w) => (Sink::Syslog(Box::new(w)), None),
-                Err(e) => {
-                    (Sink::Stderr, Some(format!("syslog unreachable ({e}); logging to stderr")))
-                }
-            }
-        }
+        Target::Syslog => match syslog_writer(None) {
+            Ok(w) => (Sink::Syslog(Box::new(w)), None),
+            Err(e) => (Sink::Stderr, Some(format!("syslog unreachable ({e}); logging to stderr"))),
+        },
     };
     *sink() = Some(new);
     // Already set (a re-init) is fine: the sink above was swapped.
@@ -75,6 +65,41 @@ pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
         log::warn!("{w}");
     }
     Ok(())
+}
+
+/// A syslog connection as facility LOG_DAEMON, process "hbmon", on the
+/// system socket (or `path`, for tests).
+fn syslog_writer(path: Option<&Path>) -> std::result::Result<SyslogWriter, syslog::Error> {
+    let fmt = syslog::Formatter3164 {
+        facility: syslog::Facility::LOG_DAEMON,
+        hostname: None,
+        process: "hbmon".into(),
+        pid: std::process::id(),
+    };
+    match path {
+        None => syslog::unix(fmt),
+        Some(p) => syslog::unix_custom(fmt, p),
+    }
+}
+
+fn write_syslog(w: &mut SyslogWriter, level: log::Level, msg: String) -> bool {
+    let r = match level {
+        log::Level::Error => w.err(msg),
+        log::Level::Warn => w.warning(msg),
+        log::Level::Info => w.info(msg),
+        log::Level::Debug | log::Level::Trace => w.debug(msg),
+    };
+    r.is_ok()
+}
+
+/// Where lines go now: "stderr", "file" or "syslog" (after a fallback from
+/// syslog this says "stderr").
+pub fn target_kind() -> &'static str {
+    match sink().as_ref() {
+        None | Some(Sink::Stderr) => "stderr",
+        Some(Sink::File(_)) => "file",
+        Some(Sink::Syslog(_)) => "syslog",
+    }
 }
 
 /// Changes the level without touching the target.
@@ -110,12 +135,14 @@ impl log::Log for Logger {
             }
             Some(Sink::Syslog(w)) => {
                 let msg = r.args().to_string();
-                let _ = match r.level() {
-                    log::Level::Error => w.err(msg),
-                    log::Level::Warn => w.warning(msg),
-                    log::Level::Info => w.info(msg),
-                    log::Level::Debug | log::Level::Trace => w.debug(msg),
-                };
+                // A restarted syslog daemon breaks the connection: reconnect
+                // once and resend, else drop the line.
+                if !write_syslog(w, r.level(), msg.clone()) {
+                    if let Ok(fresh) = syslog_writer(None) {
+                        **w = fresh;
+                        write_syslog(w, r.level(), msg);
+                    }
+                }
             }
         }
     }
@@ -186,13 +213,29 @@ impl FileSink {
     }
 
     fn write(&mut self, now: f64, line: &str) {
-        if self.ival > 0.0 && now - self.checked >= 1.0 {
+        if now - self.checked >= 1.0 {
             self.checked = now;
-            if now - self.born >= self.ival {
+            if self.ival > 0.0 && now - self.born >= self.ival {
                 self.rotate(now);
+            } else if self.moved_away() {
+                // Someone deleted or renamed the file (an external
+                // logrotate, a tidy admin): start a new one at the path.
+                if let Ok(f) = open_log(&self.path) {
+                    self.file = f;
+                    self.born = now;
+                }
             }
         }
         let _ = self.file.write_all(line.as_bytes());
+    }
+
+    fn moved_away(&self) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        match (self.file.metadata(), std::fs::metadata(&self.path)) {
+            (Ok(open), Ok(at_path)) => open.ino() != at_path.ino() || open.dev() != at_path.dev(),
+            (_, Err(_)) => true,
+            (Err(_), Ok(_)) => false,
+        }
     }
 
     fn rotate(&mut self, now: f64) {
@@ -256,7 +299,7 @@ mod tests {
             "2026-11-29 10:01:02.123 WARN  hello\n"
         );
         assert_eq!(format_line(0.0, log::Level::Error, "x"), "1970-01-01 00:00:00.000 ERROR x\n");
-        assert_eq!(fmt_utc_millis(951_782_400.9996), "2000-02-29 00:00:01.000");
+        assert_eq!(fmt_utc_millis(951_782_400.999_6), "2000-02-29 00:00:01.000");
         assert_eq!(fmt_utc_millis(4_107_542_399.5), "2100-02-28 23:59:59.500");
     }
 
@@ -296,6 +339,19 @@ mod tests {
     }
 
     #[test]
+    fn a_deleted_file_is_recreated_at_the_next_check() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("hbmon.log");
+        let mut f = FileSink::open(path.clone(), 2, 0.0, 100.0).unwrap();
+        f.write(100.0, "a\n");
+        std::fs::remove_file(&path).unwrap();
+        f.write(100.5, "lost\n");
+        assert!(!path.exists());
+        f.write(101.0, "b\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "b\n");
+    }
+
+    #[test]
     fn forced_rotation_with_keep_zero_starts_afresh() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("hbmon.log");
@@ -305,6 +361,24 @@ mod tests {
         f.write(6.0, "new\n");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "new\n");
         assert!(!numbered(&path, 1).exists());
+    }
+
+    #[test]
+    fn syslog_lines_are_daemon_facility_named_hbmon() {
+        let d = tempfile::tempdir().unwrap();
+        let sock = d.path().join("log");
+        let rx = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+        let mut w = syslog_writer(Some(&sock)).unwrap();
+        write_syslog(&mut w, log::Level::Warn, "disk full".into());
+        write_syslog(&mut w, log::Level::Trace, "detail".into());
+        let mut buf = [0u8; 512];
+        let n = rx.recv(&mut buf).unwrap();
+        let got = String::from_utf8_lossy(&buf[..n]).to_string();
+        // <facility*8 + severity>: daemon = 3, warning = 4.
+        assert!(got.starts_with("<28>"), "{got}");
+        assert!(got.contains(&format!("hbmon[{}]: disk full", std::process::id())), "{got}");
+        let n = rx.recv(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("<31>"));
     }
 
     /// The only test touching the global logger (tests run in parallel).
@@ -325,7 +399,17 @@ mod tests {
         log::debug!("shown-7c1e");
         rotate_now();
         log::error!("third-7c1e");
+        assert_eq!(target_kind(), "file");
+        // Syslog, or stderr when no syslog socket exists (as in containers).
+        init(Target::Syslog, log::LevelFilter::Info).unwrap();
+        let has_syslog = ["/dev/log", "/var/run/syslog", "/var/run/log"].iter().any(|p| {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket())
+        });
+        assert_eq!(target_kind(), if has_syslog { "syslog" } else { "stderr" });
+        log::info!("via syslog or stderr-7c1e");
         init(Target::Stderr, log::LevelFilter::Info).unwrap();
+        assert_eq!(target_kind(), "stderr");
         let ta = std::fs::read_to_string(&a).unwrap();
         let tb1 = std::fs::read_to_string(numbered(&b, 1)).unwrap();
         let tb = std::fs::read_to_string(&b).unwrap();
