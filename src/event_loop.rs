@@ -222,10 +222,11 @@ impl EventLoop {
                     CMD_LISTENER => self.accept(st, now),
                     UDP_SERVER => self.read_udp_server(st, now, fx),
                     UDP_CLIENT => self.read_udp_client(st, now, fx),
-                    SIGNALS => match self.read_signals(st) {
-                        Some(Exit::Reexec) => return Ok(Exit::Reexec),
-                        _ => {}
-                    },
+                    SIGNALS => {
+                        if let Some(Exit::Reexec) = self.read_signals(st) {
+                            return Ok(Exit::Reexec);
+                        }
+                    }
                     WAKER => {
                         while let Ok(d) = self.done_rx.try_recv() {
                             on_done(st, d, now, fx);
@@ -387,10 +388,7 @@ impl EventLoop {
     /// Applies a session's `Next`: re-registers interest or closes it.
     fn settle(&mut self, t: usize, next: Next) {
         let Some(s) = self.sessions.get_mut(&t) else { return };
-        let close = match next {
-            Next::Close => true,
-            _ => false,
-        };
+        let close = matches!(next, Next::Close);
         if close {
             if let Some(mut s) = self.sessions.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut s.stream);

@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn time_formats() {
         assert_eq!(fmt_time(0.0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_time(1_795_000_000.0), "2026-11-18 09:46:40 UTC");
+        assert_eq!(fmt_time(1_795_000_000.0), "2026-11-18 11:06:40 UTC");
         assert_eq!(fmt_age(5.2), "5s");
         assert_eq!(fmt_age(3666.0), "1h1m");
         assert_eq!(fmt_age(90000.0), "1d1h");

@@ -174,10 +174,10 @@ pub fn parse_clients_args(
     for a in args {
         if let Ok(n) = a.parse::<usize>() {
             filter = EventsFilter::Last(n.min(100_000));
-        } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
-            filter = EventsFilter::Since(now - crate::conf::parse_ival(a).unwrap_or(0.0));
         } else if host.is_none() && item.is_none() && resolve_host(a).is_some() {
             host = resolve_host(a);
+        } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
+            filter = EventsFilter::Since(now - crate::conf::parse_ival(a).unwrap_or(0.0));
         } else if item.is_none() {
             item = Some(a.clone());
         } else {

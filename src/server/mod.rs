@@ -361,7 +361,7 @@ impl Server {
             "-- events received {} new {} duplicate {}; reports {}",
             s.events_received, s.events_stored, s.events_duplicate, s.reports
         );
-        for (name, _) in &self.hosts {
+        for name in self.hosts.keys() {
             let rep = match self.reports.get(name) {
                 Some(r) => format!("report {} ago", crate::verbs::fmt_age(now.wall - r.time)),
                 None => "no report".into(),
