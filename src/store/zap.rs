@@ -32,6 +32,12 @@ pub(crate) fn tier_ranges(now: i64) -> Vec<(i64, i64, i64)> {
         .collect()
 }
 
+/// The width of the stored rows at a given age once ZAP has run (samples
+/// younger than the first tier are assumed about a minute apart).
+pub(crate) fn stored_width(age: i64) -> i64 {
+    TIERS.iter().rev().find(|(min_age, _)| age >= *min_age).map_or(TIERS[0].1, |(_, w)| *w)
+}
+
 impl History {
     /// Downsamples the history; answers (rows before, rows after).
     pub fn zap(&mut self, now: f64, keep_history: f64) -> Result<(u64, u64)> {
