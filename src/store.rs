@@ -43,6 +43,11 @@ pub struct History {
     /// item name -> items.id, filled lazily; cleared when a write fails so a
     /// rolled-back insert never leaves a stale id behind.
     ids: HashMap<String, i64>,
+    /// Each tier's upper bound at the last ZAP: rows below it were already
+    /// averaged, so the next ZAP scans only what entered a tier since
+    /// (hourly ZAP stays cheap). Empty = scan everything (after start-up or
+    /// a bulk load of arbitrary times).
+    zap_cuts: Vec<i64>,
 }
 
 impl History {
@@ -78,7 +83,7 @@ impl History {
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL")
             .map_err(|e| Error::db("set synchronous", e))?;
-        let mut h = History { conn, ids: HashMap::new() };
+        let mut h = History { conn, ids: HashMap::new(), zap_cuts: Vec::new() };
         h.migrate(version)?;
         Ok(h)
     }
@@ -121,6 +126,9 @@ impl History {
         values: &[(&str, f64)],
         events: &[Event],
     ) -> Result<()> {
+        if self.zap_cuts.first().is_some_and(|cut| (t as i64) < *cut) {
+            self.zap_cuts.clear(); // the clock went back: rows below a cut
+        }
         let r = self.write_round(t as i64, values, events);
         if r.is_err() {
             self.ids.clear();
@@ -150,6 +158,7 @@ impl History {
     /// Bulk load of one item's samples `(t, v)` in one transaction (for
     /// imports, tests and the benchmark).
     pub fn insert_series(&mut self, item: &str, samples: &[(i64, f64)]) -> Result<()> {
+        self.zap_cuts.clear();
         let r = (|| {
             let tx = self.conn.transaction().map_err(|e| Error::db("begin series", e))?;
             {

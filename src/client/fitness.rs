@@ -75,11 +75,14 @@ fn holds_hyst(r: &Rule, v: f64, pct: f64) -> bool {
 /// The level a value maps to, before count and hyst.
 pub fn raw_level(f: &Fitness, levels: &[Level], nmap: &NagiosMap, v: f64) -> usize {
     if f.nagios {
-        let name = match v {
-            x if x == 0.0 => &nmap.ok,
-            x if x == 1.0 => &nmap.warning,
-            x if x == 2.0 => &nmap.critical,
-            _ => &nmap.unknown,
+        let name = if v == 0.0 {
+            &nmap.ok
+        } else if v == 1.0 {
+            &nmap.warning
+        } else if v == 2.0 {
+            &nmap.critical
+        } else {
+            &nmap.unknown
         };
         return level_index(levels, name).unwrap_or(0);
     }
