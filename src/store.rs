@@ -15,7 +15,7 @@ mod hist;
 mod outbox;
 mod zap;
 
-pub use hist::{parse_hist_ival, HistSpan};
+pub use hist::{parse_hist_args, parse_hist_ival, HistArgs, HistSpan};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
