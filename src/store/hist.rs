@@ -245,6 +245,16 @@ mod tests {
     }
 
     #[test]
+    fn empty_history_and_unknown_items() {
+        let h = History::open_in_memory().unwrap();
+        let v = h.hist("H", Some(2), &[], 3700.0).unwrap();
+        assert_eq!(v["data"], json!({"cols": ["TIME"], "rows": [[1800], [3600]]}));
+        let v = h.hist("Y", None, &["nope".to_string()], 1e9).unwrap();
+        assert_eq!(v["resp"], "ok rows 184");
+        assert_eq!(v["data"]["rows"][183][1], Value::Null);
+    }
+
+    #[test]
     fn hist_args_split() {
         let host = |a: &str| a == "www1.example.org";
         let a = parse_hist_args(&["day", "30", "www1.example.org", "cpu_load"], host).unwrap();
