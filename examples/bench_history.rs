@@ -48,7 +48,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if !reuse {
         generate(&mut h, &path, items, per_item, now)?;
     }
-    hist_latency(&h, now)
+    hist_latency(&h, now)?;
+    if !reuse {
+        steady_hour(&mut h, items, now)?;
+    }
+    Ok(())
 }
 
 fn generate(
@@ -88,6 +92,27 @@ fn generate(
     let t0 = Instant::now();
     let again = h.zap(now as f64, 0.0)?;
     println!("ZAP again (idempotent): {:?} in {:.2} s", again, t0.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// An hour of rounds (one a minute) then the hourly ZAP, as a client does.
+fn steady_hour(h: &mut History, items: usize, now: i64) -> Result<(), Box<dyn std::error::Error>> {
+    let names: Vec<String> = (0..items).map(|i| format!("item{i:02}")).collect();
+    let c0 = thread_cpu_s();
+    for m in 1..=60 {
+        let vals: Vec<(&str, f64)> = names.iter().map(|n| (n.as_str(), m as f64)).collect();
+        h.insert_round((now + m * 60) as f64, &vals)?;
+    }
+    let c1 = thread_cpu_s();
+    let t0 = Instant::now();
+    let (b, a) = h.zap((now + 3600) as f64, 0.0)?;
+    println!(
+        "steady hour: 60 rounds of {items} items {:.1} ms CPU; hourly ZAP {b} -> {a} rows, \
+         {:.1} ms CPU, {:.1} ms wall",
+        (c1 - c0) * 1000.0,
+        (thread_cpu_s() - c1) * 1000.0,
+        t0.elapsed().as_secs_f64() * 1000.0
+    );
     Ok(())
 }
 

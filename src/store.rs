@@ -15,7 +15,7 @@ mod hist;
 mod outbox;
 mod zap;
 
-pub use hist::{parse_hist_ival, HistSpan};
+pub use hist::{parse_hist_args, parse_hist_ival, HistArgs, HistSpan};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -81,8 +81,12 @@ impl History {
                 return Err(Error::Runtime(format!("history: journal_mode is {mode}, not wal")));
             }
         }
-        conn.execute_batch("PRAGMA synchronous = NORMAL")
-            .map_err(|e| Error::db("set synchronous", e))?;
+        // NORMAL is durable enough in WAL mode (a power cut may lose the
+        // last round, never corrupt). A 1 MiB page cache instead of the
+        // default 2 MiB: the client's RSS budget is 4 MiB, and the file
+        // system cache serves the rest of a HIST Y about as fast.
+        conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1024")
+            .map_err(|e| Error::db("set synchronous/cache_size", e))?;
         let mut h = History { conn, ids: HashMap::new(), zap_cuts: Vec::new() };
         h.migrate(version)?;
         Ok(h)

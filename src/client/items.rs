@@ -165,7 +165,12 @@ impl Items {
         ids: &mut impl FnMut() -> String,
     ) -> Vec<Event> {
         let mut events = Vec::new();
-        for r in readings {
+        for mut r in readings {
+            if r.value.is_some_and(|v| !v.is_finite()) {
+                // NaN compares false with every threshold: it would pass as fine.
+                r.value = None;
+                r.error.get_or_insert_with(|| "value is not a finite number".into());
+            }
             let st = self
                 .items
                 .entry(r.item.clone())

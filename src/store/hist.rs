@@ -54,6 +54,49 @@ pub fn parse_hist_ival(ival: &str, pnts: Option<u32>) -> Result<HistSpan> {
     }
 }
 
+/// The arguments of `HIST [ival] [pnts] [host] [item...]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistArgs {
+    pub ival: String,
+    pub pnts: Option<u32>,
+    pub host: Option<String>,
+    pub items: Vec<String>,
+}
+
+/// Splits HIST's arguments. `ival` is taken only when the first argument is
+/// an interval word (`h`, `hour(s)`, `d`, `day(s)`, `w`, `week(s)`, `m`,
+/// `month(s)`, `y`, `year(s)`, any case), so items such as `heartbeat` or
+/// `disk_used:/` are never mistaken for one; `pnts` when the next is all
+/// digits; `host` when `is_host` says so; the rest are items.
+pub fn parse_hist_args(args: &[&str], is_host: impl Fn(&str) -> bool) -> Result<HistArgs> {
+    const WORDS: &[&str] = &[
+        "h", "hour", "hours", "d", "day", "days", "w", "week", "weeks", "m", "month", "months",
+        "y", "year", "years",
+    ];
+    let mut rest = args.iter().copied().peekable();
+    let ival = match rest.peek() {
+        Some(a) if WORDS.contains(&a.to_ascii_lowercase().as_str()) => {
+            rest.next().unwrap_or("H").to_string()
+        }
+        _ => "H".to_string(),
+    };
+    let pnts = match rest.peek() {
+        Some(a) if !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()) => {
+            let p = a.parse::<u32>().map_err(|_| Error::Usage(format!("bad args: pnts {a}")))?;
+            rest.next();
+            Some(p)
+        }
+        _ => None,
+    };
+    let host = match rest.peek() {
+        Some(a) if is_host(a) => rest.next().map(str::to_string),
+        _ => None,
+    };
+    let out = HistArgs { ival, pnts, host, items: rest.map(str::to_string).collect() };
+    parse_hist_ival(&out.ival, out.pnts)?;
+    Ok(out)
+}
+
 /// Rounds to 6 significant digits: enough for any gauge, and short JSON.
 fn round_sig(v: f64) -> f64 {
     if v == 0.0 || !v.is_finite() {
@@ -198,6 +241,33 @@ mod tests {
         assert_eq!(parse_hist_ival("D", Some(1000)).unwrap(), HistSpan { width: 87, rows: 1000 });
         for bad in [parse_hist_ival("X", None), parse_hist_ival("H", Some(0))] {
             assert!(matches!(bad, Err(Error::Usage(m)) if m.starts_with("bad args")));
+        }
+    }
+
+    #[test]
+    fn empty_history_and_unknown_items() {
+        let h = History::open_in_memory().unwrap();
+        let v = h.hist("H", Some(2), &[], 3700.0).unwrap();
+        assert_eq!(v["data"], json!({"cols": ["TIME"], "rows": [[1800], [3600]]}));
+        let v = h.hist("Y", None, &["nope".to_string()], 1e9).unwrap();
+        assert_eq!(v["resp"], "ok rows 184");
+        assert_eq!(v["data"]["rows"][183][1], Value::Null);
+    }
+
+    #[test]
+    fn hist_args_split() {
+        let host = |a: &str| a == "www1.example.org";
+        let a = parse_hist_args(&["day", "30", "www1.example.org", "cpu_load"], host).unwrap();
+        assert_eq!(a.ival, "day");
+        assert_eq!(a.pnts, Some(30));
+        assert_eq!(a.host.as_deref(), Some("www1.example.org"));
+        assert_eq!(a.items, vec!["cpu_load"]);
+        let a = parse_hist_args(&["heartbeat", "disk_used:/"], host).unwrap();
+        assert_eq!((a.ival.as_str(), a.pnts, a.host), ("H", None, None));
+        assert_eq!(a.items, vec!["heartbeat", "disk_used:/"]);
+        assert_eq!(parse_hist_args(&[], host).unwrap().items, Vec::<String>::new());
+        for bad in [&["H", "0"][..], &["Y", "99999999999"][..]] {
+            assert!(matches!(parse_hist_args(bad, host), Err(Error::Usage(_))), "{bad:?}");
         }
     }
 

@@ -203,3 +203,12 @@ fn values_format_compactly() {
     assert_eq!(fmt_value(-0.000123456789), "-0.000123457");
     assert_eq!(sample_values(&[rd("a", Some(1.0)), rd("b", None)]), vec![("a", 1.0)]);
 }
+
+#[test]
+fn a_non_finite_value_is_a_failed_probe() {
+    let w = work(vec![item("cpu_load", Some(cpu_fit(1)))]);
+    let mut it = Items::new(&w);
+    let ev = it.apply("h1", vec![rd("cpu_load", Some(f64::NAN))], 1.0, &mut counter());
+    assert_eq!(ev[0].new_level, "dead");
+    assert_eq!(it.get("cpu_load").unwrap().error.as_deref(), Some("value is not a finite number"));
+}
