@@ -117,12 +117,24 @@ impl Notifier {
     }
 
     /// Queues `msg` to each (channel, user); held when the user is in a storm.
-    fn send(&mut self, conn: &Connection, key: &str, to: &[(String, String)], msg: &Message, now: f64) -> rusqlite::Result<()> {
+    fn send(
+        &mut self,
+        conn: &Connection,
+        key: &str,
+        to: &[(String, String)],
+        msg: &Message,
+        now: f64,
+    ) -> rusqlite::Result<()> {
         let mut held: BTreeMap<&str, bool> = BTreeMap::new();
         for (ch, user) in to {
             let h = *held.entry(user).or_insert_with(|| {
                 storm_counted(msg.kind)
-                    && self.storms.hold(user, now, self.work.noise.storm_events, self.work.noise.storm_window)
+                    && self.storms.hold(
+                        user,
+                        now,
+                        self.work.noise.storm_events,
+                        self.work.noise.storm_window,
+                    )
             });
             outbox::enqueue(conn, key, ch, user, msg, h, now)?;
         }
@@ -131,7 +143,13 @@ impl Notifier {
 
     /// A fitness change. `host_state` is the host's state after it
     /// (`up`, `down`, `late`, ...); it drives parent suppression.
-    pub fn on_event(&mut self, conn: &Connection, ev: &Event, host_state: &str, now: f64) -> rusqlite::Result<()> {
+    pub fn on_event(
+        &mut self,
+        conn: &Connection,
+        ev: &Event,
+        host_state: &str,
+        now: f64,
+    ) -> rusqlite::Result<()> {
         let was = self.host_states.insert(ev.host.clone(), host_state.to_string());
         let tx = conn.unchecked_transaction()?;
         let key = (ev.host.clone(), ev.item.clone());
@@ -149,9 +167,13 @@ impl Notifier {
             a.since = ev.time;
         }
         let noise = self.work.noise.clone();
-        if lvl != prev && self.flaps.change(key.clone(), now, noise.flap_changes, noise.flap_window) && !a.flapping {
+        if lvl != prev
+            && self.flaps.change(key.clone(), now, noise.flap_changes, noise.flap_window)
+            && !a.flapping
+        {
             a.flapping = true;
-            let mut to: Vec<(String, String)> = a.users.iter().map(|(c, u)| (c.clone(), u.clone())).collect();
+            let mut to: Vec<(String, String)> =
+                a.users.iter().map(|(c, u)| (c.clone(), u.clone())).collect();
             if to.is_empty() {
                 let worst = lvl.max(prev);
                 to = rules::route(&self.work, &self.levels, &a.host, &a.item, worst)
@@ -191,7 +213,15 @@ impl Notifier {
     }
 
     /// Decides what a (non-flapping) alert's current level means to send.
-    fn evaluate(&mut self, conn: &Connection, a: &mut AlertState, old: &str, time: f64, text: &str, now: f64) -> rusqlite::Result<()> {
+    fn evaluate(
+        &mut self,
+        conn: &Connection,
+        a: &mut AlertState,
+        old: &str,
+        time: f64,
+        text: &str,
+        now: f64,
+    ) -> rusqlite::Result<()> {
         let key = outbox::alert_key(&a.host, &a.item);
         if a.level == 0 {
             // Resolve always follows a sent alert, whatever happened between.
@@ -261,7 +291,11 @@ impl Notifier {
             if a.flapping && self.flaps.settled(&k, now, self.work.noise.flap_window) {
                 a.flapping = false;
                 self.flaps.forget(&k);
-                let old = if a.sent_level.is_some() { a.sent_level_name.clone() } else { self.level_name(0) };
+                let old = if a.sent_level.is_some() {
+                    a.sent_level_name.clone()
+                } else {
+                    self.level_name(0)
+                };
                 self.evaluate(&tx, &mut a, &old, now, "", now)?;
                 dirty = true;
             } else if a.alerting()
@@ -274,7 +308,8 @@ impl Notifier {
                 && !self.silenced(&a.host, &a.item, now)
             {
                 let msg = self.message(&a, Kind::Reminder, &a.level_name, now, "");
-                let to: Vec<(String, String)> = a.users.iter().map(|(c, u)| (c.clone(), u.clone())).collect();
+                let to: Vec<(String, String)> =
+                    a.users.iter().map(|(c, u)| (c.clone(), u.clone())).collect();
                 self.send(&tx, &outbox::alert_key(&a.host, &a.item), &to, &msg, now)?;
                 a.last_sent = now;
                 dirty = true;
@@ -337,7 +372,12 @@ impl Notifier {
     }
 
     /// Records a delivery's outcome: done, or a retry with backoff.
-    pub fn on_done(&mut self, conn: &Connection, done: NotifyDone, now: f64) -> rusqlite::Result<()> {
+    pub fn on_done(
+        &mut self,
+        conn: &Connection,
+        done: NotifyDone,
+        now: f64,
+    ) -> rusqlite::Result<()> {
         if done.id == DEADMAN_ID {
             self.deadman_inflight = false;
             self.deadman_error = done.result.err();
@@ -355,7 +395,13 @@ impl Notifier {
 
     /// `SILENCE host [item] until`: mutes new alerts and reminders (a
     /// resolve for an alert already sent still goes out).
-    pub fn silence(&mut self, conn: &Connection, host: &str, item: Option<&str>, until: f64) -> rusqlite::Result<()> {
+    pub fn silence(
+        &mut self,
+        conn: &Connection,
+        host: &str,
+        item: Option<&str>,
+        until: f64,
+    ) -> rusqlite::Result<()> {
         let item = item.unwrap_or("");
         alerts::save_silence(conn, host, item, until)?;
         self.silences.insert((host.to_string(), item.to_string()), until);

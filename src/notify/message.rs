@@ -92,7 +92,11 @@ pub fn short_host(fqdn: &str, tag: Option<&str>) -> String {
 /// `91.2 %` for percentages (items named `*_used*`/`*pct*`), else the number.
 pub fn fmt_value(item: &str, v: Option<f64>) -> String {
     let Some(v) = v else { return String::new() };
-    let num = if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v:.1}") };
+    let num = if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.1}")
+    };
     if item.contains("_used") || item.contains("pct") {
         format!("{num} %")
     } else {

@@ -11,11 +11,11 @@
 
 pub mod alerts;
 pub mod channels;
+mod engine;
 pub mod message;
 pub mod noise;
 pub mod outbox;
 pub mod rules;
-mod engine;
 
 pub use channels::validate_channel;
 pub use engine::Notifier;

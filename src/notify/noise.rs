@@ -96,7 +96,8 @@ mod tests {
     #[test]
     fn storm_holds_after_n_and_ends_after_quiet_window() {
         let mut s = Storms::default();
-        let held: Vec<bool> = (0..5).map(|i| s.hold("ann", 10.0 + i as f64 * 0.1, 3, 5.0)).collect();
+        let held: Vec<bool> =
+            (0..5).map(|i| s.hold("ann", 10.0 + i as f64 * 0.1, 3, 5.0)).collect();
         assert_eq!(held, vec![false, false, false, true, true]);
         assert!(s.ended(12.0).is_empty());
         assert_eq!(s.ended(15.5), vec!["ann".to_string()]);

@@ -75,6 +75,11 @@ pub fn enqueue(
     Ok(())
 }
 
+/// No older undelivered row of the same (alert, channel) pair.
+const UNBLOCKED: &str = "NOT EXISTS (SELECT 1 FROM notify_outbox p
+    WHERE p.alert_key = o.alert_key AND p.channel = o.channel AND p.id < o.id
+      AND p.state IN ('pending', 'inflight', 'held'))";
+
 /// A due delivery row.
 pub struct Due {
     pub id: i64,
@@ -87,14 +92,10 @@ pub struct Due {
 /// waits while an older one of the same pair is undelivered, so an alert is
 /// never overtaken by its recovery and never two are in flight.
 pub fn take_due(conn: &Connection, now: f64, limit: usize) -> rusqlite::Result<Vec<Due>> {
-    let mut st = conn.prepare(
+    let mut st = conn.prepare(&format!(
         "SELECT id, channel, payload, tries FROM notify_outbox o
-         WHERE state = 'pending' AND next_at <= ?1 AND NOT EXISTS (
-            SELECT 1 FROM notify_outbox p WHERE p.alert_key = o.alert_key
-              AND p.channel = o.channel AND p.id < o.id
-              AND p.state IN ('pending', 'inflight', 'held'))
-         ORDER BY id LIMIT ?2",
-    )?;
+         WHERE state = 'pending' AND next_at <= ?1 AND {UNBLOCKED} ORDER BY id LIMIT ?2"
+    ))?;
     let rows = st.query_map(params![now, limit as i64], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get(3)?))
     })?;
@@ -129,7 +130,8 @@ pub fn failed_try(conn: &Connection, id: i64, err: &str, now: f64) -> rusqlite::
         .optional()?;
     let Some(tries) = tries else { return Ok(()) };
     let tries = tries + 1;
-    let (state, next) = if tries >= MAX_TRIES { ("failed", now) } else { ("pending", now + backoff(tries)) };
+    let (state, next) =
+        if tries >= MAX_TRIES { ("failed", now) } else { ("pending", now + backoff(tries)) };
     conn.execute(
         "UPDATE notify_outbox SET tries = ?2, state = ?3, next_at = ?4, last_error = ?5 WHERE id = ?1",
         params![id, tries, state, next, err],
@@ -139,9 +141,9 @@ pub fn failed_try(conn: &Connection, id: i64, err: &str, now: f64) -> rusqlite::
 
 /// Earliest `next_at` of a pending row.
 pub fn next_pending(conn: &Connection) -> rusqlite::Result<Option<f64>> {
-    conn.query_row("SELECT MIN(next_at) FROM notify_outbox WHERE state = 'pending'", [], |r| {
-        r.get(0)
-    })
+    let sql =
+        format!("SELECT MIN(next_at) FROM notify_outbox o WHERE state = 'pending' AND {UNBLOCKED}");
+    conn.query_row(&sql, [], |r| r.get(0))
 }
 
 /// (state, count) pairs.
@@ -159,7 +161,8 @@ pub fn failures(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String,
     )?;
     let rows = st.query_map([], |r| {
         let payload: String = r.get(2)?;
-        let subject = serde_json::from_str::<Message>(&payload).map(|m| m.subject).unwrap_or(payload);
+        let subject =
+            serde_json::from_str::<Message>(&payload).map(|m| m.subject).unwrap_or(payload);
         Ok((r.get(0)?, r.get(1)?, subject, r.get(3)?, r.get(4)?))
     })?;
     rows.collect()

@@ -107,7 +107,9 @@ mod tests {
             name: n.into(),
             kind: "webhook".into(),
             target: "http://127.0.0.1/".into(),
-            options: min.map(|m| BTreeMap::from([("min_level".into(), m.into())])).unwrap_or_default(),
+            options: min
+                .map(|m| BTreeMap::from([("min_level".into(), m.into())]))
+                .unwrap_or_default(),
         };
         ServerWork {
             users: vec![

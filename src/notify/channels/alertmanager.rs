@@ -22,8 +22,7 @@ pub fn payload(msg: &Message) -> Value {
         }
         a
     };
-    let mut out: Vec<Value> =
-        msg.resolve_levels.iter().map(|l| one(l, Some(msg.time))).collect();
+    let mut out: Vec<Value> = msg.resolve_levels.iter().map(|l| one(l, Some(msg.time))).collect();
     if msg.kind != Kind::Recovery {
         out.push(one(&msg.new, None));
     }

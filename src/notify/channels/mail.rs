@@ -23,7 +23,13 @@ pub fn render(to: &str, from: &str, msg: &Message, now: f64, id: i64) -> String 
     out.push_str(&format!("To: {}\r\n", header(to)));
     out.push_str(&format!("Subject: {}\r\n", header(&msg.subject)));
     out.push_str(&format!("Date: {}\r\n", rfc5322(now)));
-    out.push_str(&format!("Message-ID: <hbmon.{}.{}.{}@{}>\r\n", now as i64, id, std::process::id(), header(host)));
+    out.push_str(&format!(
+        "Message-ID: <hbmon.{}.{}.{}@{}>\r\n",
+        now as i64,
+        id,
+        std::process::id(),
+        header(host)
+    ));
     out.push_str("MIME-Version: 1.0\r\n");
     out.push_str("Content-Type: text/plain; charset=utf-8\r\n");
     out.push_str("Content-Transfer-Encoding: 8bit\r\n");

@@ -139,7 +139,9 @@ mod tests {
     #[test]
     fn validates_kinds_urls_and_sendmail() {
         let none = BTreeMap::new();
-        assert!(validate_channel("pager", "x", &none).unwrap_err().contains("unknown channel type"));
+        assert!(validate_channel("pager", "x", &none)
+            .unwrap_err()
+            .contains("unknown channel type"));
         assert!(validate_channel("webhook", "http://127.0.0.1:8080/h?x={HOST}", &none).is_ok());
         assert!(validate_channel("webhook", "htp:/nope", &none).is_err());
         assert!(validate_channel("webhook", "http://:80/", &none).is_err());
@@ -156,7 +158,9 @@ mod tests {
         let sh = |s: &str| vec!["/bin/sh".to_string(), "-c".to_string(), s.to_string()];
         assert!(run_child(&sh("read x; test \"$x\" = hi"), &[], Some(b"hi\n"), 5.0).is_ok());
         assert!(run_child(&sh("test \"$V\" = 1"), &[("V", "1".into())], None, 5.0).is_ok());
-        assert!(run_child(&sh("echo bad >&2; exit 3"), &[], None, 5.0).unwrap_err().contains("bad"));
+        assert!(run_child(&sh("echo bad >&2; exit 3"), &[], None, 5.0)
+            .unwrap_err()
+            .contains("bad"));
         assert!(run_child(&sh("sleep 5"), &[], None, 0.2).unwrap_err().contains("timeout"));
     }
 }
