@@ -33,7 +33,7 @@ pub struct Notifier {
     deadman_error: Option<String>,
     next_outbox: Option<f64>,
     counts: Vec<(String, i64)>,
-    failures: Vec<(i64, String, String, u32, String)>,
+    failures: Vec<outbox::Failure>,
 }
 
 impl Notifier {

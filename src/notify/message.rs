@@ -170,7 +170,7 @@ pub fn digest(msgs: &[Message], now: f64) -> Message {
     let subject = format!("[hbmon] digest: {alerts} alerts, {recoveries} recoveries");
     let mut body = format!("{} notifications held during a storm:\n", msgs.len());
     for m in msgs {
-        body.push_str(&m.subject.trim_start_matches("[hbmon] "));
+        body.push_str(m.subject.trim_start_matches("[hbmon] "));
         body.push('\n');
     }
     Message {

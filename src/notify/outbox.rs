@@ -153,8 +153,11 @@ pub fn counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
     rows.collect()
 }
 
-/// Failed rows: (id, channel, subject, tries, last_error).
-pub fn failures(conn: &Connection) -> rusqlite::Result<Vec<(i64, String, String, u32, String)>> {
+/// A failed row: (id, channel, subject, tries, last_error).
+pub type Failure = (i64, String, String, u32, String);
+
+/// Failed rows.
+pub fn failures(conn: &Connection) -> rusqlite::Result<Vec<Failure>> {
     let mut st = conn.prepare(
         "SELECT id, channel, payload, tries, last_error FROM notify_outbox
          WHERE state = 'failed' ORDER BY id",
