@@ -28,6 +28,10 @@ pub struct AlertState {
     pub suppressed_by: Option<String>,
     /// Children suppressed into this host's alert.
     pub children: Vec<String>,
+    /// A down child waits this long for its parent's verdict before alerting
+    /// (the parent's heartbeat may be noticed missing a little later).
+    #[serde(default)]
+    pub wait_parent_until: Option<f64>,
     pub last_sent: f64,
 }
 

@@ -20,6 +20,8 @@ pub struct Notifier {
     levels: Vec<String>,
     renotify: f64,
     deadman_every: f64,
+    /// How long a down child waits for its parent (one heartbeat + grace).
+    parent_wait: f64,
     dashboard: Option<String>,
     alerts: BTreeMap<Key, AlertState>,
     silences: BTreeMap<Key, f64>,
@@ -52,6 +54,7 @@ impl Notifier {
             levels: levels.iter().map(|l| l.name.clone()).collect(),
             renotify: intervals.renotify,
             deadman_every: intervals.deadman,
+            parent_wait: intervals.heartbeat + intervals.grace,
             dashboard: dashboard.or_else(|| work.dashboard_url.clone()),
             alerts: alerts::load(conn)?,
             silences: alerts::load_silences(conn)?,
@@ -152,6 +155,9 @@ impl Notifier {
     ) -> rusqlite::Result<()> {
         let was = self.host_states.insert(ev.host.clone(), host_state.to_string());
         let tx = conn.unchecked_transaction()?;
+        if host_state == "down" && was.as_deref() != Some("down") {
+            self.suppress_waiting_children(&tx, &ev.host)?;
+        }
         let key = (ev.host.clone(), ev.item.clone());
         let mut a = self.alerts.remove(&key).unwrap_or_else(|| AlertState {
             host: ev.host.clone(),
@@ -201,6 +207,8 @@ impl Notifier {
             for k in kids {
                 if let Some(mut c) = self.alerts.remove(&k) {
                     c.suppressed_by = None;
+                    // Its parent's verdict is in: no second wait.
+                    c.wait_parent_until = Some(now);
                     let old = c.level_name.clone();
                     self.evaluate(&tx, &mut c, &old, now, "", now)?;
                     alerts::save(&tx, &c)?;
@@ -210,6 +218,25 @@ impl Notifier {
         }
         tx.commit()?;
         self.refresh(conn)
+    }
+
+    /// A parent just went down: its children still waiting for its verdict
+    /// are suppressed into its alert instead of alerting on their own.
+    fn suppress_waiting_children(
+        &mut self,
+        conn: &Connection,
+        parent: &str,
+    ) -> rusqlite::Result<()> {
+        for a in self.alerts.values_mut() {
+            let child_of = self.work.parents.get(&a.host).map(String::as_str) == Some(parent);
+            if child_of && a.wait_parent_until.is_some() {
+                a.wait_parent_until = None;
+                a.suppressed_by = Some(parent.to_string());
+                self.children.entry(parent.to_string()).or_default().insert(a.host.clone());
+                alerts::save(conn, a)?;
+            }
+        }
+        Ok(())
     }
 
     /// Decides what a (non-flapping) alert's current level means to send.
@@ -237,6 +264,7 @@ impl Notifier {
             }
             a.notified.clear();
             a.users.clear();
+            a.wait_parent_until = None;
             a.sent_level = None;
             a.acked = false;
             if let Some(p) = a.suppressed_by.take() {
@@ -252,8 +280,21 @@ impl Notifier {
         if let Some(p) = self.down_parent(&a.host) {
             self.children.entry(p.clone()).or_default().insert(a.host.clone());
             a.suppressed_by = Some(p);
+            a.wait_parent_until = None;
             return Ok(());
         }
+        let down = self.host_states.get(&a.host).map(String::as_str) == Some("down");
+        if down && a.sent_level.is_none() && self.work.parents.contains_key(&a.host) {
+            match a.wait_parent_until {
+                None => {
+                    a.wait_parent_until = Some(now + self.parent_wait);
+                    return Ok(());
+                }
+                Some(t) if t > now => return Ok(()),
+                Some(_) => {}
+            }
+        }
+        a.wait_parent_until = None;
         if a.sent_level.is_some_and(|s| a.level <= s) {
             return Ok(()); // same level again or a de-escalation: recorded only
         }
@@ -296,6 +337,10 @@ impl Notifier {
                 } else {
                     self.level_name(0)
                 };
+                self.evaluate(&tx, &mut a, &old, now, "", now)?;
+                dirty = true;
+            } else if a.wait_parent_until.is_some_and(|t| t <= now) && !a.flapping {
+                let old = self.level_name(0);
                 self.evaluate(&tx, &mut a, &old, now, "", now)?;
                 dirty = true;
             } else if a.alerting()
@@ -439,6 +484,7 @@ impl Notifier {
         }
         t.extend(self.silences.values().copied());
         for (k, a) in &self.alerts {
+            t.extend(a.wait_parent_until);
             if a.flapping {
                 t.extend(self.flaps.settles_at(k, self.work.noise.flap_window));
             } else if a.alerting() && a.sent_level.is_some() && !a.acked && self.renotify > 0.0 {

@@ -245,6 +245,41 @@ fn children_of_a_down_parent_are_suppressed() {
 }
 
 #[test]
+fn child_down_before_its_parent_waits_then_is_listed() {
+    let w = work();
+    let (c, mut n) = setup(&w);
+    n.on_event(&c, &ev("www1.x", "heartbeat", "ok", "crit", 0.0, 1.0), "down", 1.0).unwrap();
+    assert!(deliver(&c, &mut n, 1.0).is_empty(), "waits for the parent");
+    assert_eq!(n.next_deadline(), Some(16.0), "heartbeat 10 s + grace 5 s");
+    n.on_event(&c, &ev("router.x", "heartbeat", "ok", "crit", 0.0, 4.0), "down", 4.0).unwrap();
+    let got = n.tick(&c, 4.0).unwrap();
+    assert_eq!(got.len(), 2, "router alert to hook and pager only");
+    assert!(got.iter().all(|j| j.msg.host == "router.x"));
+    assert!(got[0].msg.body.contains("Suppressed (children of this host): www1.x"));
+    for j in got {
+        n.on_done(&c, NotifyDone { id: j.id, result: Ok(()) }, 4.0).unwrap();
+    }
+    assert!(deliver(&c, &mut n, 20.0).is_empty());
+    // Without a down parent, the wait ends in an alert.
+    n.on_event(&c, &ev("router.x", "heartbeat", "crit", "ok", 1.0, 30.0), "up", 30.0).unwrap();
+    let mut got = deliver(&c, &mut n, 30.0);
+    got.sort();
+    assert_eq!(got.len(), 4, "{got:?}");
+    assert!(got[0].starts_with("hook alert [hbmon] www1 heartbeat crit"), "{got:?}");
+    assert!(got[2].starts_with("pager alert [hbmon] www1 heartbeat crit"), "{got:?}");
+}
+
+#[test]
+fn child_alerts_after_wait_when_parent_stays_up() {
+    let w = work();
+    let (c, mut n) = setup(&w);
+    n.on_event(&c, &ev("router.x", "cpu_load", "ok", "ok", 0.0, 0.0), "up", 0.0).unwrap();
+    n.on_event(&c, &ev("www1.x", "heartbeat", "ok", "crit", 0.0, 1.0), "down", 1.0).unwrap();
+    assert!(deliver(&c, &mut n, 15.9).is_empty());
+    assert_eq!(deliver(&c, &mut n, 16.0).len(), 2);
+}
+
+#[test]
 fn retries_back_off_fail_and_survive_restart() {
     let w = work();
     let (c, mut n) = setup(&w);
