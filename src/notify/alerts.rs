@@ -26,8 +26,6 @@ pub struct AlertState {
     pub flapping: bool,
     /// The down parent this alert was suppressed into, if any.
     pub suppressed_by: Option<String>,
-    /// Children suppressed into this host's alert.
-    pub children: Vec<String>,
     /// A down child waits this long for its parent's verdict before alerting
     /// (the parent's heartbeat may be noticed missing a little later).
     #[serde(default)]
@@ -63,7 +61,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<BTreeMap<Key, AlertState>> {
 
 /// Writes the state, or deletes it once it is back to best with nothing owed.
 pub fn save(conn: &Connection, a: &AlertState) -> rusqlite::Result<()> {
-    if !a.alerting() && a.notified.is_empty() && a.children.is_empty() {
+    if !a.alerting() && a.notified.is_empty() {
         conn.execute(
             "DELETE FROM notify_alerts WHERE host = ?1 AND item = ?2",
             params![a.host, a.item],

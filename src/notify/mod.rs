@@ -52,7 +52,7 @@ pub fn run_job(job: NotifyJob) -> NotifyDone {
         "webhook" => channels::webhook::send(&ch.target, &ch.options, &job.msg, t),
         "command" => channels::command::send(&ch.target, &job.msg, t),
         "syslog" => channels::syslog::send(&job.msg),
-        "alertmanager" => channels::alertmanager::send(&ch.target, &job.msg, t),
+        "alertmanager" => channels::alertmanager::send(&ch.target, &ch.options, &job.msg, t),
         other => Err(format!("unknown channel type {other:?}")),
     };
     NotifyDone { id: job.id, result }

@@ -20,6 +20,11 @@ pub fn validate_channel(
     target: &str,
     options: &std::collections::BTreeMap<String, String>,
 ) -> Result<(), String> {
+    for key in ["timeout", "ends_after"] {
+        if let Some(v) = options.get(key) {
+            crate::conf::parse_ival(v).map_err(|e| format!("{key}={v}: {e}"))?;
+        }
+    }
     match kind {
         "webhook" | "alertmanager" => {
             let probe = super::message::expand_url(target, &super::message::Message::probe());
@@ -151,6 +156,8 @@ mod tests {
         let sh = BTreeMap::from([("sendmail".to_string(), "/bin/sh -c true".to_string())]);
         assert!(validate_channel("mail", "ops@x.org", &sh).is_ok());
         assert!(validate_channel("command", " ", &none).is_err());
+        let bad = BTreeMap::from([("timeout".to_string(), "soon".to_string())]);
+        assert!(validate_channel("syslog", "", &bad).unwrap_err().starts_with("timeout=soon"));
     }
 
     #[test]
