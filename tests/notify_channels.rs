@@ -159,6 +159,38 @@ fn webhook_receiver_down_then_up_delivers_once() {
 }
 
 #[test]
+fn webhook_form_post_and_restart_resends_inflight_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("server.db");
+    let port = free_port();
+    let rx = receiver(port);
+    let url = format!("http://127.0.0.1:{port}/form");
+    let w = work("webhook", &url, &[("body", "form")]);
+    {
+        let c = Connection::open(&db).unwrap();
+        let mut n = Notifier::new(&c, &w, &levels(), &Intervals::default(), None).unwrap();
+        n.on_event(&c, &ev("ok", "crit", 10.0), "down", 10.0).unwrap();
+        let jobs = n.tick(&c, 10.0).unwrap();
+        assert_eq!(jobs.len(), 1);
+        // The process "dies" with the job in flight: never run, never done.
+    }
+    let c = Connection::open(&db).unwrap();
+    let mut n = Notifier::new(&c, &w, &levels(), &Intervals::default(), None).unwrap();
+    let done = pump(&c, &mut n, 11.0);
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].1.result, Ok(()));
+    let (u, body) = rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(u, "/form");
+    assert!(body.contains("host=www1.example.org") && body.contains("kind=alert"), "{body}");
+    assert!(pump(&c, &mut n, 100.0).is_empty());
+    assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "not sent twice");
+    // The alert state survived too: the recovery goes to the same channel.
+    n.on_event(&c, &ev("crit", "ok", 120.0), "up", 120.0).unwrap();
+    assert_eq!(pump(&c, &mut n, 120.0).len(), 1);
+    assert!(rx.recv_timeout(Duration::from_secs(5)).unwrap().1.contains("kind=recovery"));
+}
+
+#[test]
 fn command_gets_event_in_env() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

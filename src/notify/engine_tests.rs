@@ -218,6 +218,25 @@ fn storm_becomes_one_digest_per_user() {
 }
 
 #[test]
+fn two_hundred_hosts_down_in_two_seconds_with_default_noise() {
+    let mut w = work();
+    w.noise = Noise::default();
+    let (c, mut n) = setup(&w);
+    let mut prompt = 0;
+    for i in 0..200 {
+        let t = i as f64 * 0.01;
+        n.on_event(&c, &ev(&format!("n{i}.x"), "heartbeat", "ok", "crit", 0.0, t), "down", t)
+            .unwrap();
+        prompt += deliver(&c, &mut n, t).len();
+    }
+    // ann: 10 events each to hook + pager at once, then one digest per channel.
+    assert_eq!(prompt, 20);
+    let later = n.tick(&c, 7.0).unwrap();
+    assert_eq!(later.len(), 2, "one digest per channel of the user");
+    assert!(later.iter().all(|j| j.msg.subject == "[hbmon] digest: 190 alerts, 0 recoveries"));
+}
+
+#[test]
 fn children_of_a_down_parent_are_suppressed() {
     let w = work();
     let (c, mut n) = setup(&w);
