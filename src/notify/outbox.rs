@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS notify_outbox (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS notify_outbox_state ON notify_outbox(state, next_at);
+CREATE INDEX IF NOT EXISTS notify_outbox_pair ON notify_outbox(alert_key, channel, id);
 CREATE TABLE IF NOT EXISTS notify_alerts (
     host TEXT NOT NULL,
     item TEXT NOT NULL,
