@@ -1,0 +1,173 @@
+//! Delivery channels: blocking senders run on a helper thread, each bounded
+//! by a timeout, plus `validate_channel` for mkwork / `hbmon test`. They
+//! never touch the database or the alert state.
+
+pub mod alertmanager;
+pub mod command;
+pub mod mail;
+pub mod syslog;
+pub mod webhook;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const KINDS: [&str; 5] = ["mail", "webhook", "command", "syslog", "alertmanager"];
+
+/// Checks a channel's config without sending anything.
+pub fn validate_channel(
+    kind: &str,
+    target: &str,
+    options: &std::collections::BTreeMap<String, String>,
+) -> Result<(), String> {
+    for key in ["timeout", "ends_after"] {
+        if let Some(v) = options.get(key) {
+            crate::conf::parse_ival(v).map_err(|e| format!("{key}={v}: {e}"))?;
+        }
+    }
+    match kind {
+        "webhook" | "alertmanager" => {
+            let probe = super::message::expand_url(target, &super::message::Message::probe());
+            check_url(&probe)?;
+            if let Some(m) = options.get("method") {
+                if !m.eq_ignore_ascii_case("GET") && !m.eq_ignore_ascii_case("POST") {
+                    return Err(format!("method must be GET or POST, not {m:?}"));
+                }
+            }
+            if let Some(b) = options.get("body") {
+                if b != "json" && b != "form" {
+                    return Err(format!("body must be json or form, not {b:?}"));
+                }
+            }
+            Ok(())
+        }
+        "mail" => {
+            if !target.contains('@') {
+                return Err(format!("mail target {target:?} is not an address"));
+            }
+            let sm = mail::sendmail_argv(options);
+            let prog = sm.first().map(String::as_str).unwrap_or("");
+            let meta = std::fs::metadata(prog).map_err(|e| format!("sendmail {prog:?}: {e}"))?;
+            if !meta.is_file() {
+                return Err(format!("sendmail {prog:?} is not a file"));
+            }
+            Ok(())
+        }
+        "command" if target.trim().is_empty() => Err("command channel without a command".into()),
+        "command" | "syslog" => Ok(()),
+        _ => Err(format!("unknown channel type {kind:?} (one of {})", KINDS.join(", "))),
+    }
+}
+
+/// Minimal absolute http(s) URL check: scheme, a non-empty host, a port
+/// that parses.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| format!("URL {url:?} is not http:// or https://"))?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let hostport = authority.rsplit('@').next().unwrap_or("");
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || hostport.starts_with('[') => (h, Some(p)),
+        _ => (hostport, None),
+    };
+    if host.is_empty() || host.contains(' ') {
+        return Err(format!("URL {url:?} has no host"));
+    }
+    if let Some(p) = port {
+        p.parse::<u16>().map_err(|_| format!("URL {url:?} has a bad port {p:?}"))?;
+    }
+    Ok(())
+}
+
+/// Runs a program with `stdin` fed, killing it at `timeout`; Ok on exit 0.
+pub fn run_child(
+    argv: &[String],
+    env: &[(&str, String)],
+    stdin: Option<&[u8]>,
+    timeout: f64,
+) -> Result<(), String> {
+    let prog = argv.first().ok_or("empty command")?;
+    let mut cmd = Command::new(prog);
+    cmd.args(&argv[1..])
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
+    if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
+        // Messages are far smaller than a pipe buffer, so this cannot block
+        // on a child that does not read.
+        if let Err(e) = w.write_all(data) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{prog}: writing stdin: {e}"));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.1));
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => {
+                if status.success() {
+                    return Ok(());
+                }
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                return Err(format!("{prog}: {status}: {}", err.trim()));
+            }
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{prog}: killed after {timeout} s timeout"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(format!("{prog}: wait: {e}")),
+        }
+    }
+}
+
+/// The channel's `timeout=` option in seconds (default 10).
+pub fn timeout(options: &std::collections::BTreeMap<String, String>) -> f64 {
+    options.get("timeout").and_then(|t| crate::conf::parse_ival(t).ok()).unwrap_or(10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn validates_kinds_urls_and_sendmail() {
+        let none = BTreeMap::new();
+        assert!(validate_channel("pager", "x", &none)
+            .unwrap_err()
+            .contains("unknown channel type"));
+        assert!(validate_channel("webhook", "http://127.0.0.1:8080/h?x={HOST}", &none).is_ok());
+        assert!(validate_channel("webhook", "htp:/nope", &none).is_err());
+        assert!(validate_channel("webhook", "http://:80/", &none).is_err());
+        assert!(validate_channel("webhook", "http://h:99999/", &none).is_err());
+        let sm = BTreeMap::from([("sendmail".to_string(), "/nonexistent/sendmail".to_string())]);
+        assert!(validate_channel("mail", "ops@x.org", &sm).unwrap_err().contains("/nonexistent"));
+        let sh = BTreeMap::from([("sendmail".to_string(), "/bin/sh -c true".to_string())]);
+        assert!(validate_channel("mail", "ops@x.org", &sh).is_ok());
+        assert!(validate_channel("command", " ", &none).is_err());
+        let bad = BTreeMap::from([("timeout".to_string(), "soon".to_string())]);
+        assert!(validate_channel("syslog", "", &bad).unwrap_err().starts_with("timeout=soon"));
+    }
+
+    #[test]
+    fn child_runner_exit_codes_and_timeout() {
+        let sh = |s: &str| vec!["/bin/sh".to_string(), "-c".to_string(), s.to_string()];
+        assert!(run_child(&sh("read x; test \"$x\" = hi"), &[], Some(b"hi\n"), 5.0).is_ok());
+        assert!(run_child(&sh("test \"$V\" = 1"), &[("V", "1".into())], None, 5.0).is_ok());
+        assert!(run_child(&sh("echo bad >&2; exit 3"), &[], None, 5.0)
+            .unwrap_err()
+            .contains("bad"));
+        assert!(run_child(&sh("sleep 5"), &[], None, 0.2).unwrap_err().contains("timeout"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Routing: which (user, channel) pairs an event at a level reaches, from the
+//! work's alert rules, users and per-channel `min_level`. Pure; never sends.
+
+use crate::work::model::{Channel, ServerWork};
+
+/// `*` (any run, also empty) and `?` (one character) glob, over chars.
+pub fn glob(pat: &str, s: &str) -> bool {
+    let p: Vec<char> = pat.chars().collect();
+    let t: Vec<char> = s.chars().collect();
+    // Greedy with one backtrack point: linear enough for item names.
+    let (mut pi, mut ti) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(sp) = star {
+            pi = sp + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Level name -> index (0 = best). An unknown name counts as the worst level
+/// so a misnamed level alerts rather than stays silent.
+pub fn level_index(levels: &[String], name: &str) -> usize {
+    levels.iter().position(|l| l == name).unwrap_or(levels.len().saturating_sub(1))
+}
+
+/// One route: a user and the channel it is reached through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub user: String,
+    pub channel: String,
+}
+
+/// The channels (deduplicated, first user wins) an event for `host`/`item`
+/// at `level` reaches.
+pub fn route(
+    work: &ServerWork,
+    levels: &[String],
+    host: &str,
+    item: &str,
+    level: usize,
+) -> Vec<Route> {
+    let mut out: Vec<Route> = Vec::new();
+    for rule in &work.alerts {
+        if level < level_index(levels, &rule.level)
+            || !glob(&rule.item, item)
+            || !rule.hosts.iter().any(|h| glob(h, host))
+        {
+            continue;
+        }
+        for uname in &rule.users {
+            let Some(user) = work.users.iter().find(|u| &u.name == uname) else { continue };
+            for cname in &user.channels {
+                let Some(ch) = channel(work, cname) else { continue };
+                if level < min_level(ch, levels) || out.iter().any(|r| &r.channel == cname) {
+                    continue;
+                }
+                out.push(Route { user: uname.clone(), channel: cname.clone() });
+            }
+        }
+    }
+    out
+}
+
+pub fn channel<'a>(work: &'a ServerWork, name: &str) -> Option<&'a Channel> {
+    work.channels.iter().find(|c| c.name == name)
+}
+
+/// The channel's `min_level` option as an index; 1 (the first bad level)
+/// when not set.
+pub fn min_level(ch: &Channel, levels: &[String]) -> usize {
+    ch.options.get("min_level").map(|l| level_index(levels, l)).unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::work::model::{AlertRule, User};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn glob_matches() {
+        assert!(glob("disk_used:*", "disk_used:/var"));
+        assert!(glob("*", ""));
+        assert!(glob("cpu_?oad", "cpu_load"));
+        assert!(glob("*:/v*r", "disk_used:/var"));
+        assert!(!glob("disk_used:*", "disk_free:/"));
+        assert!(!glob("cpu_?oad", "cpu_lload"));
+        assert!(glob("a*b*c", "aXbYbZc"));
+        assert!(!glob("a*b*c", "aXbYbZ"));
+        assert!(glob("exact", "exact"));
+    }
+
+    fn work() -> ServerWork {
+        let ch = |n: &str, min: Option<&str>| Channel {
+            name: n.into(),
+            kind: "webhook".into(),
+            target: "http://127.0.0.1/".into(),
+            options: min
+                .map(|m| BTreeMap::from([("min_level".into(), m.into())]))
+                .unwrap_or_default(),
+        };
+        ServerWork {
+            users: vec![
+                User { name: "ann".into(), channels: vec!["hook".into(), "pager".into()] },
+                User { name: "bob".into(), channels: vec!["hook".into()] },
+            ],
+            channels: vec![ch("hook", None), ch("pager", Some("crit"))],
+            alerts: vec![AlertRule {
+                hosts: vec!["www1.x".into()],
+                item: "disk_used:*".into(),
+                level: "sick".into(),
+                users: vec!["ann".into(), "bob".into()],
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn routes_by_level_host_item_and_min_level() {
+        let levels: Vec<String> = ["ok", "sick", "crit"].iter().map(|s| s.to_string()).collect();
+        let w = work();
+        assert!(route(&w, &levels, "www1.x", "disk_used:/", 0).is_empty());
+        assert!(route(&w, &levels, "www2.x", "disk_used:/", 2).is_empty());
+        assert!(route(&w, &levels, "www1.x", "cpu_load", 2).is_empty());
+        let sick = route(&w, &levels, "www1.x", "disk_used:/", 1);
+        assert_eq!(sick, vec![Route { user: "ann".into(), channel: "hook".into() }]);
+        let crit = route(&w, &levels, "www1.x", "disk_used:/", 2);
+        let names: Vec<&str> = crit.iter().map(|r| r.channel.as_str()).collect();
+        assert_eq!(names, vec!["hook", "pager"]);
+    }
+}
