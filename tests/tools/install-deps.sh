@@ -11,6 +11,11 @@ sqlite3                              sqlite3
 shellcheck                           shellcheck
 systemd-analyze                      systemd
 python3                              python3
+/usr/bin/python3                     python3
+msmtp                                msmtp-mta
+/usr/lib/python3/dist-packages/aiosmtpd python3-aiosmtpd
+/usr/bin/prometheus-alertmanager     prometheus-alertmanager
+pgrep                                procps
 '
 
 missing=''
