@@ -8,6 +8,7 @@ pub mod fleet;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::event::Event;
+use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
 use crate::verbs::{Deferred, Reply, RELAYABLE};
 use crate::work::model::Work;
@@ -30,11 +31,11 @@ pub enum ServerTick {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerCall {}
 
-pub struct NotifyJob {}
-pub struct NotifyDone {}
+pub use crate::notify::{NotifyDone, NotifyJob};
 
-pub fn run_notify_job(_j: NotifyJob) -> NotifyDone {
-    NotifyDone {}
+/// Delivers one notification (on a helper thread).
+pub fn run_notify_job(j: NotifyJob) -> NotifyDone {
+    crate::notify::run_job(j)
 }
 
 /// How often old events are cleaned.
@@ -57,6 +58,9 @@ pub struct Server {
     by_ip: HashMap<IpAddr, String>,
     by_tag: HashMap<String, String>,
     reports: BTreeMap<String, Report>,
+    notifier: Notifier,
+    /// Monotonic time of the pending Notify tick, if one is set.
+    notify_at: Option<f64>,
     stats: Stats,
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
@@ -75,6 +79,7 @@ impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let db = db::open(&st.conf.server_db())?;
         let reports = fleet::load_reports(&db)?;
+        let notifier = new_notifier(&db, &st.work)?;
         let mut s = Server {
             host: st.hostname.clone(),
             work: st.work.clone(),
@@ -84,18 +89,48 @@ impl Server {
             by_ip: HashMap::new(),
             by_tag: HashMap::new(),
             reports,
+            notifier,
+            notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
         };
         s.index_hosts();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
+        // Deliveries left pending by a previous run go out now.
+        s.notify_soon(now, fx, 0.0);
         Ok(s)
     }
 
-    pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, _now: Now, _fx: &mut Effects) {
+    pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
         self.work = work.clone();
         self.works_dir = conf.works_dir();
         self.index_hosts();
+        match new_notifier(&self.db, work) {
+            Ok(n) => self.notifier = n,
+            Err(e) => log::error!("reload: notifications kept as they were: {e}"),
+        }
+        self.notify_soon(now, fx, 0.0);
+    }
+
+    /// Makes sure a Notify tick comes within `after` seconds.
+    fn notify_soon(&mut self, now: Now, fx: &mut Effects, after: f64) {
+        let at = now.mono + after.max(0.0);
+        if self.notify_at.is_some_and(|t| t <= at && t > now.mono - 1.0) {
+            return;
+        }
+        self.notify_at = Some(at);
+        fx.timer(at, Tick::Server(ServerTick::Notify));
+    }
+
+    fn notify_tick(&mut self, now: Now, fx: &mut Effects) {
+        self.notify_at = None;
+        match self.notifier.tick(&self.db, now.wall) {
+            Ok(jobs) => fx.jobs.extend(jobs.into_iter().map(crate::state::Job::Notify)),
+            Err(e) => log::error!("notifications: {e}"),
+        }
+        if let Some(t) = self.notifier.next_deadline() {
+            self.notify_soon(now, fx, t - now.wall);
+        }
     }
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {}
@@ -142,6 +177,8 @@ impl Server {
             "CLIENTS" => self.clients(req, now),
             "ALLPING" | "ALLSEND" => self.all(v),
             "RELAY" => self.relay(req),
+            "ACK" => self.ack(req),
+            "SILENCE" => self.silence(req, now, fx),
             _ => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
         }
     }
@@ -251,7 +288,12 @@ impl Server {
 
     /// A new event reached the server (from a client or its own heartbeat
     /// path): alerting hooks in here.
-    fn on_event(&mut self, e: &Event, _now: Now, _fx: &mut Effects) {
+    fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
+        let host_state = self.host_state(&e.host);
+        if let Err(err) = self.notifier.on_event(&self.db, e, host_state, now.wall) {
+            log::error!("notifications: {err}");
+        }
+        self.notify_soon(now, fx, 0.0);
         log::info!(
             "event {} {} {} -> {}",
             e.host,
@@ -337,6 +379,53 @@ impl Server {
         })
     }
 
+    /// `ACK <host> <item>`: no more reminders for this alert.
+    fn ack(&mut self, req: &Request) -> Reply {
+        let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
+            return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
+        };
+        let host = self.resolve_host(name).unwrap_or_else(|| name.clone());
+        match self.notifier.ack(&self.db, &host, item) {
+            Ok(true) => Reply::Now(frame_ok("ACK", &format!("acknowledged {host} {item}"))),
+            Ok(false) => {
+                Reply::Now(frame_err("ACK", &format!("no active alert for {host} {item}")))
+            }
+            Err(e) => Reply::Now(frame_err("ACK", &format!("cannot store: {e}"))),
+        }
+    }
+
+    /// `SILENCE <host> [item] <ival>`: a maintenance window.
+    fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
+        let usage = "usage: SILENCE <host> [item] <ival>";
+        let (name, item, ival) = match req.args.as_slice() {
+            [h, i] => (h, None, i),
+            [h, it, i] => (h, Some(it.as_str()), i),
+            _ => return Reply::Now(frame_err("SILENCE", usage)),
+        };
+        let Some(host) = self.resolve_host(name) else {
+            return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
+        };
+        let secs = match crate::conf::parse_ival(ival) {
+            Ok(s) => s,
+            Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
+        };
+        let until = now.wall + secs;
+        if let Err(e) = self.notifier.silence(&self.db, &host, item, until) {
+            return Reply::Now(frame_err("SILENCE", &format!("cannot store: {e}")));
+        }
+        self.notify_soon(now, fx, secs);
+        let what = item.map(|i| format!("{host} {i}")).unwrap_or(host);
+        Reply::Now(frame_ok(
+            "SILENCE",
+            &format!("silenced {what} until {}", crate::verbs::fmt_time(until)),
+        ))
+    }
+
+    /// The host's reachability as notifications see it.
+    fn host_state(&self, _host: &str) -> &'static str {
+        "up"
+    }
+
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
         self.by_ip.get(&crate::state::canonical_ip(ip)).map(String::as_str)
     }
@@ -355,6 +444,7 @@ impl Server {
             .collect();
         let _ = writeln!(out, "-- items by level {}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        self.notifier.state_lines(out, now.wall);
         let s = &self.stats;
         let _ = writeln!(
             out,
@@ -373,7 +463,7 @@ impl Server {
     pub fn dump(&self, now: Now) -> Value {
         let hosts: serde_json::Map<String, Value> =
             self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump()})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -389,10 +479,8 @@ impl Server {
                 }
                 fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
             }
-            ServerTick::CheckHosts
-            | ServerTick::Persist
-            | ServerTick::Notify
-            | ServerTick::Deadman => {}
+            ServerTick::Notify => self.notify_tick(now, fx),
+            ServerTick::CheckHosts | ServerTick::Persist | ServerTick::Deadman => {}
         }
     }
 
@@ -411,7 +499,12 @@ impl Server {
         while sock.recv_from(&mut buf).is_ok() {}
     }
 
-    pub fn on_notify_done(&mut self, _n: NotifyDone, _now: Now, _fx: &mut Effects) {}
+    pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
+        if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
+            log::error!("notifications: {e}");
+        }
+        self.notify_soon(now, fx, 0.0);
+    }
 }
 
 /// Calls `f` with the level of every item in a report body.
@@ -433,4 +526,12 @@ fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
         }
         _ => {}
     }
+}
+
+fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<Notifier> {
+    let sp = work.server_part.clone().unwrap_or_default();
+    let dashboard =
+        work.pmaker.as_ref().map(|p| format!("http://{}:{}", p.address, p.ports.http_port));
+    Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard)
+        .map_err(|e| crate::error::Error::db("start notifications", e))
 }
