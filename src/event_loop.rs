@@ -101,13 +101,15 @@ impl EventLoop {
     pub fn new(s: Sockets) -> crate::error::Result<EventLoop> {
         let io = |op: &str, e: std::io::Error| crate::error::Error::io(op, e);
         let poll = Poll::new().map_err(|e| io("create poll", e))?;
-        let sigfd = SignalFd::with_flags(&signal_set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .map_err(|e| io("signalfd", e.into()))?;
+        let sigfd =
+            SignalFd::with_flags(&signal_set(), SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+                .map_err(|e| io("signalfd", e.into()))?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER).map_err(|e| io("waker", e))?);
         s.listener.set_nonblocking(true).map_err(|e| io("listener nonblocking", e))?;
         let mut listener = TcpListener::from_std(s.listener);
         let reg = poll.registry();
-        reg.register(&mut listener, CMD_LISTENER, Interest::READABLE).map_err(|e| io("register", e))?;
+        reg.register(&mut listener, CMD_LISTENER, Interest::READABLE)
+            .map_err(|e| io("register", e))?;
         reg.register(&mut SourceFd(&sigfd.as_raw_fd()), SIGNALS, Interest::READABLE)
             .map_err(|e| io("register signals", e))?;
         let (done_tx, done_rx) = channel();
@@ -153,7 +155,10 @@ impl EventLoop {
             if let Some(s) = sock {
                 s.set_nonblocking(true).map_err(|e| io("udp nonblocking", e))?;
                 let mut u = UdpSocket::from_std(s);
-                self.poll.registry().register(&mut u, tok, Interest::READABLE).map_err(|e| io("register udp", e))?;
+                self.poll
+                    .registry()
+                    .register(&mut u, tok, Interest::READABLE)
+                    .map_err(|e| io("register udp", e))?;
                 if slot == 0 {
                     self.udp_server = Some(u);
                 } else {
@@ -258,14 +263,16 @@ impl EventLoop {
     fn spawn_job(&self, job: Job) {
         let tx = self.done_tx.clone();
         let waker = self.waker.clone();
-        let r = std::thread::Builder::new().stack_size(512 * 1024).name("hbmon-job".into()).spawn(move || {
-            let done = match job {
-                Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
-                Job::Notify(n) => Done::Notify(crate::server::run_notify_job(n)),
-            };
-            let _ = tx.send(done);
-            let _ = waker.wake();
-        });
+        let r = std::thread::Builder::new().stack_size(512 * 1024).name("hbmon-job".into()).spawn(
+            move || {
+                let done = match job {
+                    Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
+                    Job::Notify(n) => Done::Notify(crate::server::run_notify_job(n)),
+                };
+                let _ = tx.send(done);
+                let _ = waker.wake();
+            },
+        );
         if let Err(e) = r {
             log::error!("cannot start a helper thread: {e}");
         }
@@ -305,7 +312,14 @@ impl EventLoop {
         }
     }
 
-    fn session_event(&mut self, t: usize, readable: bool, st: &mut State, now: Now, fx: &mut Effects) {
+    fn session_event(
+        &mut self,
+        t: usize,
+        readable: bool,
+        st: &mut State,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         let Some(s) = self.sessions.get_mut(&t) else { return };
         let mut next = s.on_writable();
         if readable && next == Next::Continue {
@@ -317,7 +331,14 @@ impl EventLoop {
         self.settle(t, next);
     }
 
-    fn handle_request(&mut self, t: usize, line: &[u8], st: &mut State, now: Now, fx: &mut Effects) -> Next {
+    fn handle_request(
+        &mut self,
+        t: usize,
+        line: &[u8],
+        st: &mut State,
+        now: Now,
+        fx: &mut Effects,
+    ) -> Next {
         let Some(s) = self.sessions.get_mut(&t) else { return Next::Close };
         let peer = s.peer.ip();
         let reply = match command::parse_line(line) {
@@ -363,20 +384,24 @@ impl EventLoop {
             self.pending.remove(&t);
             return;
         }
-        let interest = if s.wants_write() { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+        let interest = if s.wants_write() {
+            Interest::READABLE | Interest::WRITABLE
+        } else {
+            Interest::READABLE
+        };
         let _ = self.poll.registry().reregister(&mut s.stream, Token(t), interest);
     }
 
     fn start_call(&mut self, req: CallReq, now: Now) {
         let deadline = now.mono + req.timeout;
-        let started = connect_from(self.bind_ip, req.addr).and_then(|stream| {
-            Call::start_with(stream, req.addr, &req.line, deadline, MAX_ANSWER)
-        });
+        let started = connect_from(self.bind_ip, req.addr)
+            .and_then(|stream| Call::start_with(stream, req.addr, &req.line, deadline, MAX_ANSWER));
         match started {
             Ok(mut call) => {
                 let t = self.token();
                 let interest = Interest::READABLE | Interest::WRITABLE;
-                if let Err(e) = self.poll.registry().register(&mut call.stream, Token(t), interest) {
+                if let Err(e) = self.poll.registry().register(&mut call.stream, Token(t), interest)
+                {
                     self.call_failed(req.owner, format!("register: {e}"));
                     return;
                 }
@@ -396,7 +421,11 @@ impl EventLoop {
     fn call_event(&mut self, t: usize, st: &mut State, now: Now, fx: &mut Effects) {
         let Some((call, _)) = self.calls.get_mut(&t) else { return };
         let Some(res) = call.on_event() else {
-            let interest = if call.wants_write() { Interest::READABLE | Interest::WRITABLE } else { Interest::READABLE };
+            let interest = if call.wants_write() {
+                Interest::READABLE | Interest::WRITABLE
+            } else {
+                Interest::READABLE
+            };
             let _ = self.poll.registry().reregister(&mut call.stream, Token(t), interest);
             return;
         };
@@ -406,7 +435,14 @@ impl EventLoop {
         }
     }
 
-    fn deliver(&mut self, owner: CallOwner, res: crate::session::CallResult, st: &mut State, now: Now, fx: &mut Effects) {
+    fn deliver(
+        &mut self,
+        owner: CallOwner,
+        res: crate::session::CallResult,
+        st: &mut State,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         match owner {
             CallOwner::Session { token, index } => {
                 let Some(p) = self.pending.get_mut(&token) else { return };
@@ -416,7 +452,11 @@ impl EventLoop {
                 }
                 if p.left == 0 {
                     if let Some(p) = self.pending.remove(&token) {
-                        let results = p.results.into_iter().map(|r| r.unwrap_or(Err("lost".into()))).collect();
+                        let results = p
+                            .results
+                            .into_iter()
+                            .map(|r| r.unwrap_or(Err("lost".into())))
+                            .collect();
                         let text = verbs::finish(&p.deferred, results);
                         if let Some(s) = self.sessions.get_mut(&token) {
                             let next = s.answer(text);
@@ -551,7 +591,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
 /// which host is calling.
 pub fn connect_from(bind: Option<std::net::IpAddr>, to: SocketAddr) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::for_address(to), Type::STREAM.nonblocking().cloexec(), Some(Protocol::TCP))?;
+    let sock = Socket::new(
+        Domain::for_address(to),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
     if let Some(ip) = bind.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4()) {
         sock.bind(&SocketAddr::new(ip, 0).into())?;
     }

@@ -41,7 +41,10 @@ pub enum Tick {
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallOwner {
     /// Part `index` of a deferred answer of session `token`.
-    Session { token: usize, index: usize },
+    Session {
+        token: usize,
+        index: usize,
+    },
     Client(crate::client::ClientCall),
     Server(crate::server::ServerCall),
 }
@@ -173,7 +176,13 @@ impl State {
         self.server.as_ref().is_some_and(|s| s.host_by_ip(ip).is_some())
     }
 
-    pub fn handle_call_result(&mut self, owner: CallOwner, res: CallResult, now: Now, fx: &mut Effects) {
+    pub fn handle_call_result(
+        &mut self,
+        owner: CallOwner,
+        res: CallResult,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         match owner {
             CallOwner::Client(c) => {
                 if let Some(cl) = self.client.as_mut() {

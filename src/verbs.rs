@@ -79,7 +79,9 @@ fn ping(st: &State) -> Reply {
 
 fn stop(st: &mut State, req: &Request) -> Reply {
     match req.args.first() {
-        Some(s) if !st.secret.is_empty() && constant_time_eq(s.as_bytes(), st.secret.as_bytes()) => {
+        Some(s)
+            if !st.secret.is_empty() && constant_time_eq(s.as_bytes(), st.secret.as_bytes()) =>
+        {
             st.stop = true;
             ok("STOP", &format!("stopping {}", st.hostname))
         }
@@ -242,7 +244,10 @@ mod tests {
             relay: false,
             parts: vec![("a".into(), a, "PING".into()), ("b".into(), a, "PING".into())],
         };
-        let out = finish(&d, vec![Ok(frame_ok("PING", "PONG from client a")), Err("connect: refused".into())]);
+        let out = finish(
+            &d,
+            vec![Ok(frame_ok("PING", "PONG from client a")), Err("connect: refused".into())],
+        );
         assert_eq!(out, "COMMAND ALLPING\nPONG from client a\n-- b unreachable: connect: refused\nCOMMAND DONE\n");
     }
 }

@@ -45,7 +45,14 @@ impl Client {
         serde_json::Value::Null
     }
     pub fn on_tick(&mut self, _t: ClientTick, _now: Now, _fx: &mut Effects) {}
-    pub fn on_call(&mut self, _c: ClientCall, _r: crate::session::CallResult, _now: Now, _fx: &mut Effects) {}
+    pub fn on_call(
+        &mut self,
+        _c: ClientCall,
+        _r: crate::session::CallResult,
+        _now: Now,
+        _fx: &mut Effects,
+    ) {
+    }
     pub fn on_datagram(&mut self, _d: &[u8], _from: SocketAddr, _now: Now, _fx: &mut Effects) {}
     pub fn on_probe_done(&mut self, _p: ProbeDone, _now: Now, _fx: &mut Effects) {}
 }

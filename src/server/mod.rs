@@ -31,7 +31,14 @@ pub fn run_notify_job(_j: NotifyJob) -> NotifyDone {
 pub struct Server {}
 
 impl Server {
-    pub fn verb(&mut self, req: &Request, _peer: IpAddr, _local: bool, _now: Now, _fx: &mut Effects) -> Reply {
+    pub fn verb(
+        &mut self,
+        req: &Request,
+        _peer: IpAddr,
+        _local: bool,
+        _now: Now,
+        _fx: &mut Effects,
+    ) -> Reply {
         Reply::Now(frame_err(&req.verb, "not yet"))
     }
     pub fn host_by_ip(&self, _ip: IpAddr) -> Option<&str> {
@@ -42,7 +49,14 @@ impl Server {
         serde_json::Value::Null
     }
     pub fn on_tick(&mut self, _t: ServerTick, _now: Now, _fx: &mut Effects) {}
-    pub fn on_call(&mut self, _c: ServerCall, _r: crate::session::CallResult, _now: Now, _fx: &mut Effects) {}
+    pub fn on_call(
+        &mut self,
+        _c: ServerCall,
+        _r: crate::session::CallResult,
+        _now: Now,
+        _fx: &mut Effects,
+    ) {
+    }
     pub fn read_udp(&mut self, _sock: &mio::net::UdpSocket, _now: Now, _fx: &mut Effects) {}
     pub fn on_notify_done(&mut self, _n: NotifyDone, _now: Now, _fx: &mut Effects) {}
 }
