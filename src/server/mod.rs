@@ -3,6 +3,8 @@
 
 pub mod db;
 pub mod detector;
+pub mod hosts;
+pub mod udp;
 
 use crate::command::{frame_err, Request};
 use crate::state::{Effects, Now};
