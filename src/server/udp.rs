@@ -185,7 +185,11 @@ fn sockaddr_to_std(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
 /// Sends `bufs[i]` to `to[i]` with as few syscalls as the OS allows; returns
 /// how many were sent (a full socket buffer stops early: the rest are lost).
 #[cfg(target_os = "linux")]
-pub fn send_batch(sock: &impl std::os::fd::AsRawFd, bufs: &[Vec<u8>], to: &[SocketAddr]) -> usize {
+pub fn send_batch<B: AsRef<[u8]>>(
+    sock: &impl std::os::fd::AsRawFd,
+    bufs: &[B],
+    to: &[SocketAddr],
+) -> usize {
     let n = bufs.len().min(to.len());
     let mut done = 0;
     while done < n {
@@ -195,7 +199,7 @@ pub fn send_batch(sock: &impl std::os::fd::AsRawFd, bufs: &[Vec<u8>], to: &[Sock
         let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
         let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
         for i in 0..chunk {
-            let b = &bufs[done + i];
+            let b = bufs[done + i].as_ref();
             let len = std_to_sockaddr(&to[done + i], &mut addrs[i]);
             iovs[i] = libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() };
             hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
@@ -266,8 +270,12 @@ fn recv_batch(
 }
 
 #[cfg(not(target_os = "linux"))]
-pub fn send_batch(sock: &mio::net::UdpSocket, bufs: &[Vec<u8>], to: &[SocketAddr]) -> usize {
-    bufs.iter().zip(to).take_while(|(b, a)| sock.send_to(b, **a).is_ok()).count()
+pub fn send_batch<B: AsRef<[u8]>>(
+    sock: &mio::net::UdpSocket,
+    bufs: &[B],
+    to: &[SocketAddr],
+) -> usize {
+    bufs.iter().zip(to).take_while(|(b, a)| sock.send_to(b.as_ref(), **a).is_ok()).count()
 }
 
 #[cfg(test)]
