@@ -102,8 +102,9 @@ pub fn datagrams(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// One sender: its share of the hosts at its share of the rate.
-fn sender(to: SocketAddr, dgrams: Vec<Vec<u8>>, rate: f64, secs: f64) -> Result<u64> {
+/// One sender: these datagrams, round-robin, at `rate`/s (0 = max) for `secs`;
+/// returns how many were sent.
+pub fn send_paced(to: SocketAddr, dgrams: Vec<Vec<u8>>, rate: f64, secs: f64) -> Result<u64> {
     let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }
         .map_err(|_| Error::Runtime("bench: bad bind address".into()))?;
     let std_sock =
@@ -160,7 +161,7 @@ pub fn run(opts: UdpBenchOpts) -> Result<String> {
             continue;
         }
         let (to, secs) = (opts.to, opts.secs);
-        threads.push(std::thread::spawn(move || sender(to, mine, per, secs)));
+        threads.push(std::thread::spawn(move || send_paced(to, mine, per, secs)));
     }
     let mut sent = 0;
     for t in threads {

@@ -25,7 +25,6 @@ use super::detector::{judge, next_deadline, Params, Reach, Window};
 use crate::state::Now;
 use crate::wire::{self, Decoder, Message, Val, Verified};
 use crate::work::model::{HostEntry, Intervals};
-use flate2::{Compress, Compression};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::fmt::Write;
@@ -179,7 +178,6 @@ struct Records {
     by_reason: BTreeMap<&'static str, u64>,
     by_source: HashMap<IpAddr, SourceRefusals>,
     other_sources: u64,
-    ack_z: Compress,
     ack_text: String,
 }
 
@@ -208,7 +206,6 @@ impl HostTable {
                 by_reason: BTreeMap::new(),
                 by_source: HashMap::new(),
                 other_sources: 0,
-                ack_z: Compress::new(Compression::fast(), true),
                 ack_text: String::with_capacity(128),
             },
         };
@@ -541,7 +538,7 @@ impl Records {
         if let Some(key) = &self.conf.key {
             wire::sign_payload(t, key);
         }
-        wire::frame_into(&mut self.ack_z, "ACK", t.as_bytes(), ack);
+        wire::frame_stored("ACK", t.as_bytes(), ack);
     }
 
     fn on_plg(

@@ -466,6 +466,46 @@ pub fn frame_into(z: &mut Compress, id: &str, payload: &[u8], out: &mut Vec<u8>)
     }
 }
 
+/// `!ID:` + a zlib stream of stored (uncompressed) blocks: valid for every
+/// inflater, and several times cheaper than running deflate on a 60-byte
+/// ACK that would not shrink anyway. `out` is cleared first.
+pub fn frame_stored(id: &str, payload: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    out.push(b'!');
+    out.extend_from_slice(id.as_bytes());
+    out.push(b':');
+    // CMF 0x78 (deflate, 32K window), FLG 0x01 (check bits, level "fastest").
+    out.extend_from_slice(&[0x78, 0x01]);
+    let mut chunks = payload.chunks(0xFFFF).peekable();
+    if payload.is_empty() {
+        out.extend_from_slice(&[0x01, 0x00, 0x00, 0xFF, 0xFF]);
+    }
+    while let Some(c) = chunks.next() {
+        let last = chunks.peek().is_none();
+        out.push(u8::from(last));
+        let len = c.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(c);
+    }
+    out.extend_from_slice(&adler32(payload).to_be_bytes());
+}
+
+fn adler32(data: &[u8]) -> u32 {
+    const MOD: u32 = 65_521;
+    let (mut a, mut b) = (1u32, 0u32);
+    // 5552 is the longest run before b can overflow u32 (zlib's NMAX).
+    for chunk in data.chunks(5552) {
+        for &x in chunk {
+            a += x as u32;
+            b += a;
+        }
+        a %= MOD;
+        b %= MOD;
+    }
+    (b << 16) | a
+}
+
 /// Encodes a message (unsigned).
 pub fn encode(id: &str, pairs: &[(&str, Value)]) -> Vec<u8> {
     frame(id, payload(pairs).as_bytes())

@@ -243,3 +243,22 @@ fn sign_and_verify() {
         Verified::BadSig
     );
 }
+
+#[test]
+fn stored_frame_inflates_everywhere() {
+    let mut out = Vec::new();
+    let mut dec = Decoder::new();
+    for len in [0usize, 1, 60, 0xFFFF, 0x1_0000 + 7, 200_000] {
+        let text = if len < 2 { String::new() } else { format!("k={}", "a".repeat(len - 2)) };
+        frame_stored("ACK", text.as_bytes(), &mut out);
+        // flate2's own decoder agrees (not only ours).
+        let mut z = flate2::read::ZlibDecoder::new(&out[5..]);
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut z, &mut back).unwrap();
+        assert_eq!(back, text.as_bytes(), "len {len}");
+        if out.len() <= MAX_DATAGRAM {
+            assert!(dec.decode(&out).is_ok(), "len {len}");
+        }
+    }
+    assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
+}
