@@ -14,7 +14,13 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
     let tck = 100.0; // USER_HZ on Linux
     let cpu = (f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / tck;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some((cpu, rss))
 }
 
@@ -48,7 +54,11 @@ fn main() {
     let max = rss.last().copied().unwrap_or(0);
     println!("client footprint, embedded solo work (8 items, 1-minute rounds, history kept), {el:.0} s measured:");
     println!("  RSS median {:.2} MiB, max {:.2} MiB", med as f64 / 1024.0, max as f64 / 1024.0);
-    println!("  CPU {:.3} s over {el:.0} s = {:.2} CPU-seconds per hour", cpu1 - cpu0, (cpu1 - cpu0) / el * 3600.0);
+    println!(
+        "  CPU {:.3} s over {el:.0} s = {:.2} CPU-seconds per hour",
+        cpu1 - cpu0,
+        (cpu1 - cpu0) / el * 3600.0
+    );
     let _ = child.kill();
     let _ = child.wait();
 }

@@ -205,7 +205,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 secs: *secs,
                 procs: *procs,
             };
-            println!("{}", crate::bench_udp::run(&opts)?);
+            println!("{}", crate::bench_udp::run(opts)?);
             Ok(0)
         }
     }

@@ -3,6 +3,7 @@
 //! events to the server; the client verbs HIST, ZAP, SEND.
 
 pub mod fitness;
+pub mod heartbeat;
 pub mod items;
 pub mod sync;
 

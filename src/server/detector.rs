@@ -1,1 +1,333 @@
-//! TODO
+//! Host reachability: the fixed timeout rule and a phi-accrual estimate
+//! (Hayashibara et al.) over each host's heartbeat inter-arrival times.
+//!
+//! Pure: times (monotonic seconds) are passed in; no clock, no I/O. The host
+//! table (`hosts.rs`) owns one [`Window`] per host and asks [`judge`] and
+//! [`next_deadline`] what the host is now and when to look again.
+//!
+//! Decisions:
+//! - States are `new up late down` (DESIGN.md section 4) plus `Stopped`: a
+//!   clean stop (`shutdown=1`) is shown as the fitness level `down` at once,
+//!   but as its own state so events and STATE can say "planned stop".
+//! - Fixed rule: late when `now > last + interval + grace`, down when
+//!   `now > last + missed * interval + grace`.
+//! - Phi: `phi = -log10(P(next gap > elapsed))` with a normal distribution of
+//!   the gaps (mean + `grace` as the acceptable pause, std-dev at least a
+//!   tenth of the mean and 0.1 s), using the logistic approximation of the
+//!   normal CDF so the tail does not underflow. With `detector phi T` phi
+//!   drives the state: late when phi > T/2, down when phi > T. With fewer
+//!   than [`MIN_SAMPLES`] gaps phi is not yet meaningful and the fixed rule
+//!   applies.
+
+/// Gaps remembered per host. Small and inline: 100,000 hosts x 32 x 4 bytes
+/// = 12.8 MB, where 100 f64 would be 80 MB.
+pub const WINDOW: usize = 32;
+/// Gaps needed before phi is used to judge.
+pub const MIN_SAMPLES: usize = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reach {
+    /// In the work, never heard from.
+    New,
+    Up,
+    Late,
+    Down,
+    /// Stopped cleanly (`shutdown=1`): level `down`, not a failure.
+    Stopped,
+}
+
+impl Reach {
+    /// The fitness level name of the host's `heartbeat` item.
+    pub fn level(self) -> &'static str {
+        match self {
+            Reach::New => "new",
+            Reach::Up => "up",
+            Reach::Late => "late",
+            Reach::Down | Reach::Stopped => "down",
+        }
+    }
+    /// The name shown in STATE/DUMP and stored in server.db.
+    pub fn name(self) -> &'static str {
+        match self {
+            Reach::Stopped => "stopped",
+            r => r.level(),
+        }
+    }
+    pub fn parse(s: &str) -> Option<Reach> {
+        Some(match s {
+            "new" => Reach::New,
+            "up" => Reach::Up,
+            "late" => Reach::Late,
+            "down" => Reach::Down,
+            "stopped" => Reach::Stopped,
+            _ => return None,
+        })
+    }
+}
+
+/// What the timeout rules need to know.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Params {
+    /// The host's heartbeat interval (seconds).
+    pub interval: f64,
+    pub grace: f64,
+    pub missed: u32,
+    /// `detector phi T`.
+    pub phi_threshold: Option<f64>,
+}
+
+/// The last [`WINDOW`] inter-arrival gaps of one host, with running sums.
+#[derive(Debug, Clone)]
+pub struct Window {
+    gaps: [f32; WINDOW],
+    len: u8,
+    next: u8,
+    sum: f64,
+    sumsq: f64,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window { gaps: [0.0; WINDOW], len: 0, next: 0, sum: 0.0, sumsq: 0.0 }
+    }
+}
+
+impl Window {
+    /// Records the gap between two heartbeats.
+    pub fn push(&mut self, gap: f64) {
+        if !gap.is_finite() || gap < 0.0 {
+            return;
+        }
+        let g = gap as f32;
+        let i = self.next as usize;
+        if (self.len as usize) == WINDOW {
+            let old = self.gaps[i] as f64;
+            self.sum -= old;
+            self.sumsq -= old * old;
+        } else {
+            self.len += 1;
+        }
+        self.gaps[i] = g;
+        self.sum += g as f64;
+        self.sumsq += (g as f64) * (g as f64);
+        self.next = ((i + 1) % WINDOW) as u8;
+        if self.next == 0 {
+            // Recompute once per wrap so subtraction errors cannot accumulate.
+            let v = &self.gaps[..self.len as usize];
+            self.sum = v.iter().map(|&x| x as f64).sum();
+            self.sumsq = v.iter().map(|&x| (x as f64) * (x as f64)).sum();
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn mean(&self) -> Option<f64> {
+        (self.len > 0).then(|| self.sum / self.len as f64)
+    }
+    pub fn std_dev(&self) -> Option<f64> {
+        let m = self.mean()?;
+        Some((self.sumsq / self.len as f64 - m * m).max(0.0).sqrt())
+    }
+    /// phi after `elapsed` seconds of silence; None without enough history.
+    pub fn phi(&self, elapsed: f64, grace: f64) -> Option<f64> {
+        if self.len() < MIN_SAMPLES {
+            return None;
+        }
+        let (mean, sd) = self.dist(grace)?;
+        Some(phi(elapsed, mean, sd))
+    }
+    /// Seconds of silence after which phi exceeds `target`.
+    pub fn elapsed_for_phi(&self, target: f64, grace: f64) -> Option<f64> {
+        if self.len() < MIN_SAMPLES {
+            return None;
+        }
+        let (mean, sd) = self.dist(grace)?;
+        // phi is increasing in elapsed: bisect (a few dozen steps, run once
+        // per deadline, never per packet).
+        let (mut lo, mut hi) = (0.0, mean + sd);
+        while phi(hi, mean, sd) <= target {
+            hi *= 2.0;
+            if hi > 1e9 {
+                return None;
+            }
+        }
+        for _ in 0..60 {
+            let mid = (lo + hi) / 2.0;
+            if phi(mid, mean, sd) > target {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(hi)
+    }
+    fn dist(&self, grace: f64) -> Option<(f64, f64)> {
+        let mean = self.mean()?;
+        let sd = self.std_dev()?.max(mean / 10.0).max(0.1);
+        Some((mean + grace, sd))
+    }
+}
+
+/// -log10 of the probability that a normal(mean, sd) gap exceeds `elapsed`.
+pub fn phi(elapsed: f64, mean: f64, sd: f64) -> f64 {
+    let y = (elapsed - mean) / sd;
+    let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
+    let p_later = if elapsed > mean { e / (1.0 + e) } else { 1.0 - 1.0 / (1.0 + e) };
+    // Deep in the tail p underflows to 0: cap phi instead of returning inf.
+    -(p_later.max(1e-300)).log10()
+}
+
+/// The state of a host last heard at `last` (not stopped, not new).
+pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
+    let elapsed = now - last;
+    if let Some(t) = p.phi_threshold {
+        if let Some(phi) = w.phi(elapsed, p.grace) {
+            return if phi > t {
+                Reach::Down
+            } else if phi > t / 2.0 {
+                Reach::Late
+            } else {
+                Reach::Up
+            };
+        }
+    }
+    if elapsed > p.missed.max(1) as f64 * p.interval + p.grace {
+        Reach::Down
+    } else if elapsed > p.interval + p.grace {
+        Reach::Late
+    } else {
+        Reach::Up
+    }
+}
+
+/// When [`judge`] may next give a worse answer than `current`; None when
+/// nothing worse can happen (down).
+pub fn next_deadline(p: &Params, w: &Window, last: f64, current: Reach) -> Option<f64> {
+    let target = match current {
+        Reach::Up | Reach::New => Reach::Late,
+        Reach::Late => Reach::Down,
+        Reach::Down | Reach::Stopped => return None,
+    };
+    if let Some(t) = p.phi_threshold {
+        let phi_target = if target == Reach::Late { t / 2.0 } else { t };
+        if let Some(e) = w.elapsed_for_phi(phi_target, p.grace) {
+            return Some(last + e);
+        }
+    }
+    let after = if target == Reach::Late {
+        p.interval + p.grace
+    } else {
+        p.missed.max(1) as f64 * p.interval + p.grace
+    };
+    // Strictly after: judge uses '>'.
+    Some(last + after + 1e-6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(phi: Option<f64>) -> Params {
+        Params { interval: 10.0, grace: 5.0, missed: 3, phi_threshold: phi }
+    }
+
+    #[test]
+    fn fixed_rule_timeline() {
+        let p = params(None);
+        let w = Window::default();
+        assert_eq!(judge(&p, &w, 100.0, 100.0), Reach::Up);
+        assert_eq!(judge(&p, &w, 100.0, 115.0), Reach::Up);
+        assert_eq!(judge(&p, &w, 100.0, 115.1), Reach::Late);
+        assert_eq!(judge(&p, &w, 100.0, 135.0), Reach::Late);
+        assert_eq!(judge(&p, &w, 100.0, 135.1), Reach::Down);
+        let d = next_deadline(&p, &w, 100.0, Reach::Up).unwrap();
+        assert!(d > 115.0 && d < 115.01);
+        assert_eq!(judge(&p, &w, 100.0, d), Reach::Late);
+        let d = next_deadline(&p, &w, 100.0, Reach::Late).unwrap();
+        assert_eq!(judge(&p, &w, 100.0, d), Reach::Down);
+        assert_eq!(next_deadline(&p, &w, 100.0, Reach::Down), None);
+        assert_eq!(next_deadline(&p, &w, 100.0, Reach::Stopped), None);
+    }
+
+    #[test]
+    fn window_stats_and_wrap() {
+        let mut w = Window::default();
+        for g in [10.0, 10.0, 10.0, 10.0] {
+            w.push(g);
+        }
+        assert_eq!(w.mean(), Some(10.0));
+        assert!(w.std_dev().unwrap() < 1e-6);
+        for i in 0..(3 * WINDOW) {
+            w.push(if i % 2 == 0 { 9.0 } else { 11.0 });
+        }
+        assert_eq!(w.len(), WINDOW);
+        assert!((w.mean().unwrap() - 10.0).abs() < 1e-9);
+        assert!((w.std_dev().unwrap() - 1.0).abs() < 1e-6);
+        w.push(f64::NAN);
+        w.push(-1.0);
+        assert_eq!(w.len(), WINDOW);
+    }
+
+    #[test]
+    fn phi_grows_with_silence() {
+        let mut w = Window::default();
+        for _ in 0..10 {
+            w.push(10.0);
+        }
+        assert_eq!(Window::default().phi(5.0, 0.0), None);
+        let a = w.phi(5.0, 0.0).unwrap();
+        let b = w.phi(10.0, 0.0).unwrap();
+        let c = w.phi(13.0, 0.0).unwrap();
+        let d = w.phi(30.0, 0.0).unwrap();
+        assert!(a < 0.01, "phi at half the interval {a}");
+        assert!((b - 0.301).abs() < 0.01, "phi at the mean is -log10(0.5): {b}");
+        assert!(a < b && b < c && c < d);
+        assert!(d.is_finite() && d > 100.0);
+    }
+
+    #[test]
+    fn phi_drives_state_when_configured() {
+        let p = params(Some(8.0));
+        let mut w = Window::default();
+        for _ in 0..10 {
+            w.push(10.0);
+        }
+        // mean 10 + grace 5, sd 1: at 15 s phi = 0.3 (up), then it climbs fast.
+        assert_eq!(judge(&p, &w, 0.0, 15.0), Reach::Up);
+        let late = next_deadline(&p, &w, 0.0, Reach::Up).unwrap();
+        let down = next_deadline(&p, &w, 0.0, Reach::Late).unwrap();
+        assert!(late > 15.0 && late < down && down < 35.0, "late {late} down {down}");
+        assert_eq!(judge(&p, &w, 0.0, late - 0.01), Reach::Up);
+        assert_eq!(judge(&p, &w, 0.0, late + 0.01), Reach::Late);
+        assert_eq!(judge(&p, &w, 0.0, down + 0.01), Reach::Down);
+        // Without history, phi mode falls back to the fixed rule.
+        let empty = Window::default();
+        assert_eq!(judge(&p, &empty, 0.0, 15.1), Reach::Late);
+    }
+
+    #[test]
+    fn jittery_host_gets_more_slack_under_phi() {
+        let p = params(Some(8.0));
+        let mut steady = Window::default();
+        let mut jittery = Window::default();
+        for i in 0..WINDOW {
+            steady.push(10.0);
+            jittery.push(if i % 2 == 0 { 4.0 } else { 16.0 });
+        }
+        let s = next_deadline(&p, &steady, 0.0, Reach::Late).unwrap();
+        let j = next_deadline(&p, &jittery, 0.0, Reach::Late).unwrap();
+        assert!(j > s, "jittery {j} steady {s}");
+    }
+
+    #[test]
+    fn names_and_levels() {
+        for r in [Reach::New, Reach::Up, Reach::Late, Reach::Down, Reach::Stopped] {
+            assert_eq!(Reach::parse(r.name()), Some(r));
+        }
+        assert_eq!(Reach::Stopped.level(), "down");
+        assert_eq!(Reach::parse("x"), None);
+    }
+}

@@ -5,6 +5,8 @@
 pub mod db;
 pub mod detector;
 pub mod fleet;
+pub mod hosts;
+pub mod udp;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::event::Event;

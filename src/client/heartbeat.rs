@@ -1,0 +1,317 @@
+//! The client's heartbeat: builds HTB datagrams (`name ts seq interval rtt
+//! acks ver`, `boot=1` on the first, `shutdown=1` on a clean stop, signed
+//! when a fleet key is set), matches ACKs to measure the RTT, and says when
+//! the server has been silent for `ival_server_dead`.
+//!
+//! Pure except [`recv_timestamped`]/[`enable_timestamps`], the two socket
+//! helpers that read the kernel's receive time (SO_TIMESTAMP) so the RTT
+//! does not include the time the datagram waited for the loop.
+
+use crate::state::Now;
+use crate::wire::{self, Decoder, Value, Verified, WireError};
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+/// Sent heartbeats remembered for matching ACKs.
+const PENDING: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AckInfo {
+    pub seq: u64,
+    /// Round trip in ms, when the seq matched a heartbeat we sent.
+    pub rtt_ms: Option<f64>,
+    /// The work-file mtime the server has for us (a change means reload).
+    pub work_lm: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum AckError {
+    Wire(WireError),
+    NotAck,
+    /// Fleet key set and the ACK is unsigned, badly signed or stale.
+    Refused(&'static str),
+    NoSeq,
+}
+
+pub struct Heartbeat {
+    name: String,
+    key: Option<Vec<u8>>,
+    interval: f64,
+    server_dead: f64,
+    seq: u64,
+    boot_sent: bool,
+    /// (seq, wall send time).
+    pending: VecDeque<(u64, f64)>,
+    pub last_rtt_ms: Option<f64>,
+    pub acks: u64,
+    pub sent: u64,
+    started: Option<f64>,
+    last_ack: Option<f64>,
+    dec: Decoder,
+}
+
+impl Heartbeat {
+    pub fn new(name: &str, interval: f64, server_dead: f64, key: Option<Vec<u8>>) -> Heartbeat {
+        Heartbeat {
+            name: name.to_string(),
+            key,
+            interval,
+            server_dead,
+            seq: 0,
+            boot_sent: false,
+            pending: VecDeque::with_capacity(PENDING),
+            last_rtt_ms: None,
+            acks: 0,
+            sent: 0,
+            started: None,
+            last_ack: None,
+            dec: Decoder::new(),
+        }
+    }
+
+    pub fn set_intervals(&mut self, interval: f64, server_dead: f64) {
+        self.interval = interval;
+        self.server_dead = server_dead;
+    }
+
+    /// The next HTB (one datagram, sent to every target).
+    pub fn build(&mut self, now: Now, shutdown: bool) -> Vec<u8> {
+        self.seq += 1;
+        self.sent += 1;
+        self.started.get_or_insert(now.mono);
+        let mut p: Vec<(&str, Value)> = vec![
+            ("name", Value::Str(self.name.clone())),
+            ("ts", Value::Float(now.wall)),
+            ("seq", Value::Int(self.seq as i64)),
+            ("interval", Value::Float(self.interval)),
+            ("rtt", Value::Float(self.last_rtt_ms.unwrap_or(0.0))),
+            ("acks", Value::Int(self.acks as i64)),
+            ("ver", Value::Str(crate::VERSION.into())),
+        ];
+        if !self.boot_sent {
+            p.push(("boot", Value::Bool(true)));
+            self.boot_sent = true;
+        }
+        if shutdown {
+            p.push(("shutdown", Value::Bool(true)));
+        }
+        if self.pending.len() == PENDING {
+            self.pending.pop_front();
+        }
+        self.pending.push_back((self.seq, now.wall));
+        wire::encode_signed("HTB", &p, self.key.as_deref())
+    }
+
+    /// An ACK arrived (`recv_wall`: the kernel receive time if known, else
+    /// now). Returns what it said.
+    pub fn on_ack(&mut self, bytes: &[u8], recv_wall: f64, now: Now) -> Result<AckInfo, AckError> {
+        let m = self.dec.decode(bytes).map_err(AckError::Wire)?;
+        if m.id != "ACK" {
+            return Err(AckError::NotAck);
+        }
+        if let Some(k) = &self.key {
+            let v = wire::verify(&m, k, now.wall);
+            if v != Verified::Ok {
+                return Err(AckError::Refused(v.reason()));
+            }
+        }
+        let seq =
+            m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0).ok_or(AckError::NoSeq)?
+                as u64;
+        let work_lm = m.get("work").and_then(|v| v.as_f64());
+        let rtt_ms = self
+            .pending
+            .iter()
+            .position(|(s, _)| *s == seq)
+            .and_then(|i| self.pending.remove(i))
+            .map(|(_, sent)| ((recv_wall - sent) * 1000.0).max(0.0));
+        if rtt_ms.is_some() {
+            self.last_rtt_ms = rtt_ms;
+        }
+        self.acks += 1;
+        self.last_ack = Some(now.mono);
+        Ok(AckInfo { seq, rtt_ms, work_lm })
+    }
+
+    /// True once no ACK has come for `server_dead` seconds (counted from the
+    /// first heartbeat if none ever came).
+    pub fn server_dead(&self, now_mono: f64) -> bool {
+        match self.last_ack.or(self.started) {
+            Some(t) => now_mono - t > self.server_dead,
+            None => false,
+        }
+    }
+}
+
+/// The heartbeat targets: the server and each `heartbeat_to` entry (`IP` or
+/// `IP:port`; a broadcast address works once the socket has SO_BROADCAST).
+/// Returns the addresses and the entries that are not addresses.
+pub fn targets(
+    server: SocketAddr,
+    extra: &[String],
+    default_port: u16,
+) -> (Vec<SocketAddr>, Vec<String>) {
+    let mut out = vec![server];
+    let mut bad = Vec::new();
+    for e in extra {
+        let a = e
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| e.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, default_port)));
+        match a {
+            Some(a) if !out.contains(&a) => out.push(a),
+            Some(_) => {}
+            None => bad.push(e.clone()),
+        }
+    }
+    (out, bad)
+}
+
+/// Asks the kernel to timestamp received datagrams (SO_TIMESTAMP).
+pub fn enable_timestamps(fd: &impl std::os::fd::AsFd) -> io::Result<()> {
+    use nix::sys::socket::{setsockopt, sockopt};
+    setsockopt(fd, sockopt::ReceiveTimestamp, &true).map_err(io::Error::from)
+}
+
+/// Receives one datagram with its kernel receive time (Unix seconds) when
+/// SO_TIMESTAMP is on.
+pub fn recv_timestamped(
+    fd: &impl std::os::fd::AsRawFd,
+    buf: &mut [u8],
+) -> io::Result<(usize, SocketAddr, Option<f64>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
+    use nix::sys::time::TimeVal;
+    let mut iov = [io::IoSliceMut::new(buf)];
+    let mut cmsg = nix::cmsg_space!(TimeVal);
+    let msg = recvmsg::<SockaddrStorage>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::MSG_DONTWAIT,
+    )
+    .map_err(io::Error::from)?;
+    let mut ts = None;
+    if let Ok(cmsgs) = msg.cmsgs() {
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmTimestamp(tv) = c {
+                ts = Some(tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6);
+            }
+        }
+    }
+    let from = msg
+        .address
+        .and_then(|a| {
+            a.as_sockaddr_in()
+                .map(|v4| SocketAddr::from((v4.ip(), v4.port())))
+                .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::from((v6.ip(), v6.port()))))
+        })
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without address"))?;
+    Ok((msg.bytes, from, ts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::hosts::{HostTable, TableConf};
+    use crate::work::model::Intervals;
+
+    fn at(t: f64) -> Now {
+        Now { mono: t, wall: 1_000_000.0 + t }
+    }
+
+    /// Client and server codecs wired together without sockets.
+    #[test]
+    fn heartbeat_ack_round_trip_with_table() {
+        let key = Some(b"k".to_vec());
+        let mut hb = Heartbeat::new("c.example", 10.0, 50.0, key.clone());
+        let mut table = HostTable::new(TableConf { intervals: Intervals::default(), key }, &[]);
+        let from: SocketAddr = "127.0.0.3:1234".parse().unwrap();
+        let (mut ack, mut ch) = (Vec::new(), Vec::new());
+        let d = hb.build(at(0.0), false);
+        table.on_datagram(&d, from, at(0.0), &mut ack, &mut ch).unwrap();
+        let info = hb.on_ack(&ack, 1_000_000.0 + 0.002, at(0.002)).unwrap();
+        assert_eq!(info.seq, 1);
+        assert!((info.rtt_ms.unwrap() - 2.0).abs() < 1e-6);
+        assert_eq!(info.work_lm, Some(0.0));
+        assert_eq!(hb.acks, 1);
+        // The next heartbeat carries the RTT and no boot flag.
+        let d = hb.build(at(10.0), false);
+        ack.clear();
+        table.on_datagram(&d, from, at(10.0), &mut ack, &mut ch).unwrap();
+        let h = table.host("c.example").unwrap();
+        assert!((h.rtt_ms.unwrap() - 2.0).abs() < 1e-6);
+        assert_eq!(h.seq, Some(2));
+        // Reboot only counted once seen before: the first boot=1 was no reboot.
+        assert!(!ch.iter().any(|c| c.item() == "reboot"));
+        // Clean stop.
+        let d = hb.build(at(11.0), true);
+        table.on_datagram(&d, from, at(11.0), &mut ack, &mut ch).unwrap();
+        assert_eq!(table.host("c.example").unwrap().state.name(), "stopped");
+    }
+
+    #[test]
+    fn first_has_boot_and_unmatched_ack_has_no_rtt() {
+        let mut hb = Heartbeat::new("c", 10.0, 50.0, None);
+        let mut dec = Decoder::new();
+        let d = hb.build(at(0.0), false);
+        assert_eq!(dec.decode(&d).unwrap().get("boot").unwrap().as_bool(), Some(true));
+        let d = hb.build(at(1.0), false);
+        assert_eq!(dec.decode(&d).unwrap().get("boot"), None);
+        let ack = wire::encode("ACK", &[("seq", Value::Int(99))]);
+        assert_eq!(hb.on_ack(&ack, 0.0, at(1.0)).unwrap().rtt_ms, None);
+        let not = wire::encode("HTB", &[("seq", Value::Int(1))]);
+        assert_eq!(hb.on_ack(&not, 0.0, at(1.0)), Err(AckError::NotAck));
+        assert_eq!(hb.on_ack(b"x", 0.0, at(1.0)), Err(AckError::Wire(WireError::NoHeader)));
+    }
+
+    #[test]
+    fn server_dead_after_silence() {
+        let mut hb = Heartbeat::new("c", 10.0, 50.0, None);
+        assert!(!hb.server_dead(1000.0), "nothing sent yet");
+        hb.build(at(0.0), false);
+        assert!(!hb.server_dead(49.0));
+        assert!(hb.server_dead(51.0));
+        let ack = wire::encode("ACK", &[("seq", Value::Int(1))]);
+        hb.on_ack(&ack, 1_000_060.0, at(60.0)).unwrap();
+        assert!(!hb.server_dead(100.0));
+        assert!(hb.server_dead(110.5));
+    }
+
+    #[test]
+    fn targets_parse() {
+        let s: SocketAddr = "10.0.0.1:50003".parse().unwrap();
+        let (t, bad) = targets(
+            s,
+            &["10.0.0.255".into(), "10.0.0.1:50003".into(), "[::1]:7".into(), "x.y".into()],
+            50003,
+        );
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[1], "10.0.0.255:50003".parse().unwrap());
+        assert_eq!(bad, vec!["x.y".to_string()]);
+    }
+
+    #[test]
+    fn kernel_timestamp_on_loopback() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        enable_timestamps(&rx).unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
+        rx.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 64];
+        // recv_timestamped uses MSG_DONTWAIT: wait for readability first.
+        let mut r = recv_timestamped(&rx, &mut buf);
+        for _ in 0..100 {
+            if r.is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            r = recv_timestamped(&rx, &mut buf);
+        }
+        let (n, from, ts) = r.unwrap();
+        assert_eq!(&buf[..n], b"hello");
+        assert_eq!(from, tx.local_addr().unwrap());
+        let ts = ts.expect("SO_TIMESTAMP gives a time on Linux");
+        assert!((ts - Now::wall_now()).abs() < 5.0);
+    }
+}

@@ -1,0 +1,580 @@
+//! The server's view of who is alive: one record per host, fed by HTB/PLG
+//! datagrams, judged by the detector on a deadline heap, persisted in
+//! server.db.
+//!
+//! Owns: decoding and verifying what arrives (through one reused
+//! [`Decoder`]), the host records, refusal counters, ACK bytes and the
+//! reachability changes. Never touches a socket (`udp.rs` does), never reads
+//! a clock (`Now` is passed in), never builds `crate::event::Event`s (the
+//! server turns [`HostChange`]s into them).
+//!
+//! Decisions:
+//! - A datagram passed to [`HostTable::on_datagram`] may yield several
+//!   changes (a reboot and new→up), so they are pushed into a `Vec` given by
+//!   the caller rather than returned as one `Option`.
+//! - Hosts named in the work start `new` and stay so until heard from; a name
+//!   not in the work is created on its first HTB with a [`ChangeKind::NewHost`].
+//! - Late/down are found by a min-heap of deadlines with at most one entry
+//!   per host; a heartbeat does not touch the heap (the entry is re-judged,
+//!   and re-pushed from the newer last-seen, when it falls due).
+//! - Refusals are counted per reason and per source IP; at most
+//!   [`MAX_SOURCES`] addresses are tracked, others are summed in one counter,
+//!   so a spoofed flood cannot grow memory.
+
+use super::detector::{judge, next_deadline, Params, Reach, Window};
+use crate::state::Now;
+use crate::wire::{self, Decoder, Message, Val, Verified};
+use crate::work::model::{HostEntry, Intervals};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fmt::Write;
+use std::net::{IpAddr, SocketAddr};
+
+mod persist;
+pub use persist::SCHEMA;
+
+/// Source addresses whose refusals are tracked one by one.
+pub const MAX_SOURCES: usize = 4096;
+/// Plugin items kept per host (a bounded map, whatever a client sends).
+pub const MAX_ITEMS: usize = 1000;
+
+/// What the table needs from the work and the conf.
+#[derive(Debug, Clone)]
+pub struct TableConf {
+    pub intervals: Intervals,
+    /// The fleet key: when set, only correctly signed, fresh datagrams count.
+    pub key: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChangeKind {
+    /// The host's `heartbeat` item changed level.
+    Heartbeat { old: Reach, new: Reach },
+    /// `boot=1` from a host seen before, or a lower uptime.
+    Reboot,
+    /// A name not in the work sent its first heartbeat.
+    NewHost,
+}
+
+/// A change the server turns into a `crate::event::Event`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostChange {
+    pub host: String,
+    pub kind: ChangeKind,
+    /// Wall-clock seconds.
+    pub time: f64,
+    pub message: String,
+}
+
+impl HostChange {
+    /// The item name the event is about.
+    pub fn item(&self) -> &'static str {
+        match self.kind {
+            ChangeKind::Reboot => "reboot",
+            _ => "heartbeat",
+        }
+    }
+}
+
+/// A value a PLG datagram reported.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum ItemVal {
+    Num(f64),
+    Text(String),
+}
+
+/// One host's record.
+#[derive(Debug, Clone)]
+pub struct Host {
+    pub name: String,
+    pub in_work: bool,
+    pub addr: Option<SocketAddr>,
+    pub state: Reach,
+    /// Monotonic seconds of the last accepted datagram.
+    pub last_seen: Option<f64>,
+    pub last_seen_wall: Option<f64>,
+    pub seq: Option<u64>,
+    pub seq_gaps: u64,
+    /// As the client reported it (its last measured RTT to us), ms.
+    pub rtt_ms: Option<f64>,
+    pub boot_wall: Option<f64>,
+    pub uptime: Option<f64>,
+    pub version: String,
+    /// The interval the host announces (the work's until it does).
+    pub interval: f64,
+    pub window: Window,
+    pub items: BTreeMap<String, ItemVal>,
+    /// The host's work-file mtime, echoed in ACKs.
+    pub work_lm: f64,
+    pub received: u64,
+    queued: bool,
+}
+
+impl Host {
+    fn new(name: &str, in_work: bool, interval: f64) -> Host {
+        Host {
+            name: name.to_string(),
+            in_work,
+            addr: None,
+            state: Reach::New,
+            last_seen: None,
+            last_seen_wall: None,
+            seq: None,
+            seq_gaps: 0,
+            rtt_ms: None,
+            boot_wall: None,
+            uptime: None,
+            version: String::new(),
+            interval,
+            window: Window::default(),
+            items: BTreeMap::new(),
+            work_lm: 0.0,
+            received: 0,
+            queued: false,
+        }
+    }
+}
+
+/// Datagram counters (STATE `-- udp ...`).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct UdpStats {
+    pub received: u64,
+    pub accepted: u64,
+    pub acked: u64,
+    pub refused: u64,
+}
+
+/// Why a datagram was dropped (a counter key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused(pub &'static str);
+
+/// What an accepted datagram was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// A heartbeat: the ACK is in `out`.
+    Htb,
+    Plg,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SourceRefusals {
+    pub count: u64,
+    pub last_reason: &'static str,
+    pub last_wall: f64,
+}
+
+/// Everything except the decoder, so a decoded message (borrowing the
+/// decoder) can be applied to the records.
+struct Records {
+    conf: TableConf,
+    hosts: Vec<Host>,
+    by_name: HashMap<String, u32>,
+    by_ip: HashMap<IpAddr, u32>,
+    /// (deadline in µs of monotonic time, host index); one entry per host.
+    heap: BinaryHeap<Reverse<(u64, u32)>>,
+    pending_lm: HashMap<String, f64>,
+    stats: UdpStats,
+    by_reason: BTreeMap<&'static str, u64>,
+    by_source: HashMap<IpAddr, SourceRefusals>,
+    other_sources: u64,
+    ack_text: String,
+}
+
+pub struct HostTable {
+    dec: Decoder,
+    r: Records,
+}
+
+fn micros(t: f64) -> u64 {
+    (t.max(0.0) * 1e6) as u64
+}
+
+impl HostTable {
+    /// A table knowing the work's hosts (all `new`).
+    pub fn new(conf: TableConf, work_hosts: &[HostEntry]) -> HostTable {
+        let mut t = HostTable {
+            dec: Decoder::new(),
+            r: Records {
+                conf,
+                hosts: Vec::new(),
+                by_name: HashMap::new(),
+                by_ip: HashMap::new(),
+                heap: BinaryHeap::new(),
+                pending_lm: HashMap::new(),
+                stats: UdpStats::default(),
+                by_reason: BTreeMap::new(),
+                by_source: HashMap::new(),
+                other_sources: 0,
+                ack_text: String::with_capacity(128),
+            },
+        };
+        t.set_work_hosts(work_hosts);
+        t
+    }
+
+    /// A new work: its hosts are marked `in_work` (added as `new` if unknown).
+    pub fn set_work_hosts(&mut self, work_hosts: &[HostEntry]) {
+        for h in self.r.hosts.iter_mut() {
+            h.in_work = false;
+        }
+        for e in work_hosts {
+            let i = self.r.find_or_add(&e.host, true);
+            self.r.hosts[i].in_work = true;
+            if let Ok(ip) = e.address.parse::<IpAddr>() {
+                self.r.by_ip.entry(ip).or_insert(i as u32);
+            }
+        }
+    }
+
+    pub fn set_intervals(&mut self, iv: Intervals) {
+        self.r.conf.intervals = iv;
+    }
+
+    /// Remembers a host's work-file mtime for its ACKs.
+    pub fn set_work_lm(&mut self, host: &str, lm: f64) {
+        match self.r.by_name.get(host) {
+            Some(&i) => self.r.hosts[i as usize].work_lm = lm,
+            None => {
+                self.r.pending_lm.insert(host.to_string(), lm);
+            }
+        }
+    }
+
+    pub fn host(&self, name: &str) -> Option<&Host> {
+        self.r.by_name.get(name).map(|&i| &self.r.hosts[i as usize])
+    }
+    pub fn hosts(&self) -> &[Host] {
+        &self.r.hosts
+    }
+    pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
+        self.r.by_ip.get(&ip).map(|&i| self.r.hosts[i as usize].name.as_str())
+    }
+    pub fn stats(&self) -> &UdpStats {
+        &self.r.stats
+    }
+    /// Counts ACKs actually sent (by `udp.rs`).
+    pub fn count_acked(&mut self, n: u64) {
+        self.r.stats.acked += n;
+    }
+    pub fn refusals(&self) -> &BTreeMap<&'static str, u64> {
+        &self.r.by_reason
+    }
+
+    /// Decodes and applies one datagram. On `Ok(Accepted::Htb)` `ack` holds
+    /// the ACK to send back to `from`; otherwise it is empty.
+    pub fn on_datagram(
+        &mut self,
+        bytes: &[u8],
+        from: SocketAddr,
+        now: Now,
+        ack: &mut Vec<u8>,
+        changes: &mut Vec<HostChange>,
+    ) -> Result<Accepted, Refused> {
+        ack.clear();
+        self.r.stats.received += 1;
+        let res = match self.dec.decode(bytes) {
+            Ok(m) => self.r.apply(&m, from, now, ack, changes),
+            Err(e) => Err(Refused(e.reason())),
+        };
+        match res {
+            Ok(_) => self.r.stats.accepted += 1,
+            Err(Refused(reason)) => self.r.refuse(reason, from.ip(), now.wall),
+        }
+        res
+    }
+
+    /// The earliest monotonic time at which [`check`](Self::check) may find a change.
+    pub fn next_deadline(&self) -> Option<f64> {
+        self.r.heap.peek().map(|Reverse((us, _))| *us as f64 / 1e6)
+    }
+
+    /// Judges the hosts whose deadline has passed.
+    pub fn check(&mut self, now: Now) -> Vec<HostChange> {
+        let mut out = Vec::new();
+        let due = micros(now.mono);
+        while let Some(&Reverse((at, i))) = self.r.heap.peek() {
+            if at > due {
+                break;
+            }
+            self.r.heap.pop();
+            let i = i as usize;
+            self.r.hosts[i].queued = false;
+            let p = self.r.params(&self.r.hosts[i]);
+            let h = &mut self.r.hosts[i];
+            let (Some(last), Reach::Up | Reach::Late) = (h.last_seen, h.state) else {
+                continue;
+            };
+            let new = judge(&p, &h.window, last, now.mono);
+            if new != h.state {
+                let old = h.state;
+                h.state = new;
+                out.push(HostChange {
+                    host: h.name.clone(),
+                    kind: ChangeKind::Heartbeat { old, new },
+                    time: now.wall,
+                    message: format!("no heartbeat for {:.1}s", now.mono - last),
+                });
+            }
+            self.r.schedule(i);
+        }
+        out
+    }
+}
+
+impl Records {
+    fn params(&self, h: &Host) -> Params {
+        let iv = &self.conf.intervals;
+        Params {
+            interval: h.interval,
+            grace: iv.grace,
+            missed: iv.missed,
+            phi_threshold: iv.phi_threshold,
+        }
+    }
+
+    /// Pushes the host's next deadline unless one is queued or none exists.
+    fn schedule(&mut self, i: usize) {
+        let p = self.params(&self.hosts[i]);
+        let h = &mut self.hosts[i];
+        if h.queued {
+            return;
+        }
+        let Some(last) = h.last_seen else { return };
+        if let Some(at) = next_deadline(&p, &h.window, last, h.state) {
+            h.queued = true;
+            self.heap.push(Reverse((micros(at), i as u32)));
+        }
+    }
+
+    fn find_or_add(&mut self, name: &str, in_work: bool) -> usize {
+        if let Some(&i) = self.by_name.get(name) {
+            return i as usize;
+        }
+        let i = self.hosts.len();
+        let mut h = Host::new(name, in_work, self.conf.intervals.heartbeat);
+        if let Some(lm) = self.pending_lm.remove(name) {
+            h.work_lm = lm;
+        }
+        self.hosts.push(h);
+        self.by_name.insert(name.to_string(), i as u32);
+        i
+    }
+
+    fn refuse(&mut self, reason: &'static str, ip: IpAddr, wall: f64) {
+        self.stats.refused += 1;
+        *self.by_reason.entry(reason).or_insert(0) += 1;
+        let n = self.by_source.len();
+        match self.by_source.get_mut(&ip) {
+            Some(s) => {
+                s.count += 1;
+                s.last_reason = reason;
+                s.last_wall = wall;
+            }
+            None if n < MAX_SOURCES => {
+                self.by_source
+                    .insert(ip, SourceRefusals { count: 1, last_reason: reason, last_wall: wall });
+            }
+            None => self.other_sources += 1,
+        }
+    }
+
+    fn apply(
+        &mut self,
+        m: &Message<'_>,
+        from: SocketAddr,
+        now: Now,
+        ack: &mut Vec<u8>,
+        changes: &mut Vec<HostChange>,
+    ) -> Result<Accepted, Refused> {
+        if let Some(key) = &self.conf.key {
+            let v = wire::verify(m, key, now.wall);
+            if v != Verified::Ok {
+                return Err(Refused(v.reason()));
+            }
+        }
+        match m.id {
+            "HTB" => self.on_htb(m, from, now, ack, changes).map(|_| Accepted::Htb),
+            "PLG" => self.on_plg(m, from, now, changes).map(|_| Accepted::Plg),
+            _ => Err(Refused("unknown_id")),
+        }
+    }
+
+    /// The record a datagram is about: by `name`, else by source address.
+    fn host_for(
+        &mut self,
+        m: &Message<'_>,
+        from: SocketAddr,
+        now: Now,
+        changes: &mut Vec<HostChange>,
+    ) -> Result<usize, Refused> {
+        let name = match m.get("name") {
+            Some(v) => v.text(),
+            None => match self.by_ip.get(&from.ip()) {
+                Some(&i) => return Ok(i as usize),
+                None => return Err(Refused("no_name")),
+            },
+        };
+        if name.is_empty() || name.len() > 255 || name.contains(char::is_whitespace) {
+            return Err(Refused("bad_name"));
+        }
+        if let Some(&i) = self.by_name.get(name.as_ref()) {
+            return Ok(i as usize);
+        }
+        let i = self.find_or_add(&name, false);
+        changes.push(HostChange {
+            host: name.into_owned(),
+            kind: ChangeKind::NewHost,
+            time: now.wall,
+            message: format!("new host from {}", from.ip()),
+        });
+        Ok(i)
+    }
+
+    fn touch(&mut self, i: usize, from: SocketAddr) {
+        let h = &mut self.hosts[i];
+        h.received += 1;
+        if h.addr != Some(from) {
+            if let Some(old) = h.addr {
+                if self.by_ip.get(&old.ip()) == Some(&(i as u32)) {
+                    self.by_ip.remove(&old.ip());
+                }
+            }
+            h.addr = Some(from);
+            self.by_ip.insert(from.ip(), i as u32);
+        }
+    }
+
+    fn on_htb(
+        &mut self,
+        m: &Message<'_>,
+        from: SocketAddr,
+        now: Now,
+        ack: &mut Vec<u8>,
+        changes: &mut Vec<HostChange>,
+    ) -> Result<(), Refused> {
+        let i = self.host_for(m, from, now, changes)?;
+        self.touch(i, from);
+        let default_iv = self.conf.intervals.heartbeat;
+        let h = &mut self.hosts[i];
+        let seen_before = h.last_seen.is_some();
+        let f = |k: &str| m.get(k).and_then(|v: Val<'_>| v.as_f64());
+        let booted = m.get("boot").and_then(|v| v.as_bool()) == Some(true);
+        if let Some(seq) = m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0) {
+            let seq = seq as u64;
+            // A restarted client starts a new sequence: no gap across a boot.
+            if let Some(prev) = h.seq.filter(|_| !booted) {
+                if seq > prev + 1 {
+                    h.seq_gaps += seq - prev - 1;
+                }
+            }
+            h.seq = Some(seq);
+        }
+        h.interval = f("interval").filter(|v| *v > 0.0 && *v < 1e6).unwrap_or(default_iv);
+        if let Some(rtt) = f("rtt").filter(|v| *v >= 0.0) {
+            h.rtt_ms = Some(rtt);
+        }
+        if let Some(ver) = m.get("ver") {
+            let ver = ver.text();
+            if ver != h.version {
+                h.version = ver.chars().take(64).collect();
+            }
+        }
+        let uptime = f("uptime");
+        let lower_uptime = matches!((h.uptime, uptime), (Some(a), Some(b)) if b < a);
+        if let Some(u) = uptime {
+            h.uptime = Some(u);
+            h.boot_wall = Some(now.wall - u);
+        } else if booted {
+            h.boot_wall = Some(now.wall);
+        }
+        if seen_before && (booted || lower_uptime) {
+            changes.push(HostChange {
+                host: h.name.clone(),
+                kind: ChangeKind::Reboot,
+                time: now.wall,
+                message: if booted {
+                    "restarted (boot=1)".into()
+                } else {
+                    "uptime went down".into()
+                },
+            });
+        }
+        // Only gaps between heartbeats of a live host describe its rhythm.
+        if let (Some(last), Reach::Up | Reach::Late) = (h.last_seen, h.state) {
+            if !booted {
+                h.window.push(now.mono - last);
+            }
+        }
+        h.last_seen = Some(now.mono);
+        h.last_seen_wall = Some(now.wall);
+        let shutdown = m.get("shutdown").and_then(|v| v.as_bool()) == Some(true);
+        let new = if shutdown { Reach::Stopped } else { Reach::Up };
+        if h.state != new {
+            let old = h.state;
+            h.state = new;
+            changes.push(HostChange {
+                host: h.name.clone(),
+                kind: ChangeKind::Heartbeat { old, new },
+                time: now.wall,
+                message: if shutdown { "planned stop (shutdown=1)".into() } else { String::new() },
+            });
+        }
+        let work_lm = h.work_lm;
+        self.schedule(i);
+        self.build_ack(m, now, work_lm, ack);
+        Ok(())
+    }
+
+    fn build_ack(&mut self, m: &Message<'_>, now: Now, work_lm: f64, ack: &mut Vec<u8>) {
+        let t = &mut self.ack_text;
+        t.clear();
+        // seq and ts are echoed as sent (ts verbatim, so the client can match it).
+        let _ = write!(t, "seq={}", m.get("seq").map(|v| v.text()).unwrap_or_default());
+        if let Some(Val::Plain(ts)) = m.get("ts") {
+            let _ = write!(t, ";ts={ts}");
+        }
+        let _ = write!(t, ";srv_ts={:.5};work={work_lm:.0}", now.wall);
+        if let Some(key) = &self.conf.key {
+            wire::sign_payload(t, key);
+        }
+        wire::frame_stored("ACK", t.as_bytes(), ack);
+    }
+
+    fn on_plg(
+        &mut self,
+        m: &Message<'_>,
+        from: SocketAddr,
+        now: Now,
+        changes: &mut Vec<HostChange>,
+    ) -> Result<(), Refused> {
+        let plugin = match m.get("plugin") {
+            Some(p) => p.text().into_owned(),
+            None => return Err(Refused("no_plugin")),
+        };
+        let i = self.host_for(m, from, now, changes)?;
+        self.touch(i, from);
+        let h = &mut self.hosts[i];
+        for (k, v) in m.pairs() {
+            if matches!(k, "name" | "plugin" | "ts" | "sig") {
+                continue;
+            }
+            let item = format!("{plugin}.{k}");
+            if h.items.len() >= MAX_ITEMS && !h.items.contains_key(&item) {
+                continue;
+            }
+            let val = match v.as_f64() {
+                Some(n) => ItemVal::Num(n),
+                None => ItemVal::Text(v.text().chars().take(1024).collect()),
+            };
+            h.items.insert(item, val);
+        }
+        Ok(())
+    }
+}
+
+mod report;
+
+#[cfg(test)]
+#[path = "hosts_tests.rs"]
+mod tests;

@@ -1,0 +1,121 @@
+//! The host table in server.db: saved periodically and on stop, loaded at
+//! start so a restart remembers every host (no "new host" storm) and gives
+//! each one interval of grace (last-seen is set to the load time).
+
+use super::{Host, HostTable, ItemVal};
+use crate::error::{Error, Result};
+use crate::server::detector::Reach;
+use crate::state::Now;
+use rusqlite::{params, Connection};
+use std::collections::BTreeMap;
+
+/// The `hosts` table.
+pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hosts (
+    name TEXT PRIMARY KEY,
+    in_work INTEGER NOT NULL,
+    addr TEXT,
+    state TEXT NOT NULL,
+    last_seen_wall REAL,
+    seq INTEGER,
+    seq_gaps INTEGER NOT NULL,
+    rtt_ms REAL,
+    boot_wall REAL,
+    uptime REAL,
+    version TEXT NOT NULL,
+    interval REAL NOT NULL,
+    items TEXT NOT NULL
+);";
+
+impl HostTable {
+    /// Replaces the saved table with the current one, in one transaction.
+    pub fn save(&self, conn: &Connection) -> Result<()> {
+        let tx = conn.unchecked_transaction().map_err(|e| Error::db("begin hosts save", e))?;
+        tx.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
+        tx.execute("DELETE FROM hosts", []).map_err(|e| Error::db("clear hosts", e))?;
+        {
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO hosts (name, in_work, addr, state, last_seen_wall, seq, seq_gaps,
+                     rtt_ms, boot_wall, uptime, version, interval, items)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(|e| Error::db("prepare hosts insert", e))?;
+            for h in &self.r.hosts {
+                let items = serde_json::to_string(&h.items).unwrap_or_else(|_| "{}".into());
+                st.execute(params![
+                    h.name,
+                    h.in_work,
+                    h.addr.map(|a| a.to_string()),
+                    h.state.name(),
+                    h.last_seen_wall,
+                    h.seq.map(|s| s as i64),
+                    h.seq_gaps as i64,
+                    h.rtt_ms,
+                    h.boot_wall,
+                    h.uptime,
+                    h.version,
+                    h.interval,
+                    items,
+                ])
+                .map_err(|e| Error::db(format!("save host {}", h.name), e))?;
+            }
+        }
+        tx.commit().map_err(|e| Error::db("commit hosts save", e))
+    }
+
+    /// Restores saved hosts into this table (call right after `new`). Hosts
+    /// keep their state; those seen get `now` as last-seen, so the first
+    /// deadline is one interval (plus grace) away.
+    pub fn load(&mut self, conn: &Connection, now: Now) -> Result<usize> {
+        conn.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
+        let mut st = conn
+            .prepare(
+                "SELECT name, addr, state, last_seen_wall, seq, seq_gaps, rtt_ms, boot_wall,
+                 uptime, version, interval, items FROM hosts",
+            )
+            .map_err(|e| Error::db("prepare hosts load", e))?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<f64>>(3)?,
+                    r.get::<_, Option<i64>>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, Option<f64>>(6)?,
+                    r.get::<_, Option<f64>>(7)?,
+                    r.get::<_, Option<f64>>(8)?,
+                    r.get::<_, String>(9)?,
+                    r.get::<_, f64>(10)?,
+                    r.get::<_, String>(11)?,
+                ))
+            })
+            .map_err(|e| Error::db("load hosts", e))?;
+        let mut n = 0;
+        for row in rows {
+            let (name, addr, state, seen, seq, gaps, rtt, boot, up, ver, ival, items) =
+                row.map_err(|e| Error::db("read saved host", e))?;
+            let i = self.r.find_or_add(&name, false);
+            let h: &mut Host = &mut self.r.hosts[i];
+            h.addr = addr.and_then(|a| a.parse().ok());
+            h.state = Reach::parse(&state).unwrap_or(Reach::New);
+            h.last_seen_wall = seen;
+            h.last_seen = seen.map(|_| now.mono);
+            h.seq = seq.map(|s| s.max(0) as u64);
+            h.seq_gaps = gaps.max(0) as u64;
+            h.rtt_ms = rtt;
+            h.boot_wall = boot;
+            h.uptime = up;
+            h.version = ver;
+            h.interval = if ival > 0.0 { ival } else { h.interval };
+            h.items = serde_json::from_str::<BTreeMap<String, ItemVal>>(&items).unwrap_or_default();
+            if let Some(a) = h.addr {
+                self.r.by_ip.insert(a.ip(), i as u32);
+            }
+            self.r.schedule(i);
+            n += 1;
+        }
+        Ok(n)
+    }
+}

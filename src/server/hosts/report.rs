@@ -1,0 +1,98 @@
+//! STATE lines and DUMP JSON of the host table: functions of the state,
+//! apart from any socket code.
+
+use super::HostTable;
+use crate::server::detector::Reach;
+use crate::state::Now;
+use std::fmt::Write;
+
+impl HostTable {
+    /// STATE: the counters, refusals per reason, then one line per host:
+    /// `-- udp received N accepted N acked N refused N`
+    /// `-- udp refused REASON N`
+    /// `-- host NAME STATE rtt 0.31ms phi 0.4 seen 2s`
+    pub fn state_lines(&self, out: &mut String, now: Now) {
+        let s = &self.r.stats;
+        let _ = writeln!(
+            out,
+            "-- udp received {} accepted {} acked {} refused {}",
+            s.received, s.accepted, s.acked, s.refused
+        );
+        for (reason, n) in &self.r.by_reason {
+            let _ = writeln!(out, "-- udp refused {reason} {n}");
+        }
+        let mut counts = [0usize; 5];
+        for h in &self.r.hosts {
+            counts[h.state as usize] += 1;
+        }
+        let _ = writeln!(
+            out,
+            "-- hosts total {} new {} up {} late {} down {} stopped {}",
+            self.r.hosts.len(),
+            counts[Reach::New as usize],
+            counts[Reach::Up as usize],
+            counts[Reach::Late as usize],
+            counts[Reach::Down as usize],
+            counts[Reach::Stopped as usize]
+        );
+        for h in &self.r.hosts {
+            let _ = write!(out, "-- host {} {}", h.name, h.state.name());
+            if let Some(rtt) = h.rtt_ms {
+                let _ = write!(out, " rtt {rtt:.2}ms");
+            }
+            if let Some(phi) = self.phi(h, now) {
+                let _ = write!(out, " phi {phi:.1}");
+            }
+            if let Some(last) = h.last_seen {
+                let _ = write!(out, " seen {:.0}s", (now.mono - last).max(0.0));
+            }
+            out.push('\n');
+        }
+    }
+
+    fn phi(&self, h: &super::Host, now: Now) -> Option<f64> {
+        let last = h.last_seen?;
+        h.window.phi(now.mono - last, self.r.conf.intervals.grace)
+    }
+
+    /// DUMP: counters, refusals per reason and per source, every host.
+    pub fn dump(&self, now: Now) -> serde_json::Value {
+        let hosts: Vec<serde_json::Value> = self
+            .r
+            .hosts
+            .iter()
+            .map(|h| {
+                serde_json::json!({
+                    "name": h.name,
+                    "in_work": h.in_work,
+                    "addr": h.addr.map(|a| a.to_string()),
+                    "state": h.state.name(),
+                    "level": h.state.level(),
+                    "seen_ago": h.last_seen.map(|l| now.mono - l),
+                    "last_seen": h.last_seen_wall,
+                    "seq": h.seq,
+                    "seq_gaps": h.seq_gaps,
+                    "rtt_ms": h.rtt_ms,
+                    "boot": h.boot_wall,
+                    "uptime": h.uptime,
+                    "version": h.version,
+                    "interval": h.interval,
+                    "phi": self.phi(h, now),
+                    "gap_mean": h.window.mean(),
+                    "gap_sd": h.window.std_dev(),
+                    "received": h.received,
+                    "items": h.items,
+                })
+            })
+            .collect();
+        let sources: serde_json::Map<String, serde_json::Value> =
+            self.r.by_source.iter().map(|(ip, s)| (ip.to_string(), serde_json::json!(s))).collect();
+        serde_json::json!({
+            "udp": self.r.stats,
+            "refused": self.r.by_reason,
+            "refused_by_source": sources,
+            "refused_other_sources": self.r.other_sources,
+            "hosts": hosts,
+        })
+    }
+}

@@ -1,0 +1,235 @@
+use super::*;
+use crate::wire::{encode, encode_signed, Value};
+use crate::work::model::Ports;
+
+fn entry(name: &str, addr: &str) -> HostEntry {
+    HostEntry {
+        host: name.into(),
+        tag: name.into(),
+        address: addr.into(),
+        ports: Ports::default(),
+        groups: vec!["all".into()],
+    }
+}
+
+fn iv(interval: f64) -> Intervals {
+    Intervals { heartbeat: interval, grace: 0.5, missed: 3, ..Intervals::default() }
+}
+
+fn table(key: Option<&[u8]>) -> HostTable {
+    HostTable::new(
+        TableConf { intervals: iv(1.0), key: key.map(|k| k.to_vec()) },
+        &[entry("a.example", "127.0.0.2")],
+    )
+}
+
+fn at(t: f64) -> Now {
+    Now { mono: t, wall: 1_000_000.0 + t }
+}
+
+fn htb(name: &str, seq: i64, extra: &[(&str, Value)]) -> Vec<u8> {
+    let mut p = vec![
+        ("name", Value::Str(name.into())),
+        ("ts", Value::Float(1_000_000.0)),
+        ("seq", Value::Int(seq)),
+        ("interval", Value::Int(1)),
+        ("rtt", Value::Float(0.31)),
+    ];
+    p.extend(extra.iter().cloned());
+    encode("HTB", &p)
+}
+
+fn from() -> SocketAddr {
+    "127.0.0.2:40000".parse().unwrap()
+}
+
+fn feed(
+    t: &mut HostTable,
+    d: &[u8],
+    now: Now,
+) -> (Result<Accepted, Refused>, Vec<HostChange>, Vec<u8>) {
+    let mut ack = Vec::new();
+    let mut ch = Vec::new();
+    let r = t.on_datagram(d, from(), now, &mut ack, &mut ch);
+    (r, ch, ack)
+}
+
+fn kinds(ch: &[HostChange]) -> Vec<ChangeKind> {
+    ch.iter().map(|c| c.kind.clone()).collect()
+}
+
+#[test]
+fn first_heartbeat_new_to_up_with_ack() {
+    let mut t = table(None);
+    assert_eq!(t.host("a.example").unwrap().state, Reach::New);
+    let (r, ch, ack) = feed(&mut t, &htb("a.example", 1, &[("boot", Value::Bool(true))]), at(0.0));
+    assert_eq!(r, Ok(Accepted::Htb));
+    // boot=1 on the very first contact is not a reboot.
+    assert_eq!(kinds(&ch), vec![ChangeKind::Heartbeat { old: Reach::New, new: Reach::Up }]);
+    t.set_work_lm("a.example", 1234.0);
+    let (_, _, ack2) = feed(&mut t, &htb("a.example", 2, &[]), at(1.0));
+    let mut dec = Decoder::new();
+    let m = dec.decode(&ack).unwrap();
+    assert_eq!(m.id, "ACK");
+    assert_eq!(m.get("seq"), Some(Val::Plain("1")));
+    assert_eq!(m.get("ts"), Some(Val::Plain("1000000.00000")));
+    assert_eq!(m.get("srv_ts").unwrap().as_f64(), Some(1_000_000.0));
+    assert_eq!(m.get("work").unwrap().as_f64(), Some(0.0));
+    assert_eq!(dec.decode(&ack2).unwrap().get("work").unwrap().as_f64(), Some(1234.0));
+    let h = t.host("a.example").unwrap();
+    assert_eq!(h.rtt_ms, Some(0.31));
+    assert_eq!(h.seq, Some(2));
+    assert_eq!(t.host_by_ip("127.0.0.2".parse().unwrap()), Some("a.example"));
+}
+
+#[test]
+fn late_then_down_by_deadline_then_up() {
+    let mut t = table(None);
+    let _ = feed(&mut t, &htb("a.example", 1, &[]), at(0.0));
+    assert!(t.check(at(1.4)).is_empty());
+    let d = t.next_deadline().unwrap();
+    assert!((d - 1.5).abs() < 0.01, "deadline {d}");
+    let ch = t.check(at(1.6));
+    assert_eq!(kinds(&ch), vec![ChangeKind::Heartbeat { old: Reach::Up, new: Reach::Late }]);
+    let ch = t.check(at(3.6));
+    assert_eq!(kinds(&ch), vec![ChangeKind::Heartbeat { old: Reach::Late, new: Reach::Down }]);
+    assert_eq!(t.next_deadline(), None);
+    let (_, ch, _) = feed(&mut t, &htb("a.example", 5, &[("boot", Value::Bool(true))]), at(10.0));
+    assert_eq!(
+        kinds(&ch),
+        vec![ChangeKind::Reboot, ChangeKind::Heartbeat { old: Reach::Down, new: Reach::Up }]
+    );
+    assert_eq!(t.host("a.example").unwrap().seq_gaps, 0, "no gap counted across a boot");
+}
+
+#[test]
+fn heartbeats_keep_host_up_without_heap_growth() {
+    let mut t = table(None);
+    for i in 0..100 {
+        let _ = feed(&mut t, &htb("a.example", i, &[]), at(i as f64));
+        assert!(t.check(at(i as f64 + 0.9)).is_empty());
+    }
+    assert_eq!(t.r.heap.len(), 1);
+    assert_eq!(t.host("a.example").unwrap().window.len(), crate::server::detector::WINDOW);
+}
+
+#[test]
+fn shutdown_is_planned_stop_at_once() {
+    let mut t = table(None);
+    let _ = feed(&mut t, &htb("a.example", 1, &[]), at(0.0));
+    let (_, ch, _) =
+        feed(&mut t, &htb("a.example", 2, &[("shutdown", Value::Bool(true))]), at(0.5));
+    assert_eq!(kinds(&ch), vec![ChangeKind::Heartbeat { old: Reach::Up, new: Reach::Stopped }]);
+    assert!(ch[0].message.contains("planned"));
+    assert!(t.check(at(100.0)).is_empty());
+}
+
+#[test]
+fn unknown_name_is_new_host_and_seq_gaps_count() {
+    let mut t = table(None);
+    let (_, ch, _) = feed(&mut t, &htb("z.example", 1, &[]), at(0.0));
+    assert_eq!(ch[0].kind, ChangeKind::NewHost);
+    assert_eq!(ch[1].kind, ChangeKind::Heartbeat { old: Reach::New, new: Reach::Up });
+    let _ = feed(&mut t, &htb("z.example", 5, &[]), at(1.0));
+    let h = t.host("z.example").unwrap();
+    assert_eq!(h.seq_gaps, 3);
+    assert!(!h.in_work);
+}
+
+#[test]
+fn lower_uptime_is_reboot() {
+    let mut t = table(None);
+    let _ = feed(&mut t, &htb("a.example", 1, &[("uptime", Value::Int(500))]), at(0.0));
+    let (_, ch, _) = feed(&mut t, &htb("a.example", 2, &[("uptime", Value::Int(3))]), at(1.0));
+    assert_eq!(kinds(&ch), vec![ChangeKind::Reboot]);
+}
+
+#[test]
+fn plg_items_and_refusals_counted() {
+    let mut t = table(None);
+    let plg = encode(
+        "PLG",
+        &[
+            ("name", Value::Str("a.example".into())),
+            ("plugin", Value::Str("cpu_monitor".into())),
+            ("cpu_percent", Value::Float(45.2)),
+            ("state", Value::Str("ok".into())),
+        ],
+    );
+    assert_eq!(feed(&mut t, &plg, at(0.0)).0, Ok(Accepted::Plg));
+    let h = t.host("a.example").unwrap();
+    assert_eq!(h.items.get("cpu_monitor.cpu_percent"), Some(&ItemVal::Num(45.2)));
+    assert_eq!(h.items.get("cpu_monitor.state"), Some(&ItemVal::Text("ok".into())));
+    assert_eq!(feed(&mut t, b"junk", at(0.0)).0, Err(Refused("no_header")));
+    assert_eq!(feed(&mut t, b"!HTB:junk", at(0.0)).0, Err(Refused("inflate")));
+    assert_eq!(feed(&mut t, &encode("XYZ", &[]), at(0.0)).0, Err(Refused("unknown_id")));
+    let noname = encode("HTB", &[("seq", Value::Int(1))]);
+    // No name, but the source address is known from the work: accepted.
+    assert_eq!(feed(&mut t, &noname, at(0.0)).0, Ok(Accepted::Htb));
+    assert_eq!(t.stats().refused, 3);
+    assert_eq!(t.refusals().get("inflate"), Some(&1));
+    let mut s = String::new();
+    t.state_lines(&mut s, at(1.0));
+    assert!(s.contains("-- udp received 5 accepted 2 acked 0 refused 3\n"), "{s}");
+    assert!(s.contains("-- udp refused no_header 1\n"));
+    assert!(s.contains("-- host a.example up seen 1s"), "{s}");
+    let d = t.dump(at(1.0));
+    assert_eq!(d["refused_by_source"]["127.0.0.2"]["count"], 3);
+}
+
+#[test]
+fn source_map_is_bounded() {
+    let mut t = table(None);
+    let (mut ack, mut ch) = (Vec::new(), Vec::new());
+    for i in 0..(MAX_SOURCES as u32 + 100) {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        let _ = t.on_datagram(b"x", SocketAddr::new(ip.into(), 1), at(0.0), &mut ack, &mut ch);
+    }
+    assert_eq!(t.r.by_source.len(), MAX_SOURCES);
+    assert_eq!(t.r.other_sources, 100);
+}
+
+#[test]
+fn fleet_key_enforced() {
+    let key = b"k3y";
+    let mut t = table(Some(key));
+    let pairs = [
+        ("name", Value::Str("a.example".into())),
+        ("ts", Value::Float(1_000_000.0)),
+        ("seq", Value::Int(1)),
+    ];
+    assert_eq!(feed(&mut t, &encode("HTB", &pairs), at(0.0)).0, Err(Refused("unsigned")));
+    let forged = encode_signed("HTB", &pairs, Some(b"wrong"));
+    assert_eq!(feed(&mut t, &forged, at(0.0)).0, Err(Refused("bad_sig")));
+    let good = encode_signed("HTB", &pairs, Some(key));
+    let (r, _, ack) = feed(&mut t, &good, at(0.0));
+    assert_eq!(r, Ok(Accepted::Htb));
+    // Replayed ten minutes later.
+    assert_eq!(feed(&mut t, &good, at(600.0)).0, Err(Refused("stale")));
+    // The ACK is signed too.
+    let mut dec = Decoder::new();
+    let m = dec.decode(&ack).unwrap();
+    assert_eq!(wire::verify(&m, key, 1_000_000.0), Verified::Ok);
+}
+
+#[test]
+fn persist_round_trip_no_new_events_and_grace() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let mut t = table(None);
+    let _ =
+        feed(&mut t, &htb("a.example", 1, &[("ver", Value::Str("hbmon-0.1.0".into()))]), at(0.0));
+    let _ = feed(&mut t, &htb("z.example", 1, &[]), at(0.0));
+    t.save(&conn).unwrap();
+    let mut t2 = table(None);
+    assert_eq!(t2.load(&conn, at(50.0)).unwrap(), 2);
+    let h = t2.host("z.example").unwrap();
+    assert_eq!(h.state, Reach::Up);
+    assert_eq!(h.last_seen, Some(50.0));
+    assert_eq!(t2.host("a.example").unwrap().version, "hbmon-0.1.0");
+    // One interval of grace from the load, then the rule applies.
+    assert!(t2.check(at(51.0)).is_empty());
+    assert_eq!(t2.check(at(51.6)).len(), 2);
+    // A heartbeat after restart from a known host is no "new host".
+    let (_, ch, _) = feed(&mut t2, &htb("z.example", 2, &[]), at(52.0));
+    assert!(!ch.iter().any(|c| c.kind == ChangeKind::NewHost));
+}
