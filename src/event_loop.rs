@@ -278,7 +278,7 @@ impl EventLoop {
             move || {
                 let done = match job {
                     Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
-                    Job::Notify(n) => Done::Notify(crate::server::run_notify_job(n)),
+                    Job::Notify(n) => Done::Notify(crate::server::run_notify_job(*n)),
                 };
                 let _ = tx.send(done);
                 let _ = waker.wake();
@@ -562,10 +562,12 @@ impl EventLoop {
     fn read_udp_client(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_client.as_ref() else { return };
         loop {
-            match sock.recv_from(&mut self.udp_buf) {
-                Ok((n, from)) => {
+            // Kernel receive timestamps (SO_TIMESTAMP) make the RTT honest
+            // even when the loop was busy when the ACK arrived.
+            match crate::client::heartbeat::recv_timestamped(sock, &mut self.udp_buf) {
+                Ok((n, from, stamp)) => {
                     if let Some(c) = st.client.as_mut() {
-                        c.on_datagram(&self.udp_buf[..n], from, now, fx);
+                        c.on_datagram(&self.udp_buf[..n], from, stamp, now, fx);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

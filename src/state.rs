@@ -60,7 +60,7 @@ pub struct CallReq {
 /// Work for helper threads; results come back as `Done`.
 pub enum Job {
     Probe(crate::client::ProbeJob),
-    Notify(crate::server::NotifyJob),
+    Notify(Box<crate::server::NotifyJob>),
 }
 
 pub enum Done {

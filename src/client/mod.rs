@@ -13,6 +13,7 @@ use crate::state::{CallOwner, Effects, Job, Now, State, Tick};
 use crate::store::History;
 use crate::verbs::Reply;
 use crate::work::model::Work;
+use heartbeat::Heartbeat;
 use items::{Items, Reading};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -93,6 +94,11 @@ pub struct Client {
     next_report: f64,
     next_report_wall: f64,
     round_armed: bool,
+    hb: Heartbeat,
+    /// Where heartbeats go: the server's heartbeat port and conf `heartbeat_to`.
+    hb_targets: Vec<SocketAddr>,
+    extra_targets: Vec<String>,
+    server_dead: bool,
 }
 
 impl Client {
@@ -121,7 +127,18 @@ impl Client {
             next_report: 0.0,
             next_report_wall: 0.0,
             round_armed: false,
+            hb: Heartbeat::new(
+                &st.hostname,
+                st.work.intervals.heartbeat,
+                st.work.intervals.server_dead,
+                st.conf.key.as_ref().map(|k| k.as_bytes().to_vec()),
+            ),
+            hb_targets: Vec::new(),
+            extra_targets: st.conf.heartbeat_to.clone(),
+            server_dead: false,
         };
+        c.set_targets();
+        fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat));
         if c.fetches_work {
             c.call_work(now, fx);
         } else {
@@ -151,14 +168,64 @@ impl Client {
         self.server = crate::work::addr::resolve(&work.server.address, work.server.ports.port);
         self.probes_dir = conf.probes_dir();
         self.items.reload(work);
+        self.extra_targets = conf.heartbeat_to.clone();
+        self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
+        self.set_targets();
         // A new work is worth a report at once, and a first round soon.
         fx.timer(now.mono + 0.2, Tick::Client(ClientTick::Round));
         self.schedule_report(now, fx, 1.0);
     }
 
-    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
+    pub fn shutdown(&mut self, now: Now, fx: &mut Effects) {
+        // The last heartbeat says this is a planned stop.
+        let d = self.hb.build(now, true);
+        for t in &self.hb_targets {
+            fx.datagrams.push((*t, d.clone()));
+        }
         if let Err(e) = self.history.checkpoint() {
             log::warn!("history checkpoint: {e}");
+        }
+    }
+
+    fn set_targets(&mut self) {
+        let Some(server) =
+            crate::work::addr::resolve(&self.work.server.address, self.work.server.ports.hb_port)
+        else {
+            log::error!("no heartbeat address for the server {}", self.work.server.host);
+            return;
+        };
+        let (targets, bad) =
+            heartbeat::targets(server, &self.extra_targets, self.work.server.ports.hb_port);
+        for b in bad {
+            log::error!("heartbeat_to {b}: not an address");
+        }
+        self.hb_targets = targets;
+    }
+
+    fn heartbeat(&mut self, now: Now, fx: &mut Effects) {
+        let d = self.hb.build(now, false);
+        for t in &self.hb_targets {
+            fx.datagrams.push((*t, d.clone()));
+        }
+        self.check_server(now, fx);
+    }
+
+    /// Raises or clears the `server` item when the server stops or starts answering.
+    fn check_server(&mut self, now: Now, fx: &mut Effects) {
+        let dead = self.hb.server_dead(now.mono);
+        if dead != self.server_dead {
+            self.server_dead = dead;
+            let best = self.items.level_name(0).to_string();
+            let worst = self.items.level_name(self.work.levels.len().saturating_sub(1)).to_string();
+            if dead {
+                let msg =
+                    format!("no ACK from the server for {}s", self.work.intervals.server_dead);
+                log::error!("{msg}");
+                self.set_item("server", None, &worst, &msg, now, fx);
+            } else {
+                log::warn!("the server answers again");
+                self.set_item("server", Some(1.0), &best, "the server answers", now, fx);
+            }
         }
     }
 
@@ -462,7 +529,13 @@ impl Client {
                 fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap));
             }
             ClientTick::EventsRetry => self.send_events(now, fx),
-            ClientTick::Heartbeat => {}
+            ClientTick::Heartbeat => {
+                self.heartbeat(now, fx);
+                fx.timer(
+                    now.mono + self.work.intervals.heartbeat.max(0.05),
+                    Tick::Client(ClientTick::Heartbeat),
+                );
+            }
         }
     }
 
@@ -553,7 +626,31 @@ impl Client {
         }
     }
 
-    pub fn on_datagram(&mut self, _d: &[u8], _from: SocketAddr, _now: Now, _fx: &mut Effects) {}
+    /// An ACK on the heartbeat socket (`stamp`: kernel receive time).
+    pub fn on_datagram(
+        &mut self,
+        d: &[u8],
+        from: SocketAddr,
+        stamp: Option<f64>,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        match self.hb.on_ack(d, stamp.unwrap_or(now.wall), now) {
+            Ok(a) => {
+                if let Some(rtt) = a.rtt_ms {
+                    let best = self.items.level_name(0).to_string();
+                    self.set_item("rtt", Some(rtt), &best, "", now, fx);
+                }
+                if let Some(lm) = a.work_lm {
+                    self.server_work_lm(lm, now, fx);
+                }
+                if self.server_dead {
+                    self.check_server(now, fx);
+                }
+            }
+            Err(e) => log::debug!("datagram from {from} ignored: {e:?}"),
+        }
+    }
     pub fn on_probe_done(&mut self, p: ProbeDone, now: Now, fx: &mut Effects) {
         self.running.remove(&p.item);
         let readings = p.samples.into_iter().map(reading).collect();

@@ -533,25 +533,26 @@ impl Notifier {
         let alerting = self.alerts.values().filter(|a| a.alerting()).count();
         let silenced = self.silences.values().filter(|&&u| u > now).count();
         out.push_str(&format!(
-            "notify pending={} held={} inflight={} failed={} alerting={alerting} silenced={silenced}\n",
+            "-- notify pending {} held {} inflight {} failed {} alerting {alerting} silenced {silenced}\n",
             self.count("pending"),
             self.count("held"),
             self.count("inflight"),
             self.count("failed"),
         ));
         for a in self.alerts.values().filter(|a| a.alerting()) {
+            out.push_str("-- ");
             out.push_str(self.describe(a, now).trim_end());
             out.push('\n');
         }
         for ((h, i), u) in self.silences.iter().filter(|(_, &u)| u > now) {
             let item = if i.is_empty() { "*" } else { i };
-            out.push_str(&format!("silence {h} {item} until={}\n", message::rfc3339(*u)));
+            out.push_str(&format!("-- silence {h} {item} until {}\n", message::rfc3339(*u)));
         }
         for (id, ch, subj, tries, err) in &self.failures {
-            out.push_str(&format!("failed {id} {ch} tries={tries} {subj:?}: {err}\n"));
+            out.push_str(&format!("-- notify failed {id} {ch} tries {tries} {subj:?}: {err}\n"));
         }
         if let Some(e) = &self.deadman_error {
-            out.push_str(&format!("deadman failed: {e}\n"));
+            out.push_str(&format!("-- deadman failed: {e}\n"));
         }
     }
 

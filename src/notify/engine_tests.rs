@@ -156,7 +156,7 @@ fn silence_mutes_but_resolve_still_sent() {
     let mut s = String::new();
     n.state_lines(&mut s, 10.0);
     assert!(
-        s.contains("silenced=1") && s.contains("unsent") && s.contains("silence www3.x *"),
+        s.contains("silenced 1") && s.contains("unsent") && s.contains("silence www3.x *"),
         "{s}"
     );
     // Never sent, so no recovery either.
@@ -208,7 +208,7 @@ fn storm_becomes_one_digest_per_user() {
     assert_eq!(prompt.len(), 3, "the first alerts go out at once: {prompt:?}");
     let mut s = String::new();
     n.state_lines(&mut s, 1002.0);
-    assert!(s.contains("held=17"), "{s}");
+    assert!(s.contains("held 17"), "{s}");
     assert!(deliver(&c, &mut n, 1003.0).is_empty(), "storm still on");
     let d = n.tick(&c, 1006.95).unwrap();
     assert_eq!(d.len(), 1);
@@ -338,7 +338,7 @@ fn retries_back_off_fail_and_survive_restart() {
     assert_eq!(delays, vec![10.0, 20.0, 40.0, 80.0, 160.0, 300.0]);
     let mut s = String::new();
     n.state_lines(&mut s, t);
-    assert!(s.contains("failed=1") && s.contains("connection refused"), "{s}");
+    assert!(s.contains("failed 1") && s.contains("connection refused"), "{s}");
     assert_eq!(n.dump()["failed"][0]["tries"], outbox::MAX_TRIES);
     // The failed alert no longer blocks its recovery.
     let r = n.tick(&c, t + 1.0).unwrap();

@@ -29,7 +29,7 @@ impl Flaps {
 
     /// True when the item has had no change within `window` before `now`.
     pub fn settled(&self, key: &(String, String), now: f64, window: f64) -> bool {
-        self.changes.get(key).and_then(|q| q.back()).map_or(true, |&t| t <= now - window)
+        self.changes.get(key).and_then(|q| q.back()).is_none_or(|&t| t <= now - window)
     }
 
     /// When the item will count as settled.

@@ -2,6 +2,7 @@
 //! work distribution, fleet verbs and alerting. The verbs are one function
 //! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
 
+mod beats;
 pub mod db;
 pub mod detector;
 pub mod fleet;
@@ -61,6 +62,14 @@ pub struct Server {
     by_tag: HashMap<String, String>,
     reports: BTreeMap<String, Report>,
     notifier: Notifier,
+    /// Heartbeats: the host table and the socket side.
+    udp: hosts::HostTable,
+    ingest: udp::Ingest,
+    /// Monotonic time of the pending CheckHosts tick, if one is set.
+    check_at: Option<f64>,
+    /// Ids of the server's own events: `srv-<boot ms>-<seq>`.
+    boot_id: u64,
+    event_seq: u64,
     /// Monotonic time of the pending Notify tick, if one is set.
     notify_at: Option<f64>,
     stats: Stats,
@@ -82,6 +91,30 @@ impl Server {
         let db = db::open(&st.conf.server_db())?;
         let reports = fleet::load_reports(&db)?;
         let notifier = new_notifier(&db, &st.work)?;
+        let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
+        let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
+        let work_hosts = st.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
+        let mut udp = hosts::HostTable::new(table_conf, &work_hosts);
+        match udp.load(&db, now) {
+            Ok(n) if n > 0 => log::info!("remembered {n} hosts from server.db"),
+            Ok(_) => {}
+            Err(e) => log::error!("loading the host table: {e}"),
+        }
+        let mut ingest = udp::Ingest::new();
+        if st.conf.journal_enabled {
+            let j = crate::journal::Journal::spawn(
+                crate::journal::JournalConf::from_conf(&st.conf),
+                crate::journal::QUEUE,
+            )?;
+            let mut dec = crate::wire::Decoder::new();
+            ingest.journal = Some(Box::new(move |data: &[u8], from, wall| {
+                let message = match dec.decode(data) {
+                    Ok(m) => m.to_json(),
+                    Err(_) => serde_json::Value::Null,
+                };
+                j.log(crate::journal::Entry { wall, from, message });
+            }));
+        }
         let mut s = Server {
             host: st.hostname.clone(),
             work: st.work.clone(),
@@ -92,12 +125,20 @@ impl Server {
             by_tag: HashMap::new(),
             reports,
             notifier,
+            udp,
+            ingest,
+            check_at: None,
+            boot_id: (now.wall * 1000.0) as u64,
+            event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
         };
         s.index_hosts();
+        s.set_work_lms();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
+        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
+        s.arm_check(now, fx);
         // Deliveries left pending by a previous run go out now.
         s.notify_soon(now, fx, 0.0);
         Ok(s)
@@ -107,6 +148,11 @@ impl Server {
         self.work = work.clone();
         self.works_dir = conf.works_dir();
         self.index_hosts();
+        let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
+        self.udp.set_work_hosts(&work_hosts);
+        self.udp.set_intervals(work.intervals.clone());
+        self.set_work_lms();
+        self.arm_check(now, fx);
         match new_notifier(&self.db, work) {
             Ok(n) => self.notifier = n,
             Err(e) => log::error!("reload: notifications kept as they were: {e}"),
@@ -127,7 +173,9 @@ impl Server {
     fn notify_tick(&mut self, now: Now, fx: &mut Effects) {
         self.notify_at = None;
         match self.notifier.tick(&self.db, now.wall) {
-            Ok(jobs) => fx.jobs.extend(jobs.into_iter().map(crate::state::Job::Notify)),
+            Ok(jobs) => {
+                fx.jobs.extend(jobs.into_iter().map(|j| crate::state::Job::Notify(Box::new(j))))
+            }
             Err(e) => log::error!("notifications: {e}"),
         }
         if let Some(t) = self.notifier.next_deadline() {
@@ -135,7 +183,19 @@ impl Server {
         }
     }
 
-    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {}
+    pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
+        self.persist_hosts();
+    }
+
+    /// Every host's work-file mtime, for the `work` field of ACKs.
+    fn set_work_lms(&mut self) {
+        let names: Vec<String> = self.hosts.keys().cloned().collect();
+        for h in names {
+            let lm =
+                crate::run::file_mtime(&self.works_dir.join(format!("{h}.json"))).unwrap_or(0.0);
+            self.udp.set_work_lm(&h, lm);
+        }
+    }
 
     fn index_hosts(&mut self) {
         self.hosts.clear();
@@ -335,6 +395,7 @@ impl Server {
         json!({
             "tag": h.tag,
             "address": h.address,
+            "heartbeat": self.heartbeat_json(name, now),
             "report": report,
         })
     }
@@ -423,9 +484,8 @@ impl Server {
         ))
     }
 
-    /// The host's reachability as notifications see it.
-    fn host_state(&self, _host: &str) -> &'static str {
-        "up"
+    fn host_state(&self, host: &str) -> &'static str {
+        self.reach_name(host)
     }
 
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
@@ -447,6 +507,7 @@ impl Server {
         let _ = writeln!(out, "-- items by level {}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
         self.notifier.state_lines(out, now.wall);
+        self.udp.state_lines(out, now);
         let s = &self.stats;
         let _ = writeln!(
             out,
@@ -465,7 +526,7 @@ impl Server {
     pub fn dump(&self, now: Now) -> Value {
         let hosts: serde_json::Map<String, Value> =
             self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump()})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": self.udp.dump(now)})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -482,7 +543,8 @@ impl Server {
                 fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
             }
             ServerTick::Notify => self.notify_tick(now, fx),
-            ServerTick::CheckHosts | ServerTick::Persist | ServerTick::Deadman => {}
+            ServerTick::CheckHosts | ServerTick::Persist => self.on_beats_tick(&t, now, fx),
+            ServerTick::Deadman => {}
         }
     }
 
@@ -494,11 +556,6 @@ impl Server {
         _fx: &mut Effects,
     ) {
         match c {}
-    }
-
-    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, _now: Now, _fx: &mut Effects) {
-        let mut buf = [0u8; 2048];
-        while sock.recv_from(&mut buf).is_ok() {}
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {

@@ -1,0 +1,160 @@
+//! The server's heartbeat side, glued to the rest: datagrams drained from
+//! the UDP socket into the host table, reachability checked on the table's
+//! own deadlines (never by scanning per packet), host changes turned into
+//! events that are stored like a client's and handed to notifications, and
+//! the table saved to server.db periodically and on stop.
+
+use super::{fleet, Server, ServerTick};
+use crate::event::Event;
+use crate::server::detector::Reach;
+use crate::server::hosts::{ChangeKind, HostChange};
+use crate::state::{Effects, Now, Tick};
+use crate::work::model::Level;
+
+/// How often the host table is saved.
+pub const PERSIST_EVERY: f64 = 60.0;
+
+/// The work level a reachability state stands for: up is the best level,
+/// late `sick` (or the middle), down the worst; a planned stop is the
+/// second best (not a failure, but not fine either).
+pub fn reach_level(levels: &[Level], r: Reach) -> String {
+    let n = levels.len();
+    let at = |i: usize| {
+        levels.get(i.min(n.saturating_sub(1))).map(|l| l.name.clone()).unwrap_or_default()
+    };
+    match r {
+        Reach::New | Reach::Up => at(0),
+        Reach::Late => match levels.iter().find(|l| l.name == "sick") {
+            Some(l) => l.name.clone(),
+            None => at(n / 2),
+        },
+        Reach::Down => at(n.saturating_sub(1)),
+        Reach::Stopped => at(1),
+    }
+}
+
+impl Server {
+    /// Drains the heartbeat socket (recvmmsg batches, ACKs by sendmmsg).
+    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) {
+        let mut changes = Vec::new();
+        if let Err(e) = self.ingest.drain(sock, &mut self.udp, now, |c| changes.push(c)) {
+            log::warn!("heartbeat socket: {e}");
+        }
+        for c in changes {
+            self.host_change(c, now, fx);
+        }
+        self.arm_check(now, fx);
+    }
+
+    /// The CheckHosts timer: late/down from the table's deadlines.
+    pub(super) fn check_hosts(&mut self, now: Now, fx: &mut Effects) {
+        self.check_at = None;
+        for c in self.udp.check(now) {
+            self.host_change(c, now, fx);
+        }
+        self.arm_check(now, fx);
+    }
+
+    /// Sets a CheckHosts timer for the table's next deadline, unless an
+    /// earlier one is already set.
+    pub(super) fn arm_check(&mut self, now: Now, fx: &mut Effects) {
+        let Some(t) = self.udp.next_deadline() else { return };
+        if self.check_at.is_some_and(|c| c <= t && c >= now.mono) {
+            return;
+        }
+        self.check_at = Some(t);
+        fx.timer(t, Tick::Server(ServerTick::CheckHosts));
+    }
+
+    pub(super) fn persist_hosts(&mut self) {
+        if let Err(e) = self.udp.save(&self.db) {
+            log::error!("saving the host table: {e}");
+        }
+    }
+
+    fn host_change(&mut self, c: HostChange, now: Now, fx: &mut Effects) {
+        let Some(ev) = self.change_event(&c) else { return };
+        log::warn!("{} {}: {}", ev.host, ev.item, c.message);
+        match fleet::store_events(&mut self.db, std::slice::from_ref(&ev), now.wall) {
+            Ok(_) => self.on_event(&ev, now, fx),
+            Err(e) => log::error!("{e}"),
+        }
+    }
+
+    /// The event for a change of the host table; none for a known host's
+    /// first healthy heartbeat (not news).
+    fn change_event(&mut self, c: &HostChange) -> Option<Event> {
+        let levels = &self.work.levels;
+        let (item, old, new) = match &c.kind {
+            ChangeKind::Heartbeat { old: Reach::New, new: Reach::Up } => return None,
+            ChangeKind::Heartbeat { old, new } => {
+                let old = (*old != Reach::New).then(|| reach_level(levels, *old));
+                ("heartbeat", old, reach_level(levels, *new))
+            }
+            ChangeKind::Reboot => ("reboot", None, reach_level(levels, Reach::Up)),
+            ChangeKind::NewHost => ("new", None, reach_level(levels, Reach::Up)),
+        };
+        self.event_seq += 1;
+        Some(Event {
+            id: format!("srv-{}-{}", self.boot_id, self.event_seq),
+            host: c.host.clone(),
+            item: item.to_string(),
+            old_level: old,
+            new_level: new,
+            old_value: None,
+            new_value: None,
+            time: c.time,
+            message: c.message.clone(),
+        })
+    }
+
+    /// The host's reachability as notifications and CLIENTS see it.
+    pub(super) fn reach_name(&self, host: &str) -> &'static str {
+        self.udp.host(host).map(|h| h.state.name()).unwrap_or("new")
+    }
+
+    /// The `heartbeat` part of a host's CLIENTS entry.
+    pub(super) fn heartbeat_json(&self, host: &str, now: Now) -> serde_json::Value {
+        let Some(h) = self.udp.host(host) else { return serde_json::Value::Null };
+        serde_json::json!({
+            "state": h.state.name(),
+            "rtt_ms": h.rtt_ms,
+            "phi": h.last_seen.and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace)),
+            "seen": h.last_seen.map(|l| (now.mono - l).max(0.0)),
+            "version": h.version,
+            "uptime": h.uptime,
+            "items": h.items,
+        })
+    }
+
+    pub(super) fn on_beats_tick(&mut self, t: &ServerTick, now: Now, fx: &mut Effects) {
+        match t {
+            ServerTick::CheckHosts => self.check_hosts(now, fx),
+            ServerTick::Persist => {
+                self.persist_hosts();
+                fx.timer(now.mono + PERSIST_EVERY, Tick::Server(ServerTick::Persist));
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reach_levels() {
+        let lv = crate::work::default_levels();
+        assert_eq!(reach_level(&lv, Reach::Up), "fine");
+        assert_eq!(reach_level(&lv, Reach::Late), "sick");
+        assert_eq!(reach_level(&lv, Reach::Down), "dead");
+        assert_eq!(reach_level(&lv, Reach::Stopped), "soso");
+        let two = vec![
+            Level { name: "ok".into(), long: "ok".into() },
+            Level { name: "bad".into(), long: "bad".into() },
+        ];
+        assert_eq!(reach_level(&two, Reach::Late), "bad");
+        assert_eq!(reach_level(&two, Reach::Stopped), "bad");
+    }
+}

@@ -1,0 +1,178 @@
+//! Issue 5: the UDP heartbeat path between real processes: up with an RTT,
+//! late then down after SIGKILL, reboot on restart, a planned stop, garbage
+//! datagrams made with Python's zlib, the fleet key, and a server restart
+//! that remembers every host.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::process::Command;
+use std::time::Instant;
+
+const HB: &str = "ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1h\n";
+
+fn host_line(srv: &Host, name: &str) -> Option<String> {
+    let st = srv.try_cmd("STATE")?;
+    let want = format!("-- host {name} ");
+    st.lines().find(|l| l.starts_with(&want)).map(String::from)
+}
+
+fn hb_events(srv: &Host, host: &str, item: &str) -> Vec<Value> {
+    let v: Value =
+        serde_json::from_str(&srv.body(&format!("CLIENTS {host} {item} 100"))).expect("json");
+    v["events"].as_array().cloned().unwrap_or_default()
+}
+
+fn craft(srv: &Host, case: &str, name: &str, key: Option<&str>) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/udp_craft.py");
+    let mut c = Command::new("python3");
+    c.args([script, &srv.ip.to_string(), &srv.port.to_string(), case, name]);
+    if let Some(k) = key {
+        c.arg(k);
+    }
+    let st = c.status().expect("python3");
+    assert!(st.success(), "udp_craft {case}");
+}
+
+/// `-- udp refused REASON N` counters.
+fn refused(srv: &Host, reason: &str) -> u64 {
+    let st = srv.cmd("STATE");
+    let want = format!("-- udp refused {reason} ");
+    st.lines()
+        .find(|l| l.starts_with(&want))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn up_late_down_reboot_and_planned_stop() {
+    let mut f = Fleet::new(&["srv", "www1"], HB, "");
+    f.start_all();
+    let name = format!("www1.{DOMAIN}");
+    let l = wait_for(10.0, "www1 up with an rtt", || {
+        host_line(f.server(), &name).filter(|l| l.contains(" up ") && l.contains(" rtt "))
+    });
+    assert!(!l.contains(" rtt -"), "{l}");
+    // SIGKILL: late, then down within interval x missed + grace (+1 s).
+    f.host("www1").kill9();
+    let killed = now_wall();
+    wait_for(10.0, "late", || host_line(f.server(), &name).filter(|l| l.contains(" late ")));
+    wait_for(10.0, "down", || host_line(f.server(), &name).filter(|l| l.contains(" down ")));
+    let evs = hb_events(f.server(), &name, "heartbeat");
+    let down = evs.iter().rev().find(|e| e["new_level"] == "dead").expect("a down event");
+    let after = down["time"].as_f64().unwrap() - killed;
+    eprintln!("down {after:.2}s after SIGKILL (limit 1 x 3 + 1 + 1 = 5 s)");
+    assert!(after <= 5.0 + 0.5, "down only {after:.2}s after the kill");
+    assert!(evs.iter().any(|e| e["new_level"] == "sick"), "late is an event too: {evs:?}");
+    // Restart: up again, and a reboot event.
+    f.host("www1").start();
+    wait_for(10.0, "up again", || host_line(f.server(), &name).filter(|l| l.contains(" up ")));
+    wait_for(10.0, "reboot event", || {
+        (!hb_events(f.server(), &name, "reboot").is_empty()).then_some(())
+    });
+    // A clean stop says shutdown=1: down at once, as a planned stop.
+    let t = Instant::now();
+    f.host("www1").stop();
+    let l = wait_for(3.0, "stopped", || {
+        host_line(f.server(), &name).filter(|l| l.contains(" stopped"))
+    });
+    assert!(t.elapsed().as_secs_f64() < 3.0, "{l}");
+    let evs = hb_events(f.server(), &name, "heartbeat");
+    let last = evs.last().expect("events");
+    assert_ne!(last["new_level"], "dead", "a planned stop is not a failure: {last}");
+    assert!(last["message"].as_str().unwrap_or("").contains("shutdown"), "{last}");
+}
+
+fn now_wall() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+#[test]
+fn garbage_datagrams_are_counted_and_the_server_stays_up() {
+    let mut f = Fleet::new(&["srv"], HB, "");
+    f.host("srv").start();
+    let srv = f.server();
+    craft(srv, "htb", "py.example.org", None);
+    craft(srv, "htb_space", "py.example.org", None);
+    craft(srv, "plg", "py.example.org", None);
+    craft(srv, "json_semicolon", "py.example.org", None);
+    wait_for(5.0, "the python host", || host_line(srv, "py.example.org"));
+    let d: Value = serde_json::from_str(&srv.body("DUMP")).expect("dump");
+    let py = d["server"]["udp"]["hosts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|h| h["name"] == "py.example.org"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(py["items"]["disk.used_pct"], 42.5, "{py}");
+    assert_eq!(py["items"]["app.count"], 3.0, "{py}");
+    for case in ["truncated", "zipbomb", "bad_utf8", "big", "novalue", "garbage"] {
+        craft(srv, case, "py.example.org", None);
+    }
+    wait_for(5.0, "six refusals", || {
+        let st = srv.cmd("STATE");
+        let total: u64 = st
+            .lines()
+            .filter(|l| l.starts_with("-- udp refused "))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        (total >= 6).then_some(())
+    });
+    let st = srv.body("STATE");
+    assert!(
+        st.lines().filter(|l| l.starts_with("-- udp refused ")).count() >= 3,
+        "reasons counted apart:\n{st}"
+    );
+    assert!(srv.cmd("PING").contains("PONG"));
+}
+
+#[test]
+fn fleet_key_drops_unsigned_forged_and_replayed() {
+    let mut f = Fleet::new(&["srv", "www1"], HB, "key s3cret-fleet\n");
+    f.start_all();
+    let name = format!("www1.{DOMAIN}");
+    // hbmon's own clients sign: www1 is up.
+    wait_for(10.0, "www1 up", || host_line(f.server(), &name).filter(|l| l.contains(" up ")));
+    let srv = f.server();
+    craft(srv, "signed", "py.example.org", Some("s3cret-fleet"));
+    wait_for(5.0, "signed accepted", || host_line(srv, "py.example.org"));
+    craft(srv, "unsigned", "evil.example.org", Some("s3cret-fleet"));
+    craft(srv, "forged", "evil.example.org", Some("s3cret-fleet"));
+    craft(srv, "replayed", "evil.example.org", Some("s3cret-fleet"));
+    wait_for(5.0, "three refusals", || {
+        (refused(srv, "unsigned") >= 1
+            && refused(srv, "bad_sig") >= 1
+            && refused(srv, "stale") >= 1)
+            .then_some(())
+    });
+    assert!(host_line(srv, "evil.example.org").is_none(), "a refused datagram made a host");
+}
+
+#[test]
+fn a_server_restart_remembers_every_host() {
+    let mut f = Fleet::new(&["srv", "www1", "www2"], HB, "");
+    f.start_all();
+    for t in ["www1", "www2"] {
+        let name = format!("{t}.{DOMAIN}");
+        wait_for(10.0, "up", || host_line(f.server(), &name).filter(|l| l.contains(" up ")));
+    }
+    let before: usize = ["www1", "www2"]
+        .iter()
+        .map(|t| hb_events(f.server(), &format!("{t}.{DOMAIN}"), "heartbeat").len())
+        .sum();
+    f.host("srv").stop();
+    f.host("srv").start();
+    for t in ["www1", "www2"] {
+        let name = format!("{t}.{DOMAIN}");
+        let l = host_line(f.server(), &name).expect("remembered after restart");
+        assert!(!l.contains(" new "), "{l}");
+        wait_for(10.0, "up", || host_line(f.server(), &name).filter(|l| l.contains(" up ")));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let after: usize = ["www1", "www2"]
+        .iter()
+        .map(|t| hb_events(f.server(), &format!("{t}.{DOMAIN}"), "heartbeat").len())
+        .sum();
+    assert_eq!(after, before, "a restart of the server made heartbeat events");
+    let news = hb_events(f.server(), "", "new");
+    assert!(news.is_empty(), "{news:?}");
+}
