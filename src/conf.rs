@@ -377,7 +377,10 @@ fn apply(
         }
         "key" => c.key = Some(need(v)?),
         "heartbeat_to" => c.heartbeat_to.extend(v.split_whitespace().map(String::from)),
-        "fallback" => c.fallback = Some(need(v)?),
+        "fallback" => {
+            crate::client::fallback::parse(v)?;
+            c.fallback = Some(v.to_string())
+        }
         "journal_enabled" => c.journal_enabled = parse_bool(v)?,
         "journal_dir" => c.journal_dir = Some(abs(&need(v)?)),
         "journal_file" => c.journal_file = need(v)?,

@@ -65,3 +65,33 @@ fn webhook_for_a_dead_client_and_its_recovery() {
     assert!(url.contains("host=www1.fleet.test"), "{url}");
     let _ = rx.port;
 }
+
+#[test]
+fn a_client_whose_server_died_uses_its_fallback_channel() {
+    let rx = Receiver::start_on(0);
+    let conf = format!(
+        "ival_server_dead 2s\nfallback webhook http://127.0.0.1:{}/fb?host={{HOST}}&item={{ITEM}}&new={{NEW}}&text={{TEXT}} method=GET\n",
+        rx.port
+    );
+    let work = "ival_heartbeat 0.5s\nival_make_state 1h\n";
+    let mut f = Fleet::new(&["srv", "www1"], work, "");
+    let c = std::fs::read_to_string(&f.hosts[1].conf).unwrap();
+    f.hosts[1].write_conf(&format!("{c}{conf}"));
+    f.start_all();
+    wait_for(10.0, "www1's rtt", || {
+        let st = f.host("www1").try_cmd("STATE")?;
+        item_line(&st, "rtt").map(|_| ())
+    });
+    f.host("srv").kill9();
+    let url = wait_for(15.0, "the fallback webhook", || rx.got("/fb?"));
+    assert!(
+        url.contains("host=www1.fleet.test")
+            && url.contains("item=server")
+            && url.contains("new=dead"),
+        "{url}"
+    );
+    let st = f.host("www1").cmd("STATE");
+    assert!(item_line(&st, "server").is_some_and(|l| l.contains(" dead")), "{st}");
+    f.host("srv").start();
+    wait_for(15.0, "the fallback recovery", || rx.got("new=fine"));
+}

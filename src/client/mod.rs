@@ -2,6 +2,7 @@
 //! fitness functions, kept in the local history; heartbeats, reports and
 //! events to the server; the client verbs HIST, ZAP, SEND.
 
+pub mod fallback;
 pub mod fitness;
 pub mod heartbeat;
 pub mod items;
@@ -99,6 +100,8 @@ pub struct Client {
     hb_targets: Vec<SocketAddr>,
     extra_targets: Vec<String>,
     server_dead: bool,
+    /// Conf `fallback`: this host's own channel for a dead server.
+    fallback: Option<crate::work::model::Channel>,
 }
 
 impl Client {
@@ -136,7 +139,15 @@ impl Client {
             hb_targets: Vec::new(),
             extra_targets: st.conf.heartbeat_to.clone(),
             server_dead: false,
+            fallback: None,
         };
+        c.fallback = st.conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
+            Ok(ch) => Some(ch),
+            Err(e) => {
+                log::error!("{e}");
+                None
+            }
+        });
         c.set_targets();
         fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat));
         if c.fetches_work {
@@ -217,14 +228,20 @@ impl Client {
             self.server_dead = dead;
             let best = self.items.level_name(0).to_string();
             let worst = self.items.level_name(self.work.levels.len().saturating_sub(1)).to_string();
-            if dead {
+            let msg = if dead {
                 let msg =
                     format!("no ACK from the server for {}s", self.work.intervals.server_dead);
                 log::error!("{msg}");
                 self.set_item("server", None, &worst, &msg, now, fx);
+                msg
             } else {
                 log::warn!("the server answers again");
                 self.set_item("server", Some(1.0), &best, "the server answers", now, fx);
+                "the server answers again".to_string()
+            };
+            if let Some(ch) = &self.fallback {
+                let j = fallback::job(ch, &self.host, &self.work.server.host, dead, &msg, now.wall);
+                fx.jobs.push(Job::Notify(Box::new(j)));
             }
         }
     }
@@ -246,11 +263,6 @@ impl Client {
             ClientCall::AllSend => {}
         }
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
-    }
-
-    fn next_event_id(&mut self) -> String {
-        self.event_seq += 1;
-        format!("{}-{}", self.boot_id, self.event_seq)
     }
 
     /// One round: inline items now, blocking ones on helper threads.
@@ -295,16 +307,12 @@ impl Client {
         let host = self.host.clone();
         let values: Vec<(String, f64)> =
             readings.iter().filter_map(|r| r.value.map(|v| (r.item.clone(), v))).collect();
-        let mut ids = Vec::new();
-        let events = {
-            let mut next = || {
-                self.event_seq += 1;
-                let id = format!("{}-{}", self.boot_id, self.event_seq);
-                ids.push(id.clone());
-                id
-            };
-            self.items.apply(&host, readings, now.wall, &mut next)
+        let (seq, boot) = (&mut self.event_seq, self.boot_id);
+        let mut next = || {
+            *seq += 1;
+            format!("{boot}-{seq}")
         };
+        let events = self.items.apply(&host, readings, now.wall, &mut next);
         let vals: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         if let Err(e) = self.history.insert_round_with_events(now.wall, &vals, &events) {
             log::error!("history: {e}");
@@ -327,9 +335,12 @@ impl Client {
         now: Now,
         fx: &mut Effects,
     ) {
-        let id = self.next_event_id();
-        let mut once = Some(id);
-        let mut ids = || once.take().unwrap_or_default();
+        // An id is taken only when the change is an event: ids stay consecutive.
+        let (seq, boot) = (&mut self.event_seq, self.boot_id);
+        let mut ids = || {
+            *seq += 1;
+            format!("{boot}-{seq}")
+        };
         let host = self.host.clone();
         if let Some(e) = self.items.set(&host, item, value, level, msg, now.wall, &mut ids) {
             if let Err(err) = self.history.enqueue(std::slice::from_ref(&e)) {

@@ -305,11 +305,13 @@ pub fn nc(addr: SocketAddr, input: &[u8]) -> String {
 
 /// A set of hosts sharing one work-config. Host 0 is the server.
 pub struct Fleet {
-    pub dir: tempfile::TempDir,
+    /// Dropped first (fields drop in order): hosts are killed and, on a
+    /// failure, print their logs before the directory goes.
+    pub hosts: Vec<Host>,
     pub net: [u8; 2],
     pub port: u16,
-    pub hosts: Vec<Host>,
     pub workconf: PathBuf,
+    pub dir: tempfile::TempDir,
 }
 
 pub const DOMAIN: &str = "fleet.test";
@@ -364,7 +366,7 @@ impl Fleet {
                 env: Vec::new(),
             });
         }
-        Fleet { dir, net, port, hosts, workconf }
+        Fleet { hosts, net, port, workconf, dir }
     }
 
     /// One host with a conf but no work-config: it runs the embedded solo
