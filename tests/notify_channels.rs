@@ -148,7 +148,7 @@ fn webhook_receiver_down_then_up_delivers_once() {
     assert_eq!(now, 35.0, "backoff 5 + 10 + 20");
     let mut s = String::new();
     n.state_lines(&mut s, now);
-    assert!(s.contains("pending=1"), "{s}");
+    assert!(s.contains("pending 1"), "{s}");
     let rx = receiver(port);
     let done = pump(&c, &mut n, now);
     assert_eq!(done.len(), 1);

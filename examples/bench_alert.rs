@@ -1,0 +1,113 @@
+//! Time from a host's last heartbeat to the webhook arriving: a release
+//! server and client on 127.10.0.1/2 (1 s heartbeats, grace 1 s), a webhook
+//! receiver in this process; the client is SIGKILLed, the server's DUMP
+//! says when it last heard it, the receiver when the alert came. Repeated;
+//! the median is reported. Run: `cargo run --release --example bench_alert [RUNS]`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn wall() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+fn cmd(addr: SocketAddr, line: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.write_all(format!("{line}\n").as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn start(bin: &str, conf: &std::path::Path) -> Child {
+    Command::new(bin)
+        .args(["-c", &conf.display().to_string(), "start", "-i"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hbmon (cargo build --release first)")
+}
+
+fn wait<T>(secs: f64, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed().as_secs_f64() < secs, "timed out");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn main() {
+    let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(7);
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let rx = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
+    let rport = rx.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
+    let got: Arc<Mutex<Vec<(f64, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for req in rx.incoming_requests() {
+            g.lock().unwrap().push((wall(), req.url().to_string()));
+            let _ = req.respond(tiny_http::Response::from_string("ok"));
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (srv, cli) = ("127.10.0.1", "127.10.0.2");
+    let port = {
+        let l = std::net::TcpListener::bind((srv, 0)).expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let work = format!(
+        "host srv.bench.example srv {srv}\nhost www1.bench.example www1 {cli}\nserver srv\nport {port}\nhb_port {port}\n\
+         ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1h\n\
+         channel hook webhook http://127.0.0.1:{rport}/hook?host={{HOST}}&new={{NEW}} method=GET\n\
+         user ops hook\nalert all heartbeat sick ops\n"
+    );
+    std::fs::write(dir.path().join("work"), work).expect("work");
+    let mut confs = Vec::new();
+    for (name, ip, extra) in [("srv", srv, format!("workconf {}/work\n", dir.path().display())), ("www1", cli, format!("server {srv}:{port}\n"))] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).expect("dir");
+        let c = d.join("hbmon.conf");
+        std::fs::write(&c, format!("hostname {name}.bench.example\nbind {ip}\nvardir {0}/var\nlogdir {0}/log\nrundir {0}/run\nloglvl quiet\n{extra}", d.display())).expect("conf");
+        confs.push(c);
+    }
+    let mut server = start(bin, &confs[0]);
+    let saddr: SocketAddr = format!("{srv}:{port}").parse().expect("addr");
+    wait(10.0, || cmd(saddr, "PING"));
+    let mut client = start(bin, &confs[1]);
+    let mut lat = Vec::new();
+    for run in 0..runs {
+        wait(20.0, || cmd(saddr, "STATE").filter(|s| s.contains("-- host www1.bench.example up")));
+        std::thread::sleep(Duration::from_millis(1500));
+        let before = got.lock().unwrap().len();
+        let _ = client.kill();
+        let _ = client.wait();
+        let (at, _) = wait(20.0, || got.lock().unwrap()[before..].iter().find(|(_, u)| u.contains("new=sick")).cloned());
+        let dump: serde_json::Value =
+            serde_json::from_str(cmd(saddr, "DUMP").unwrap_or_default().lines().nth(1).unwrap_or("null")).unwrap_or_default();
+        let last = dump["server"]["udp"]["hosts"]
+            .as_array()
+            .and_then(|a| a.iter().find(|h| h["name"] == "www1.bench.example"))
+            .and_then(|h| h["last_seen"].as_f64())
+            .unwrap_or(at);
+        lat.push(at - last);
+        println!("  run {run}: webhook {:.3} s after the last heartbeat", at - last);
+        client = start(bin, &confs[1]);
+        wait(20.0, || got.lock().unwrap().iter().rev().find(|(t, u)| *t > at && u.contains("new=fine")).cloned());
+    }
+    lat.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "last heartbeat -> webhook (interval 1 s + grace 1 s = late): median {:.3} s over {runs} runs (min {:.3}, max {:.3})",
+        lat[lat.len() / 2],
+        lat[0],
+        lat[lat.len() - 1]
+    );
+    let _ = client.kill();
+    let _ = server.kill();
+    let _ = client.wait();
+    let _ = server.wait();
+}

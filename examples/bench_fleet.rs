@@ -1,0 +1,130 @@
+//! The server's fleet side against a real release `hbmon`: a work of
+//! 10,000 hosts (127.9.x.y), REPORT ingest from 1,000 simulated clients
+//! (each report from its own host's address, a new connection each, as
+//! clients do), then CLIENTS latency with 10,000 hosts in the state.
+//! Run: `cargo build --release && cargo run --release --example bench_fleet`.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const HOSTS: usize = 10_000;
+const CLIENTS: usize = 1_000;
+
+fn host_ip(i: usize) -> Ipv4Addr {
+    Ipv4Addr::new(127, 9, (i / 250 + 1) as u8, (i % 250 + 1) as u8)
+}
+
+fn send_from(src: Option<Ipv4Addr>, to: SocketAddr, line: &str) -> String {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    if let Some(ip) = src {
+        s.bind(&SocketAddr::new(IpAddr::V4(ip), 0).into()).expect("bind");
+    }
+    s.connect(&to.into()).expect("connect");
+    let mut s: TcpStream = s.into();
+    s.write_all(line.as_bytes()).expect("send");
+    s.write_all(b"\n").expect("send");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+fn report(i: usize) -> String {
+    let mut items = serde_json::Map::new();
+    for (k, v) in [("cpu_load", 0.42), ("mem_used", 51.0), ("disk_used:/", 71.5), ("uptime", 86400.0), ("procs", 180.0)] {
+        items.insert(k.into(), serde_json::json!({"value": v, "level": "fine", "message": "", "error": null, "time": 1.0}));
+    }
+    let body = serde_json::json!({"host": format!("h{i}.bench.example"), "time": 1.0, "items": items});
+    format!("REPORT {body}")
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let srv = Ipv4Addr::new(127, 9, 0, 1);
+    let port = {
+        let l = std::net::TcpListener::bind((srv, 0)).expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let mut work = format!("host srv.bench.example srv {srv}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nival_heartbeat 1h\n");
+    for i in 0..HOSTS {
+        work.push_str(&format!("host h{i}.bench.example h{i} {}\n", host_ip(i)));
+    }
+    std::fs::write(dir.path().join("work"), work).expect("work");
+    let conf = dir.path().join("hbmon.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "hostname srv.bench.example\nbind {srv}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
+            d = dir.path().display()
+        ),
+    )
+    .expect("conf");
+    let t = Instant::now();
+    let mut child = Command::new(bin)
+        .args(["-c", &conf.display().to_string(), "start", "-i"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hbmon (cargo build --release first)");
+    let addr = SocketAddr::new(IpAddr::V4(srv), port);
+    while TcpStream::connect(addr).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(60), "hbmon did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("server with a {HOSTS}-host work (mkwork at start included) up in {:.2} s", t.elapsed().as_secs_f64());
+    // Let the start-up ALLSEND to 10,000 absent clients finish.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let reports: Vec<String> = (0..CLIENTS).map(report).collect();
+    let rounds = 5;
+    for threads in [1usize, 4] {
+        let t = Instant::now();
+        let per = CLIENTS / threads;
+        let hs: Vec<_> = (0..threads)
+            .map(|k| {
+                let reports = reports[k * per..(k + 1) * per].to_vec();
+                std::thread::spawn(move || {
+                    for _ in 0..rounds {
+                        for (j, r) in reports.iter().enumerate() {
+                            let a = send_from(Some(host_ip(k * per + j)), addr, r);
+                            assert!(a.contains("ok report"), "{a}");
+                        }
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().expect("sender");
+        }
+        let n = (per * threads * rounds) as f64;
+        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {:.0} reports/s", n / t.elapsed().as_secs_f64());
+    }
+    for (what, line) in [("CLIENTS (all 10,000 hosts)", "CLIENTS"), ("CLIENTS h5 (one host)", "CLIENTS h5")] {
+        let mut v: Vec<f64> = (0..20)
+            .map(|_| {
+                let t = Instant::now();
+                let a = send_from(None, addr, line);
+                assert!(a.ends_with("COMMAND DONE\n"));
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        let size = send_from(None, addr, line).len();
+        println!("{what}: median {:.1} ms, p90 {:.1} ms, answer {} KiB", pct(&mut v, 0.5), pct(&mut v, 0.9), size / 1024);
+    }
+    let st = send_from(None, addr, "STATE");
+    if let Some(l) = st.lines().find(|l| l.starts_with("-- cpu_seconds")) {
+        println!("server {l}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    if let Some(l) = status.lines().find(|l| l.starts_with("VmRSS")) {
+        println!("server {l}");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
