@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn wall() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
 }
 
 fn cmd(addr: SocketAddr, line: &str) -> Option<String> {
@@ -68,7 +71,10 @@ fn main() {
     );
     std::fs::write(dir.path().join("work"), work).expect("work");
     let mut confs = Vec::new();
-    for (name, ip, extra) in [("srv", srv, format!("workconf {}/work\n", dir.path().display())), ("www1", cli, format!("server {srv}:{port}\n"))] {
+    for (name, ip, extra) in [
+        ("srv", srv, format!("workconf {}/work\n", dir.path().display())),
+        ("www1", cli, format!("server {srv}:{port}\n")),
+    ] {
         let d = dir.path().join(name);
         std::fs::create_dir_all(&d).expect("dir");
         let c = d.join("hbmon.conf");
@@ -86,9 +92,13 @@ fn main() {
         let before = got.lock().unwrap().len();
         let _ = client.kill();
         let _ = client.wait();
-        let (at, _) = wait(20.0, || got.lock().unwrap()[before..].iter().find(|(_, u)| u.contains("new=sick")).cloned());
-        let dump: serde_json::Value =
-            serde_json::from_str(cmd(saddr, "DUMP").unwrap_or_default().lines().nth(1).unwrap_or("null")).unwrap_or_default();
+        let (at, _) = wait(20.0, || {
+            got.lock().unwrap()[before..].iter().find(|(_, u)| u.contains("new=sick")).cloned()
+        });
+        let dump: serde_json::Value = serde_json::from_str(
+            cmd(saddr, "DUMP").unwrap_or_default().lines().nth(1).unwrap_or("null"),
+        )
+        .unwrap_or_default();
         let last = dump["server"]["udp"]["hosts"]
             .as_array()
             .and_then(|a| a.iter().find(|h| h["name"] == "www1.bench.example"))
@@ -97,7 +107,14 @@ fn main() {
         lat.push(at - last);
         println!("  run {run}: webhook {:.3} s after the last heartbeat", at - last);
         client = start(bin, &confs[1]);
-        wait(20.0, || got.lock().unwrap().iter().rev().find(|(t, u)| *t > at && u.contains("new=fine")).cloned());
+        wait(20.0, || {
+            got.lock()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|(t, u)| *t > at && u.contains("new=fine"))
+                .cloned()
+        });
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     println!(

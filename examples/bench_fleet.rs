@@ -17,7 +17,8 @@ fn host_ip(i: usize) -> Ipv4Addr {
 }
 
 fn send_from(src: Option<Ipv4Addr>, to: SocketAddr, line: &str) -> String {
-    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let s =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
     if let Some(ip) = src {
         s.bind(&SocketAddr::new(IpAddr::V4(ip), 0).into()).expect("bind");
     }
@@ -32,10 +33,17 @@ fn send_from(src: Option<Ipv4Addr>, to: SocketAddr, line: &str) -> String {
 
 fn report(i: usize) -> String {
     let mut items = serde_json::Map::new();
-    for (k, v) in [("cpu_load", 0.42), ("mem_used", 51.0), ("disk_used:/", 71.5), ("uptime", 86400.0), ("procs", 180.0)] {
+    for (k, v) in [
+        ("cpu_load", 0.42),
+        ("mem_used", 51.0),
+        ("disk_used:/", 71.5),
+        ("uptime", 86400.0),
+        ("procs", 180.0),
+    ] {
         items.insert(k.into(), serde_json::json!({"value": v, "level": "fine", "message": "", "error": null, "time": 1.0}));
     }
-    let body = serde_json::json!({"host": format!("h{i}.bench.example"), "time": 1.0, "items": items});
+    let body =
+        serde_json::json!({"host": format!("h{i}.bench.example"), "time": 1.0, "items": items});
     format!("REPORT {body}")
 }
 
@@ -77,7 +85,10 @@ fn main() {
         assert!(t.elapsed() < Duration::from_secs(60), "hbmon did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    println!("server with a {HOSTS}-host work (mkwork at start included) up in {:.2} s", t.elapsed().as_secs_f64());
+    println!(
+        "server with a {HOSTS}-host work (mkwork at start included) up in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     // Let the start-up ALLSEND to 10,000 absent clients finish.
     std::thread::sleep(Duration::from_secs(3));
 
@@ -105,7 +116,9 @@ fn main() {
         let n = (per * threads * rounds) as f64;
         println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {:.0} reports/s", n / t.elapsed().as_secs_f64());
     }
-    for (what, line) in [("CLIENTS (all 10,000 hosts)", "CLIENTS"), ("CLIENTS h5 (one host)", "CLIENTS h5")] {
+    for (what, line) in
+        [("CLIENTS (all 10,000 hosts)", "CLIENTS"), ("CLIENTS h5 (one host)", "CLIENTS h5")]
+    {
         let mut v: Vec<f64> = (0..20)
             .map(|_| {
                 let t = Instant::now();
@@ -115,13 +128,19 @@ fn main() {
             })
             .collect();
         let size = send_from(None, addr, line).len();
-        println!("{what}: median {:.1} ms, p90 {:.1} ms, answer {} KiB", pct(&mut v, 0.5), pct(&mut v, 0.9), size / 1024);
+        println!(
+            "{what}: median {:.1} ms, p90 {:.1} ms, answer {} KiB",
+            pct(&mut v, 0.5),
+            pct(&mut v, 0.9),
+            size / 1024
+        );
     }
     let st = send_from(None, addr, "STATE");
     if let Some(l) = st.lines().find(|l| l.starts_with("-- cpu_seconds")) {
         println!("server {l}");
     }
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
     if let Some(l) = status.lines().find(|l| l.starts_with("VmRSS")) {
         println!("server {l}");
     }

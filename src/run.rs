@@ -314,7 +314,11 @@ fn run_daemon(
     if let Ok(ip) = work.address.parse::<IpAddr>() {
         own_addrs.push(ip);
     }
-    let work_lm = work_mtime(&conf, &host, &work);
+    // The embedded work was "made" when this process started.
+    let work_lm = match work_mtime(&conf, &host, &work) {
+        lm if lm > 0.0 => lm,
+        _ => now.wall.floor(),
+    };
     let mut st = State {
         conf,
         hostname: host,
