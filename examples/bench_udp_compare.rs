@@ -126,6 +126,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
     };
     line("hbmon", hs, ha, hc);
+    println!(
+        "  hbmon receiver: {:.1}% of a core; process max RSS {} MiB (table + buffers + sender)",
+        100.0 * hc / (secs + 0.5),
+        hbmon::bench_udp::process_usage().1 / 1024
+    );
     line("python", ps, pa, pc);
     let per_h = hc / ha.max(1) as f64;
     let per_p = pc / pa.max(1) as f64;
