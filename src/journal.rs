@@ -47,6 +47,21 @@ pub struct Entry {
     pub message: serde_json::Value,
 }
 
+impl Entry {
+    /// The entry for a received datagram (decoded with the caller's reused
+    /// decoder; the `Ingest` journal hook hands over raw bytes). None when
+    /// the datagram does not decode.
+    pub fn from_datagram(
+        dec: &mut crate::wire::Decoder,
+        bytes: &[u8],
+        from: SocketAddr,
+        wall: f64,
+    ) -> Option<Entry> {
+        let m = dec.decode(bytes).ok()?;
+        Some(Entry { wall, from, message: m.to_json() })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct JournalStats {
     pub written: AtomicU64,
@@ -320,6 +335,16 @@ mod tests {
         assert_eq!(v["source_port"], 50003);
         assert_eq!(v["message"]["name"], "webserver01");
         assert!(s.ends_with('\n'));
+    }
+
+    #[test]
+    fn entry_from_datagram() {
+        let d = crate::wire::encode("HTB", &[("name", crate::wire::Value::Str("w".into()))]);
+        let mut dec = crate::wire::Decoder::new();
+        let from = "127.0.0.1:5".parse().unwrap();
+        let e = Entry::from_datagram(&mut dec, &d, from, 1.0).unwrap();
+        assert_eq!(e.message, serde_json::json!({"ID": "HTB", "name": "w"}));
+        assert!(Entry::from_datagram(&mut dec, b"junk", from, 1.0).is_none());
     }
 
     #[test]
