@@ -20,7 +20,7 @@ run: build
 
 # The whole suite: first the tools the tests use, then lint, then every test.
 test: test-deps lint
-	$(CARGO) test --all-targets -- --test-threads=2
+	bash tests/tools/run-tests.sh
 
 test-deps:
 	sh tests/tools/install-deps.sh

@@ -32,6 +32,8 @@ const FIRST_CONN: usize = 16;
 pub const MAX_SESSIONS: usize = 256;
 /// A session must have sent its line and taken its answer within this.
 pub const SESSION_TIMEOUT: f64 = 10.0;
+/// The heartbeat socket's pause between drains under load (seconds).
+const UDP_COALESCE: f64 = 0.002;
 /// Most outgoing calls in flight; more wait in a queue.
 pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
@@ -86,6 +88,10 @@ pub struct EventLoop {
     /// Source address for outgoing connections (the host's bind address).
     bind_ip: Option<std::net::IpAddr>,
     udp_buf: Vec<u8>,
+    /// Monotonic time of the last heartbeat drain.
+    udp_last_drain: f64,
+    /// The heartbeat socket is deregistered until a UdpRearm tick.
+    udp_parked: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
 }
 
@@ -131,6 +137,8 @@ impl EventLoop {
             epoch: Instant::now(),
             bind_ip: s.bind_ip,
             udp_buf: vec![0u8; 65536],
+            udp_last_drain: f64::NEG_INFINITY,
+            udp_parked: false,
             early_results: Vec::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
@@ -146,7 +154,10 @@ impl EventLoop {
     ) -> crate::error::Result<()> {
         let io = |op: &str, e: std::io::Error| crate::error::Error::io(op, e);
         if let Some(mut old) = self.udp_server.take() {
-            let _ = self.poll.registry().deregister(&mut old);
+            if !self.udp_parked {
+                let _ = self.poll.registry().deregister(&mut old);
+            }
+            self.udp_parked = false;
         }
         if let Some(mut old) = self.udp_client.take() {
             let _ = self.poll.registry().deregister(&mut old);
@@ -521,6 +532,7 @@ impl EventLoop {
                 }
             }
             Tick::RotateLog => crate::logger::rotate_now(),
+            Tick::UdpRearm => self.rearm_udp(st, now, fx),
         }
     }
 
@@ -550,13 +562,37 @@ impl EventLoop {
         }
     }
 
+    /// Drains the heartbeat socket. Under load (drains closer than
+    /// `UDP_COALESCE` apart) the socket is parked for that long, so the next
+    /// drain takes a batch instead of waking the loop per datagram: at
+    /// 10,000 datagrams/s that is ~20 per recvmmsg instead of ~2. A quiet
+    /// fleet is never parked, so its ACKs (and RTTs) are immediate.
     fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
-        let Some(sock) = self.udp_server.as_ref() else { return };
-        let Some(server) = st.server.as_mut() else {
-            drain_udp(sock, &mut self.udp_buf);
+        let Some(sock) = self.udp_server.as_mut() else { return };
+        match st.server.as_mut() {
+            Some(server) => server.read_udp(sock, now, fx),
+            None => drain_udp(sock, &mut self.udp_buf),
+        }
+        let busy = now.mono - self.udp_last_drain < UDP_COALESCE;
+        self.udp_last_drain = now.mono;
+        if busy && !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
+            self.udp_parked = true;
+            self.timers.at(now.mono + UDP_COALESCE, Tick::UdpRearm);
+        }
+    }
+
+    fn rearm_udp(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
+        if !self.udp_parked {
             return;
-        };
-        server.read_udp(sock, now, fx);
+        }
+        self.udp_parked = false;
+        if let Some(sock) = self.udp_server.as_mut() {
+            if let Err(e) = self.poll.registry().register(sock, UDP_SERVER, Interest::READABLE) {
+                log::error!("re-arming the heartbeat socket: {e}");
+            }
+        }
+        // What queued while parked is read now (the edge may have passed).
+        self.read_udp_server(st, now, fx);
     }
 
     fn read_udp_client(&mut self, st: &mut State, now: Now, fx: &mut Effects) {

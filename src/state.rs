@@ -35,6 +35,8 @@ pub enum Tick {
     Client(crate::client::ClientTick),
     Server(crate::server::ServerTick),
     RotateLog,
+    /// Re-arm the heartbeat socket after a coalescing pause.
+    UdpRearm,
 }
 
 /// Who asked for an outgoing call, so its result goes back there.
