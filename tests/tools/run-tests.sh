@@ -8,6 +8,6 @@ cargo build --examples || exit $?
 cargo test --lib --bins --tests -- --test-threads="${TEST_THREADS:-2}" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "\nall test binaries: %d passed, %d failed\n", p, f }' "$log"
+     END { printf "\ntotal: %d passed, %d failed\n", p, f }' "$log"
 rm -f "$log"
 exit "$rc"
