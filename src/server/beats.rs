@@ -40,18 +40,15 @@ impl Server {
         if let Err(e) = self.ingest.drain(sock, &mut self.udp, now, |c| changes.push(c)) {
             log::warn!("heartbeat socket: {e}");
         }
-        for c in changes {
-            self.host_change(c, now, fx);
-        }
+        self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
     }
 
     /// The CheckHosts timer: late/down from the table's deadlines.
     pub(super) fn check_hosts(&mut self, now: Now, fx: &mut Effects) {
         self.check_at = None;
-        for c in self.udp.check(now) {
-            self.host_change(c, now, fx);
-        }
+        let changes = self.udp.check(now);
+        self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
     }
 
@@ -72,11 +69,26 @@ impl Server {
         }
     }
 
-    fn host_change(&mut self, c: HostChange, now: Now, fx: &mut Effects) {
-        let Some(ev) = self.change_event(&c) else { return };
-        log::warn!("{} {}: {}", ev.host, ev.item, c.message);
-        match fleet::store_events(&mut self.db, std::slice::from_ref(&ev), now.wall) {
-            Ok(_) => self.on_event(&ev, now, fx),
+    /// Stores the events of a batch of changes in one transaction (a mass
+    /// outage or 100,000 first heartbeats must not cost a commit each),
+    /// then hands each to notifications.
+    fn host_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
+        if changes.is_empty() {
+            return;
+        }
+        let mut events = Vec::with_capacity(changes.len());
+        for c in &changes {
+            if let Some(ev) = self.change_event(c) {
+                log::info!("{} {}: {}", ev.host, ev.item, c.message);
+                events.push(ev);
+            }
+        }
+        match fleet::store_events(&mut self.db, &events, now.wall) {
+            Ok(_) => {
+                for ev in &events {
+                    self.on_event(ev, now, fx);
+                }
+            }
             Err(e) => log::error!("{e}"),
         }
     }

@@ -1,0 +1,77 @@
+//! The heartbeat path through the real daemon: a release `hbmon` server on
+//! 127.11.0.1 fed by `hbmon bench udp` (real HTB datagrams as N distinct
+//! hosts). First 100,000 hosts at a 10 s interval (10,000 datagrams/s):
+//! the server's CPU share and RSS; then rising rates until loss appears.
+//! Run: `cargo build --release && cargo run --release --example bench_udp_daemon`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bench(bin: &str, to: SocketAddr, hosts: u32, rate: u64, secs: f64, procs: u32) -> String {
+    let out = Command::new(bin)
+        .args(["bench", "udp", "--to", &to.to_string(), "--cmd", &to.to_string()])
+        .args(["--hosts", &hosts.to_string(), "--rate", &rate.to_string()])
+        .args(["--secs", &secs.to_string(), "--procs", &procs.to_string()])
+        .output()
+        .expect("hbmon bench udp");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ip = "127.11.0.1";
+    let port = {
+        let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\n");
+    std::fs::write(dir.path().join("work"), work).expect("work");
+    let conf = dir.path().join("hbmon.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "hostname srv.bench.example\nbind {ip}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
+            d = dir.path().display()
+        ),
+    )
+    .expect("conf");
+    let mut child = Command::new(bin)
+        .args(["-c", &conf.display().to_string(), "start", "-i"])
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start hbmon (cargo build --release first)");
+    let to: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
+    let t = Instant::now();
+    while TcpStream::connect(to).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "hbmon did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every host's first heartbeat (a `new` host each) before measuring.
+    print!("{}", bench(bin, to, 100_000, 50_000, 2.5, 1));
+    std::thread::sleep(Duration::from_secs(2));
+    println!("--- steady state: 100,000 hosts at a 10 s interval");
+    print!("{}", bench(bin, to, 100_000, 10_000, 20.0, 1));
+    println!("server RSS {:.1} MiB", rss_kib(child.id()) as f64 / 1024.0);
+    println!("--- rising rates (10,000 hosts)");
+    for rate in [50_000u64, 100_000, 200_000, 300_000, 400_000] {
+        print!("{}", bench(bin, to, 10_000, rate, 3.0, 2));
+    }
+    let mut s = TcpStream::connect(to).expect("connect");
+    let _ = s.write_all(b"PING\n");
+    let mut a = String::new();
+    let _ = s.read_to_string(&mut a);
+    let _ = child.kill();
+    let _ = child.wait();
+}
