@@ -153,7 +153,16 @@ impl Notifier {
         host_state: &str,
         now: f64,
     ) -> rusqlite::Result<()> {
+        // The common case of a big fleet, cheaply: a best-level event for an
+        // item with no alert state, of a host not coming back from down,
+        // changes nothing here (no transaction, no refresh).
+        let quiet = level_index(&self.levels, &ev.new_level) == 0
+            && !self.alerts.contains_key(&(ev.host.clone(), ev.item.clone()))
+            && host_state != "down";
         let was = self.host_states.insert(ev.host.clone(), host_state.to_string());
+        if quiet && was.as_deref() != Some("down") {
+            return Ok(());
+        }
         let tx = conn.unchecked_transaction()?;
         if host_state == "down" && was.as_deref() != Some("down") {
             self.suppress_waiting_children(&tx, &ev.host)?;

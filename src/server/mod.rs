@@ -41,6 +41,8 @@ pub fn run_notify_job(j: NotifyJob) -> NotifyDone {
     crate::notify::run_job(j)
 }
 
+/// Events are handed to delivery at most this long after they arrive.
+const NOTIFY_COALESCE: f64 = 0.02;
 /// How often old events are cleaned.
 const CLEANUP_EVERY: f64 = 3600.0;
 
@@ -355,7 +357,9 @@ impl Server {
         if let Err(err) = self.notifier.on_event(&self.db, e, host_state, now.wall) {
             log::error!("notifications: {err}");
         }
-        self.notify_soon(now, fx, 0.0);
+        // A burst of events shares one Notify tick (its cost grows with the
+        // number of alerts), 20 ms later at most.
+        self.notify_soon(now, fx, NOTIFY_COALESCE);
         log::info!(
             "event {} {} {} -> {}",
             e.host,
