@@ -67,7 +67,7 @@ fn main() {
         "host srv.bench.example srv {srv}\nhost www1.bench.example www1 {cli}\nserver srv\nport {port}\nhb_port {port}\n\
          ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1h\n\
          channel hook webhook http://127.0.0.1:{rport}/hook?host={{HOST}}&new={{NEW}} method=GET\n\
-         user ops hook\nalert all heartbeat sick ops\n"
+         flap 1000 1h\nuser ops hook\nalert all heartbeat sick ops\n"
     );
     std::fs::write(dir.path().join("work"), work).expect("work");
     let mut confs = Vec::new();
