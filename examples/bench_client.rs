@@ -25,7 +25,7 @@ fn proc_stat(pid: u32) -> Option<(f64, u64)> {
 }
 
 fn main() {
-    let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(300);
+    let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(180);
     let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(bin)
@@ -59,6 +59,14 @@ fn main() {
         cpu1 - cpu0,
         (cpu1 - cpu0) / el * 3600.0
     );
+    // RSS counts the binary's code pages shared with the page cache; the
+    // process's own (anonymous) memory is what it really costs.
+    let roll = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    for key in ["Anonymous:", "Shared_Clean:", "Private_Dirty:"] {
+        if let Some(l) = roll.lines().find(|l| l.starts_with(key)) {
+            println!("  {}", l.split_whitespace().collect::<Vec<_>>().join(" "));
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
