@@ -196,9 +196,7 @@ fn mail_and_alertmanager_for_a_dead_client_through_the_daemon() {
     assert!(m.contains("To: ops@example.org"), "{m}");
     assert!(m.contains("Subject: [hbmon] www1 heartbeat"), "{m}");
     f.host("www1").start();
-    wait_for(30.0, "resolved in Alertmanager", || {
-        (!am_alerts(am)?.iter().any(|a| ours(a))).then_some(())
-    });
+    wait_for(30.0, "resolved in Alertmanager", || (!am_alerts(am)?.iter().any(ours)).then_some(()));
     wait_for(30.0, "the recovery mail", || {
         mails(&maildir)
             .into_iter()
