@@ -78,20 +78,43 @@ pub fn fmt_secs(d: Duration) -> String {
 /// Run `argv` (argv[0] is the program: a path, or a name looked up in
 /// [`SANE_PATH`]) and wait up to `timeout`.
 pub fn run_command(argv: &[String], timeout: Duration, cap: usize) -> Result<Output, ExecError> {
+    run_with(argv, &[], None, timeout, cap)
+}
+
+/// `run_command` with extra environment variables and, when given, `stdin`
+/// fed to the program (by a thread of its own, so a program that does not
+/// read cannot stall us). Notification channels (mail, command) use this.
+pub fn run_with(
+    argv: &[String],
+    env: &[(&str, String)],
+    stdin: Option<&[u8]>,
+    timeout: Duration,
+    cap: usize,
+) -> Result<Output, ExecError> {
     let program = argv.first().ok_or(ExecError::NoProgram)?;
     let started = Instant::now();
-    let mut child = Command::new(program)
-        .args(&argv[1..])
+    let mut cmd = Command::new(program);
+    cmd.args(&argv[1..])
         .env_clear()
         .env("PATH", SANE_PATH)
         .env("LC_ALL", "C")
-        .stdin(Stdio::null())
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
+        .process_group(0);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child =
+        cmd.spawn().map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
     let pid = child.id() as i32;
+    if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
+        let data = data.to_vec();
+        // A program that exits without reading just closes the pipe.
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut w, &data);
+        });
+    }
 
     let (tx, rx) = mpsc::channel();
     let out_reader = child.stdout.take().map(|p| spawn_reader(p, cap, 0, tx.clone()));

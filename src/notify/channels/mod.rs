@@ -8,9 +8,7 @@ pub mod mail;
 pub mod syslog;
 pub mod webhook;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const KINDS: [&str; 5] = ["mail", "webhook", "command", "syslog", "alertmanager"];
 
@@ -81,53 +79,28 @@ pub fn check_url(url: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Runs a program with `stdin` fed, killing it at `timeout`; Ok on exit 0.
+/// Runs a program with `stdin` fed, killing its whole process group at
+/// `timeout` (the probes' runner); Ok on exit 0.
 pub fn run_child(
     argv: &[String],
     env: &[(&str, String)],
     stdin: Option<&[u8]>,
     timeout: f64,
 ) -> Result<(), String> {
-    let prog = argv.first().ok_or("empty command")?;
-    let mut cmd = Command::new(prog);
-    cmd.args(&argv[1..])
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().map_err(|e| format!("{prog}: {e}"))?;
-    if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
-        // Messages are far smaller than a pipe buffer, so this cannot block
-        // on a child that does not read.
-        if let Err(e) = w.write_all(data) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{prog}: writing stdin: {e}"));
+    use crate::probes::exec::{self, ExecError};
+    let prog = argv.first().map(String::as_str).unwrap_or("");
+    let t = Duration::from_secs_f64(timeout.max(0.1));
+    match exec::run_with(argv, env, stdin, t, exec::DEFAULT_CAP) {
+        Ok(o) if o.code == Some(0) => Ok(()),
+        Ok(o) => {
+            let how = match (o.code, o.signal) {
+                (Some(c), _) => format!("exit status: {c}"),
+                (None, s) => format!("killed by signal {}", s.unwrap_or(0)),
+            };
+            Err(format!("{prog}: {how}: {}", o.stderr.trim()))
         }
-    }
-    let deadline = Instant::now() + Duration::from_secs_f64(timeout.max(0.1));
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                if status.success() {
-                    return Ok(());
-                }
-                let mut err = String::new();
-                if let Some(mut e) = child.stderr.take() {
-                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
-                }
-                return Err(format!("{prog}: {status}: {}", err.trim()));
-            }
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{prog}: killed after {timeout} s timeout"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("{prog}: wait: {e}")),
-        }
+        Err(ExecError::TimedOut { .. }) => Err(format!("{prog}: killed after {timeout} s timeout")),
+        Err(e) => Err(format!("{prog}: {e}")),
     }
 }
 
