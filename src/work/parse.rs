@@ -17,22 +17,13 @@ pub const BUILTIN_PLAIN: &[&str] =
 /// Builtin item names that need `:ARG`.
 pub const BUILTIN_ARG: &[&str] =
     &["disk_used", "disk_avail", "inode_used", "proc", "net_rx", "net_tx", "tcp", "http", "ping"];
-/// Channel types a `channel` line or an inline user channel may name.
-pub const CHANNEL_TYPES: &[&str] = &["mail", "webhook", "command", "syslog", "alertmanager"];
+/// Channel types a `channel` line or an inline user channel may name:
+/// the notification engine's own list.
+pub const CHANNEL_TYPES: &[&str] = &crate::notify::channels::KINDS;
 
-/// The interval keys of the work (`missed` is a count and handled apart).
-pub const IVAL_KEYS: &[&str] = &[
-    "ival_heartbeat",
-    "ival_make_state",
-    "ival_send_report",
-    "ival_check_work",
-    "ival_keep_events",
-    "ival_keep_history",
-    "ival_renotify",
-    "ival_server_dead",
-    "ival_deadman",
-    "grace",
-];
+/// The interval keys of the work (`missed` is a count and handled apart):
+/// the same keys a host conf may override.
+pub use crate::conf::IVAL_KEYS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostDecl {
