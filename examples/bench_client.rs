@@ -1,8 +1,9 @@
-//! The client's steady-state footprint: a release `hbmon` running the
-//! embedded solo work's standard item set (one round a minute, history
-//! kept), measured from /proc over several minutes: RSS and CPU seconds per
-//! hour. Run: `cargo run --release --example bench_client [SECONDS]`
-//! (default 300; the first 20 s of start-up are not counted).
+//! The client's steady-state footprint: a release `hbmon` client (of a
+//! release server beside it) running the embedded solo work's standard item
+//! set (one round a minute, history kept), measured from /proc over several
+//! minutes: RSS and CPU seconds per hour.
+//! Run: `cargo run --release --example bench_client [SECONDS]`
+//! (default 180; the first 20 s of start-up are not counted).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,17 +29,50 @@ fn main() {
     let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(180);
     let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut child = Command::new(bin)
-        .args(["start", "-i"])
-        .env("XDG_STATE_HOME", dir.path())
-        .env("HOME", dir.path())
-        .current_dir(dir.path())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
+    let (srv, cli) = ("127.14.0.1", "127.14.0.2");
+    let port = {
+        let l = std::net::TcpListener::bind((srv, 0)).expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    // The standard item set of the solo work, on a plain client of a server.
+    let solo = hbmon::work::SOLO_WORK;
+    let items: String = solo
+        .lines()
+        .filter(|l| l.starts_with("get ") || l.starts_with("fit "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let work = format!(
+        "host srv.bench.example srv {srv}\nhost cli.bench.example cli {cli}\nserver srv\nport {port}\nhb_port {port}\n{items}"
+    );
+    std::fs::write(dir.path().join("work"), work).expect("work");
+    let mut confs = Vec::new();
+    for (name, ip, extra) in [
+        ("srv", srv, format!("workconf {}/work\n", dir.path().display())),
+        ("cli", cli, format!("server {srv}:{port}\n")),
+    ] {
+        let d = dir.path().join(name);
+        std::fs::create_dir_all(&d).expect("dir");
+        let c = d.join("hbmon.conf");
+        let text = format!(
+            "hostname {name}.bench.example\nbind {ip}\nvardir {0}/var\nlogdir {0}/log\nrundir {0}/run\nloglvl quiet\n{extra}",
+            d.display()
+        );
+        std::fs::write(&c, text).expect("conf");
+        confs.push(c);
+    }
+    let spawn = |c: &std::path::Path| {
+        Command::new(bin)
+            .args(["-c", &c.display().to_string(), "start", "-i"])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start hbmon (cargo build --release first)")
+    };
+    let mut server = spawn(&confs[0]);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut child = spawn(&confs[1]);
     let pid = child.id();
     std::thread::sleep(Duration::from_secs(20));
-    let (cpu0, _) = proc_stat(pid).expect("hbmon running (is port 50006 free?)");
+    let (cpu0, _) = proc_stat(pid).expect("the client is running");
     let t0 = Instant::now();
     let mut rss = Vec::new();
     while t0.elapsed() < Duration::from_secs(secs) {
@@ -52,21 +86,23 @@ fn main() {
     rss.sort();
     let med = rss.get(rss.len() / 2).copied().unwrap_or(0);
     let max = rss.last().copied().unwrap_or(0);
-    println!("client footprint, embedded solo work (8 items, 1-minute rounds, history kept), {el:.0} s measured:");
+    println!("client footprint: a plain client of a server, the solo work's standard items (8, 1-minute rounds, history kept, 10 s heartbeats), {el:.0} s measured:");
     println!("  RSS median {:.2} MiB, max {:.2} MiB", med as f64 / 1024.0, max as f64 / 1024.0);
     println!(
         "  CPU {:.3} s over {el:.0} s = {:.2} CPU-seconds per hour",
         cpu1 - cpu0,
         (cpu1 - cpu0) / el * 3600.0
     );
-    // RSS counts the binary's code pages shared with the page cache; the
+    // RSS counts the binary's code pages mapped from the page cache; the
     // process's own (anonymous) memory is what it really costs.
     let roll = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    for key in ["Anonymous:", "Shared_Clean:", "Private_Dirty:"] {
+    for key in ["Anonymous:", "Shared_Clean:", "Private_Clean:", "Private_Dirty:"] {
         if let Some(l) = roll.lines().find(|l| l.starts_with(key)) {
             println!("  {}", l.split_whitespace().collect::<Vec<_>>().join(" "));
         }
     }
     let _ = child.kill();
     let _ = child.wait();
+    let _ = server.kill();
+    let _ = server.wait();
 }
