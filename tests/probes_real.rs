@@ -224,10 +224,50 @@ fn tcp_open_and_closed_port() {
     assert!(s[0].error.as_deref().unwrap().contains("refused"), "{s:?}");
 }
 
+/// Whether the kernel lets this process open ICMP datagram sockets: one of
+/// its groups is inside net.ipv4.ping_group_range.
+fn icmp_sockets_allowed() -> bool {
+    let Ok(range) = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range") else {
+        return false;
+    };
+    let r: Vec<u32> = range.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let mut groups = nix::unistd::getgroups().unwrap_or_default();
+    groups.push(nix::unistd::getegid());
+    r.len() == 2 && groups.iter().any(|g| (r[0]..=r[1]).contains(&g.as_raw()))
+}
+
 #[test]
 fn ping_localhost() {
     let s = run_blocking("ping:127.0.0.1", &ProbeSpec::Builtin, nowhere(), T);
     assert_eq!(s.len(), 1);
     assert!(s[0].value.is_some_and(|ms| (0.0..1000.0).contains(&ms)), "{s:?}");
     assert!(s[0].message.contains("3/3 received, 0% loss"), "{s:?}");
+    // The path taken must be the one the kernel allows.
+    let via = if icmp_sockets_allowed() { "(icmp socket)" } else { "(ping command)" };
+    assert!(s[0].message.ends_with(via), "{s:?}");
+}
+
+/// The ICMP socket path, whatever the host's ping_group_range: rerun
+/// `ping_localhost` in a private network namespace (root only; the sysctl
+/// is per namespace, so the host's setting is untouched).
+#[test]
+fn ping_via_icmp_socket_in_a_private_netns() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("not root: cannot make a network namespace; ping_localhost covers the fallback");
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        "ip link set lo up && echo '0 2147483647' > /proc/sys/net/ipv4/ping_group_range \
+         && exec '{}' --exact ping_localhost --nocapture",
+        exe.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .output()
+        .expect("run unshare");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
 }

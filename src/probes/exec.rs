@@ -228,8 +228,14 @@ fn has_exited(pid: i32) -> bool {
             libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
         )
     };
+    if r == -1 {
+        // ECHILD: someone else reaped it (a SIGCHLD handler reaping every
+        // child would do that); it has certainly exited.
+        return std::io::Error::last_os_error().raw_os_error() == Some(libc::ECHILD);
+    }
     // SAFETY: si_pid is valid to read after a successful waitid.
-    r == 0 && unsafe { info.si_pid() } == pid
+    let got = unsafe { info.si_pid() };
+    got == pid
 }
 
 fn kill_group(pgid: i32) {

@@ -37,11 +37,13 @@ pub struct Inline {
     prev_cpu: Option<CpuTimes>,
     /// (interface, is_tx) -> last reading.
     prev_net: HashMap<(String, bool), Counter>,
+    /// (round time, comm -> process count) of the last /proc scan.
+    proc_scan: Option<(f64, HashMap<String, usize>)>,
 }
 
 impl Inline {
     pub fn new(root: ProcRoot) -> Inline {
-        Inline { root, prev_cpu: None, prev_net: HashMap::new() }
+        Inline { root, prev_cpu: None, prev_net: HashMap::new(), proc_scan: None }
     }
 
     /// Roots from the environment (see [`ProcRoot::from_env`]).
@@ -89,10 +91,8 @@ impl Inline {
                 Ok((m.swap_used_pct(), msg.into()))
             }
             ("uptime", None) => Ok((procfs::parse_uptime(&self.read_proc("uptime")?)?, "".into())),
-            ("procs", None) => Ok((self.count_procs(None)? as f64, "".into())),
-            ("proc", Some(n)) if !n.is_empty() => {
-                Ok((self.count_procs(Some(n))? as f64, "".into()))
-            }
+            ("procs", None) => Ok((self.pids()?.len() as f64, "".into())),
+            ("proc", Some(n)) if !n.is_empty() => Ok((self.count_named(n, now)? as f64, "".into())),
             ("disk_used", Some(p)) => disk(p, DiskWhat::UsedPct),
             ("disk_avail", Some(p)) => disk(p, DiskWhat::AvailGib),
             ("inode_used", Some(p)) => disk(p, DiskWhat::InodePct),
@@ -117,33 +117,41 @@ impl Inline {
         }
     }
 
-    fn count_procs(&self, name: Option<&str>) -> Result<usize, String> {
+    fn pids(&self) -> Result<Vec<std::fs::DirEntry>, String> {
         let dir = &self.root.proc;
         let entries =
             std::fs::read_dir(dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
-        let mut n = 0;
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let Some(pid) = file_name.to_str() else { continue };
-            if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
-                continue;
+        Ok(entries
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name();
+                let b = name.as_encoded_bytes();
+                !b.is_empty() && b.iter().all(u8::is_ascii_digit)
+            })
+            .collect())
+    }
+
+    /// Processes named `want`. One scan of /proc per round (the items of
+    /// a round share `now`) serves every `proc:NAME` item of that round:
+    /// reading one small file per process is the costly part.
+    fn count_named(&mut self, want: &str, now: f64) -> Result<usize, String> {
+        let fresh = matches!(&self.proc_scan, Some((at, _)) if *at == now);
+        if !fresh {
+            let mut counts: HashMap<String, usize> = HashMap::new();
+            for entry in self.pids()? {
+                // A process may exit between read_dir and this read: skip it.
+                let Some(comm) = read_comm(&entry.path()) else { continue };
+                *counts.entry(comm).or_default() += 1;
             }
-            match name {
-                None => n += 1,
-                Some(want) => {
-                    // A process may exit between read_dir and this read.
-                    let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                        continue;
-                    };
-                    if procfs::parse_pid_stat_comm(&stat)
-                        .is_some_and(|c| procfs::comm_matches(c, want))
-                    {
-                        n += 1;
-                    }
-                }
-            }
+            self.proc_scan = Some((now, counts));
         }
-        Ok(n)
+        let counts = self.proc_scan.as_ref().map(|(_, c)| c);
+        Ok(counts
+            .into_iter()
+            .flatten()
+            .filter(|(comm, _)| procfs::comm_matches(comm, want))
+            .map(|(_, n)| n)
+            .sum())
     }
 
     /// Bytes/s of one interface direction. The sysfs counter is one small
@@ -183,6 +191,16 @@ impl Inline {
             }
         }
     }
+}
+
+/// A process's name: /proc/PID/comm, or from /proc/PID/stat on kernels
+/// before 2.6.33 that have no comm file.
+fn read_comm(pid_dir: &Path) -> Option<String> {
+    if let Ok(c) = std::fs::read_to_string(pid_dir.join("comm")) {
+        return Some(c.strip_suffix('\n').unwrap_or(&c).to_string());
+    }
+    let stat = std::fs::read_to_string(pid_dir.join("stat")).ok()?;
+    procfs::parse_pid_stat_comm(&stat).map(str::to_string)
 }
 
 fn read(path: &Path) -> Result<String, String> {

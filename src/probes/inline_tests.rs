@@ -52,6 +52,7 @@ fn cpu_pct_first_sample_is_since_boot_then_deltas() {
 fn process_counts() {
     let mut p = probes();
     assert_eq!(value(&p.sample("procs", 0.0)), 4.0);
+    // pid 43 has no comm file (pre-2.6.33 kernel): its stat names it.
     assert_eq!(value(&p.sample("proc:sshd", 0.0)), 2.0);
     assert_eq!(value(&p.sample("proc:systemd", 0.0)), 1.0);
     assert_eq!(value(&p.sample("proc:my (odd) prog", 0.0)), 1.0);
@@ -113,4 +114,27 @@ fn disk_items() {
     // Not a mount point: reports the filesystem it lives on.
     assert!(value(&p.sample("inode_used:/tmp", 0.0)) >= 0.0);
     assert!(p.sample("disk_used:/no/such/dir", 0.0).error.is_some());
+}
+
+#[test]
+fn one_proc_scan_per_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = |pid: u32, comm: &str| {
+        let d = dir.path().join(pid.to_string());
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("comm"), format!("{comm}\n")).unwrap();
+    };
+    add(10, "nginx");
+    add(11, "nginx");
+    let mut p = Inline::with_roots(dir.path(), dir.path());
+    assert_eq!(value(&p.sample("proc:nginx", 1.0)), 2.0);
+    add(12, "nginx");
+    add(13, "redis-server");
+    // Same round: the scan is reused.
+    assert_eq!(value(&p.sample("proc:nginx", 1.0)), 2.0);
+    assert_eq!(value(&p.sample("proc:redis-server", 1.0)), 0.0);
+    // Next round: scanned again.
+    assert_eq!(value(&p.sample("proc:nginx", 2.0)), 3.0);
+    assert_eq!(value(&p.sample("proc:redis-server", 2.0)), 1.0);
+    assert_eq!(value(&p.sample("procs", 2.0)), 4.0);
 }
