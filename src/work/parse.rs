@@ -193,6 +193,10 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
     match key {
         "fit_level" => {
             arity(key, w, 1, 2, "NAME [LONG]")?;
+            // These words are options of a `fit` line, so no level may take them.
+            if ["count", "hyst", "nagios"].contains(&w[0]) {
+                return Err(format!("fit_level: '{}' is reserved (a fit option)", w[0]));
+            }
             ast.levels.push((line, w[0].into(), w.get(1).map(|s| s.to_string())));
         }
         "host" => {

@@ -233,6 +233,7 @@ fn defined_twice() {
 #[test]
 fn unknown_key_and_bad_values() {
     has("colour blue\n", "/w:4: unknown key 'colour'");
+    has("fit_level count\n", "/w:4: fit_level: 'count' is reserved (a fit option)");
     has("port 70000\n", "/w:4: port: '70000' is not a port");
     has("ival_heartbeat 5x\n", "/w:4: ival_heartbeat: unknown unit 'x' in interval '5x'");
     has("missed -1\n", "/w:4: missed: '-1' is not a count");
