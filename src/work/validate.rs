@@ -98,10 +98,8 @@ pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index
     let alerts = alerts(&mut ck, &level_ok, &users, &ugroups);
 
     if !ck.errs.is_empty() {
-        ck.errs.sort_by_key(|(l, _)| *l);
-        let mut errs: Vec<Error> =
-            ck.errs.into_iter().map(|(l, m)| Error::conf(&ast.file, l, m)).collect();
-        return Err(if errs.len() == 1 { errs.remove(0) } else { Error::ConfMany(errs) });
+        let errs = ck.errs.into_iter().map(|(l, m)| Error::conf(&ast.file, l, m)).collect();
+        return Err(many(errs).unwrap_or_else(|| Error::Runtime("no error".into())));
     }
     let mut host_groups = vec![Vec::new(); ast.hosts.len()];
     for (g, hs) in &ck.groups {
@@ -125,6 +123,25 @@ pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index
         channels,
         alerts,
     })
+}
+
+/// Flattens and sorts conf errors by line: None when there are none, the
+/// error itself when one, `ConfMany` otherwise.
+pub fn many(errs: Vec<Error>) -> Option<Error> {
+    let mut flat = Vec::new();
+    for e in errs {
+        match e {
+            Error::ConfMany(v) => flat.extend(v),
+            e => flat.push(e),
+        }
+    }
+    // Stable: errors of one line keep the order they were found in.
+    flat.sort_by_key(|e| if let Error::Conf { line, .. } = e { *line } else { 0 });
+    match flat.len() {
+        0 => None,
+        1 => flat.pop(),
+        _ => Some(Error::ConfMany(flat)),
+    }
 }
 
 fn hosts(ck: &mut Ck) {
