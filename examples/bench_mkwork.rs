@@ -63,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let text = config(hosts);
     std::fs::write(&conf, &text)?;
     println!("bench_mkwork: {hosts} hosts, {} KiB work-config, {runs} runs", text.len() / 1024);
-    let (mut fresh, mut again) = (Vec::new(), Vec::new());
+    let (mut fresh, mut again, mut parse) = (Vec::new(), Vec::new(), Vec::new());
     for r in 0..runs {
         let out = dir.path().join(format!("works{r}"));
         let opts = MkworkOpts {
@@ -73,6 +73,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             verbose: false,
             dry_run: false,
         };
+        let t = Instant::now();
+        let works = hbmon::work::load(&conf)?;
+        parse.push(t.elapsed().as_secs_f64());
+        drop(works);
         let t = Instant::now();
         let ch = mkwork(&opts)?;
         fresh.push(t.elapsed().as_secs_f64());
@@ -87,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|m| m.len())
         .sum();
     println!("  output: {} files, {} KiB", hosts, bytes / 1024);
+    println!("  parse+check+resolve only : median {:.3} s", median(parse));
     println!("  mkwork into an empty dir : median {:.3} s", median(fresh));
     println!("  mkwork, nothing changed  : median {:.3} s", median(again));
     println!("  peak RSS                 : {} MiB", peak_rss_kib() / 1024);

@@ -54,40 +54,68 @@ pub fn to_json(w: &Work) -> Result<Vec<u8>> {
 
 /// Runs mkwork; returns `(file name, change)` sorted by file name.
 pub fn mkwork(opts: &MkworkOpts) -> Result<Vec<(String, Change)>> {
+    // Every check happens here, before anything is written.
     let works = load(&opts.workconf)?;
-    let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     for w in &works {
         if w.host.contains('/') || w.host.starts_with('.') {
             return Err(Error::Runtime(format!("host name '{}' cannot be a file name", w.host)));
         }
-        files.insert(format!("{}.json", w.host), to_json(w)?);
     }
     let existing = existing_files(&opts.out)?;
-    let mut changes = Vec::with_capacity(files.len());
-    for (name, bytes) in &files {
-        let c = match existing.get(name) {
+    let staging = if opts.dry_run { None } else { Some(Staging::new(&opts.out)?) };
+    let r = stage_all(opts, &works, &existing, staging.as_ref());
+    let r = match (r, &staging) {
+        (Ok(changes), Some(st)) => st.commit(&opts.out, &changes, opts.force).map(|()| changes),
+        (r, _) => r,
+    };
+    if let Some(st) = staging {
+        // Empty on success; on failure it holds the leftovers.
+        let _ = std::fs::remove_dir_all(&st.dir);
+    }
+    r
+}
+
+/// Serialises each work, compares it with the file in place and stages it
+/// if it must be written; one file's bytes in memory at a time.
+fn stage_all(
+    opts: &MkworkOpts,
+    works: &[Work],
+    existing: &BTreeMap<String, u64>,
+    staging: Option<&Staging>,
+) -> Result<Vec<(String, Change)>> {
+    let mut changes = Vec::with_capacity(works.len() + 1);
+    let mut names = std::collections::HashSet::with_capacity(works.len());
+    for w in works {
+        let name = format!("{}.json", w.host);
+        let bytes = to_json(w)?;
+        let c = match existing.get(&name) {
             None => Change::New,
             Some(len) if *len != bytes.len() as u64 => Change::Changed,
             Some(_) => {
-                let p = opts.out.join(name);
+                let p = opts.out.join(&name);
                 let old = std::fs::read(&p)
                     .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-                if old == *bytes {
+                if old == bytes {
                     Change::Unchanged
                 } else {
                     Change::Changed
                 }
             }
         };
-        changes.push((name.clone(), c));
+        if let Some(st) = staging {
+            if c != Change::Unchanged || opts.force {
+                let p = st.dir.join(&name);
+                std::fs::write(&p, &bytes)
+                    .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+            }
+        }
+        names.insert(name.clone());
+        changes.push((name, c));
     }
-    for name in existing.keys().filter(|n| !files.contains_key(*n)) {
+    for name in existing.keys().filter(|n| !names.contains(*n)) {
         changes.push((name.clone(), Change::Removed));
     }
     changes.sort();
-    if !opts.dry_run {
-        write(opts, &files, &changes)?;
-    }
     Ok(changes)
 }
 
@@ -110,59 +138,47 @@ fn existing_files(dir: &Path) -> Result<BTreeMap<String, u64>> {
     Ok(out)
 }
 
-fn write(
-    opts: &MkworkOpts,
-    files: &BTreeMap<String, Vec<u8>>,
-    changes: &[(String, Change)],
-) -> Result<()> {
-    let out = &opts.out;
-    std::fs::create_dir_all(out)
-        .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
-    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let base = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let staging = parent.join(format!(".{base}.staging.{}", std::process::id()));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .map_err(|e| Error::io(format!("clearing {}", staging.display()), e))?;
-    }
-    std::fs::create_dir(&staging)
-        .map_err(|e| Error::io(format!("creating {}", staging.display()), e))?;
-    let r = stage_and_move(opts, files, changes, &staging);
-    // The staging dir is empty on success; on failure it holds leftovers.
-    let _ = std::fs::remove_dir_all(&staging);
-    r
+/// A staging dir beside the output dir (same filesystem, so renames are atomic).
+struct Staging {
+    dir: PathBuf,
 }
 
-fn stage_and_move(
-    opts: &MkworkOpts,
-    files: &BTreeMap<String, Vec<u8>>,
-    changes: &[(String, Change)],
-    staging: &Path,
-) -> Result<()> {
-    let todo: Vec<&String> = changes
-        .iter()
-        .filter(|(_, c)| {
-            matches!(c, Change::New | Change::Changed) || (opts.force && *c == Change::Unchanged)
-        })
-        .map(|(n, _)| n)
-        .collect();
-    // Everything is staged first, so a full disk fails before any rename.
-    for name in &todo {
-        let p = staging.join(name);
-        std::fs::write(&p, &files[*name])
-            .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
+impl Staging {
+    fn new(out: &Path) -> Result<Staging> {
+        let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let base = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dir = parent.join(format!(".{base}.staging.{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .map_err(|e| Error::io(format!("clearing {}", dir.display()), e))?;
+        }
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        Ok(Staging { dir })
     }
-    for name in &todo {
-        let (from, to) = (staging.join(name), opts.out.join(name));
-        std::fs::rename(&from, &to).map_err(|e| {
-            Error::io(format!("renaming {} to {}", from.display(), to.display()), e)
-        })?;
+
+    /// Everything was staged first, so a full disk failed before any
+    /// rename; now each staged file replaces its old one atomically.
+    fn commit(&self, out: &Path, changes: &[(String, Change)], force: bool) -> Result<()> {
+        std::fs::create_dir_all(out)
+            .map_err(|e| Error::io(format!("creating {}", out.display()), e))?;
+        for (name, c) in changes {
+            let to = out.join(name);
+            if *c == Change::Removed {
+                std::fs::remove_file(&to)
+                    .map_err(|e| Error::io(format!("removing {}", to.display()), e))?;
+                continue;
+            }
+            let from = self.dir.join(name);
+            if *c == Change::Unchanged && !force {
+                continue;
+            }
+            std::fs::rename(&from, &to).map_err(|e| {
+                Error::io(format!("renaming {} to {}", from.display(), to.display()), e)
+            })?;
+        }
+        Ok(())
     }
-    for (name, _) in changes.iter().filter(|(_, c)| *c == Change::Removed) {
-        let p = opts.out.join(name);
-        std::fs::remove_file(&p).map_err(|e| Error::io(format!("removing {}", p.display()), e))?;
-    }
-    Ok(())
 }
 
 /// What the CLI prints: one line per file (unchanged ones only when

@@ -8,6 +8,7 @@ pub mod addr;
 pub mod mkwork;
 pub mod model;
 pub mod parse;
+mod people;
 pub mod resolve;
 pub mod validate;
 

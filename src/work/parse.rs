@@ -144,19 +144,39 @@ type Msg = std::result::Result<(), String>;
 
 /// Parses a work-config's text. `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Ast> {
+    let p = parse_partial(file, text)?;
+    match crate::work::validate::many(p.errors) {
+        None => Ok(p.ast),
+        Some(e) => Err(e),
+    }
+}
+
+/// What `parse_partial` gives: the statements that parsed, the line errors,
+/// and whether a line that defines names failed (then checking names
+/// against each other would only report follow-on errors).
+#[derive(Debug)]
+pub struct Partial {
+    pub ast: Ast,
+    pub errors: Vec<Error>,
+    pub definition_failed: bool,
+}
+
+/// Keys whose lines define names other lines refer to.
+const DEFINING: &[&str] =
+    &["fit_level", "host", "group", "ugroup", "user", "channel", "nagios", "probe", "server"];
+
+/// Parses what it can: every line error is collected, the rest is kept.
+pub fn parse_partial(file: &Path, text: &str) -> Result<Partial> {
     let mut ast = Ast { file: file.to_path_buf(), ..Ast::default() };
-    let mut errs = Vec::new();
+    let (mut errors, mut definition_failed) = (Vec::new(), false);
     for e in split_entries(file, text)? {
         let words: Vec<&str> = e.value.split_whitespace().collect();
         if let Err(msg) = statement(&mut ast, &e.key, &e.value, &words, e.line) {
-            errs.push(Error::conf(file, e.line, msg));
+            errors.push(Error::conf(file, e.line, msg));
+            definition_failed |= DEFINING.contains(&e.key.as_str());
         }
     }
-    match errs.len() {
-        0 => Ok(ast),
-        1 => Err(errs.remove(0)),
-        _ => Err(Error::ConfMany(errs)),
-    }
+    Ok(Partial { ast, errors, definition_failed })
 }
 
 /// Splits a HOSTS word: `web,db` -> [web, db].
@@ -184,6 +204,10 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
     match key {
         "fit_level" => {
             arity(key, w, 1, 2, "NAME [LONG]")?;
+            // These words are options of a `fit` line, so no level may take them.
+            if ["count", "hyst", "nagios"].contains(&w[0]) {
+                return Err(format!("fit_level: '{}' is reserved (a fit option)", w[0]));
+            }
             ast.levels.push((line, w[0].into(), w.get(1).map(|s| s.to_string())));
         }
         "host" => {

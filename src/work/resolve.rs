@@ -13,8 +13,8 @@ use crate::work::model::{
     AlertRule, Endpoint, Fitness, HostEntry, Intervals, Item, Noise, PmakerWork, Ports, ProbeSpec,
     Roles, ServerWork, Work, WORK_VERSION,
 };
-use crate::work::parse::{parse, Ast, FitDecl};
-use crate::work::validate::{check, Index};
+use crate::work::parse::{parse_partial, Ast, FitDecl};
+use crate::work::validate::{check, many, Index};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -39,7 +39,36 @@ pub fn resolve_with(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Resul
 pub fn load(file: &Path) -> Result<Vec<Work>> {
     let text = std::fs::read_to_string(file)
         .map_err(|e| Error::io(format!("reading work-config {}", file.display()), e))?;
-    resolve_all(&parse(file, &text)?)
+    resolve_text(file, &text, &|p: &Path| p.exists())
+}
+
+/// Parses, checks and resolves a work-config's text, reporting line errors
+/// and name errors together, sorted by line. Names are not cross-checked
+/// when a defining line (`host`, `group`, `user`, ...) failed to parse: that
+/// would only add errors that follow from it.
+pub fn resolve_text(
+    file: &Path,
+    text: &str,
+    sendmail_exists: &dyn Fn(&Path) -> bool,
+) -> Result<Vec<Work>> {
+    let p = parse_partial(file, text)?;
+    let mut errors = p.errors;
+    if p.definition_failed {
+        return Err(fail(errors));
+    }
+    match check(&p.ast, sendmail_exists) {
+        Ok(ix) if errors.is_empty() => Ok(build(&p.ast, &ix)),
+        Ok(_) => Err(fail(errors)),
+        Err(e) => {
+            errors.push(e);
+            Err(fail(errors))
+        }
+    }
+}
+
+/// The errors as one error (they are never empty where this is called).
+fn fail(errors: Vec<Error>) -> Error {
+    many(errors).unwrap_or_else(|| Error::Runtime("work-config rejected".into()))
 }
 
 /// The work of the host called `fqdn` (or by its tag).

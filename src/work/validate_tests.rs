@@ -1,7 +1,7 @@
 //! One test per validation error, each asserting the exact `file:line: problem`.
 
 use crate::work::parse::parse;
-use crate::work::resolve::resolve_with;
+use crate::work::resolve::{resolve_text, resolve_with};
 use std::path::Path;
 
 const BASE: &str = "host a.example.org a 127.0.0.2\nhost b.example.org b 127.0.0.3\nserver a\n";
@@ -9,12 +9,9 @@ const BASE: &str = "host a.example.org a 127.0.0.2\nhost b.example.org b 127.0.0
 /// Errors of BASE + `extra` (extra starts at line 4), all joined by newlines.
 fn errs_with(extra: &str, sendmail: bool) -> String {
     let text = format!("{BASE}{extra}");
-    match parse(Path::new("/w"), &text) {
+    match resolve_text(Path::new("/w"), &text, &|_| sendmail) {
+        Ok(_) => String::new(),
         Err(e) => e.to_string(),
-        Ok(ast) => match resolve_with(&ast, &|_| sendmail) {
-            Ok(_) => String::new(),
-            Err(e) => e.to_string(),
-        },
     }
 }
 
@@ -233,6 +230,7 @@ fn defined_twice() {
 #[test]
 fn unknown_key_and_bad_values() {
     has("colour blue\n", "/w:4: unknown key 'colour'");
+    has("fit_level count\n", "/w:4: fit_level: 'count' is reserved (a fit option)");
     has("port 70000\n", "/w:4: port: '70000' is not a port");
     has("ival_heartbeat 5x\n", "/w:4: ival_heartbeat: unknown unit 'x' in interval '5x'");
     has("missed -1\n", "/w:4: missed: '-1' is not a count");
@@ -243,8 +241,19 @@ fn unknown_key_and_bad_values() {
 fn every_error_is_reported_in_line_order() {
     let e = errs("get c cpu_load\nfit_level\nuser u nope\nparent a zz\n");
     let lines: Vec<&str> = e.lines().collect();
-    // Line 5 is a parse error: the parser reports it alone, before checking names.
+    // Line 5, a defining line, does not parse: names are not cross-checked.
     assert_eq!(lines, vec!["/w:5: fit_level: expected 'fit_level NAME [LONG]'"]);
+    // A line error elsewhere is reported together with the name errors.
+    let e = errs("get c cpu_load\nfit cpu_load soso >x\nalert all * sick nobody\n");
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "/w:4: get: unknown host or group 'c'",
+            "/w:5: condition '>x': 'x' is not a number",
+            "/w:6: alert: unknown user or ugroup 'nobody'",
+        ]
+    );
     let e = errs("get c cpu_load\nuser u nope\nparent a zz\n");
     let lines: Vec<&str> = e.lines().collect();
     assert_eq!(
