@@ -1,0 +1,85 @@
+//! The client's heartbeat side, glued to the rest: HTB datagrams to the
+//! server (and conf `heartbeat_to`), ACKs giving the RTT and the server's
+//! view of our work, and the `server` item (plus the fallback channel)
+//! when the server stops answering. The datagrams themselves are built in
+//! `heartbeat.rs`.
+
+use super::{fallback, heartbeat, Client};
+use crate::state::{Effects, Job, Now};
+use std::net::SocketAddr;
+
+impl Client {
+    pub(super) fn set_targets(&mut self) {
+        let Some(server) =
+            crate::work::addr::resolve(&self.work.server.address, self.work.server.ports.hb_port)
+        else {
+            log::error!("no heartbeat address for the server {}", self.work.server.host);
+            return;
+        };
+        let (targets, bad) =
+            heartbeat::targets(server, &self.extra_targets, self.work.server.ports.hb_port);
+        for b in bad {
+            log::error!("heartbeat_to {b}: not an address");
+        }
+        self.hb_targets = targets;
+    }
+
+    pub(super) fn heartbeat(&mut self, now: Now, fx: &mut Effects) {
+        let d = self.hb.build(now, false);
+        for t in &self.hb_targets {
+            fx.datagrams.push((*t, d.clone()));
+        }
+        self.check_server(now, fx);
+    }
+
+    /// Raises or clears the `server` item when the server stops or starts answering.
+    pub(super) fn check_server(&mut self, now: Now, fx: &mut Effects) {
+        let dead = self.hb.server_dead(now.mono);
+        if dead != self.server_dead {
+            self.server_dead = dead;
+            let best = self.items.level_name(0).to_string();
+            let worst = self.items.level_name(self.work.levels.len().saturating_sub(1)).to_string();
+            let msg = if dead {
+                let msg =
+                    format!("no ACK from the server for {}s", self.work.intervals.server_dead);
+                log::error!("{msg}");
+                self.set_item("server", None, &worst, &msg, now, fx);
+                msg
+            } else {
+                log::warn!("the server answers again");
+                self.set_item("server", Some(1.0), &best, "the server answers", now, fx);
+                "the server answers again".to_string()
+            };
+            if let Some(ch) = &self.fallback {
+                let j = fallback::job(ch, &self.host, &self.work.server.host, dead, &msg, now.wall);
+                fx.jobs.push(Job::Notify(Box::new(j)));
+            }
+        }
+    }
+
+    /// An ACK on the heartbeat socket (`stamp`: kernel receive time).
+    pub fn on_datagram(
+        &mut self,
+        d: &[u8],
+        from: SocketAddr,
+        stamp: Option<f64>,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        match self.hb.on_ack(d, stamp.unwrap_or(now.wall), now) {
+            Ok(a) => {
+                if let Some(rtt) = a.rtt_ms {
+                    let best = self.items.level_name(0).to_string();
+                    self.set_item("rtt", Some(rtt), &best, "", now, fx);
+                }
+                if let Some(lm) = a.work_lm {
+                    self.server_work_lm(lm, now, fx);
+                }
+                if self.server_dead {
+                    self.check_server(now, fx);
+                }
+            }
+            Err(e) => log::debug!("datagram from {from} ignored: {e:?}"),
+        }
+    }
+}
