@@ -108,14 +108,7 @@ impl Journal {
 
     /// STATE line: `-- journal written N dropped N rotations N errors N`.
     pub fn state_line(&self) -> String {
-        let s = &self.stats;
-        format!(
-            "-- journal written {} dropped {} rotations {} errors {}",
-            s.written.load(Ordering::Relaxed),
-            s.dropped.load(Ordering::Relaxed),
-            s.rotations.load(Ordering::Relaxed),
-            s.errors.load(Ordering::Relaxed)
-        )
+        stats_line(&self.stats)
     }
 
     /// Flushes what is queued and stops the writer.
@@ -170,6 +163,17 @@ fn writer_loop(mut w: Writer, rx: Receiver<Entry>, stats: Arc<JournalStats>) {
 }
 
 /// One JSON line (with the newline).
+/// `-- journal written N dropped N rotations N errors N`.
+pub fn stats_line(s: &JournalStats) -> String {
+    format!(
+        "-- journal written {} dropped {} rotations {} errors {}",
+        s.written.load(Ordering::Relaxed),
+        s.dropped.load(Ordering::Relaxed),
+        s.rotations.load(Ordering::Relaxed),
+        s.errors.load(Ordering::Relaxed)
+    )
+}
+
 pub fn format_entry(e: &Entry, out: &mut String) {
     let v = serde_json::json!({
         "timestamp": (e.wall * 1000.0).round() / 1000.0,

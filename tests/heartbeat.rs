@@ -176,3 +176,41 @@ fn a_server_restart_remembers_every_host() {
     let news = hb_events(f.server(), "", "new");
     assert!(news.is_empty(), "{news:?}");
 }
+
+#[test]
+fn the_journal_records_every_received_message_and_rotates() {
+    let mut f = Fleet::new(&["srv", "www1"], HB, "");
+    let c = std::fs::read_to_string(&f.hosts[0].conf).unwrap();
+    f.hosts[0].write_conf(&format!(
+        "{c}journal_enabled yes\njournal_max_size 2k\njournal_max_backups 2\n"
+    ));
+    f.start_all();
+    let journal = f.hosts[0].dir.join("log/messages.journal");
+    let line = wait_for(10.0, "a journal entry from www1", || {
+        let text = std::fs::read_to_string(&journal).ok()?;
+        text.lines().find(|l| l.contains("www1.fleet.test")).map(String::from)
+    });
+    let v: Value = serde_json::from_str(&line).expect("a JSON line");
+    assert_eq!(v["source_ip"], f.hosts[1].ip.to_string(), "{v}");
+    assert!(
+        v["timestamp"].as_f64().is_some()
+            && v["datetime"].is_string()
+            && v["source_port"].is_number(),
+        "{v}"
+    );
+    assert_eq!(v["message"]["name"], "www1.fleet.test", "{v}");
+    // 2 KiB fills in a few seconds of 1 s heartbeats: rotated and gzipped, at most 2 kept.
+    let dir = f.hosts[0].dir.join("log");
+    let rotated = wait_for(20.0, "a rotated journal", || {
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("messages.journal.") && n.ends_with(".gz"))
+            .collect();
+        (!names.is_empty()).then_some(names)
+    });
+    assert!(rotated.len() <= 2, "{rotated:?}");
+    let st = f.server().body("STATE");
+    assert!(st.contains("-- journal written"), "{st}");
+}

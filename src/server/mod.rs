@@ -69,6 +69,8 @@ pub struct Server {
     ingest: udp::Ingest,
     /// Monotonic time of the pending CheckHosts tick, if one is set.
     check_at: Option<f64>,
+    /// The journal writer's counters (the writer itself lives in the ingest hook).
+    journal_stats: Option<std::sync::Arc<crate::journal::JournalStats>>,
     /// Ids of the server's own events: `srv-<boot ms>-<seq>`.
     boot_id: u64,
     event_seq: u64,
@@ -103,11 +105,13 @@ impl Server {
             Err(e) => log::error!("loading the host table: {e}"),
         }
         let mut ingest = udp::Ingest::new();
+        let mut journal_stats = None;
         if st.conf.journal_enabled {
             let j = crate::journal::Journal::spawn(
                 crate::journal::JournalConf::from_conf(&st.conf),
                 crate::journal::QUEUE,
             )?;
+            journal_stats = Some(j.stats.clone());
             let mut dec = crate::wire::Decoder::new();
             ingest.journal = Some(Box::new(move |data: &[u8], from, wall| {
                 let message = match dec.decode(data) {
@@ -130,6 +134,7 @@ impl Server {
             udp,
             ingest,
             check_at: None,
+            journal_stats,
             boot_id: (now.wall * 1000.0) as u64,
             event_seq: 0,
             notify_at: None,
@@ -512,6 +517,9 @@ impl Server {
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
         self.notifier.state_lines(out, now.wall);
         self.udp.state_lines(out, now);
+        if let Some(js) = &self.journal_stats {
+            let _ = writeln!(out, "{}", crate::journal::stats_line(js));
+        }
         let s = &self.stats;
         let _ = writeln!(
             out,
