@@ -190,8 +190,9 @@ impl Call {
         deadline: f64,
         max_answer: usize,
     ) -> std::io::Result<Call> {
+        // An empty line makes a connect-only call (a `tcp:` probe).
         let mut out = line.as_bytes().to_vec();
-        if !out.ends_with(b"\n") {
+        if !out.is_empty() && !out.ends_with(b"\n") {
             out.push(b'\n');
         }
         Ok(Call {
@@ -214,6 +215,7 @@ impl Call {
                 Ok(None) => {}
             }
             match self.stream.peer_addr() {
+                Ok(_) if self.out.is_empty() => return Some(Ok(String::new())),
                 Ok(_) => self.phase = CallPhase::Writing,
                 Err(e) if e.kind() == ErrorKind::NotConnected => return None,
                 Err(e) => return Some(Err(format!("connect: {e}"))),

@@ -199,8 +199,9 @@ fn failing_and_hanging_probes() {
     std::fs::set_permissions(&hang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let closed = free_ports(&[f0.hosts[0].ip]);
     let work = format!(
-        "ival_make_state 1s\nget all uptime tcp:{}:{closed}\nprobe all hang\ntimeout probe:hang 2s\n",
-        f0.hosts[0].ip
+        "ival_make_state 1s\nget all uptime tcp:{ip}:{closed} tcp:{ip}:{open}\nprobe all hang\ntimeout probe:hang 2s\n",
+        ip = f0.hosts[0].ip,
+        open = f0.port
     );
     std::fs::write(
         &f0.workconf,
@@ -214,6 +215,11 @@ fn failing_and_hanging_probes() {
     let st =
         h.wait_state(10.0, "tcp dead", |s| item_line(s, &tcp).is_some_and(|l| l.contains(" dead")));
     assert!(item_line(&st, &tcp).unwrap().contains("error"), "{st}");
+    // An open port (the host's own command port): connect time in ms, fine.
+    let open = format!("tcp:{}:{}", h.ip, h.port);
+    h.wait_state(10.0, "tcp open fine", |s| {
+        item_line(s, &open).is_some_and(|l| l.contains(" fine"))
+    });
     let st = h.wait_state(15.0, "hang killed", |s| {
         item_line(s, "probe:hang").is_some_and(|l| l.contains(" dead") && l.contains("timed out"))
     });

@@ -39,6 +39,11 @@ pub enum ClientCall {
     WorkLm,
     Work,
     AllSend,
+    /// A `tcp:` probe's non-blocking connect, started at this monotonic time.
+    Tcp {
+        item: String,
+        started: f64,
+    },
 }
 
 /// One blocking probe run, for a helper thread.
@@ -213,6 +218,7 @@ impl Client {
             ClientCall::Work | ClientCall::WorkLm => self.work_call = true,
             ClientCall::Events(_) => self.events_call = true,
             ClientCall::Report => self.report_call = true,
+            ClientCall::Tcp { .. } => {}
             ClientCall::AllSend => {}
         }
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
@@ -227,6 +233,15 @@ impl Client {
             match crate::probes::classify(&name) {
                 Ok(ProbeKind::Inline) => {
                     readings.push(reading(self.inline.sample(&name, now.mono)))
+                }
+                Ok(ProbeKind::Blocking) if tcp_target(&name).is_some() => {
+                    // An address needs no lookup: connect from the loop.
+                    if let Some(addr) =
+                        tcp_target(&name).filter(|_| self.running.insert(name.clone()))
+                    {
+                        let call = ClientCall::Tcp { item: name, started: now.mono };
+                        fx.call(CallOwner::Client(call), addr, String::new(), timeout.max(0.1));
+                    }
                 }
                 Ok(ProbeKind::Blocking) => {
                     if self.running.insert(name.clone()) {
@@ -528,6 +543,26 @@ impl Client {
                     Err(e) => log::warn!("REPORT to the server failed: {e}"),
                 }
             }
+            ClientCall::Tcp { item, started } => {
+                self.running.remove(&item);
+                let r = match r {
+                    Ok(_) => Reading {
+                        item,
+                        value: Some(((now.mono - started) * 1000.0).max(0.0)),
+                        message: String::new(),
+                        error: None,
+                    },
+                    Err(e) => {
+                        let e = if e == "timeout" {
+                            format!("no connection within {:.0}s", now.mono - started)
+                        } else {
+                            e
+                        };
+                        Reading { item, value: None, message: String::new(), error: Some(e) }
+                    }
+                };
+                self.take_readings(vec![r], now, fx);
+            }
             ClientCall::AllSend => {
                 if let Err(e) = r.and_then(|t| crate::command::parse_answer(&t)) {
                     log::warn!("ALLSEND at start-up: {e}");
@@ -595,6 +630,15 @@ impl Client {
         let readings = p.samples.into_iter().map(reading).collect();
         self.take_readings(readings, now, fx);
     }
+}
+
+/// `tcp:ADDRESS:PORT` with an IP address: probed by a connect from the
+/// loop. A name needs a (blocking) lookup, so it goes to a helper thread.
+fn tcp_target(item: &str) -> Option<SocketAddr> {
+    let arg = item.strip_prefix("tcp:")?;
+    let (host, port) = crate::probes::net::split_host_port(arg).ok()?;
+    let ip = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok()?;
+    Some(SocketAddr::new(ip, port))
 }
 
 fn reading(s: crate::probes::Sample) -> Reading {

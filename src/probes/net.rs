@@ -1,10 +1,10 @@
 //! `tcp:HOST:PORT` and `http:URL` items: connect or fetch, value = time in ms.
 //!
 //! Both block (name resolution, connect, the HTTP exchange) for up to the
-//! timeout, so they run on a helper thread. The issue asks for a
-//! non-blocking connect in the loop for `tcp:`; a blocking connect on a
-//! helper thread is what we do for now: it is simpler and the helper pool
-//! already keeps a slow target from delaying other items.
+//! timeout, so they run on a helper thread. A `tcp:` item whose host is an
+//! IP address never comes here: the client connects to it from the event
+//! loop without blocking (`client::tcp_target`); only names, which need a
+//! lookup, use `tcp` below.
 
 use super::Sample;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
