@@ -589,7 +589,7 @@ impl Client {
             }
             Ok(WorkAnswer::Lm(lm)) if c == ClientCall::WorkLm => {
                 self.work_backoff.ok();
-                if lm > 0.0 && (lm - self.work_lm).abs() > 1e-6 {
+                if lm > 0.0 && lm_differs(lm, self.work_lm) {
                     log::info!("the server has a new work for us (lm {lm}, ours {})", self.work_lm);
                     self.call_work(now, fx);
                 } else {
@@ -606,7 +606,7 @@ impl Client {
                 self.have_served_work = true;
                 if !w.host.eq_ignore_ascii_case(&self.host) {
                     log::error!("the server sent the work of {} to {}", w.host, self.host);
-                } else if *w != self.work || (lm - self.work_lm).abs() > 1e-6 {
+                } else if *w != self.work || lm_differs(lm, self.work_lm) {
                     if let Err(e) = sync::write_cache(&self.cache, &w) {
                         log::error!("cannot cache the work in {}: {e}", self.cache.display());
                     }
@@ -620,7 +620,7 @@ impl Client {
 
     /// The server says our work's mtime (REPORT answers, ACKs): fetch when it moved.
     pub fn server_work_lm(&mut self, lm: f64, now: Now, fx: &mut Effects) {
-        if self.fetches_work && lm > 0.0 && (lm - self.work_lm).abs() > 1e-6 {
+        if self.fetches_work && lm > 0.0 && lm_differs(lm, self.work_lm) {
             self.call_work(now, fx);
         }
     }
@@ -630,6 +630,12 @@ impl Client {
         let readings = p.samples.into_iter().map(reading).collect();
         self.take_readings(readings, now, fx);
     }
+}
+
+/// Work mtimes travel as JSON (full precision) and in ACKs (5 decimals):
+/// they are the same work when within a millisecond.
+fn lm_differs(a: f64, b: f64) -> bool {
+    (a - b).abs() > 1e-3
 }
 
 /// `tcp:ADDRESS:PORT` with an IP address: probed by a connect from the
