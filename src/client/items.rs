@@ -240,22 +240,21 @@ impl Items {
         }
     }
 
+    /// One item as REPORT shows it: value, level, message, error and time.
+    fn item_json(&self, st: &ItemState) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("value".into(), json!(st.value));
+        m.insert("level".into(), json!(st.level.map(|l| self.level_name(l))));
+        m.insert("message".into(), json!(st.message));
+        m.insert("error".into(), json!(st.error));
+        m.insert("time".into(), json!(st.time));
+        m
+    }
+
     /// DESIGN §5 REPORT: every item's value, level, message, error and time.
     pub fn report_json(&self) -> Value {
-        let mut m = Map::new();
-        for (name, st) in &self.items {
-            m.insert(
-                name.clone(),
-                json!({
-                    "value": st.value,
-                    "level": st.level.map(|l| self.level_name(l)),
-                    "message": st.message,
-                    "error": st.error,
-                    "time": st.time,
-                }),
-            );
-        }
-        Value::Object(m)
+        let m = self.items.iter().map(|(n, st)| (n.clone(), Value::Object(self.item_json(st))));
+        Value::Object(m.collect())
     }
 
     /// Everything, for DUMP: the report plus fitness source, origin and the
@@ -263,19 +262,12 @@ impl Items {
     pub fn dump(&self) -> Value {
         let mut m = Map::new();
         for (name, st) in &self.items {
-            m.insert(
-                name.clone(),
-                json!({
-                    "value": st.value,
-                    "level": st.level.map(|l| self.level_name(l)),
-                    "message": st.message,
-                    "error": st.error,
-                    "time": st.time,
-                    "fit": st.fit.as_ref().map(|f| f.source.as_str()),
-                    "origin": format!("{:?}", st.origin).to_lowercase(),
-                    "pending": st.judge.pending().map(|(l, n)| json!([self.level_name(l), n])),
-                }),
-            );
+            let mut e = self.item_json(st);
+            e.insert("fit".into(), json!(st.fit.as_ref().map(|f| f.source.as_str())));
+            e.insert("origin".into(), json!(format!("{:?}", st.origin).to_lowercase()));
+            let pending = st.judge.pending().map(|(l, n)| json!([self.level_name(l), n]));
+            e.insert("pending".into(), json!(pending));
+            m.insert(name.clone(), Value::Object(e));
         }
         Value::Object(m)
     }

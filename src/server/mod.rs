@@ -194,12 +194,22 @@ impl Server {
         self.persist_hosts();
     }
 
+    /// A host's generated work-file.
+    fn work_path(&self, host: &str) -> PathBuf {
+        self.works_dir.join(format!("{host}.json"))
+    }
+
+    /// A host's work-file mtime (0 when it has none), as WORK_LM, REPORT
+    /// answers and ACKs tell it.
+    fn work_lm(&self, host: &str) -> f64 {
+        crate::run::file_mtime(&self.work_path(host)).unwrap_or(0.0)
+    }
+
     /// Every host's work-file mtime, for the `work` field of ACKs.
     fn set_work_lms(&mut self) {
         let names: Vec<String> = self.hosts.keys().cloned().collect();
         for h in names {
-            let lm =
-                crate::run::file_mtime(&self.works_dir.join(format!("{h}.json"))).unwrap_or(0.0);
+            let lm = self.work_lm(&h);
             self.udp.set_work_lm(&h, lm);
         }
     }
@@ -268,7 +278,7 @@ impl Server {
         if !self.speaks_for(&host, peer, local) {
             return Reply::Now(frame_err(v, "access denied"));
         }
-        let path = self.works_dir.join(format!("{host}.json"));
+        let path = self.work_path(&host);
         let lm = crate::run::file_mtime(&path);
         let data = if v == "WORK" {
             match std::fs::read_to_string(&path)
@@ -307,8 +317,7 @@ impl Server {
         }
         self.reports.insert(host.clone(), r);
         self.stats.reports += 1;
-        let lm =
-            crate::run::file_mtime(&self.works_dir.join(format!("{host}.json"))).unwrap_or(0.0);
+        let lm = self.work_lm(&host);
         let body =
             json!({"resp": format!("ok report from {host} [{peer}] for {host}"), "work": lm});
         Reply::Now(frame_ok("REPORT", &body.to_string()))
