@@ -262,7 +262,42 @@ impl Default for Noise {
     }
 }
 
+/// What the pagemaker needs beyond the common part: the fleet's hosts (with
+/// their groups, for per-user visibility), the dashboard's users and how
+/// logins work. New fields default so older work-files still load.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct PmakerWork {
     pub title: String,
+    /// Every host of the fleet, sorted by FQDN (as in `ServerWork::hosts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostEntry>,
+    /// Dashboard users (those with a password hash in the work).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<WebUser>,
+    /// Every page needs a login (otherwise read-only pages are open).
+    #[serde(default)]
+    pub login_required: bool,
+    /// The dashboard sits behind an https proxy: cookies get `Secure`.
+    #[serde(default)]
+    pub secure_cookies: bool,
+    /// Public base URL of the dashboard (behind a proxy), for links.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard_url: Option<String>,
+}
+
+/// A dashboard login.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct WebUser {
+    pub name: String,
+    /// Password hash as printed by `hbmon passwd` (a PHC string).
+    pub hash: String,
+    /// Sees every host and may change state everywhere.
+    #[serde(default)]
+    pub admin: bool,
+    /// Host groups this user sees (non-admins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Hosts this user owns (sees, whatever the groups).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }

@@ -121,6 +121,9 @@ fn build(ast: &Ast, ix: &Index) -> Vec<Work> {
                 server_part: is_server.then(|| server_part.clone()),
                 pmaker_part: is_pmaker.then(|| PmakerWork {
                     title: ast.title.clone().unwrap_or_else(|| "hbmon".into()),
+                    hosts: server_part.hosts.clone(),
+                    dashboard_url: server_part.dashboard_url.clone(),
+                    ..PmakerWork::default()
                 }),
             }
         })
