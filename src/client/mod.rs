@@ -385,12 +385,15 @@ impl Client {
             "ZAP" => self.zap(now),
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = req
-                    .args
-                    .first()
-                    .and_then(|a| a.parse::<f64>().ok())
-                    .unwrap_or(30.0)
-                    .clamp(0.0, 30.0);
+                let max = crate::ranges::SEND_SPREAD_MAX;
+                let spread = match req.args.as_slice() {
+                    [] => max,
+                    [a] => match crate::ranges::check_number("SEND spread", a, 0.0, max) {
+                        Ok(s) => s,
+                        Err(e) => return Reply::Now(frame_err("SEND", &e)),
+                    },
+                    _ => return Reply::Now(frame_err("SEND", "usage: SEND [SPREAD seconds]")),
+                };
                 self.schedule_report(now, fx, sync::jitter(spread));
                 let when = crate::verbs::fmt_time(self.next_report_wall);
                 let body = format!("SEND next_send {} {when}", self.work.server.host);
@@ -417,8 +420,13 @@ impl Client {
             }
         }
         let mut pnts = None;
-        if let Some(n) = args.peek().and_then(|a| a.parse::<u32>().ok()) {
-            pnts = Some(n);
+        // A number here is pnts and must be a valid one (`-1`, `nan` and
+        // `99999999999` are errors, not item names).
+        if let Some(a) = args.peek().filter(|a| crate::ranges::looks_numeric(a)) {
+            match crate::ranges::check_count("HIST pnts", a) {
+                Ok(n) => pnts = Some(n as u32),
+                Err(e) => return Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+            }
             args.next();
         }
         if args.peek().is_some_and(|a| {

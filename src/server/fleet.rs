@@ -172,12 +172,13 @@ pub fn parse_clients_args(
 ) -> std::result::Result<(Option<String>, Option<String>, EventsFilter), String> {
     let (mut host, mut item, mut filter) = (None, None, EventsFilter::Last(100));
     for a in args {
-        if let Ok(n) = a.parse::<usize>() {
-            filter = EventsFilter::Last(n.min(100_000));
+        if crate::ranges::looks_numeric(a) {
+            filter = EventsFilter::Last(crate::ranges::check_count("CLIENTS n", a)? as usize);
         } else if host.is_none() && item.is_none() && resolve_host(a).is_some() {
             host = resolve_host(a);
         } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
-            filter = EventsFilter::Since(now - crate::conf::parse_ival(a).unwrap_or(0.0));
+            let secs = crate::conf::parse_ival(a).unwrap_or(0.0);
+            filter = EventsFilter::Since(now - crate::ranges::check_ival("CLIENTS ival", secs)?);
         } else if item.is_none() {
             item = Some(a.clone());
         } else {
