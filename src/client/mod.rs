@@ -106,6 +106,8 @@ pub struct Client {
     hb_targets: Vec<SocketAddr>,
     extra_targets: Vec<String>,
     server_dead: bool,
+    /// The server said our clock is off (the `clock` item is raised).
+    clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
     fallback: Option<crate::work::model::Channel>,
 }
@@ -145,6 +147,7 @@ impl Client {
             hb_targets: Vec::new(),
             extra_targets: st.conf.heartbeat_to.clone(),
             server_dead: false,
+            clock_off: false,
             fallback: None,
         };
         c.fallback = st.conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {

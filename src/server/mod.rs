@@ -77,6 +77,9 @@ pub struct Server {
     /// Monotonic time of the pending Notify tick, if one is set.
     notify_at: Option<f64>,
     stats: Stats,
+    /// Addresses this host's own heartbeats may come from (its name is
+    /// refused from anywhere else without a key).
+    own_udp: Vec<IpAddr>,
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
@@ -139,10 +142,12 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
+            own_udp: own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
         };
         s.index_hosts();
         s.set_work_lms();
+        s.allow_udp_sources();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
         fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
         s.arm_check(now, fx);
@@ -157,6 +162,7 @@ impl Server {
         self.index_hosts();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
+        self.allow_udp_sources();
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.arm_check(now, fx);
@@ -212,6 +218,18 @@ impl Server {
             let lm = self.work_lm(&h);
             self.udp.set_work_lm(&h, lm);
         }
+    }
+
+    /// Besides its work address, a host's heartbeats may come from the
+    /// address its name resolved to, and the server's own from its own
+    /// addresses.
+    fn allow_udp_sources(&mut self) {
+        for (name, h) in &self.hosts {
+            if let Some(a) = h.cmd {
+                self.udp.allow_sources(name, &[a.ip()]);
+            }
+        }
+        self.udp.allow_sources(&self.host, &self.own_udp);
     }
 
     fn index_hosts(&mut self) {
@@ -616,4 +634,18 @@ fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<
         work.pmaker.as_ref().map(|p| format!("http://{}:{}", p.address, p.ports.http_port));
     Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard)
         .map_err(|e| crate::error::Error::db("start notifications", e))
+}
+
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+fn own_udp_sources(st: &State) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.clone();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
 }
