@@ -37,10 +37,10 @@ pub fn admit(allowed: bool, privileged: bool, open: usize, from_peer: u32) -> Ad
         Admit::Busy
     } else if privileged {
         Admit::Yes
-    } else if open >= MAX_SESSIONS - RESERVED_SESSIONS {
-        Admit::Busy
     } else if from_peer >= MAX_PER_SOURCE {
         Admit::SourceLimit
+    } else if open >= MAX_SESSIONS - RESERVED_SESSIONS {
+        Admit::Busy
     } else {
         Admit::Yes
     }
