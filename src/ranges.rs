@@ -109,6 +109,20 @@ pub fn check_number(key: &str, text: &str, lo: f64, hi: f64) -> Result<f64, Stri
     }
 }
 
+/// `SEND [SPREAD]`: the spread in seconds (default and most: 30).
+pub fn send_spread(args: &[String]) -> Result<f64, String> {
+    match args {
+        [] => Ok(SEND_SPREAD_MAX),
+        [a] => check_number("SEND spread", a, 0.0, SEND_SPREAD_MAX),
+        _ => Err("usage: SEND [SPREAD seconds]".into()),
+    }
+}
+
+/// A maintenance window's length (`SILENCE ... IVAL`), seconds.
+pub fn silence_secs(text: &str) -> Result<f64, String> {
+    crate::conf::parse_ival(text).and_then(|s| check_ival("SILENCE", s))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +135,19 @@ mod tests {
         assert!(check_ival("SILENCE", f64::NAN).is_err());
         assert!(check_ival("SILENCE", 2.0 * YEAR).unwrap_err().contains("365d"));
         assert!(check_ival("unknown_key", MAX_IVAL + 1.0).is_err());
+    }
+
+    #[test]
+    fn verb_arguments() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(send_spread(&a(&[])), Ok(30.0));
+        assert_eq!(send_spread(&a(&["5"])), Ok(5.0));
+        for bad in [&["nan"][..], &["inf"], &["-1"], &["31"], &["1", "2"]] {
+            assert!(send_spread(&a(bad)).is_err(), "{bad:?}");
+        }
+        assert_eq!(silence_secs("1h"), Ok(3600.0));
+        assert!(silence_secs("999999999999999999w").is_err());
+        assert!(silence_secs("400d").is_err());
     }
 
     #[test]

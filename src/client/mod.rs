@@ -388,14 +388,9 @@ impl Client {
             "ZAP" => self.zap(now),
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let max = crate::ranges::SEND_SPREAD_MAX;
-                let spread = match req.args.as_slice() {
-                    [] => max,
-                    [a] => match crate::ranges::check_number("SEND spread", a, 0.0, max) {
-                        Ok(s) => s,
-                        Err(e) => return Reply::Now(frame_err("SEND", &e)),
-                    },
-                    _ => return Reply::Now(frame_err("SEND", "usage: SEND [SPREAD seconds]")),
+                let spread = match crate::ranges::send_spread(&req.args) {
+                    Ok(s) => s,
+                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
                 };
                 self.schedule_report(now, fx, sync::jitter(spread));
                 let when = crate::verbs::fmt_time(self.next_report_wall);

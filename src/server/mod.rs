@@ -504,9 +504,7 @@ impl Server {
         let Some(host) = self.resolve_host(name) else {
             return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
         };
-        let secs = match crate::conf::parse_ival(ival)
-            .and_then(|s| crate::ranges::check_ival("SILENCE", s))
-        {
+        let secs = match crate::ranges::silence_secs(ival) {
             Ok(s) => s,
             Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
         };
