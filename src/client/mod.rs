@@ -155,6 +155,15 @@ impl Client {
             }
         });
         c.set_targets();
+        // Read once at start (not per heartbeat): the monotonic clock carries it on.
+        let root = crate::probes::inline::ProcRoot::from_env().proc.join("uptime");
+        match std::fs::read_to_string(&root)
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::probes::procfs::parse_uptime(&t))
+        {
+            Ok(up) => c.hb.set_uptime(up, now.mono),
+            Err(e) => log::debug!("no host uptime for heartbeats ({}): {e}", root.display()),
+        }
         fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat));
         if c.fetches_work {
             c.call_work(now, fx);
@@ -429,7 +438,9 @@ impl Client {
         let items: Vec<String> = args.cloned().collect();
         match self.history.hist(&ival, pnts, &items, now.wall) {
             Ok(v) => Reply::Now(frame_ok("HIST", &v.to_string())),
-            Err(e) => Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+            // Usage errors already say `bad args: ...`; the rest are the store's.
+            Err(e @ crate::error::Error::Usage(_)) => Reply::Now(frame_err("HIST", &e.to_string())),
+            Err(e) => Reply::Now(frame_err("HIST", &format!("cannot read the history: {e}"))),
         }
     }
 

@@ -104,7 +104,9 @@ impl Server {
                 ("heartbeat", old, reach_level(levels, *new))
             }
             ChangeKind::Reboot => ("reboot", None, reach_level(levels, Reach::Up)),
-            ChangeKind::NewHost => ("new", None, reach_level(levels, Reach::Up)),
+            // A new host is news about its heartbeat (the message says so),
+            // not about an item called `new`.
+            ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
         };
         self.event_seq += 1;
         Some(Event {
