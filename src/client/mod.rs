@@ -449,7 +449,7 @@ impl Client {
     }
 
     fn zap(&mut self, now: Now) -> Reply {
-        match self.history.zap(now.wall, self.work.intervals.keep_history) {
+        match self.history.zap_all(now.wall, self.work.intervals.keep_history) {
             Ok((before, after)) => {
                 Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))
             }
