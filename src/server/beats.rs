@@ -132,6 +132,7 @@ impl Server {
         let Some(h) = self.udp.host(host) else { return serde_json::Value::Null };
         serde_json::json!({
             "state": h.state.name(),
+            "level": reach_level(&self.work.levels, h.state),
             "rtt_ms": h.rtt_ms,
             "phi": h.last_seen.and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace)),
             "seen": h.last_seen.map(|l| (now.mono - l).max(0.0)),
