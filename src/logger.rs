@@ -359,7 +359,7 @@ mod tests {
         assert!(got.starts_with("<28>"), "{got}");
         assert!(got.contains(&format!("hbmon[{}]: disk full", std::process::id())), "{got}");
         // RFC 3164: `<28>Dec  1 09:05:03 hbmon[...]`, the day space-padded.
-        assert!(!got[4..].chars().nth(4).is_some_and(|c| c == '0'), "{got}");
+        assert_ne!(got[4..].chars().nth(4), Some('0'), "{got}");
         assert_eq!(got.as_bytes().get(19), Some(&b' '), "{got}");
         let n = rx.recv(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("<31>"));
