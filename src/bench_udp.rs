@@ -122,8 +122,13 @@ fn drain_acks(sock: &mio::net::UdpSocket, bufs: &mut [Vec<u8>]) -> u64 {
 }
 
 /// One sender: these datagrams, round-robin, at `rate`/s (0 = max) for `secs`;
-/// returns how many were sent and how many ACKs came back.
-pub fn send_paced(
+/// returns how many were sent.
+pub fn send_paced(to: SocketAddr, dgrams: Vec<Vec<u8>>, rate: f64, secs: f64) -> Result<u64> {
+    send_paced_acked(to, dgrams, rate, secs).map(|(sent, _)| sent)
+}
+
+/// [`send_paced`], also returning how many ACKs came back.
+pub fn send_paced_acked(
     to: SocketAddr,
     dgrams: Vec<Vec<u8>>,
     rate: f64,
@@ -203,7 +208,7 @@ pub fn run(opts: UdpBenchOpts) -> Result<String> {
             continue;
         }
         let (to, secs) = (opts.to, opts.secs);
-        threads.push(std::thread::spawn(move || send_paced(to, mine, per, secs)));
+        threads.push(std::thread::spawn(move || send_paced_acked(to, mine, per, secs)));
     }
     let (mut sent, mut acked) = (0, 0);
     for t in threads {
@@ -333,7 +338,7 @@ mod tests {
             }
             n
         });
-        let (sent, acked) = send_paced(to, datagrams(20, 1.0), 500.0, 0.2).unwrap();
+        let (sent, acked) = send_paced_acked(to, datagrams(20, 1.0), 500.0, 0.2).unwrap();
         let answered = echo.join().unwrap();
         assert!(sent > 0 && acked <= sent, "sent {sent} acked {acked}");
         assert_eq!(acked, answered, "sent {sent}");
