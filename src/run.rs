@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::event_loop::{self, EventLoop, Exit, Sockets};
 use crate::state::{Bound, Counters, Effects, Now, State};
 use crate::work::model::{Endpoint, Ports, Roles, Work};
+use crate::work::version::{self, Version};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
@@ -252,6 +253,9 @@ const REEXEC_ENV: &str = "HBMON_REEXEC";
 /// daemon process). Errors before the fork reach the terminal directly.
 pub fn start(conf: Conf, interactive: bool) -> Result<()> {
     let host = hostname(&conf);
+    // The version is read before the file: a work-file replaced in between
+    // then looks newer than what runs, and is loaded again by the poll.
+    let lm = work_version(&conf, &host);
     let (work, origin) = load_work(&conf, &host)?;
     let work = apply_conf_overrides(&conf, work);
     event_loop::block_signals()?;
@@ -262,7 +266,7 @@ pub fn start(conf: Conf, interactive: bool) -> Result<()> {
         std::env::remove_var(REEXEC_ENV);
     }
     let mut ready = if interactive || reexeced { None } else { Some(daemon::daemonize()?) };
-    let res = run_daemon(conf, host, work, origin, interactive, &mut ready);
+    let res = run_daemon(conf, host, (work, lm), origin, interactive, &mut ready);
     if let (Err(e), Some(r)) = (&res, ready.take()) {
         // The parent waiting on the pipe reports it and exits with its code.
         r.fail_error(e);
@@ -283,7 +287,7 @@ pub fn start(conf: Conf, interactive: bool) -> Result<()> {
 fn run_daemon(
     conf: Conf,
     host: String,
-    work: Work,
+    (work, lm): (Work, Version),
     origin: String,
     interactive: bool,
     ready: &mut Option<ReadyPipe>,
@@ -314,11 +318,7 @@ fn run_daemon(
     if let Ok(ip) = work.address.parse::<IpAddr>() {
         own_addrs.push(ip);
     }
-    // The embedded work was "made" when this process started.
-    let work_lm = match work_mtime(&conf, &host, &work) {
-        lm if lm > 0.0 => lm,
-        _ => now.wall.floor(),
-    };
+    let work_lm = settle_version(&conf, &host, &work, lm);
     let mut st = State {
         conf,
         hostname: host,
@@ -375,20 +375,32 @@ fn init_logging(conf: &Conf, interactive: bool) -> Result<()> {
     crate::logger::init(target, conf.loglvl.filter())
 }
 
-/// The work's last-modified time: the work-file's mtime on the server; the
-/// cache's for a client; start-up time for the embedded work.
-fn work_mtime(conf: &Conf, host: &str, work: &Work) -> f64 {
-    let path = if work.roles.server {
+/// The version of the work `load_work` would read (see `work::version`):
+/// the server's work-file's, or the client's cache's (stamped with the
+/// server's version when it was written); 0 when there is none.
+pub fn work_version(conf: &Conf, host: &str) -> Version {
+    if conf.file.is_none() {
+        return 0;
+    }
+    let path = if conf_says_server(conf, host) {
         conf.works_dir().join(format!("{host}.json"))
     } else {
         conf.work_cache()
     };
-    file_mtime(&path).unwrap_or(0.0)
+    version::of_file(&path).unwrap_or(0)
 }
 
-pub fn file_mtime(path: &Path) -> Option<f64> {
-    let m = std::fs::metadata(path).ok()?.modified().ok()?;
-    m.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+/// A version for the work actually loaded: a work-file mkwork made during
+/// the load is read now; the embedded work was "made" when it was loaded;
+/// a client's bootstrap work has none (any served work is newer).
+fn settle_version(conf: &Conf, host: &str, work: &Work, lm: Version) -> Version {
+    match lm {
+        0 if work.roles.server => match work_version(conf, host) {
+            0 => version::of_time(std::time::SystemTime::now()),
+            v => v,
+        },
+        v => v,
+    }
 }
 
 /// Creates or drops the client and server parts to match the work's roles.
@@ -447,6 +459,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     };
     crate::logger::set_level(conf.loglvl.filter());
     let host = hostname(&conf);
+    let lm = work_version(&conf, &host);
     let work = match load_work(&conf, &host) {
         Ok((w, origin)) => {
             log::warn!("reload: work from {origin}");
@@ -459,7 +472,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     };
     let had_server = st.work.roles.server;
     st.conf = conf;
-    st.work_lm = work_mtime(&st.conf, &host, &work);
+    st.work_lm = settle_version(&st.conf, &host, &work, lm);
     st.hostname = host;
     install_work(st, work, now, fx);
     if st.work.roles.server != had_server || (st.work.roles.server && !el.has_udp_server()) {

@@ -80,7 +80,7 @@ pub struct Effects {
     pub datagrams: Vec<(SocketAddr, Vec<u8>)>,
     /// A new work fetched from the server, with its mtime: installed by the
     /// loop's reload path.
-    pub new_work: Option<(Work, f64)>,
+    pub new_work: Option<(Work, crate::work::version::Version)>,
 }
 
 impl Effects {
@@ -117,8 +117,8 @@ pub struct State {
     pub conf: Conf,
     pub hostname: String,
     pub work: Work,
-    /// The work's last-modified time (Unix seconds), as WORK_LM tells it.
-    pub work_lm: f64,
+    /// The running work's version (work-file mtime in ms, `work::version`).
+    pub work_lm: crate::work::version::Version,
     pub started: f64,
     pub secret: String,
     pub counters: Counters,

@@ -151,7 +151,8 @@ pub fn state_text(st: &State, now: Now) -> String {
     };
     let _ = writeln!(s, "-- log {log} ({:?})", st.conf.loglvl);
     let _ = writeln!(s, "-- vardir {}", st.conf.vardir.display());
-    let _ = writeln!(s, "-- work {} (lm {})", fmt_time(st.work_lm), st.work_lm as i64);
+    let lm = st.work_lm;
+    let _ = writeln!(s, "-- work {} (lm {lm})", fmt_time(crate::work::version::to_secs(lm)));
     let _ = writeln!(s, "-- uptime {}", fmt_age(now.wall - st.started));
     let _ = writeln!(s, "-- pid {}", std::process::id());
     let _ = writeln!(s, "-- cpu_seconds {:.3}", cpu_seconds());

@@ -15,6 +15,7 @@ use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
 use crate::verbs::{Deferred, Reply, RELAYABLE};
 use crate::work::model::Work;
+use crate::work::version::{self, Version};
 use fleet::Report;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -199,10 +200,10 @@ impl Server {
         self.works_dir.join(format!("{host}.json"))
     }
 
-    /// A host's work-file mtime (0 when it has none), as WORK_LM, REPORT
-    /// answers and ACKs tell it.
-    fn work_lm(&self, host: &str) -> f64 {
-        crate::run::file_mtime(&self.work_path(host)).unwrap_or(0.0)
+    /// A host's work version (0 when it has no work-file), as WORK,
+    /// WORK_LM, REPORT answers and ACKs tell it.
+    fn work_lm(&self, host: &str) -> Version {
+        version::of_file(&self.work_path(host)).unwrap_or(0)
     }
 
     /// Every host's work-file mtime, for the `work` field of ACKs.
@@ -279,7 +280,9 @@ impl Server {
             return Reply::Now(frame_err(v, "access denied"));
         }
         let path = self.work_path(&host);
-        let lm = crate::run::file_mtime(&path);
+        // Read before the file: if mkwork replaces it in between, the client
+        // sees an older version with the newer text and asks again.
+        let lm = self.work_lm(&host);
         let data = if v == "WORK" {
             match std::fs::read_to_string(&path)
                 .ok()
@@ -292,7 +295,7 @@ impl Server {
             Value::Null
         };
         let resp = if v == "WORK" { "ok work" } else { "ok work_lm" };
-        let body = json!({"resp": resp, "data": data, "lm": lm.unwrap_or(0.0)});
+        let body = json!({"resp": resp, "data": data, "lm": lm});
         Reply::Now(frame_ok(v, &body.to_string()))
     }
 
