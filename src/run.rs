@@ -12,6 +12,7 @@ use crate::conf::Conf;
 use crate::daemon::{self, ReadyPipe};
 use crate::error::{Error, Result};
 use crate::event_loop::{self, EventLoop, Exit, Sockets};
+use crate::reexec;
 use crate::state::{Bound, Counters, Effects, Now, State};
 use crate::work::model::{Endpoint, Ports, Roles, Work};
 use crate::work::version::{self, Version};
@@ -95,9 +96,15 @@ pub fn parse_work_json(text: &str) -> std::result::Result<Work, String> {
 /// A client's work before the server has sent one: no items, the server from conf.
 pub fn bootstrap_work(conf: &Conf, host: &str) -> Result<Work> {
     let server = conf.server.clone().unwrap_or_default();
-    let (address, port) = split_host_port(&server, Ports::default().port);
-    // Until the work says otherwise, a fleet-wide port is the server's.
-    let ports = Ports { port, ..Ports::default() };
+    // Until the work says otherwise, a fleet-wide port in the conf is the
+    // server's too (`port P` and `server ADDRESS` reach ADDRESS:P).
+    let d = Ports::default();
+    let ports = Ports {
+        port: conf.port.unwrap_or(d.port),
+        hb_port: conf.hb_port.unwrap_or(d.hb_port),
+        http_port: conf.http_port.unwrap_or(d.http_port),
+    };
+    let (address, port) = split_host_port(&server, ports.port);
     Ok(Work {
         version: crate::work::model::WORK_VERSION,
         host: host.to_string(),
@@ -135,6 +142,12 @@ fn split_host_port(s: &str, default_port: u16) -> (String, u16) {
     }
 }
 
+/// Does a conf `server` value name a port (`addr:port`, `[v6]:port`)?
+fn has_port(s: &str) -> bool {
+    s.parse::<SocketAddr>().is_ok()
+        || s.rsplit_once(':').is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
+}
+
 /// Conf keys override the work on this host (ports, intervals, server address).
 pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
     let is_server = w.roles.server;
@@ -165,8 +178,21 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
         if addr.parse::<IpAddr>().is_ok() {
             w.server.address = addr;
         }
-        if s.contains(':') {
+        if has_port(s) {
             w.server.ports.port = port;
+        } else {
+            // `server ADDRESS` with a fleet-wide `port`/`hb_port` in the
+            // conf: the server listens there too, unless the work names a
+            // port of its own (anything but the default).
+            let d = Ports::default();
+            match conf.port {
+                Some(p) if w.server.ports.port == d.port => w.server.ports.port = p,
+                _ => {}
+            }
+            match conf.hb_port {
+                Some(p) if w.server.ports.hb_port == d.hb_port => w.server.ports.hb_port = p,
+                _ => {}
+            }
         }
     }
     let iv = &mut w.intervals;
@@ -246,9 +272,6 @@ fn bind_udp_client(ip: IpAddr) -> Result<std::net::UdpSocket> {
     Ok(s)
 }
 
-/// Set across a SIGUSR1 re-exec of a daemon (not of `start -i`).
-const REEXEC_ENV: &str = "HBMON_REEXEC";
-
 /// Starts the daemon; returns when it stops (in the foreground, or in the
 /// daemon process). Errors before the fork reach the terminal directly.
 pub fn start(conf: Conf, interactive: bool) -> Result<()> {
@@ -258,29 +281,50 @@ pub fn start(conf: Conf, interactive: bool) -> Result<()> {
     let lm = work_version(&conf, &host);
     let (work, origin) = load_work(&conf, &host)?;
     let work = apply_conf_overrides(&conf, work);
+    // Resolved before the fork's `chdir /` (see reexec.rs).
+    let plan = reexec::Plan::at_start(conf.file.as_deref());
     event_loop::block_signals()?;
     // A daemon that re-executed itself (SIGUSR1) is already detached: it
     // must not fork again, so its pid stays what the init system knows.
-    let reexeced = std::env::var_os(REEXEC_ENV).is_some();
+    let reexeced = std::env::var_os(reexec::REEXEC_ENV).is_some();
     if reexeced {
-        std::env::remove_var(REEXEC_ENV);
+        std::env::remove_var(reexec::REEXEC_ENV);
     }
     let mut ready = if interactive || reexeced { None } else { Some(daemon::daemonize()?) };
-    let res = run_daemon(conf, host, (work, lm), origin, interactive, &mut ready);
-    if let (Err(e), Some(r)) = (&res, ready.take()) {
-        // The parent waiting on the pipe reports it and exits with its code.
-        r.fail_error(e);
-        return Ok(());
-    }
-    match res {
-        Ok(Exit::Reexec) => {
-            if !interactive {
-                std::env::set_var(REEXEC_ENV, "1");
-            }
-            Err(daemon::reexec())
+    let mut run = (conf, host, work, lm, origin);
+    loop {
+        let (conf, host, work, lm, origin) = run;
+        let again = conf.clone();
+        let res =
+            run_daemon(conf, host, (work, lm), origin, interactive, &mut ready, plan.clone());
+        if let (Err(e), Some(r)) = (&res, ready.take()) {
+            // The parent waiting on the pipe reports it and exits with its code.
+            r.fail_error(e);
+            return Ok(());
         }
-        Ok(Exit::Stop) => Ok(()),
-        Err(e) => Err(e),
+        match res {
+            Ok(Exit::Reexec) => {
+                let why = match &plan {
+                    Ok(p) => {
+                        if !interactive {
+                            std::env::set_var(reexec::REEXEC_ENV, "1");
+                        }
+                        p.exec()
+                    }
+                    Err(e) => e.clone(),
+                };
+                // Still here: the exec failed. Run on rather than vanish.
+                std::env::remove_var(reexec::REEXEC_ENV);
+                log::error!("SIGUSR1: re-exec failed ({why}); running on");
+                let host = hostname(&again);
+                let lm = work_version(&again, &host);
+                let (work, origin) = load_work(&again, &host)?;
+                let work = apply_conf_overrides(&again, work);
+                run = (again, host, work, lm, origin);
+            }
+            Ok(Exit::Stop) => return Ok(()),
+            Err(e) => return Err(e),
+        }
     }
 }
 
@@ -291,6 +335,7 @@ fn run_daemon(
     origin: String,
     interactive: bool,
     ready: &mut Option<ReadyPipe>,
+    plan: std::result::Result<reexec::Plan, String>,
 ) -> Result<Exit> {
     let files = crate::control::run_files(&conf);
     let lock = daemon::take_lock(&files)?;
@@ -333,6 +378,7 @@ fn run_daemon(
         stop: false,
         reload: false,
         own_addrs,
+        reexec: plan,
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
@@ -435,6 +481,9 @@ fn shutdown_parts(st: &mut State, now: Now, fx: &mut Effects) {
 /// HUP and WORK_RELOAD: re-read the conf (kept as it was when it has an
 /// error) and the work, then tell the parts.
 fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
+    if std::mem::take(&mut fx.reload) {
+        st.reload = true;
+    }
     if let Some((work, lm)) = fx.new_work.take() {
         let work = apply_conf_overrides(&st.conf, work);
         log::warn!("new work from the server (lm {lm})");
@@ -506,6 +555,6 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
         c.reload(&conf, &work, now, fx);
     }
     if let Some(s) = st.server.as_mut() {
-        s.reload(&conf, &work, now, fx);
+        s.reload(&conf, &work, st.work_lm, now, fx);
     }
 }

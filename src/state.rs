@@ -81,6 +81,9 @@ pub struct Effects {
     /// A new work fetched from the server, with its mtime: installed by the
     /// loop's reload path.
     pub new_work: Option<(Work, crate::work::version::Version)>,
+    /// A part asks for a reload of conf and work (the server's own
+    /// work-file changed), as HUP does.
+    pub reload: bool,
 }
 
 impl Effects {
@@ -129,6 +132,8 @@ pub struct State {
     pub reload: bool,
     /// Addresses counted as this host itself (besides loopback 127.0.0.1/::1).
     pub own_addrs: Vec<IpAddr>,
+    /// What SIGUSR1 execs, resolved at start (or why it cannot).
+    pub reexec: Result<crate::reexec::Plan, String>,
 }
 
 impl State {

@@ -13,6 +13,7 @@ use crate::command::{frame_err, frame_ok, Request};
 use crate::event::Event;
 use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
+use crate::timers::Chain;
 use crate::verbs::{Deferred, Reply, RELAYABLE};
 use crate::work::model::Work;
 use crate::work::version::{self, Version};
@@ -23,13 +24,17 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+/// Server timers; the periodic ones carry their chain's generation
+/// (`timers::Chain`), so a rebuilt server part never runs two schedules.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerTick {
     CheckHosts,
-    Persist,
-    Cleanup,
+    Persist(u64),
+    Cleanup(u64),
     Notify,
     Deadman,
+    /// The poll of the work-files (`ival_check_work`).
+    CheckWork(u64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +86,18 @@ pub struct Server {
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    chains: Chains,
+    /// The version of the server's own work that runs, and of the works
+    /// dir (its mtime moves when mkwork renames or removes a file in it).
+    own_lm: Version,
+    dir_lm: Version,
+}
+
+#[derive(Debug, Default)]
+struct Chains {
+    persist: Chain,
+    cleanup: Chain,
+    check_work: Chain,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -141,25 +158,41 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            chains: Chains::default(),
+            own_lm: st.work_lm,
+            dir_lm: 0,
         };
         s.index_hosts();
         s.set_work_lms();
-        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
-        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
+        let g = s.chains.cleanup.arm();
+        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
+        let g = s.chains.persist.arm();
+        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
+        s.schedule_check_work(now, fx);
         s.arm_check(now, fx);
         // Deliveries left pending by a previous run go out now.
         s.notify_soon(now, fx, 0.0);
         Ok(s)
     }
 
-    pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
+    /// A new work; `lm` is the version of the server's own work-file it came from.
+    pub fn reload(
+        &mut self,
+        conf: &crate::conf::Conf,
+        work: &Work,
+        lm: Version,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         self.work = work.clone();
+        self.own_lm = lm;
         self.works_dir = conf.works_dir();
         self.index_hosts();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
+        self.schedule_check_work(now, fx);
         self.arm_check(now, fx);
         match new_notifier(&self.db, work) {
             Ok(n) => self.notifier = n,
@@ -206,8 +239,10 @@ impl Server {
         version::of_file(&self.work_path(host)).unwrap_or(0)
     }
 
-    /// Every host's work-file mtime, for the `work` field of ACKs.
+    /// Every host's work version, for the `work` field of ACKs.
     fn set_work_lms(&mut self) {
+        // The dir first: a file renamed in after this is seen by the next poll.
+        self.dir_lm = version::of_file(&self.works_dir).unwrap_or(0);
         let names: Vec<String> = self.hosts.keys().cloned().collect();
         for h in names {
             let lm = self.work_lm(&h);
@@ -231,6 +266,27 @@ impl Server {
                 FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd },
             );
         }
+    }
+
+    fn schedule_check_work(&mut self, now: Now, fx: &mut Effects) {
+        let g = self.chains.check_work.arm();
+        let at = now.mono + self.work.intervals.check_work.max(0.5);
+        fx.timer(at, Tick::Server(ServerTick::CheckWork(g)));
+    }
+
+    /// The poll of the work-files: the server's own changed (mkwork, an
+    /// edit) -> a reload in place; another host's -> its ACKs say so.
+    fn check_work(&mut self, now: Now, fx: &mut Effects) {
+        let own = self.work_lm(&self.host);
+        if own != 0 && own != self.own_lm {
+            log::info!("the work-file of {} changed (lm {own}): reloading", self.host);
+            // Once per change, even if the reload then refuses the file.
+            self.own_lm = own;
+            fx.reload = true;
+        } else if version::of_file(&self.works_dir).unwrap_or(0) != self.dir_lm {
+            self.set_work_lms();
+        }
+        self.schedule_check_work(now, fx);
     }
 
     /// A host's fqdn from its fqdn or tag.
@@ -555,7 +611,7 @@ impl Server {
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
         match t {
-            ServerTick::Cleanup => {
+            ServerTick::Cleanup(g) if self.chains.cleanup.is_current(g) => {
                 let keep = self.work.intervals.keep_events;
                 if keep > 0.0 {
                     match fleet::cleanup_events(&self.db, now.wall - keep) {
@@ -564,10 +620,21 @@ impl Server {
                         Err(e) => log::error!("{e}"),
                     }
                 }
-                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
+                let g = self.chains.cleanup.arm();
+                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup(g)));
             }
+            ServerTick::Persist(g) if self.chains.persist.is_current(g) => {
+                self.persist_hosts();
+                let g = self.chains.persist.arm();
+                fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
+            }
+            ServerTick::CheckWork(g) if self.chains.check_work.is_current(g) => {
+                self.check_work(now, fx)
+            }
+            // Stale ticks of a replaced schedule.
+            ServerTick::Cleanup(_) | ServerTick::Persist(_) | ServerTick::CheckWork(_) => {}
             ServerTick::Notify => self.notify_tick(now, fx),
-            ServerTick::CheckHosts | ServerTick::Persist => self.on_beats_tick(&t, now, fx),
+            ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::Deadman => {}
         }
     }
