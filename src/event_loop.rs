@@ -498,7 +498,8 @@ impl EventLoop {
                         st.reload = true;
                     }
                     Ok(Signal::SIGUSR1) => {
-                        let ready = st.reexec.as_ref().map_err(Clone::clone).and_then(|p| p.check());
+                        let ready =
+                            st.reexec.as_ref().map_err(Clone::clone).and_then(|p| p.check());
                         match ready {
                             Ok(()) => {
                                 log::info!("SIGUSR1: re-executing");

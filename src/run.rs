@@ -96,15 +96,13 @@ pub fn parse_work_json(text: &str) -> std::result::Result<Work, String> {
 /// A client's work before the server has sent one: no items, the server from conf.
 pub fn bootstrap_work(conf: &Conf, host: &str) -> Result<Work> {
     let server = conf.server.clone().unwrap_or_default();
-    // Until the work says otherwise, a fleet-wide port in the conf is the
-    // server's too (`port P` and `server ADDRESS` reach ADDRESS:P).
+    // Until the work says otherwise, one port is the fleet's: the conf's
+    // `port` is the server's too (`server ADDRESS` reaches ADDRESS:P), and
+    // the port of `server ADDRESS:P` is ours too.
     let d = Ports::default();
-    let ports = Ports {
-        port: conf.port.unwrap_or(d.port),
-        hb_port: conf.hb_port.unwrap_or(d.hb_port),
-        http_port: conf.http_port.unwrap_or(d.http_port),
-    };
-    let (address, port) = split_host_port(&server, ports.port);
+    let (address, server_port) = split_host_port(&server, conf.port.unwrap_or(d.port));
+    let hb_port = conf.hb_port.unwrap_or(d.hb_port);
+    let ports = Ports { port: conf.port.unwrap_or(server_port), hb_port, ..d };
     Ok(Work {
         version: crate::work::model::WORK_VERSION,
         host: host.to_string(),
@@ -116,7 +114,7 @@ pub fn bootstrap_work(conf: &Conf, host: &str) -> Result<Work> {
             host: address.clone(),
             tag: address.clone(),
             address,
-            ports: Ports { port, ..ports },
+            ports: Ports { port: server_port, ..ports },
         },
         pmaker: None,
         intervals: Default::default(),
@@ -295,8 +293,7 @@ pub fn start(conf: Conf, interactive: bool) -> Result<()> {
     loop {
         let (conf, host, work, lm, origin) = run;
         let again = conf.clone();
-        let res =
-            run_daemon(conf, host, (work, lm), origin, interactive, &mut ready, plan.clone());
+        let res = run_daemon(conf, host, (work, lm), origin, interactive, &mut ready, plan.clone());
         if let (Err(e), Some(r)) = (&res, ready.take()) {
             // The parent waiting on the pipe reports it and exits with its code.
             r.fail_error(e);

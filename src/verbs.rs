@@ -51,10 +51,18 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
             st.reload = true;
             ok(v, "reloading work")
         }
-        "HIST" | "ZAP" | "SEND" => match st.client.as_mut() {
-            Some(c) => c.verb(req, now, fx),
-            None => err(v, "not a client"),
-        },
+        "HIST" | "ZAP" | "SEND" => {
+            // On the server, HIST naming another host is that host's history.
+            let elsewhere = match v {
+                "HIST" => st.server.as_ref().and_then(|s| s.hist_elsewhere(req)),
+                _ => None,
+            };
+            match (elsewhere, st.client.as_mut()) {
+                (Some(r), _) => r,
+                (None, Some(c)) => c.verb(req, now, fx),
+                (None, None) => err(v, "not a client"),
+            }
+        }
         "WORK" | "WORK_LM" | "REPORT" | "EVENTS" | "CLIENTS" | "ALLPING" | "ALLSEND" | "RELAY"
         | "ACK" | "SILENCE" => match st.server.as_mut() {
             Some(s) => s.verb(req, peer, local, now, fx),

@@ -7,7 +7,9 @@ pub mod db;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;
+mod reconcile;
 pub mod udp;
+mod works;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::event::Event;
@@ -16,7 +18,7 @@ use crate::state::{Effects, Now, State, Tick};
 use crate::timers::Chain;
 use crate::verbs::{Deferred, Reply, RELAYABLE};
 use crate::work::model::Work;
-use crate::work::version::{self, Version};
+use crate::work::version::Version;
 use fleet::Report;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -91,6 +93,8 @@ pub struct Server {
     /// dir (its mtime moves when mkwork renames or removes a file in it).
     own_lm: Version,
     dir_lm: Version,
+    /// Host-items not at the best level, as the last event left them.
+    open: reconcile::Open,
 }
 
 #[derive(Debug, Default)]
@@ -112,6 +116,8 @@ impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let db = db::open(&st.conf.server_db())?;
         let reports = fleet::load_reports(&db)?;
+        let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
+        let open = reconcile::load(&db, best)?;
         let notifier = new_notifier(&db, &st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
@@ -161,6 +167,7 @@ impl Server {
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
+            open,
         };
         s.index_hosts();
         s.set_work_lms();
@@ -172,6 +179,7 @@ impl Server {
         s.arm_check(now, fx);
         // Deliveries left pending by a previous run go out now.
         s.notify_soon(now, fx, 0.0);
+        s.reconcile_work(&Default::default(), now, fx);
         Ok(s)
     }
 
@@ -187,7 +195,9 @@ impl Server {
         self.work = work.clone();
         self.own_lm = lm;
         self.works_dir = conf.works_dir();
+        let before: std::collections::HashSet<String> = self.hosts.keys().cloned().collect();
         self.index_hosts();
+        let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
         self.udp.set_intervals(work.intervals.clone());
@@ -199,6 +209,7 @@ impl Server {
             Err(e) => log::error!("reload: notifications kept as they were: {e}"),
         }
         self.notify_soon(now, fx, 0.0);
+        self.reconcile_work(&left, now, fx);
     }
 
     /// Makes sure a Notify tick comes within `after` seconds.
@@ -228,28 +239,6 @@ impl Server {
         self.persist_hosts();
     }
 
-    /// A host's generated work-file.
-    fn work_path(&self, host: &str) -> PathBuf {
-        self.works_dir.join(format!("{host}.json"))
-    }
-
-    /// A host's work version (0 when it has no work-file), as WORK,
-    /// WORK_LM, REPORT answers and ACKs tell it.
-    fn work_lm(&self, host: &str) -> Version {
-        version::of_file(&self.work_path(host)).unwrap_or(0)
-    }
-
-    /// Every host's work version, for the `work` field of ACKs.
-    fn set_work_lms(&mut self) {
-        // The dir first: a file renamed in after this is seen by the next poll.
-        self.dir_lm = version::of_file(&self.works_dir).unwrap_or(0);
-        let names: Vec<String> = self.hosts.keys().cloned().collect();
-        for h in names {
-            let lm = self.work_lm(&h);
-            self.udp.set_work_lm(&h, lm);
-        }
-    }
-
     fn index_hosts(&mut self) {
         self.hosts.clear();
         self.by_ip.clear();
@@ -266,27 +255,6 @@ impl Server {
                 FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd },
             );
         }
-    }
-
-    fn schedule_check_work(&mut self, now: Now, fx: &mut Effects) {
-        let g = self.chains.check_work.arm();
-        let at = now.mono + self.work.intervals.check_work.max(0.5);
-        fx.timer(at, Tick::Server(ServerTick::CheckWork(g)));
-    }
-
-    /// The poll of the work-files: the server's own changed (mkwork, an
-    /// edit) -> a reload in place; another host's -> its ACKs say so.
-    fn check_work(&mut self, now: Now, fx: &mut Effects) {
-        let own = self.work_lm(&self.host);
-        if own != 0 && own != self.own_lm {
-            log::info!("the work-file of {} changed (lm {own}): reloading", self.host);
-            // Once per change, even if the reload then refuses the file.
-            self.own_lm = own;
-            fx.reload = true;
-        } else if version::of_file(&self.works_dir).unwrap_or(0) != self.dir_lm {
-            self.set_work_lms();
-        }
-        self.schedule_check_work(now, fx);
     }
 
     /// A host's fqdn from its fqdn or tag.
@@ -308,7 +276,7 @@ impl Server {
         let v = req.verb.as_str();
         match v {
             "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now),
+            "REPORT" => self.report(req, peer, local, now, fx),
             "EVENTS" => self.events(req, peer, local, now, fx),
             "CLIENTS" => self.clients(req, now),
             "ALLPING" | "ALLSEND" => self.all(v),
@@ -324,38 +292,14 @@ impl Server {
         local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
     }
 
-    fn work_verb(&self, req: &Request, peer: IpAddr, local: bool) -> Reply {
-        let v = req.verb.as_str();
-        let Some(name) = req.args.first() else {
-            return Reply::Now(frame_err(v, &format!("usage: {v} <host>")));
-        };
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err(v, "access denied"));
-        };
-        if !self.speaks_for(&host, peer, local) {
-            return Reply::Now(frame_err(v, "access denied"));
-        }
-        let path = self.work_path(&host);
-        // Read before the file: if mkwork replaces it in between, the client
-        // sees an older version with the newer text and asks again.
-        let lm = self.work_lm(&host);
-        let data = if v == "WORK" {
-            match std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            {
-                Some(w) => w,
-                None => Value::Null,
-            }
-        } else {
-            Value::Null
-        };
-        let resp = if v == "WORK" { "ok work" } else { "ok work_lm" };
-        let body = json!({"resp": resp, "data": data, "lm": lm});
-        Reply::Now(frame_ok(v, &body.to_string()))
-    }
-
-    fn report(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now) -> Reply {
+    fn report(
+        &mut self,
+        req: &Request,
+        peer: IpAddr,
+        local: bool,
+        now: Now,
+        fx: &mut Effects,
+    ) -> Reply {
         let (host, body) = match fleet::parse_report(&req.rest) {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("REPORT", &e)),
@@ -374,6 +318,7 @@ impl Server {
             log::error!("{e}");
             return Reply::Now(frame_err("REPORT", "cannot store the report"));
         }
+        self.reconcile_report(&host, &r.body, now, fx);
         self.reports.insert(host.clone(), r);
         self.stats.reports += 1;
         let lm = self.work_lm(&host);
@@ -426,6 +371,7 @@ impl Server {
     /// A new event reached the server (from a client or its own heartbeat
     /// path): alerting hooks in here.
     fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
+        self.note_level(e);
         let host_state = self.host_state(&e.host);
         if let Err(err) = self.notifier.on_event(&self.db, e, host_state, now.wall) {
             log::error!("notifications: {err}");
@@ -517,6 +463,40 @@ impl Server {
             relay: true,
             parts: vec![(host, addr, line)],
         })
+    }
+
+    /// `HIST [ival] [pnts] [host] [item...]` naming another host of the
+    /// fleet: its history lives there, so the answer is that client's
+    /// (as `RELAY <host> HIST ...`). None: this host's own history.
+    pub fn hist_elsewhere(&self, req: &Request) -> Option<Reply> {
+        let args = &req.args;
+        let mut i = 0;
+        let is_host = |a: &String| self.resolve_host(a);
+        let host = match args.first().map(is_host) {
+            Some(Some(h)) => Some(h),
+            _ => {
+                // Past the interval word and the point count, as the client parses.
+                if args.first().is_some_and(|a| a.chars().all(|c| c.is_ascii_alphabetic())) {
+                    i += 1;
+                }
+                if args.get(i).is_some_and(|a| a.parse::<u32>().is_ok()) {
+                    i += 1;
+                }
+                args.get(i).and_then(is_host)
+            }
+        }?;
+        if host.eq_ignore_ascii_case(&self.host) {
+            return None;
+        }
+        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
+            return Some(Reply::Now(frame_err("HIST", &format!("no address for {host}"))));
+        };
+        let line = format!("HIST {}", args.join(" "));
+        Some(Reply::Later(Deferred {
+            verb: "HIST".into(),
+            relay: true,
+            parts: vec![(host, addr, line)],
+        }))
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
