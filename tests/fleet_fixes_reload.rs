@@ -113,8 +113,8 @@ fn server_reloads_its_own_work_after_mkwork_12_2() {
     // mkwork: the server reloads in place, at once.
     add_to_work(&f, "get srv procs");
     let out = f.mkwork();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("reload"), "mkwork told the daemon");
     f.server().wait_state(10.0, "procs after mkwork", |s| item_line(s, "procs").is_some());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("reload"), "mkwork told the daemon");
     assert_eq!(f.server().pid(), pid, "reloaded in place");
     // A work-file put in place by other means: the ival_check_work poll.
     add_to_work(&f, "get srv uptime");
