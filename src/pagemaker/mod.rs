@@ -4,13 +4,14 @@
 //! on the event-loop thread and never touches the loop's state: it learns
 //! the fleet over the command port like any peer.
 //!
-//! `http.rs` serves and routes, `fetch.rs` asks the server, `pages.rs` and
+//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs` asks the server, `pages.rs` and
 //! `views.rs` render HTML, `svg.rs` draws graphs, `api.rs` answers JSON.
 
 pub mod api;
 pub mod fetch;
 pub mod http;
 pub mod pages;
+pub mod serve;
 pub mod svg;
 pub mod views;
 
@@ -101,7 +102,7 @@ impl Shared {
 /// The running dashboard: stop it by dropping it.
 pub struct Pagemaker {
     shared: Arc<Shared>,
-    server: http::Running,
+    server: serve::Running,
 }
 
 /// How the pagemaker reaches the server: the work's address, from our own
@@ -154,7 +155,8 @@ impl Pagemaker {
             .and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok())
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let addr = SocketAddr::new(ip, w.ports.http_port);
-        let server = http::serve(addr, shared.clone())?;
+        let sh = shared.clone();
+        let server = serve::serve(addr, Arc::new(move |req: &http::Req| http::route(&sh, req)))?;
         log::warn!("dashboard on http://{addr}/");
         Ok(Pagemaker { shared, server })
     }
