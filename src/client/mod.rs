@@ -167,6 +167,7 @@ impl Client {
     }
 
     pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
+        let (old_targets, old_interval) = (self.hb_targets.clone(), self.work.intervals.heartbeat);
         self.work = work.clone();
         self.fetches_work = !work.roles.server;
         self.server = crate::work::addr::resolve(&work.server.address, work.server.ports.port);
@@ -175,6 +176,12 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
+        // New heartbeat targets or interval (the bootstrap work guesses the
+        // server's heartbeat port): the next heartbeat goes now, not after
+        // the old interval.
+        if self.hb_targets != old_targets || work.intervals.heartbeat != old_interval {
+            self.arm_heartbeat(now.mono + 0.05, fx);
+        }
         // A new work is worth a report at once, and a first round soon:
         // both restart their schedules (the old ticks go stale).
         self.arm_round(now.mono + 0.2, fx);
