@@ -22,8 +22,8 @@ pub struct AckInfo {
     pub seq: u64,
     /// Round trip in ms, when the seq matched a heartbeat we sent.
     pub rtt_ms: Option<f64>,
-    /// The work-file mtime the server has for us (a change means reload).
-    pub work_lm: Option<f64>,
+    /// The version of the work the server has for us (a change means reload).
+    pub work_lm: Option<crate::work::version::Version>,
     /// The server dropped our heartbeat: our `ts` was off by this many
     /// seconds (positive: our clock is ahead).
     pub clock_off: Option<f64>,
@@ -54,6 +54,9 @@ pub struct Heartbeat {
     pub sent: u64,
     started: Option<f64>,
     last_ack: Option<f64>,
+    /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
+    /// from it (the server shows it and sees a reboot when it drops).
+    uptime_base: Option<(f64, f64)>,
     dec: Decoder,
 }
 
@@ -73,8 +76,14 @@ impl Heartbeat {
             sent: 0,
             started: None,
             last_ack: None,
+            uptime_base: None,
             dec: Decoder::new(),
         }
+    }
+
+    /// The host had been up `uptime` seconds at monotonic time `mono`.
+    pub fn set_uptime(&mut self, uptime: f64, mono: f64) {
+        self.uptime_base = Some((uptime, mono));
     }
 
     pub fn set_intervals(&mut self, interval: f64, server_dead: f64) {
@@ -97,6 +106,9 @@ impl Heartbeat {
             ("ver", Value::Str(crate::VERSION.into())),
             ("bid", Value::Int(self.bid)),
         ];
+        if let Some((up, at)) = self.uptime_base {
+            p.push(("uptime", Value::Float((up + now.mono - at).max(0.0))));
+        }
         if !self.boot_sent {
             p.push(("boot", Value::Bool(true)));
             self.boot_sent = true;
@@ -145,7 +157,10 @@ impl Heartbeat {
             self.last_ack = Some(now.mono);
             return Ok(AckInfo { seq, rtt_ms: None, work_lm: None, clock_off });
         }
-        let work_lm = m.get("work").and_then(|v| v.as_f64());
+        let work_lm = m.get("work").and_then(|v| match v.as_i64() {
+            Some(i) => crate::work::version::from_number(i as f64),
+            None => v.as_f64().and_then(crate::work::version::from_number),
+        });
         let rtt_ms = self
             .pending
             .iter()
@@ -294,7 +309,7 @@ mod tests {
         let info = hb.on_ack(&ack, 1_000_000.0 + 0.002, at(0.002)).unwrap();
         assert_eq!(info.seq, 1);
         assert!((info.rtt_ms.unwrap() - 2.0).abs() < 1e-6);
-        assert_eq!(info.work_lm, Some(0.0));
+        assert_eq!(info.work_lm, Some(0));
         assert_eq!(hb.acks, 1);
         // The next heartbeat carries the RTT and no boot flag.
         let d = hb.build(at(10.0), false);

@@ -115,7 +115,7 @@ pub struct Host {
     pub window: Window,
     pub items: BTreeMap<String, ItemVal>,
     /// The host's work-file mtime, echoed in ACKs.
-    pub work_lm: f64,
+    pub work_lm: crate::work::version::Version,
     pub received: u64,
     /// Addresses a datagram naming this work host may come from unsigned.
     pub sources: Vec<IpAddr>,
@@ -141,7 +141,7 @@ impl Host {
             interval,
             window: Window::default(),
             items: BTreeMap::new(),
-            work_lm: 0.0,
+            work_lm: 0,
             received: 0,
             sources: Vec::new(),
             replay: BootSeq::default(),
@@ -196,7 +196,7 @@ struct Records {
     by_ip: HashMap<IpAddr, u32>,
     /// (deadline in µs of monotonic time, host index); one entry per host.
     heap: BinaryHeap<Reverse<(u64, u32)>>,
-    pending_lm: HashMap<String, f64>,
+    pending_lm: HashMap<String, crate::work::version::Version>,
     stats: UdpStats,
     by_reason: BTreeMap<&'static str, u64>,
     by_source: HashMap<IpAddr, SourceRefusals>,
@@ -289,7 +289,7 @@ impl HostTable {
     }
 
     /// Remembers a host's work-file mtime for its ACKs.
-    pub fn set_work_lm(&mut self, host: &str, lm: f64) {
+    pub fn set_work_lm(&mut self, host: &str, lm: crate::work::version::Version) {
         match self.r.by_name.get(host) {
             Some(&i) => self.r.hosts[i as usize].work_lm = lm,
             None => {
@@ -544,6 +544,7 @@ impl Records {
         let default_iv = self.conf.intervals.heartbeat;
         let h = &mut self.hosts[i];
         let seen_before = h.last_seen.is_some();
+        let prev_seen = h.last_seen;
         let f = |k: &str| m.get(k).and_then(|v: Val<'_>| v.as_f64());
         let booted = m.get("boot").and_then(|v| v.as_bool()) == Some(true);
         if let Some(seq) = m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0) {
@@ -603,13 +604,26 @@ impl Records {
                 host: h.name.clone(),
                 kind: ChangeKind::Heartbeat { old, new },
                 time: now.wall,
-                message: if shutdown { "planned stop (shutdown=1)".into() } else { String::new() },
+                message: if shutdown {
+                    "planned stop (shutdown=1)".into()
+                } else {
+                    back_message(old, prev_seen.map(|t| now.mono - t), from)
+                },
             });
         }
         let work_lm = h.work_lm;
         self.schedule(i);
         self.build_ack(m, now, work_lm, ack);
         Ok(())
+    }
+}
+
+/// Why a host is up now: its first heartbeat, or back after a silence.
+fn back_message(old: Reach, silent: Option<f64>, from: SocketAddr) -> String {
+    match (old, silent) {
+        (Reach::New, _) | (_, None) => format!("first heartbeat, from {}", from.ip()),
+        (Reach::Stopped, Some(s)) => format!("heartbeat again after a planned stop ({s:.1}s)"),
+        (_, Some(s)) => format!("heartbeat again after {s:.1}s of silence"),
     }
 }
 

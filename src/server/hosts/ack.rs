@@ -10,7 +10,13 @@ use std::fmt::Write;
 use std::net::SocketAddr;
 
 impl Records {
-    pub(super) fn build_ack(&mut self, m: &Message<'_>, now: Now, work_lm: f64, ack: &mut Vec<u8>) {
+    pub(super) fn build_ack(
+        &mut self,
+        m: &Message<'_>,
+        now: Now,
+        work_lm: crate::work::version::Version,
+        ack: &mut Vec<u8>,
+    ) {
         let t = &mut self.ack_text;
         t.clear();
         // seq and ts are echoed as sent (ts verbatim, so the client can match it).
@@ -18,7 +24,8 @@ impl Records {
         if let Some(Val::Plain(ts)) = m.get("ts") {
             let _ = write!(t, ";ts={ts}");
         }
-        let _ = write!(t, ";srv_ts={:.5};work={work_lm:.0}", now.wall);
+        // The work version is an integer (ms): the client compares it exactly.
+        let _ = write!(t, ";srv_ts={:.5};work={work_lm}", now.wall);
         if let Some(key) = &self.conf.key {
             wire::sign_payload(t, key);
         }
