@@ -44,7 +44,7 @@ pub const COUNT_RANGES: &[(&str, u64, u64)] = &[
     ("rotate", 0, 1000),
     ("journal_max_backups", 0, 1000),
     ("journal_max_size", 1024, 1 << 40),
-    ("fit count", 1, 1000),
+    ("count", 1, 1000),
     ("flap", 1, 1000),
     ("storm", 1, 100_000),
     ("HIST pnts", 1, 100_000),

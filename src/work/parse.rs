@@ -377,7 +377,7 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
             "nagios" => f.nagios = true,
             "count" => {
                 let n = w.get(i + 1).ok_or("fit: 'count' needs a number")?;
-                f.count = crate::ranges::check_count("fit count", n)? as u32;
+                f.count = crate::ranges::check_count("count", n)? as u32;
                 i += 1;
             }
             "hyst" => {
