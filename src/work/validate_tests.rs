@@ -251,7 +251,10 @@ fn unknown_key_and_bad_values() {
     has("hbd_senders 1000001\n", "/w:4: hbd_senders: 1000001 is out of range (0 to 100000)");
     has("detector phi inf\n", "/w:4: detector: 'inf' is not a threshold");
     has("fit cpu_load soso >nan\n", "/w:4: fit cpu_load: condition '>nan': 'nan' is not a number");
-    has("fit cpu_load soso >2 count 0\n", "/w:4: fit cpu_load: count: 0 is out of range (1 to 1000)");
+    has(
+        "fit cpu_load soso >2 count 0\n",
+        "/w:4: fit cpu_load: count: 0 is out of range (1 to 1000)",
+    );
     has("host x\n", "/w:4: host: expected 'host FQDN TAG [ADDRESS]'");
 }
 
