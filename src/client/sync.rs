@@ -60,7 +60,7 @@ pub fn write_cache(path: &std::path::Path, work: &Work) -> std::io::Result<()> {
     }
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(work).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
+    crate::vardir::write_private(&tmp, text.as_bytes())?;
     std::fs::rename(&tmp, path)
 }
 

@@ -120,6 +120,29 @@ impl Server {
         })
     }
 
+    /// server.db was corrupt at start: the notice becomes an event of this
+    /// host's `store:server.db` item (so it alerts like any other) and a
+    /// STATE line.
+    pub(super) fn store_notice_event(&mut self, notice: String, now: Now, fx: &mut Effects) {
+        self.event_seq += 1;
+        let ev = Event {
+            id: format!("srv-{}-{}", self.boot_id, self.event_seq),
+            host: self.host.clone(),
+            item: "store:server.db".into(),
+            old_level: None,
+            new_level: reach_level(&self.work.levels, Reach::Late),
+            old_value: None,
+            new_value: None,
+            time: now.wall,
+            message: notice.clone(),
+        };
+        self.store_notice = Some(notice);
+        match fleet::store_events(&mut self.db, std::slice::from_ref(&ev), now.wall) {
+            Ok(_) => self.on_event(&ev, now, fx),
+            Err(e) => log::error!("{e}"),
+        }
+    }
+
     /// The host's reachability as notifications and CLIENTS see it.
     pub(super) fn reach_name(&self, host: &str) -> &'static str {
         self.udp.host(host).map(|h| h.state.name()).unwrap_or("new")

@@ -80,6 +80,14 @@ pub struct Server {
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    /// What was found wrong with server.db at start (shown in STATE).
+    store_notice: Option<String>,
+    /// Outbox ids handed to a helper thread and not yet done: the one gate
+    /// of dispatch. With the outbox's rule (a row waits for the older rows
+    /// of its alert and channel) it keeps one delivery per alert and channel
+    /// in flight, even when a reload re-reads the outbox and sees the row
+    /// again as pending.
+    dispatched: std::collections::HashSet<i64>,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -92,7 +100,8 @@ struct Stats {
 
 impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
-        let db = db::open(&st.conf.server_db())?;
+        let opened = db::open(&st.conf.server_db())?;
+        let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let notifier = new_notifier(&db, &st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
@@ -140,9 +149,14 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            store_notice: None,
+            dispatched: Default::default(),
         };
         s.index_hosts();
         s.set_work_lms();
+        if let Some(n) = opened.notice {
+            s.store_notice_event(n, now, fx);
+        }
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
         fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
         s.arm_check(now, fx);
@@ -181,7 +195,8 @@ impl Server {
         self.notify_at = None;
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
-                fx.jobs.extend(jobs.into_iter().map(|j| crate::state::Job::Notify(Box::new(j))))
+                let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
+                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -524,6 +539,9 @@ impl Server {
             .collect();
         let _ = writeln!(out, "-- items by level {}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        if let Some(n) = &self.store_notice {
+            let _ = writeln!(out, "-- store {n}");
+        }
         self.notifier.state_lines(out, now.wall);
         self.udp.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
@@ -580,6 +598,7 @@ impl Server {
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
+        self.dispatched.remove(&n.id);
         if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
             log::error!("notifications: {e}");
         }
