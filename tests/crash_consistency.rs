@@ -63,8 +63,11 @@ fn outbox_ids(h: &Host) -> Vec<String> {
     String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect()
 }
 
+/// (host, item, kind) of each webhook received.
+type Hooks = Arc<Mutex<Vec<(String, String, String)>>>;
+
 /// A webhook receiver recording (host, item, kind) of every POST.
-fn receiver() -> (u16, Arc<Mutex<Vec<(String, String, String)>>>) {
+fn receiver() -> (u16, Hooks) {
     let server = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
     let port = server.server_addr().to_ip().map(|a| a.port()).unwrap();
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -194,7 +197,12 @@ fn kills_lose_and_duplicate_nothing_13_crash() {
         let missing: Vec<&String> =
             recorded.get(&host).map(|r| r.difference(&all).collect()).unwrap_or_default();
         assert!(missing.is_empty(), "{host}: recorded but never stored: {missing:?}");
-        eprintln!("{host}: {} events over {} boots, all stored once", all.len(), by_boot.len());
+        let seen = recorded.get(&host).map_or(0, |r| r.len());
+        eprintln!(
+            "{host}: {} events over {} boots, all stored once ({seen} were in an outbox at a kill)",
+            all.len(),
+            by_boot.len()
+        );
     }
     let hooks = hooks.lock().unwrap().clone();
     for tag in CLIENTS {
