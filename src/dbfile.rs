@@ -90,8 +90,10 @@ fn try_open(
     }
 }
 
+/// The first line of a quick_check answer that says something (not the
+/// `*** in database main ***` header).
 fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+    s.lines().find(|l| !l.trim().is_empty() && !l.starts_with("***")).unwrap_or(s)
 }
 
 fn file_name(path: &Path) -> String {

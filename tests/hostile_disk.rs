@@ -433,3 +433,65 @@ fn one_delivery_in_flight_per_alert_and_channel_13_13() {
     assert_eq!(got, ["alert", "recovery", "alert", "recovery"], "{kinds:?}");
     assert_eq!(*rx.overlap.lock().unwrap(), 1, "two requests for one alert at once: {kinds:?}");
 }
+
+fn sqlite(db: &Path, sql: &str) -> String {
+    let out = std::process::Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3");
+    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn corrupt_server_db_keeps_readable_events_13_11() {
+    let mut f = Fleet::new(&["srv"], "", "");
+    f.start_all();
+    f.hosts[0].stop();
+    // 3000 events of www-like hosts, then one leaf page of the events table ruined.
+    let db = f.hosts[0].vardir().join("server.db");
+    let me = f.hosts[0].name.clone();
+    let sql = format!(
+        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) \
+         INSERT INTO events(host, id, item, time, received, json) \
+         SELECT '{me}', 'old-' || i, 'x', i, i, json_object('id', 'old-' || i, 'host', '{me}', \
+         'item', 'x', 'new_level', 'fine', 'time', i) FROM c; PRAGMA wal_checkpoint(TRUNCATE);"
+    );
+    sqlite(&db, &sql);
+    let ps: usize = sqlite(&db, "PRAGMA page_size").parse().unwrap();
+    let root: usize =
+        sqlite(&db, "SELECT rootpage FROM sqlite_master WHERE name='events'").parse().unwrap();
+    let mut bytes = std::fs::read(&db).unwrap();
+    let page = |n: usize| (n - 1) * ps;
+    let r = page(root);
+    assert_eq!(bytes[r], 0x05, "the events root is an interior page");
+    let cells = u16::from_be_bytes([bytes[r + 3], bytes[r + 4]]) as usize;
+    let ptr = r + 12 + 2 * (cells / 2);
+    let cell = r + u16::from_be_bytes([bytes[ptr], bytes[ptr + 1]]) as usize;
+    let leaf = u32::from_be_bytes(bytes[cell..cell + 4].try_into().unwrap()) as usize;
+    for b in &mut bytes[page(leaf)..page(leaf) + ps] {
+        *b = 0xA5;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+    f.hosts[0].start();
+    let st = f.hosts[0].wait_state(20.0, "the notice", |s| s.contains("-- store server.db"));
+    let line = st.lines().find(|l| l.starts_with("-- store server.db was corrupt")).unwrap();
+    assert!(line.contains("lost: events: rowids "), "{line}");
+    let kept: usize = line
+        .split("kept rows: ")
+        .nth(1)
+        .and_then(|r| r.split(", ").find_map(|p| p.strip_prefix("events ")))
+        .and_then(|n| n.split(';').next()?.parse().ok())
+        .unwrap_or(0);
+    let body = f.server().body(&format!("CLIENTS {me} x 10000"));
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let old = v["events"].as_array().cloned().unwrap_or_default();
+    assert!(kept > 2900 && kept < 3000, "{line}");
+    assert_eq!(old.len(), kept, "CLIENTS has every kept event: {line}");
+    // The lost stretch is exactly what the notice names.
+    let ids: BTreeSet<u64> =
+        old.iter().filter_map(|e| e["id"].as_str()?.strip_prefix("old-")?.parse().ok()).collect();
+    let missing: Vec<u64> = (1..=3000).filter(|i| !ids.contains(i)).collect();
+    let (a, b) = (missing[0], missing[missing.len() - 1]);
+    assert_eq!(missing.len() as u64, b - a + 1, "one stretch: {missing:?}");
+    assert!(line.contains(&format!("rowids {a}-{b} unreadable")), "{a}-{b}: {line}");
+}
+
+use std::collections::BTreeSet;
