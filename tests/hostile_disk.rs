@@ -260,6 +260,12 @@ fn corrupt_history_and_server_db_moved_aside_13_11() {
     let st = f.hosts[0].cmd("STATE");
     assert!(!st.contains("was corrupt"), "{st}");
     assert_eq!(aside_files(&var, "history.db.corrupt-").len(), 1);
+    // ... and says so: the store:server.db alert gets its recovery.
+    wait_for(20.0, "store:server.db back to fine", || {
+        let e = events(f.server(), &me, "store:server.db");
+        let l: Vec<&str> = e.iter().filter_map(|e| e["new_level"].as_str()).collect();
+        (l == ["sick", "fine"]).then_some(())
+    });
 }
 
 #[test]

@@ -154,9 +154,7 @@ impl Server {
         };
         s.index_hosts();
         s.set_work_lms();
-        if let Some(n) = opened.notice {
-            s.store_notice_event(n, now, fx);
-        }
+        s.store_notice_event(opened.notice, now, fx);
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
         fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
         s.arm_check(now, fx);
