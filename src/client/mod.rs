@@ -103,6 +103,8 @@ pub struct Client {
     next_report_wall: f64,
     round_armed: bool,
     hb: Heartbeat,
+    /// Monotonic time of the next heartbeat; a Heartbeat tick before it is stale.
+    next_hb: f64,
     /// Where heartbeats go: the server's heartbeat port and conf `heartbeat_to`.
     hb_targets: Vec<SocketAddr>,
     extra_targets: Vec<String>,
@@ -142,6 +144,7 @@ impl Client {
             next_report: 0.0,
             next_report_wall: 0.0,
             round_armed: false,
+            next_hb: 0.0,
             hb: Heartbeat::new(
                 &st.hostname,
                 st.work.intervals.heartbeat,
@@ -164,7 +167,7 @@ impl Client {
             }
         });
         c.set_targets();
-        fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat));
+        c.heartbeat_soon(now, fx);
         if c.fetches_work {
             c.call_work(now, fx);
         } else {
@@ -198,6 +201,9 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
+        // The bootstrap work's 10 s interval must not delay the first
+        // heartbeat to the real target by 10 s.
+        self.heartbeat_soon(now, fx);
         let notices = crate::vardir::take_notices();
         if !notices.is_empty() {
             self.store_notices.extend(notices);
@@ -483,14 +489,19 @@ impl Client {
                 fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap));
             }
             ClientTick::EventsRetry => self.send_events(now, fx),
-            ClientTick::Heartbeat => {
+            // Stale when a reload moved the next heartbeat since.
+            ClientTick::Heartbeat if now.mono + 1e-3 >= self.next_hb => {
                 self.heartbeat(now, fx);
-                fx.timer(
-                    now.mono + self.work.intervals.heartbeat.max(0.05),
-                    Tick::Client(ClientTick::Heartbeat),
-                );
+                self.next_hb = now.mono + self.work.intervals.heartbeat.max(0.05);
+                fx.timer(self.next_hb, Tick::Client(ClientTick::Heartbeat));
             }
+            ClientTick::Heartbeat => {}
         }
+    }
+
+    fn heartbeat_soon(&mut self, now: Now, fx: &mut Effects) {
+        self.next_hb = now.mono + 0.05;
+        fx.timer(self.next_hb, Tick::Client(ClientTick::Heartbeat));
     }
 
     fn schedule_check_work(&self, now: Now, fx: &mut Effects, after: f64) {
