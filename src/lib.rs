@@ -19,6 +19,7 @@ pub mod notify;
 pub mod pagemaker;
 pub mod probes;
 pub mod redact;
+pub mod reexec;
 pub mod run;
 pub mod server;
 pub mod session;

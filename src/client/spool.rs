@@ -7,9 +7,9 @@
 //! Also the EVENTS conversation: outbox rows plus held events, acked ids
 //! deleted (or remembered until the disk lets them be deleted).
 
-use super::{Client, ClientCall, ClientTick, EVENTS_BATCH};
+use super::{Client, ClientCall, EVENTS_BATCH};
 use crate::event::Event;
-use crate::state::{Effects, Now, Tick};
+use crate::state::{Effects, Now};
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 
@@ -251,7 +251,7 @@ impl Client {
             Err(e) => {
                 let wait = self.events_backoff.fail(60.0);
                 log::warn!("sending {} events failed ({e}); retrying in {wait}s", ids.len());
-                fx.timer(now.mono + wait, Tick::Client(ClientTick::EventsRetry));
+                self.schedule_events_retry(now, fx, wait);
             }
         }
     }
