@@ -175,6 +175,7 @@ pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
             ("log", conf.log_file()),
             ("pid", conf.pid_file()),
             ("lock", conf.lock_file()),
+            ("vardir-lock", crate::vardir::lock_path(&conf.vardir)),
             ("stop-secret", conf.stop_file()),
             ("history", conf.history_db()),
             ("server-db", conf.server_db()),

@@ -254,6 +254,8 @@ fn corrupt_history_and_server_db_moved_aside_13_11() {
     assert!(cl_ev[0]["message"].as_str().unwrap().contains("history.db was corrupt"));
     let st = f.hosts[0].cmd("STATE");
     assert!(st.contains("notify pending") && st.contains("alert "), "an alert is raised:\n{st}");
+    let dump = f.hosts[0].body("DUMP");
+    assert!(dump.contains("server.db was corrupt") && dump.contains("history.db was corrupt"));
     f.hosts[0].stop();
     // The fresh files are healthy: a restart finds nothing wrong.
     f.hosts[0].start();

@@ -24,6 +24,8 @@ pub const STORE_ITEM: &str = "store";
 #[derive(Debug, Default)]
 pub struct Spool {
     held: VecDeque<Event>,
+    /// The ids in `held`, so holding the same event twice keeps one.
+    held_ids: HashSet<String>,
     /// Acknowledged by the server but still in the outbox (delete failed).
     acked: HashSet<String>,
     pub samples_dropped: u64,
@@ -36,11 +38,13 @@ impl Spool {
     /// Keeps events the disk refused; the oldest go past [`HELD_MAX`].
     pub fn hold(&mut self, events: &[Event]) {
         for e in events {
-            if self.held.iter().any(|h| h.id == e.id) {
+            if !self.held_ids.insert(e.id.clone()) {
                 continue;
             }
             if self.held.len() >= HELD_MAX {
-                self.held.pop_front();
+                if let Some(old) = self.held.pop_front() {
+                    self.held_ids.remove(&old.id);
+                }
                 self.events_dropped += 1;
             }
             self.held.push_back(e.clone());
@@ -54,6 +58,7 @@ impl Spool {
     /// Held events made it to disk (or were acked): forget them.
     pub fn release(&mut self, ids: &HashSet<String>) {
         self.held.retain(|e| !ids.contains(&e.id));
+        self.held_ids.retain(|i| !ids.contains(i));
     }
 
     pub fn fail(&mut self, now_wall: f64, err: String) {

@@ -615,7 +615,7 @@ impl Server {
     pub fn dump(&self, now: Now) -> Value {
         let hosts: serde_json::Map<String, Value> =
             self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": self.udp.dump(now)})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": self.udp.dump(now), "store_notice": self.store_notice})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
