@@ -25,6 +25,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod syslog3164;
 pub mod timers;
 pub mod vardir;
 pub mod verbs;
