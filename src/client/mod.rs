@@ -167,7 +167,10 @@ impl Client {
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
         // A new work is worth a report at once, and a first round soon:
-        // both restart their schedules (the old ticks go stale).
+        // both restart their schedules (the old ticks go stale). So does
+        // the heartbeat: the bootstrap work's went to a default port every
+        // 10 s; the first to the new targets should not wait for that.
+        self.arm_heartbeat(now.mono + 0.05, fx);
         self.arm_round(now.mono + 0.2, fx);
         self.schedule_report(now, fx, 1.0);
     }
