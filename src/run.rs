@@ -606,3 +606,33 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
         p.reload(&conf, &work);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(text: &str) -> Conf {
+        crate::conf::parse(Path::new("/x/conf"), text).expect("conf")
+    }
+
+    #[test]
+    fn a_conf_port_is_the_servers_until_the_work_names_one() {
+        let c = conf("server 127.0.0.9\nport 6001\nhb_port 6002\n");
+        let w = bootstrap_work(&c, "c1.example.org").expect("bootstrap");
+        assert_eq!((w.server.ports.port, w.server.ports.hb_port), (6001, 6002));
+        // A served work with default ports: the conf's still hold.
+        let served = Work { server: Endpoint { ports: Ports::default(), ..w.server.clone() }, ..w };
+        let o = apply_conf_overrides(&c, served.clone());
+        assert_eq!((o.server.ports.port, o.server.ports.hb_port), (6001, 6002));
+        // The work naming its own port wins; `server ADDRESS:PORT` wins over both.
+        let mut named = served;
+        named.server.ports.port = 7000;
+        assert_eq!(apply_conf_overrides(&c, named.clone()).server.ports.port, 7000);
+        let c = conf("server 127.0.0.9:8000\nport 6001\n");
+        assert_eq!(apply_conf_overrides(&c, named).server.ports.port, 8000);
+        // `server ADDRESS:PORT` alone: that port is ours too until the work says.
+        let c = conf("server 127.0.0.9:8000\n");
+        let w = bootstrap_work(&c, "c1.example.org").expect("bootstrap");
+        assert_eq!((w.ports.port, w.server.ports.port), (8000, 8000));
+    }
+}
