@@ -45,8 +45,8 @@ pub const COUNT_RANGES: &[(&str, u64, u64)] = &[
     ("journal_max_backups", 0, 1000),
     ("journal_max_size", 1024, 1 << 40),
     ("count", 1, 1000),
-    ("flap", 1, 1000),
-    ("storm", 1, 100_000),
+    ("flap", 1, 1_000_000),
+    ("storm", 1, 1_000_000),
     ("HIST pnts", 1, 100_000),
     ("CLIENTS n", 1, 100_000),
 ];
