@@ -330,6 +330,7 @@ fn run_daemon(
         bound,
         client: None,
         server: None,
+        pmaker: None,
         stop: false,
         reload: false,
         own_addrs,
@@ -400,6 +401,12 @@ fn build_parts(st: &mut State, now: Now, fx: &mut Effects) -> Result<()> {
         if let Some(mut s) = st.server.take() {
             s.shutdown(now, fx);
         }
+    }
+    if roles.pmaker && st.pmaker.is_none() {
+        st.pmaker = Some(crate::pagemaker::Pagemaker::start(&st.conf, &st.work)?);
+    } else if !roles.pmaker {
+        // Dropping it stops its pool and closes the port.
+        st.pmaker = None;
     }
     if roles.client && st.client.is_none() {
         st.client = Some(crate::client::Client::start(st, now, fx)?);
@@ -494,5 +501,8 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
     }
     if let Some(s) = st.server.as_mut() {
         s.reload(&conf, &work, now, fx);
+    }
+    if let Some(p) = st.pmaker.as_ref() {
+        p.reload(&conf, &work);
     }
 }

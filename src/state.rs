@@ -125,6 +125,8 @@ pub struct State {
     pub bound: Bound,
     pub client: Option<crate::client::Client>,
     pub server: Option<crate::server::Server>,
+    /// The dashboard: its own threads; the loop only starts and stops it.
+    pub pmaker: Option<crate::pagemaker::Pagemaker>,
     pub stop: bool,
     pub reload: bool,
     /// Addresses counted as this host itself (besides loopback 127.0.0.1/::1).

@@ -396,6 +396,16 @@ impl Server {
             }
             cdmp.insert(name.clone(), self.host_json(name, h, now));
         }
+        // Senders not in the work (hbd-style clients) are hosts with items too.
+        for h in self.udp.hosts().iter().filter(|h| !h.in_work) {
+            if host.as_ref().is_some_and(|x| x != &h.name) || cdmp.contains_key(&h.name) {
+                continue;
+            }
+            let addr = h.addr.map(|a| a.ip().to_string()).unwrap_or_default();
+            let hb = self.heartbeat_json(&h.name, now);
+            let entry = json!({"tag": h.name, "address": addr, "heartbeat": hb, "report": null, "in_work": false});
+            cdmp.insert(h.name.clone(), entry);
+        }
         let events = match fleet::query_events(&self.db, host.as_deref(), item.as_deref(), &filter)
         {
             Ok(e) => e,
@@ -404,7 +414,10 @@ impl Server {
                 return Reply::Now(frame_err("CLIENTS", "cannot read events"));
             }
         };
-        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events});
+        // The open alerts ride along so the dashboard shows acknowledged,
+        // silenced, flapping and suppressed badges from one answer.
+        let notify = self.notifier.open_alerts(host.as_deref(), now.wall);
+        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events, "notify": notify});
         Reply::Now(frame_ok("CLIENTS", &body.to_string()))
     }
 
