@@ -18,6 +18,7 @@
 
 use crate::pagemaker::auth::ThrottleStats;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::fmt::Write;
 
 /// Heartbeat states a host may be in, as CLIENTS and DUMP name them.
@@ -29,6 +30,16 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Escapes a label value: backslash, double quote and newline.
 pub fn escape_label(v: &str) -> String {
     let mut out = String::with_capacity(v.len());
+    push_escaped(&mut out, v);
+    out
+}
+
+/// `escape_label` into `out`; most values need no escape and are copied.
+fn push_escaped(out: &mut String, v: &str) {
+    if !v.contains(['\\', '"', '\n']) {
+        out.push_str(v);
+        return;
+    }
     for c in v.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -37,19 +48,44 @@ pub fn escape_label(v: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// A sample value as Prometheus parses it (`NaN`, `+Inf`, Go floats).
+#[cfg(test)]
 fn num(v: f64) -> String {
+    let mut s = String::new();
+    push_num(&mut s, v);
+    s
+}
+
+fn push_num(out: &mut String, v: f64) {
     if v.is_nan() {
-        "NaN".into()
+        out.push_str("NaN");
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+        out.push_str(if v > 0.0 { "+Inf" } else { "-Inf" });
+    } else if v.fract() == 0.0 && v.abs() < 1e15 {
+        // Most samples are 0/1 states, level indexes and counters: digits
+        // by hand, without the formatting machinery (a third of /metrics'
+        // time for 10,000 hosts).
+        if v < 0.0 {
+            out.push('-');
+        }
+        let mut n = v.abs() as u64;
+        let mut buf = [0u8; 20];
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        out.extend(buf[i..].iter().map(|&b| b as char));
     } else {
         // Debug gives the shortest round-trip form, with an exponent for
         // tiny or huge values (Display would print 300 digits).
-        format!("{v:?}")
+        let _ = write!(out, "{v:?}");
     }
 }
 
@@ -71,11 +107,29 @@ impl Out {
                 if i > 0 {
                     self.0.push(',');
                 }
-                let _ = write!(self.0, "{k}=\"{}\"", escape_label(val));
+                self.0.push_str(k);
+                self.0.push_str("=\"");
+                push_escaped(&mut self.0, val);
+                self.0.push('"');
             }
             self.0.push('}');
         }
-        let _ = writeln!(self.0, " {}", num(v));
+        self.end(v);
+    }
+
+    /// One sample whose labels are already escaped and joined (`a="x",b="y"`).
+    fn sample_pre(&mut self, name: &str, labels: &str, v: f64) {
+        self.0.push_str(name);
+        self.0.push('{');
+        self.0.push_str(labels);
+        self.0.push('}');
+        self.end(v);
+    }
+
+    fn end(&mut self, v: f64) {
+        self.0.push(' ');
+        push_num(&mut self.0, v);
+        self.0.push('\n');
     }
 }
 
@@ -85,10 +139,6 @@ fn f(v: &Value, path: &[&str]) -> Option<f64> {
 
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(*k))?.as_str()
-}
-
-fn state(h: &Value) -> &str {
-    s(h, &["heartbeat", "state"]).unwrap_or("")
 }
 
 fn obj<'a>(v: &'a Value, path: &[&str]) -> Option<&'a serde_json::Map<String, Value>> {
@@ -105,34 +155,57 @@ pub fn render(clients: &Value, server: Option<&Value>, levels: &[String]) -> Str
 /// time CLIENTS was answered, used only when DUMP gives no last-seen time.
 pub fn render_at(clients: &Value, server: Option<&Value>, levels: &[String], now: f64) -> String {
     let empty = serde_json::Map::new();
-    let hosts = obj(clients, &["cdmp"]).unwrap_or(&empty);
-    let mut o = Out(String::with_capacity(256 + hosts.len() * 1200));
-    host_families(&mut o, hosts, server, now);
-    item_families(&mut o, hosts, levels);
+    let hosts: Vec<Host> = obj(clients, &["cdmp"])
+        .unwrap_or(&empty)
+        .iter()
+        .map(|(name, v)| {
+            let hb = v.get("heartbeat").unwrap_or(&Value::Null);
+            let state = hb.get("state").and_then(Value::as_str).unwrap_or("");
+            Host { name, label: label("host", name), v, hb, state }
+        })
+        .collect();
+    let mut o = Out(String::with_capacity(4096 + hosts.len() * 1500));
+    host_families(&mut o, &hosts, server, now);
+    item_families(&mut o, &hosts, levels);
     if let Some(d) = server {
         server_families(&mut o, d, levels);
     }
     o.0
 }
 
-fn host_families(
-    o: &mut Out,
-    hosts: &serde_json::Map<String, Value>,
-    dump: Option<&Value>,
-    now: f64,
-) {
+/// A host of the CLIENTS answer with its label, escaped once for every
+/// family (10,000 hosts x a dozen series each).
+struct Host<'a> {
+    name: &'a str,
+    label: String,
+    v: &'a Value,
+    /// Its `heartbeat` object (Null when the server has none).
+    hb: &'a Value,
+    state: &'a str,
+}
+
+fn label(k: &str, v: &str) -> String {
+    let mut l = String::with_capacity(k.len() + v.len() + 3);
+    l.push_str(k);
+    l.push_str("=\"");
+    push_escaped(&mut l, v);
+    l.push('"');
+    l
+}
+
+fn host_families(o: &mut Out, hosts: &[Host], dump: Option<&Value>, now: f64) {
     o.family(
         "hbmon_host_info",
         "gauge",
         "Always 1: a host of the fleet, with its tag, address and hbmon version.",
     );
-    for (name, h) in hosts {
-        let tag = s(h, &["tag"]).unwrap_or("");
-        let addr = s(h, &["address"]).unwrap_or("");
-        let ver = s(h, &["heartbeat", "version"]).unwrap_or("");
+    for h in hosts {
+        let tag = s(h.v, &["tag"]).unwrap_or("");
+        let addr = s(h.v, &["address"]).unwrap_or("");
+        let ver = s(h.hb, &["version"]).unwrap_or("");
         o.sample(
             "hbmon_host_info",
-            &[("host", name), ("tag", tag), ("address", addr), ("version", ver)],
+            &[("host", h.name), ("tag", tag), ("address", addr), ("version", ver)],
             1.0,
         );
     }
@@ -141,81 +214,100 @@ fn host_families(
         "gauge",
         "1 when the host's heartbeats arrive (state up or late), else 0.",
     );
-    for (name, h) in hosts {
-        let up = matches!(state(h), "up" | "late");
-        o.sample("hbmon_host_up", &[("host", name)], if up { 1.0 } else { 0.0 });
+    for h in hosts {
+        let up = matches!(h.state, "up" | "late");
+        o.sample_pre("hbmon_host_up", &h.label, if up { 1.0 } else { 0.0 });
     }
     o.family(
         "hbmon_host_state",
         "gauge",
         "1 for the host's current heartbeat state, 0 for the others.",
     );
-    for (name, h) in hosts {
-        let st = state(h);
+    for h in hosts {
+        let st = h.state;
         for want in STATES {
-            let v = if st == *want { 1.0 } else { 0.0 };
-            o.sample("hbmon_host_state", &[("host", name), ("state", want)], v);
+            let l = format!("{},state=\"{want}\"", h.label);
+            o.sample_pre("hbmon_host_state", &l, if st == *want { 1.0 } else { 0.0 });
         }
     }
-    o.family(
+    let per_host = |o: &mut Out, name: &str, help: &str, get: &dyn Fn(&Host) -> Option<f64>| {
+        o.family(name, "gauge", help);
+        for h in hosts {
+            if let Some(x) = get(h) {
+                o.sample_pre(name, &h.label, x);
+            }
+        }
+    };
+    per_host(
+        o,
         "hbmon_heartbeat_rtt_seconds",
-        "gauge",
         "Round-trip time of the host's last acknowledged heartbeat.",
+        &|h| f(h.hb, &["rtt_ms"]).map(|ms| ms / 1000.0),
     );
-    for (name, h) in hosts {
-        if let Some(ms) = f(h, &["heartbeat", "rtt_ms"]) {
-            o.sample("hbmon_heartbeat_rtt_seconds", &[("host", name)], ms / 1000.0);
-        }
-    }
-    o.family(
+    per_host(
+        o,
         "hbmon_heartbeat_phi",
-        "gauge",
         "Phi-accrual suspicion of the host (higher: more likely down).",
+        &|h| f(h.hb, &["phi"]),
     );
-    for (name, h) in hosts {
-        if let Some(phi) = f(h, &["heartbeat", "phi"]) {
-            o.sample("hbmon_heartbeat_phi", &[("host", name)], phi);
-        }
-    }
     // DUMP has the wall time of the last heartbeat; CLIENTS only its age.
     let udp_hosts = dump.and_then(|d| server_part(d).get("udp")?.get("hosts")?.as_array());
-    let dumped = |name: &str| {
-        let hs = udp_hosts?;
-        let h = hs.iter().find(|h| s(h, &["name"]) == Some(name))?;
-        f(h, &["last_seen"])
-    };
+    let dumped: HashMap<&str, f64> = udp_hosts
+        .into_iter()
+        .flatten()
+        .filter_map(|h| Some((s(h, &["name"])?, f(h, &["last_seen"])?)))
+        .collect();
     o.family(
         "hbmon_host_last_seen_timestamp_seconds",
         "gauge",
         "Unix time of the host's last heartbeat.",
     );
-    for (name, h) in hosts {
-        let seen = dumped(name).or_else(|| f(h, &["heartbeat", "seen"]).map(|age| now - age));
-        if let Some(t) = seen {
-            o.sample("hbmon_host_last_seen_timestamp_seconds", &[("host", name)], t);
+    for h in hosts {
+        let age = || f(h.hb, &["seen"]).map(|age| now - age);
+        if let Some(t) = dumped.get(h.name).copied().or_else(age) {
+            o.sample_pre("hbmon_host_last_seen_timestamp_seconds", &h.label, t);
         }
     }
-}
-
-/// (host, item name, item JSON) of every item in the hosts' last reports.
-fn items(hosts: &serde_json::Map<String, Value>) -> impl Iterator<Item = (&str, &str, &Value)> {
-    hosts.iter().flat_map(|(name, h)| {
-        obj(h, &["report", "items"])
-            .into_iter()
-            .flatten()
-            .map(move |(item, v)| (name.as_str(), item.as_str(), v))
-    })
+    per_host(
+        o,
+        "hbmon_host_report_timestamp_seconds",
+        "Unix time of the host's last REPORT (its items' values).",
+        &|h| f(h.v, &["report", "time"]),
+    );
 }
 
 fn level_index(levels: &[String], name: &str) -> Option<usize> {
     levels.iter().position(|l| l == name)
 }
 
-fn item_families(o: &mut Out, hosts: &serde_json::Map<String, Value>, levels: &[String]) {
+fn item_families(o: &mut Out, hosts: &[Host], levels: &[String]) {
+    // (host="..",item="..", item JSON) for every item of every last report.
+    let items: Vec<(String, Option<f64>, Option<&str>)> = hosts
+        .iter()
+        .flat_map(|h| {
+            obj(h.v, &["report", "items"]).into_iter().flatten().map(move |(item, v)| {
+                let mut l = String::with_capacity(h.label.len() + item.len() + 8);
+                l.push_str(&h.label);
+                l.push_str(",item=\"");
+                push_escaped(&mut l, item);
+                l.push('"');
+                // One scan of the item's few fields beats two hashed lookups.
+                let (mut value, mut level) = (None, None);
+                for (k, x) in v.as_object().into_iter().flatten() {
+                    match k.as_str() {
+                        "value" => value = x.as_f64(),
+                        "level" => level = x.as_str(),
+                        _ => {}
+                    }
+                }
+                (l, value, level)
+            })
+        })
+        .collect();
     o.family("hbmon_item_value", "gauge", "The item's last value, in the item's own unit.");
-    for (host, item, v) in items(hosts) {
-        if let Some(x) = f(v, &["value"]) {
-            o.sample("hbmon_item_value", &[("host", host), ("item", item)], x);
+    for (l, value, _) in &items {
+        if let Some(x) = value {
+            o.sample_pre("hbmon_item_value", l, *x);
         }
     }
     o.family(
@@ -224,16 +316,10 @@ fn item_families(o: &mut Out, hosts: &serde_json::Map<String, Value>, levels: &[
         "The item's fitness level as an index into the work's levels (best = 0).",
     );
     let mut per_level = vec![0u64; levels.len()];
-    for (host, item, v) in items(hosts) {
-        if let Some(i) = s(v, &["level"]).and_then(|l| level_index(levels, l)) {
+    for (l, _, level) in &items {
+        if let Some(i) = level.and_then(|n| level_index(levels, n)) {
             per_level[i] += 1;
-            o.sample("hbmon_item_level", &[("host", host), ("item", item)], i as f64);
-        }
-    }
-    o.family("hbmon_item_timestamp_seconds", "gauge", "Unix time the item's last value was taken.");
-    for (host, item, v) in items(hosts) {
-        if let Some(t) = f(v, &["time"]) {
-            o.sample("hbmon_item_timestamp_seconds", &[("host", host), ("item", item)], t);
+            o.sample_pre("hbmon_item_level", l, i as f64);
         }
     }
     o.family("hbmon_items", "gauge", "Host-items at each fitness level.");

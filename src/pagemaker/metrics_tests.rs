@@ -38,17 +38,17 @@ fn hosts_get_up_state_rtt_phi_and_last_seen() {
     let t = render_at(&clients(), None, &levels(), 1796124550.0);
     let l = lines(&t);
     for want in [
-        "hbmon_host_up{host=\"cli.t\"} 1.0",
-        "hbmon_host_up{host=\"srv.t\"} 1.0",
-        "hbmon_host_up{host=\"gone.t\"} 0.0",
-        "hbmon_host_state{host=\"cli.t\",state=\"up\"} 1.0",
-        "hbmon_host_state{host=\"cli.t\",state=\"down\"} 0.0",
-        "hbmon_host_state{host=\"srv.t\",state=\"late\"} 1.0",
-        "hbmon_host_state{host=\"gone.t\",state=\"new\"} 0.0",
+        "hbmon_host_up{host=\"cli.t\"} 1",
+        "hbmon_host_up{host=\"srv.t\"} 1",
+        "hbmon_host_up{host=\"gone.t\"} 0",
+        "hbmon_host_state{host=\"cli.t\",state=\"up\"} 1",
+        "hbmon_host_state{host=\"cli.t\",state=\"down\"} 0",
+        "hbmon_host_state{host=\"srv.t\",state=\"late\"} 1",
+        "hbmon_host_state{host=\"gone.t\",state=\"new\"} 0",
         "hbmon_heartbeat_rtt_seconds{host=\"srv.t\"} 0.0015",
         "hbmon_heartbeat_phi{host=\"srv.t\"} 3.2",
-        "hbmon_host_last_seen_timestamp_seconds{host=\"srv.t\"} 1796124538.0",
-        "hbmon_host_info{host=\"cli.t\",tag=\"cli\",address=\"127.0.77.2\",version=\"hbmon-0.1.0\"} 1.0",
+        "hbmon_host_last_seen_timestamp_seconds{host=\"srv.t\"} 1796124538",
+        "hbmon_host_info{host=\"cli.t\",tag=\"cli\",address=\"127.0.77.2\",version=\"hbmon-0.1.0\"} 1",
     ] {
         assert!(l.contains(&want), "missing {want}\n{t}");
     }
@@ -63,13 +63,13 @@ fn items_get_value_and_level_index_and_counts_per_level() {
     let l = lines(&t);
     for want in [
         "hbmon_item_value{host=\"cli.t\",item=\"cpu_load\"} 2.28",
-        "hbmon_item_level{host=\"cli.t\",item=\"cpu_load\"} 1.0",
-        "hbmon_item_level{host=\"cli.t\",item=\"disk_used:/\"} 0.0",
-        "hbmon_item_level{host=\"cli.t\",item=\"proc:nginx\"} 3.0",
-        "hbmon_item_timestamp_seconds{host=\"cli.t\",item=\"cpu_load\"} 1796124540.4",
-        "hbmon_items{level=\"fine\"} 1.0",
-        "hbmon_items{level=\"crit\"} 1.0",
-        "hbmon_items{level=\"dead\"} 0.0",
+        "hbmon_item_level{host=\"cli.t\",item=\"cpu_load\"} 1",
+        "hbmon_item_level{host=\"cli.t\",item=\"disk_used:/\"} 0",
+        "hbmon_item_level{host=\"cli.t\",item=\"proc:nginx\"} 3",
+        "hbmon_host_report_timestamp_seconds{host=\"cli.t\"} 1796124541.2",
+        "hbmon_items{level=\"fine\"} 1",
+        "hbmon_items{level=\"crit\"} 1",
+        "hbmon_items{level=\"dead\"} 0",
     ] {
         assert!(l.contains(&want), "missing {want}\n{t}");
     }
@@ -84,19 +84,19 @@ fn the_server_dump_gives_alerts_outbox_and_counters() {
     let t = render_at(&clients(), Some(&dump()), &levels(), 0.0);
     let l = lines(&t);
     for want in [
-        "hbmon_alerts{level=\"soso\"} 1.0",
-        "hbmon_alerts{level=\"crit\"} 1.0",
-        "hbmon_alerts{level=\"fine\"} 0.0",
-        "hbmon_alerts_acknowledged 1.0",
-        "hbmon_notify_outbox{state=\"pending\"} 3.0",
-        "hbmon_notify_outbox{state=\"failed\"} 1.0",
-        "hbmon_udp_datagrams_received_total 16.0",
-        "hbmon_udp_datagrams_refused_total 1.0",
-        "hbmon_udp_datagrams_refused_by_reason_total{reason=\"bad mac\"} 1.0",
-        "hbmon_reports_received_total 6.0",
-        "hbmon_events_stored_total 2.0",
-        "hbmon_commands_total 21.0",
-        "hbmon_commands_refused_total{reason=\"STOP refused\"} 2.0",
+        "hbmon_alerts{level=\"soso\"} 1",
+        "hbmon_alerts{level=\"crit\"} 1",
+        "hbmon_alerts{level=\"fine\"} 0",
+        "hbmon_alerts_acknowledged 1",
+        "hbmon_notify_outbox{state=\"pending\"} 3",
+        "hbmon_notify_outbox{state=\"failed\"} 1",
+        "hbmon_udp_datagrams_received_total 16",
+        "hbmon_udp_datagrams_refused_total 1",
+        "hbmon_udp_datagrams_refused_by_reason_total{reason=\"bad mac\"} 1",
+        "hbmon_reports_received_total 6",
+        "hbmon_events_stored_total 2",
+        "hbmon_commands_total 21",
+        "hbmon_commands_refused_total{reason=\"STOP refused\"} 2",
         "# TYPE hbmon_commands_total counter",
         "# TYPE hbmon_alerts gauge",
         // DUMP's wall time beats now - age.
@@ -133,7 +133,7 @@ fn label_values_are_escaped() {
     let c = json!({"cdmp":{"h\"1\n":{"tag":"t\\","heartbeat":{"state":"up"},
         "report":{"items":{"probe:x\"y":{"value":1,"level":"fine"}}}}}});
     let t = render_at(&c, None, &levels(), 0.0);
-    assert!(t.contains("hbmon_host_up{host=\"h\\\"1\\n\"} 1.0"), "{t}");
+    assert!(t.contains("hbmon_host_up{host=\"h\\\"1\\n\"} 1"), "{t}");
     assert!(t.contains("tag=\"t\\\\\""), "{t}");
     assert!(t.contains("item=\"probe:x\\\"y\""), "{t}");
     // No raw newline inside a sample line: every line is a comment or a sample.
@@ -147,7 +147,7 @@ fn garbage_json_gives_the_empty_families_not_a_panic() {
         assert!(t.contains("# TYPE hbmon_host_up gauge"), "{t}");
     }
     let t = render_at(&json!({"cdmp": {"h": 7}}), None, &levels(), 0.0);
-    assert!(t.contains("hbmon_host_up{host=\"h\"} 0.0"));
+    assert!(t.contains("hbmon_host_up{host=\"h\"} 0"));
 }
 
 #[test]
@@ -157,14 +157,18 @@ fn sample_values_use_prometheus_float_syntax() {
     assert_eq!(num(f64::NEG_INFINITY), "-Inf");
     assert_eq!(num(1e-9), "1e-9");
     assert_eq!(num(1e300), "1e300");
-    assert_eq!(num(42.0), "42.0");
+    assert_eq!(num(42.0), "42");
+    assert_eq!(num(-3.0), "-3");
+    assert_eq!(num(0.5), "0.5");
+    assert_eq!(num(1e15), "1000000000000000.0");
+    assert_eq!(num(1e16), "1e16");
 }
 
 #[test]
 fn login_counters_render() {
     let s = ThrottleStats { failures: 4, successes: 2, refused: 1, sources: 1, locked: 1 };
     let t = render_logins(&s, 3);
-    assert!(t.contains("hbmon_dashboard_login_failures_total 4.0"));
+    assert!(t.contains("hbmon_dashboard_login_failures_total 4"));
     assert!(t.contains("# TYPE hbmon_dashboard_logins_total counter"));
-    assert!(t.contains("hbmon_dashboard_sessions 3.0"));
+    assert!(t.contains("hbmon_dashboard_sessions 3"));
 }
