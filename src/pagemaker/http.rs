@@ -135,6 +135,9 @@ pub fn route(sh: &Shared, req: &Req) -> Resp {
     let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
     let user = super::views::session_user(sh, req);
     if user.is_none() && sh.site().part.login_required && !matches!(segs.as_slice(), ["login"]) {
+        if segs.first() == Some(&"api") {
+            return api::error(401, "log in first");
+        }
         return Resp::redirect("/login");
     }
     let u = user.as_ref();

@@ -4,12 +4,18 @@
 //! on the event-loop thread and never touches the loop's state: it learns
 //! the fleet over the command port like any peer.
 //!
-//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs` asks the server, `pages.rs` and
-//! `views.rs` render HTML, `svg.rs` draws graphs, `api.rs` answers JSON.
+//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs`
+//! asks the server, `pages.rs` and `views.rs` render HTML, `svg.rs` draws
+//! graphs, `api.rs` answers JSON, `auth.rs` owns logins, sessions and
+//! visibility (wired in by `login.rs`), `metrics.rs` the Prometheus text of
+//! `/metrics`.
 
 pub mod api;
+pub mod auth;
 pub mod fetch;
 pub mod http;
+pub mod login;
+pub mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod svg;
@@ -88,6 +94,7 @@ impl Site {
 pub struct Shared {
     pub site: RwLock<Arc<Site>>,
     pub fetch: fetch::Fetcher,
+    pub logins: login::LoginState,
 }
 
 impl Shared {
@@ -148,6 +155,7 @@ impl Pagemaker {
         let shared = Arc::new(Shared {
             site: RwLock::new(Arc::new(Site::from_work(w))),
             fetch: fetch::Fetcher::new(peer, CACHE_TTL),
+            logins: Default::default(),
         });
         let ip = conf
             .bind
@@ -166,6 +174,7 @@ impl Pagemaker {
         if let Ok(mut g) = self.shared.site.write() {
             *g = Arc::new(Site::from_work(w));
         }
+        login::retain(&self.shared, &self.shared.site().part.users);
         match peer_of(conf, w) {
             Ok(p) => self.shared.fetch.set_peer(p),
             Err(e) => log::error!("{e}"),

@@ -1,7 +1,7 @@
 //! The pages beyond the fleet tables: `/events`, `/alerts` with the
 //! acknowledge and silence forms, `/graph/...` and `/svg/...`, `/login`,
-//! `/logout`, `/metrics`; and the seam to logins (`session_user`, `can_see`,
-//! CSRF), which `auth.rs` owns. HTML through maud only.
+//! `/logout`, `/metrics` (the last three through `login.rs`). HTML through
+//! maud only.
 
 use super::fetch::Snapshot;
 use super::http::{enc, Req, Resp, HTML, SVG, TEXT};
@@ -12,28 +12,15 @@ use crate::verbs::{fmt_age, fmt_time};
 use maud::{html, PreEscaped};
 use serde_json::Value;
 
-/// A logged-in dashboard user.
-pub type User = crate::work::model::WebUser;
-
-/// The user of this request's session cookie, if any.
-pub fn session_user(_sh: &Shared, _req: &Req) -> Option<User> {
-    None
-}
-
-/// May this viewer see this host? Anonymous viewers see what read-only
-/// pages show (every host; `login_required` keeps them out entirely).
-pub fn can_see(_site: &Site, user: Option<&User>, _host: &str) -> bool {
-    let _ = user;
-    true
-}
+pub use super::login::{can_see, session_user, User};
 
 /// The CSRF token of the user's session, for forms.
-pub fn csrf_of(_u: &User) -> String {
-    String::new()
+pub fn csrf_of(u: &User) -> String {
+    u.csrf.clone()
 }
 
-fn csrf_ok(_sh: &Shared, _req: &Req, _u: &User) -> bool {
-    false
+fn csrf_ok(sh: &Shared, req: &Req, u: &User) -> bool {
+    super::login::csrf_ok(sh, req, u)
 }
 
 /// A window name -> (seconds, default points).
@@ -412,13 +399,13 @@ pub fn login_page(sh: &Shared, req: &Req, err: Option<&str>) -> Resp {
 }
 
 pub fn login(sh: &Shared, req: &Req) -> Resp {
-    login_page(sh, req, Some("Logins are not available on this dashboard."))
+    super::login::login(sh, req)
 }
 
-pub fn logout(_sh: &Shared, _req: &Req) -> Resp {
-    Resp::redirect("/")
+pub fn logout(sh: &Shared, req: &Req) -> Resp {
+    super::login::logout(sh, req)
 }
 
-pub fn metrics(_sh: &Shared, _req: &Req, _user: Option<&User>) -> Resp {
-    Resp::new(501, TEXT, "metrics not built\n")
+pub fn metrics(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
+    super::login::metrics(sh, req, user)
 }

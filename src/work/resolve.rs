@@ -123,11 +123,22 @@ fn build(ast: &Ast, ix: &Index) -> Vec<Work> {
                     title: ast.title.clone().unwrap_or_else(|| "hbmon".into()),
                     hosts: server_part.hosts.clone(),
                     dashboard_url: server_part.dashboard_url.clone(),
-                    ..PmakerWork::default()
+                    users: ix.web_users.clone(),
+                    login_required: ast.login.is_some_and(|l| l.1),
+                    secure_cookies: secure_cookies(ast),
                 }),
             }
         })
         .collect()
+}
+
+/// `cookies secure|plain`, else `Secure` when the dashboard's public URL
+/// is https (a proxy in front terminates TLS).
+fn secure_cookies(ast: &Ast) -> bool {
+    match ast.cookies {
+        Some((_, s)) => s,
+        None => ast.dashboard.as_ref().is_some_and(|d| d.1.starts_with("https://")),
+    }
 }
 
 fn address(ast: &Ast, h: usize) -> String {
