@@ -155,6 +155,12 @@ fn every_page_and_route_shows_the_fleet() {
     assert_eq!(two.matches("<path d=\"M").count(), 2, "two hosts, two lines: {two}");
     let several = web.ok(&format!("/graph/{c1}/cpu_load?item=uptime"));
     assert!(several.contains("cpu_load, uptime"), "two items on one chart");
+    // The fitness thresholds are bands in the level colours.
+    let banded = wait_for(30.0, "probe:xss history", || {
+        let s = web.ok(&format!("/svg/{c1}/probe:xss?ival=H"));
+        s.contains("<circle").then_some(s)
+    });
+    assert!(banded.contains("<title>sick 0..inf</title>"), "{banded}");
     for iv in ["W", "M", "Y"] {
         assert!(web.ok(&format!("/svg/{c1}/cpu_load?ival={iv}")).contains("</svg>"));
     }

@@ -219,8 +219,39 @@ pub fn change(sh: &Shared, req: &Req, user: Option<&User>, what: &str) -> Resp {
 }
 
 /// The threshold bands of an item's fitness function on a host.
-pub fn bands(_site: &Site, _host: &str, _item: &str) -> Vec<Band> {
-    Vec::new()
+pub fn bands(site: &Site, host: &str, item: &str) -> Vec<Band> {
+    let fits = &site.part.fits;
+    let mine = fits.iter().find(|f| f.item == item && f.hosts.iter().any(|h| h == host));
+    match mine.or_else(|| fits.iter().find(|f| f.item == item && f.hosts.is_empty())) {
+        Some(f) => bands_of(site, &f.rules),
+        None => Vec::new(),
+    }
+}
+
+/// `soso >2 sick >4 crit >8` -> soso 2..4, sick 4..8, crit 8..; `<` rules
+/// band downwards. `==`/`!=` rules have no band.
+pub fn bands_of(site: &Site, rules: &[crate::work::model::Rule]) -> Vec<Band> {
+    use crate::work::model::Op;
+    let band = |lo: f64, hi: f64, level: &str| Band {
+        lo,
+        hi,
+        colour: site.colour(site.level_index(level)),
+        level: level.to_string(),
+    };
+    let mut up: Vec<_> = rules.iter().filter(|r| matches!(r.op, Op::Gt | Op::Ge)).collect();
+    up.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let mut down: Vec<_> = rules.iter().filter(|r| matches!(r.op, Op::Lt | Op::Le)).collect();
+    down.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let mut out = Vec::new();
+    for (i, r) in up.iter().enumerate() {
+        let hi = up.get(i + 1).map(|n| n.value).unwrap_or(f64::INFINITY);
+        out.push(band(r.value, hi, &r.level));
+    }
+    for (i, r) in down.iter().enumerate() {
+        let lo = down.get(i + 1).map(|n| n.value).unwrap_or(f64::NEG_INFINITY);
+        out.push(band(lo, r.value, &r.level));
+    }
+    out
 }
 
 /// What one graph shows: hosts x items in a window.
@@ -408,4 +439,29 @@ pub fn logout(sh: &Shared, req: &Req) -> Resp {
 
 pub fn metrics(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
     super::login::metrics(sh, req, user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::work::model::{Op, Rule};
+
+    #[test]
+    fn rules_become_bands() {
+        let site = Site { levels: crate::work::default_levels(), ..Site::default() };
+        let r = |level: &str, op, value| Rule { level: level.into(), op, value };
+        let b = bands_of(
+            &site,
+            &[r("crit", Op::Gt, 8.0), r("soso", Op::Gt, 2.0), r("sick", Op::Ge, 4.0)],
+        );
+        let got: Vec<(f64, f64, &str, usize)> =
+            b.iter().map(|b| (b.lo, b.hi, b.level.as_str(), b.colour)).collect();
+        assert_eq!(
+            got,
+            vec![(2.0, 4.0, "soso", 1), (4.0, 8.0, "sick", 2), (8.0, f64::INFINITY, "crit", 3)]
+        );
+        let low = bands_of(&site, &[r("sick", Op::Lt, 1.0), r("dead", Op::Eq, 0.0)]);
+        assert_eq!(low.len(), 1);
+        assert_eq!((low[0].lo, low[0].hi), (f64::NEG_INFINITY, 1.0));
+    }
 }
