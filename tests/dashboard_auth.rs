@@ -135,6 +135,11 @@ fn logins_cookies_csrf_ack_and_logout() {
     );
     assert_eq!(a.status, 303, "{a:?}");
     wait_for(20.0, "the server's alert acknowledged", || acked(&f, &host, &item).then_some(()));
+    let st = f.server().cmd("STATE");
+    let line =
+        st.lines().find(|l| l.starts_with(&format!("-- alert {host} {item} "))).unwrap_or("");
+    assert!(line.contains("acked"), "STATE shows the acknowledgement: {line:?}\n{st}");
+    assert!(other.get("/alerts", Some(&cookie)).body.contains(">acked<"), "and so does /alerts");
 
     // Logout ends the session: the cookie is cleared and no longer works.
     let a = other.post("/logout", Some(&cookie), &[("csrf", &token_csrf)]);
@@ -195,7 +200,13 @@ fn a_non_admin_sees_only_their_groups_hosts() {
             assert!(a.status < 400, "wendy {path}: {} {}", a.status, a.body);
         }
         if a.status < 400 {
-            assert!(!a.body.contains(&db1), "wendy sees {db1} on {path}:\n{}", a.body);
+            for other in [&db1, &srv] {
+                assert!(
+                    !a.body.contains(other.as_str()),
+                    "wendy sees {other} on {path}:\n{}",
+                    a.body
+                );
+            }
         }
     }
     let hosts = w.get("/hosts", Some(&cookie)).body;

@@ -10,11 +10,27 @@ use super::Shared;
 use serde_json::{json, Value};
 
 fn ok(v: Value) -> Resp {
-    Resp::new(200, JSON, v.to_string())
+    Resp::new(200, JSON, safe_json(&v))
 }
 
 pub fn error(status: u16, msg: &str) -> Resp {
-    Resp::new(status, JSON, json!({ "error": msg }).to_string())
+    Resp::new(status, JSON, safe_json(&json!({ "error": msg })))
+}
+
+/// JSON with `<`, `>` and `&` as `\u` escapes: still the same JSON, but
+/// inert if a browser is ever tricked into reading it as HTML.
+pub fn safe_json(v: &Value) -> String {
+    let s = v.to_string();
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => o.push_str("\\u003c"),
+            '>' => o.push_str("\\u003e"),
+            '&' => o.push_str("\\u0026"),
+            c => o.push(c),
+        }
+    }
+    o
 }
 
 pub fn route(sh: &Shared, req: &Req, user: Option<&User>, rest: &[&str]) -> Resp {
@@ -246,5 +262,17 @@ fn post(sh: &Shared, req: &Req, user: Option<&User>, what: &str) -> Resp {
         error(502, &msg)
     } else {
         ok(json!({"ok": msg}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_is_inert_in_html() {
+        let v = serde_json::json!({"name": "<script>alert(1)</script> & co"});
+        let s = super::safe_json(&v);
+        assert!(!s.contains('<') && !s.contains('&'), "{s}");
+        let back: serde_json::Value = serde_json::from_str(&s).unwrap();
+        assert_eq!(back, v, "the same JSON");
     }
 }

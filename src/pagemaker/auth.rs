@@ -7,25 +7,9 @@
 //! Nothing here ever prints a password, a token or a CSRF value: secrets
 //! are `Secret`s, whose `Debug` says `<redacted>`.
 //!
-//! The API the web side calls (all in `hbmon::pagemaker::auth`). Most
-//! simply, one `Logins` in the shared state does it all:
-//!
-//! ```text
-//! Logins::new() -> Logins                                   // Sync: share in an Arc
-//! Logins::attempt(&self, part: &PmakerWork, peer: Option<IpAddr>, name: &str, pw: &str, now: f64) -> Attempt
-//!     Attempt::Ok { user, set_cookie, csrf }                // 303 + Set-Cookie: set_cookie
-//!     Attempt::Refused { wait }                             // 403, the login page again
-//!     Attempt::Throttled { retry_after }                    // 429 + Retry-After: retry_after
-//!     Attempt::Unavailable                                  // 403: no user has a password
-//! Logins::session(&self, part, cookie_header: Option<&str>, now) -> Option<(WebUser, Secret /* csrf */)>
-//! Logins::csrf_ok(&self, part, cookie_header: Option<&str>, csrf: Option<&str>, now) -> bool
-//! Logins::logout(&self, part, cookie_header, csrf, now) -> Option<String /* Set-Cookie that clears */>
-//! Logins::reload(&self, part)                               // after a new work
-//! Logins::metrics(&self, now) -> String                     // append to /metrics
-//! Logins::stats(&self, now) -> (ThrottleStats, usize /* sessions */)
-//! ```
-//!
-//! and the parts it is made of:
+//! The API the web side calls (all in `hbmon::pagemaker::auth`; the HTTP
+//! side's `login.rs` keeps one `Sessions` and one `LoginThrottle` behind a
+//! mutex and checks passwords outside it):
 //!
 //! ```text
 //! hash_password(pw: &str) -> Result<String>                 // `hbmon passwd`: a PHC argon2id string
@@ -70,9 +54,6 @@ use subtle::ConstantTimeEq;
 #[path = "throttle.rs"]
 mod throttle;
 pub use throttle::{delay_after, LoginThrottle, ThrottleStats};
-#[path = "logins.rs"]
-mod logins;
-pub use logins::{Attempt, Logins};
 
 /// Seconds a session lives (absolute, from the login).
 pub const SESSION_TTL: f64 = 24.0 * 3600.0;

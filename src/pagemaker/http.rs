@@ -1,27 +1,9 @@
-//! The dashboard's HTTP side: a tiny_http server on `bind:http_port`, a
-//! small fixed pool of threads taking its requests, the limits (URL and
-//! body size, methods, slow clients) and the routing table. Pages, SVG and
-//! JSON are rendered by the other files; this one only parses requests
-//! into [`Req`] and writes [`Resp`]s back.
+//! The dashboard's requests and answers as values ([`Req`], [`Resp`]), URL
+//! and form decoding, and the routing table. The sockets, threads and
+//! limits are `serve.rs`'s; pages, SVG and JSON are rendered elsewhere.
 
 use super::{api, pages, views, Shared};
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-/// Threads answering requests (rendering is fast; the fetcher's single
-/// flight keeps the server's load at one CLIENTS per interval).
-pub const POOL: usize = 4;
-/// Longest URL accepted (path + query).
-pub const MAX_URL: usize = 4096;
-/// Largest request body (forms are small).
-pub const MAX_BODY: usize = 16 << 10;
-/// A client must send each part of its request within this: sockets
-/// accepted by the listener inherit it (Linux copies SO_RCVTIMEO/SNDTIMEO),
-/// so a slow or silent client frees its connection.
-pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+use std::net::IpAddr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -153,6 +135,9 @@ pub fn route(sh: &Shared, req: &Req) -> Resp {
     let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
     let user = super::views::session_user(sh, req);
     if user.is_none() && sh.site().part.login_required && !matches!(segs.as_slice(), ["login"]) {
+        if segs.first() == Some(&"api") {
+            return api::error(401, "log in first");
+        }
         return Resp::redirect("/login");
     }
     let u = user.as_ref();
@@ -177,139 +162,6 @@ pub fn route(sh: &Shared, req: &Req) -> Resp {
         (Method::Get, ["favicon.ico"]) => Resp::new(204, TEXT, ""),
         (Method::Get, _) => pages::not_found(sh, req, u, "No such page."),
         (Method::Post, _) => Resp::new(405, TEXT, "method not allowed\n"),
-    }
-}
-
-/// The server while it runs; dropping it stops the pool.
-pub struct Running {
-    pub addr: SocketAddr,
-    server: Arc<tiny_http::Server>,
-    stop: Arc<AtomicBool>,
-    threads: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        for _ in &self.threads {
-            self.server.unblock();
-        }
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
-}
-
-pub fn serve(addr: SocketAddr, sh: Arc<Shared>) -> crate::error::Result<Running> {
-    use socket2::{Domain, Socket, Type};
-    let io =
-        |e: std::io::Error| crate::error::Error::io(format!("listen on {addr} (dashboard)"), e);
-    let dom = if addr.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
-    let s = Socket::new(dom, Type::STREAM, None).map_err(io)?;
-    s.set_reuse_address(true).map_err(io)?;
-    s.bind(&addr.into()).map_err(io)?;
-    s.listen(128).map_err(io)?;
-    s.set_read_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
-    s.set_write_timeout(Some(CLIENT_TIMEOUT)).map_err(io)?;
-    let listener: std::net::TcpListener = s.into();
-    let bound = listener.local_addr().map_err(io)?;
-    let server = tiny_http::Server::from_listener(listener, None)
-        .map_err(|e| crate::error::Error::Runtime(format!("dashboard on {addr}: {e}")))?;
-    let server = Arc::new(server);
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for i in 0..POOL {
-        let (server, stop, sh) = (server.clone(), stop.clone(), sh.clone());
-        let t = std::thread::Builder::new()
-            .name(format!("http-{i}"))
-            .spawn(move || worker(&server, &stop, &sh))
-            .map_err(|e| crate::error::Error::io("spawn a dashboard thread", e))?;
-        threads.push(t);
-    }
-    Ok(Running { addr: bound, server, stop, threads })
-}
-
-fn worker(server: &tiny_http::Server, stop: &AtomicBool, sh: &Shared) {
-    while !stop.load(Ordering::SeqCst) {
-        match server.recv_timeout(Duration::from_secs(1)) {
-            Ok(Some(rq)) => answer(sh, rq),
-            Ok(None) => {}
-            Err(e) => {
-                log::debug!("dashboard: {e}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-/// Checks the limits, builds the [`Req`], routes, writes the answer.
-fn answer(sh: &Shared, mut rq: tiny_http::Request) {
-    let url = rq.url().to_string();
-    let method = match rq.method() {
-        tiny_http::Method::Get | tiny_http::Method::Head => Some(Method::Get),
-        tiny_http::Method::Post => Some(Method::Post),
-        _ => None,
-    };
-    let head = *rq.method() == tiny_http::Method::Head;
-    let resp = if url.len() > MAX_URL {
-        Resp::new(414, TEXT, "URL too long\n")
-    } else if let Some(method) = method {
-        let mut body = Vec::new();
-        let too_big = rq.body_length().is_some_and(|n| n > MAX_BODY);
-        let read = !too_big && {
-            use std::io::Read;
-            let r = rq.as_reader().take(MAX_BODY as u64 + 1).read_to_end(&mut body);
-            r.is_ok() && body.len() <= MAX_BODY
-        };
-        if method == Method::Post && !read {
-            Resp::new(413, TEXT, "request body too large or unreadable\n")
-        } else {
-            let mut req = Req::get(&url, now_wall());
-            req.method = method;
-            req.peer = rq.remote_addr().map(|a| a.ip());
-            req.cookie = rq
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Cookie"))
-                .map(|h| h.value.as_str().to_string());
-            let is_form = rq.headers().iter().any(|h| {
-                h.field.equiv("Content-Type")
-                    && h.value.as_str().starts_with("application/x-www-form-urlencoded")
-            });
-            if method == Method::Post && is_form {
-                req.form = parse_form(&String::from_utf8_lossy(&body));
-            }
-            route(sh, &req)
-        }
-    } else {
-        Resp::new(405, TEXT, "method not allowed\n")
-    };
-    let len = resp.body.len();
-    let body = if head { Vec::new() } else { resp.body };
-    let mut out = tiny_http::Response::from_data(body).with_status_code(resp.status);
-    let mut hs = vec![
-        ("Content-Type".to_string(), resp.ctype.to_string()),
-        ("X-Content-Type-Options".into(), "nosniff".into()),
-        ("Referrer-Policy".into(), "same-origin".into()),
-        ("X-Frame-Options".into(), "DENY".into()),
-        // Our only script is inline and ours; nothing may load from elsewhere.
-        (
-            "Content-Security-Policy".into(),
-            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'".into(),
-        ),
-        ("Cache-Control".into(), "no-store".into()),
-    ];
-    if head {
-        hs.push(("X-Content-Length".into(), len.to_string()));
-    }
-    hs.extend(resp.headers);
-    for (k, v) in hs {
-        if let Ok(h) = tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()) {
-            out.add_header(h);
-        }
-    }
-    if let Err(e) = rq.respond(out) {
-        log::debug!("dashboard: answer not sent: {e}");
     }
 }
 

@@ -4,17 +4,20 @@
 //! on the event-loop thread and never touches the loop's state: it learns
 //! the fleet over the command port like any peer.
 //!
-//! `http.rs` serves and routes, `fetch.rs` asks the server, `pages.rs` and
-//! `views.rs` render HTML, `svg.rs` draws graphs, `api.rs` answers JSON,
-//! `auth.rs` owns logins, sessions and visibility, `metrics.rs` the
-//! Prometheus text of `/metrics`.
+//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs`
+//! asks the server, `pages.rs` and `views.rs` render HTML, `svg.rs` draws
+//! graphs, `api.rs` answers JSON, `auth.rs` owns logins, sessions and
+//! visibility (wired in by `login.rs`), `metrics.rs` the Prometheus text of
+//! `/metrics`.
 
 pub mod api;
 pub mod auth;
 pub mod fetch;
 pub mod http;
+pub mod login;
 pub mod metrics;
 pub mod pages;
+pub mod serve;
 pub mod svg;
 pub mod views;
 
@@ -91,6 +94,7 @@ impl Site {
 pub struct Shared {
     pub site: RwLock<Arc<Site>>,
     pub fetch: fetch::Fetcher,
+    pub logins: login::LoginState,
 }
 
 impl Shared {
@@ -105,7 +109,7 @@ impl Shared {
 /// The running dashboard: stop it by dropping it.
 pub struct Pagemaker {
     shared: Arc<Shared>,
-    server: http::Running,
+    server: serve::Running,
 }
 
 /// How the pagemaker reaches the server: the work's address, from our own
@@ -151,6 +155,7 @@ impl Pagemaker {
         let shared = Arc::new(Shared {
             site: RwLock::new(Arc::new(Site::from_work(w))),
             fetch: fetch::Fetcher::new(peer, CACHE_TTL),
+            logins: Default::default(),
         });
         let ip = conf
             .bind
@@ -158,7 +163,8 @@ impl Pagemaker {
             .and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok())
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let addr = SocketAddr::new(ip, w.ports.http_port);
-        let server = http::serve(addr, shared.clone())?;
+        let sh = shared.clone();
+        let server = serve::serve(addr, Arc::new(move |req: &http::Req| http::route(&sh, req)))?;
         log::warn!("dashboard on http://{addr}/");
         Ok(Pagemaker { shared, server })
     }
@@ -168,6 +174,7 @@ impl Pagemaker {
         if let Ok(mut g) = self.shared.site.write() {
             *g = Arc::new(Site::from_work(w));
         }
+        login::retain(&self.shared, &self.shared.site().part.users);
         match peer_of(conf, w) {
             Ok(p) => self.shared.fetch.set_peer(p),
             Err(e) => log::error!("{e}"),

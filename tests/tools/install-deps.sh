@@ -19,6 +19,8 @@ pgrep                                procps
 promtool                             prometheus
 /usr/bin/prometheus                  prometheus
 tmux                                 tmux
+chromium                             chromium
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 '
 
 missing=''
