@@ -4,7 +4,7 @@
 //! login. The hash is argon2id (`pagemaker::auth::hash_password`).
 
 use crate::error::{Error, Result};
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 /// Longest password accepted (bytes): far beyond any passphrase, short of
 /// making argon2 hash megabytes.
@@ -40,10 +40,13 @@ fn check_password(pw: &str) -> Result<()> {
     Ok(())
 }
 
-/// One line of `r` without its line end.
+/// One line of `r` without its line end, read up to just past
+/// `MAX_PASSWORD` (a longer one is then refused, never read whole).
 fn read_line(r: &mut impl BufRead) -> Result<String> {
     let mut s = String::new();
-    r.read_line(&mut s).map_err(|e| Error::io("passwd: reading the password", e))?;
+    r.take(MAX_PASSWORD as u64 + 3)
+        .read_line(&mut s)
+        .map_err(|e| Error::io("passwd: reading the password", e))?;
     while s.ends_with('\n') || s.ends_with('\r') {
         s.pop();
     }
