@@ -319,7 +319,7 @@ pub fn render_hosts(
 ) -> Markup {
     let in_group = |h: &str| match group {
         None => true,
-        Some(g) => site.part.hosts.iter().any(|e| e.host == h && e.groups.iter().any(|x| x == g)),
+        Some(g) => site.entry(h).is_some_and(|e| e.groups.iter().any(|x| x == g)),
     };
     let mut hosts: Vec<&HostView> = snap
         .fleet
@@ -328,6 +328,8 @@ pub fn render_hosts(
         .filter(|h| can_see(site, user, &h.name) && in_group(&h.name))
         .collect();
     let cols = standard_items(&hosts, 12);
+    let cols_enc: Vec<String> = cols.iter().map(|c| enc(c)).collect();
+    const CELL: [&str; 5] = ["n c0", "n c1", "n c2", "n c3", "n c4"];
     let worst = |h: &HostView| {
         let r = site.reach_index(&h.state).unwrap_or(0);
         h.items
@@ -369,17 +371,17 @@ pub fn render_hosts(
                 th.n { "rtt ms" } th.n { a href=(sort_link("level")) { "worst" } }
                 @for c in &cols { th.n { a href=(sort_link(c)) { (c) } } }
             } }
-            tbody { @for h in &hosts { tr {
-                td { a href=(host_link(&h.name)) { (h.name) } }
+            tbody { @for h in &hosts { @let he = enc(&h.name); tr {
+                td { a href=(format!("/host/{he}")) { (h.name) } }
                 td { (reach(site, &h.state)) }
                 td.n { @if let Some(r) = h.rtt_ms { (fmt_num(r)) } }
                 td.n { @let w = worst(h); @if let Some(l) = site.levels.get(w) { (lv(site, Some(&l.name))) } }
-                @for c in &cols {
+                @for (c, ce) in cols.iter().zip(&cols_enc) {
                     @match h.items.iter().find(|i| &i.name == c) {
                         Some(it) => {
-                            @let cls = it.level.as_deref().map(|l| format!("n c{}", site.colour(site.level_index(l)))).unwrap_or_else(|| "n".into());
+                            @let cls = it.level.as_deref().map(|l| CELL[site.colour(site.level_index(l)).min(4)]).unwrap_or("n");
                             td class=(cls) title=(it.level.as_deref().unwrap_or("no level")) {
-                                a href=(graph_link(&h.name, c)) { (value_text(it)) } }
+                                a href=(format!("/graph/{he}/{ce}")) { (value_text(it)) } }
                         }
                         None => td.n { "" },
                     }
@@ -423,7 +425,7 @@ pub fn render_host(
     let series = |item: &str| -> Option<Vec<(f64, Option<f64>)>> {
         super::svg::series_of(hist.as_ref().ok()?, item)
     };
-    let entry = site.part.hosts.iter().find(|e| e.host == h.name);
+    let entry = site.entry(&h.name);
     let body = html! {
         h2 { (h.name) " " (reach(site, &h.state)) }
         dl {
