@@ -112,10 +112,11 @@ fn main() {
     let p = time(15, || pages::render_problems(&site, &snap, None, now).into_string());
     let size = pages::render_problems(&site, &snap, None, now).into_string().len();
     println!("  /        {p:.1} ms  ({} KiB, {} problem rows)", size / 1024, size / 400);
-    let h = time(15, || pages::render_hosts(&site, &snap, None, None, "host", now).into_string());
-    println!("  /hosts   {h:.1} ms");
+    let h =
+        time(15, || pages::render_hosts(&site, &snap, None, None, "host", 0, now).into_string());
+    println!("  /hosts   {h:.1} ms (first page of {})", pages::HOSTS_PER_PAGE);
     let g = time(15, || {
-        pages::render_hosts(&site, &snap, None, Some("g3"), "level", now).into_string()
+        pages::render_hosts(&site, &snap, None, Some("g3"), "level", 0, now).into_string()
     });
     println!("  /hosts?group=g3&sort=level {g:.1} ms");
     // A year graph: 184 two-day buckets, three hosts' series on one chart.

@@ -301,12 +301,16 @@ pub fn standard_items(hosts: &[&HostView], n: usize) -> Vec<String> {
     names
 }
 
+/// Rows of the /hosts grid per page.
+pub const HOSTS_PER_PAGE: usize = 500;
+
 pub fn hosts(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
     let snap = sh.fetch.fleet(req.now);
     let site = sh.site();
     let group = req.q("group");
     let sort = req.q("sort").unwrap_or("host");
-    Resp::new(200, HTML, render_hosts(&site, &snap, user, group, sort, req.now).into_string())
+    let page = req.q("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    Resp::new(200, HTML, render_hosts(&site, &snap, user, group, sort, page, req.now).into_string())
 }
 
 pub fn render_hosts(
@@ -315,6 +319,7 @@ pub fn render_hosts(
     user: Option<&User>,
     group: Option<&str>,
     sort: &str,
+    page: usize,
     now: f64,
 ) -> Markup {
     let in_group = |h: &str| match group {
@@ -347,14 +352,20 @@ pub fn render_hosts(
         }),
         _ => {}
     }
-    let mut groups: Vec<&str> =
+    let groups: std::collections::BTreeSet<&str> =
         site.part.hosts.iter().flat_map(|h| h.groups.iter().map(String::as_str)).collect();
-    groups.sort();
-    groups.dedup();
-    let sort_link = |s: &str| match group {
-        Some(g) => format!("/hosts?group={}&sort={}", enc(g), enc(s)),
-        None => format!("/hosts?sort={}", enc(s)),
+    let link = |s: &str, p: usize| match group {
+        Some(g) => format!("/hosts?group={}&sort={}&page={p}", enc(g), enc(s)),
+        None => format!("/hosts?sort={}&page={p}", enc(s)),
     };
+    let sort_link = |s: &str| link(s, 0);
+    // A page of the grid at a time: 10,000 rows help nobody and cost the
+    // browser more than the server.
+    let pages = hosts.len().div_ceil(HOSTS_PER_PAGE).max(1);
+    let page = page.min(pages - 1);
+    let all = hosts.len();
+    let hosts: Vec<&HostView> =
+        hosts.into_iter().skip(page * HOSTS_PER_PAGE).take(HOSTS_PER_PAGE).collect();
     let body = html! {
         form.sum method="get" action="/hosts" {
             "group " select name="group" {
@@ -362,7 +373,10 @@ pub fn render_hosts(
                 @for g in &groups { option value=(g) selected[group == Some(*g)] { (g) } }
             }
             input type="hidden" name="sort" value=(sort);
-            " " button { "show" } " · " (hosts.len()) " hosts"
+            " " button { "show" } " · " (all) " hosts"
+            @if pages > 1 { " · page " (page + 1) " of " (pages) " "
+                @if page > 0 { a href=(link(sort, page - 1)) { "← previous" } " " }
+                @if page + 1 < pages { a href=(link(sort, page + 1)) { "next →" } } }
         }
         table {
             thead { tr {
