@@ -21,8 +21,8 @@ pub struct AckInfo {
     pub seq: u64,
     /// Round trip in ms, when the seq matched a heartbeat we sent.
     pub rtt_ms: Option<f64>,
-    /// The work-file mtime the server has for us (a change means reload).
-    pub work_lm: Option<f64>,
+    /// The version of the work the server has for us (a change means reload).
+    pub work_lm: Option<crate::work::version::Version>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,9 @@ pub struct Heartbeat {
     pub sent: u64,
     started: Option<f64>,
     last_ack: Option<f64>,
+    /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
+    /// from it (the server shows it and sees a reboot when it drops).
+    uptime_base: Option<(f64, f64)>,
     dec: Decoder,
 }
 
@@ -66,8 +69,14 @@ impl Heartbeat {
             sent: 0,
             started: None,
             last_ack: None,
+            uptime_base: None,
             dec: Decoder::new(),
         }
+    }
+
+    /// The host had been up `uptime` seconds at monotonic time `mono`.
+    pub fn set_uptime(&mut self, uptime: f64, mono: f64) {
+        self.uptime_base = Some((uptime, mono));
     }
 
     pub fn set_intervals(&mut self, interval: f64, server_dead: f64) {
@@ -89,6 +98,9 @@ impl Heartbeat {
             ("acks", Value::Int(self.acks as i64)),
             ("ver", Value::Str(crate::VERSION.into())),
         ];
+        if let Some((up, at)) = self.uptime_base {
+            p.push(("uptime", Value::Float((up + now.mono - at).max(0.0))));
+        }
         if !self.boot_sent {
             p.push(("boot", Value::Bool(true)));
             self.boot_sent = true;
@@ -119,7 +131,10 @@ impl Heartbeat {
         let seq =
             m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0).ok_or(AckError::NoSeq)?
                 as u64;
-        let work_lm = m.get("work").and_then(|v| v.as_f64());
+        let work_lm = m.get("work").and_then(|v| match v.as_i64() {
+            Some(i) => crate::work::version::from_number(i as f64),
+            None => v.as_f64().and_then(crate::work::version::from_number),
+        });
         let rtt_ms = self
             .pending
             .iter()
@@ -233,7 +248,7 @@ mod tests {
         let info = hb.on_ack(&ack, 1_000_000.0 + 0.002, at(0.002)).unwrap();
         assert_eq!(info.seq, 1);
         assert!((info.rtt_ms.unwrap() - 2.0).abs() < 1e-6);
-        assert_eq!(info.work_lm, Some(0.0));
+        assert_eq!(info.work_lm, Some(0));
         assert_eq!(hb.acks, 1);
         // The next heartbeat carries the RTT and no boot flag.
         let d = hb.build(at(10.0), false);

@@ -7,14 +7,19 @@ pub mod db;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;
+mod reconcile;
+mod relay;
 pub mod udp;
+mod works;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::event::Event;
 use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
-use crate::verbs::{Deferred, Reply, RELAYABLE};
+use crate::timers::Chain;
+use crate::verbs::Reply;
 use crate::work::model::Work;
+use crate::work::version::Version;
 use fleet::Report;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -22,13 +27,17 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+/// Server timers; the periodic ones carry their chain's generation
+/// (`timers::Chain`), so a rebuilt server part never runs two schedules.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerTick {
     CheckHosts,
-    Persist,
-    Cleanup,
+    Persist(u64),
+    Cleanup(u64),
     Notify,
     Deadman,
+    /// The poll of the work-files (`ival_check_work`).
+    CheckWork(u64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +89,20 @@ pub struct Server {
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    chains: Chains,
+    /// The version of the server's own work that runs, and of the works
+    /// dir (its mtime moves when mkwork renames or removes a file in it).
+    own_lm: Version,
+    dir_lm: Version,
+    /// Host-items not at the best level, as the last event left them.
+    open: reconcile::Open,
+}
+
+#[derive(Debug, Default)]
+struct Chains {
+    persist: Chain,
+    cleanup: Chain,
+    check_work: Chain,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -94,6 +117,8 @@ impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let db = db::open(&st.conf.server_db())?;
         let reports = fleet::load_reports(&db)?;
+        let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
+        let open = reconcile::load(&db, best)?;
         let notifier = new_notifier(&db, &st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
@@ -140,31 +165,52 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            chains: Chains::default(),
+            own_lm: st.work_lm,
+            dir_lm: 0,
+            open,
         };
         s.index_hosts();
         s.set_work_lms();
-        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
-        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
+        let g = s.chains.cleanup.arm();
+        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
+        let g = s.chains.persist.arm();
+        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
+        s.schedule_check_work(now, fx);
         s.arm_check(now, fx);
         // Deliveries left pending by a previous run go out now.
         s.notify_soon(now, fx, 0.0);
+        s.reconcile_work(&Default::default(), now, fx);
         Ok(s)
     }
 
-    pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
+    /// A new work; `lm` is the version of the server's own work-file it came from.
+    pub fn reload(
+        &mut self,
+        conf: &crate::conf::Conf,
+        work: &Work,
+        lm: Version,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         self.work = work.clone();
+        self.own_lm = lm;
         self.works_dir = conf.works_dir();
+        let before: std::collections::HashSet<String> = self.hosts.keys().cloned().collect();
         self.index_hosts();
+        let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
+        self.schedule_check_work(now, fx);
         self.arm_check(now, fx);
         match new_notifier(&self.db, work) {
             Ok(n) => self.notifier = n,
             Err(e) => log::error!("reload: notifications kept as they were: {e}"),
         }
         self.notify_soon(now, fx, 0.0);
+        self.reconcile_work(&left, now, fx);
     }
 
     /// Makes sure a Notify tick comes within `after` seconds.
@@ -192,26 +238,6 @@ impl Server {
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
-    }
-
-    /// A host's generated work-file.
-    fn work_path(&self, host: &str) -> PathBuf {
-        self.works_dir.join(format!("{host}.json"))
-    }
-
-    /// A host's work-file mtime (0 when it has none), as WORK_LM, REPORT
-    /// answers and ACKs tell it.
-    fn work_lm(&self, host: &str) -> f64 {
-        crate::run::file_mtime(&self.work_path(host)).unwrap_or(0.0)
-    }
-
-    /// Every host's work-file mtime, for the `work` field of ACKs.
-    fn set_work_lms(&mut self) {
-        let names: Vec<String> = self.hosts.keys().cloned().collect();
-        for h in names {
-            let lm = self.work_lm(&h);
-            self.udp.set_work_lm(&h, lm);
-        }
     }
 
     fn index_hosts(&mut self) {
@@ -251,7 +277,7 @@ impl Server {
         let v = req.verb.as_str();
         match v {
             "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now),
+            "REPORT" => self.report(req, peer, local, now, fx),
             "EVENTS" => self.events(req, peer, local, now, fx),
             "CLIENTS" => self.clients(req, now),
             "ALLPING" | "ALLSEND" => self.all(v),
@@ -267,36 +293,14 @@ impl Server {
         local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
     }
 
-    fn work_verb(&self, req: &Request, peer: IpAddr, local: bool) -> Reply {
-        let v = req.verb.as_str();
-        let Some(name) = req.args.first() else {
-            return Reply::Now(frame_err(v, &format!("usage: {v} <host>")));
-        };
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err(v, "access denied"));
-        };
-        if !self.speaks_for(&host, peer, local) {
-            return Reply::Now(frame_err(v, "access denied"));
-        }
-        let path = self.work_path(&host);
-        let lm = crate::run::file_mtime(&path);
-        let data = if v == "WORK" {
-            match std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            {
-                Some(w) => w,
-                None => Value::Null,
-            }
-        } else {
-            Value::Null
-        };
-        let resp = if v == "WORK" { "ok work" } else { "ok work_lm" };
-        let body = json!({"resp": resp, "data": data, "lm": lm.unwrap_or(0.0)});
-        Reply::Now(frame_ok(v, &body.to_string()))
-    }
-
-    fn report(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now) -> Reply {
+    fn report(
+        &mut self,
+        req: &Request,
+        peer: IpAddr,
+        local: bool,
+        now: Now,
+        fx: &mut Effects,
+    ) -> Reply {
         let (host, body) = match fleet::parse_report(&req.rest) {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("REPORT", &e)),
@@ -315,6 +319,7 @@ impl Server {
             log::error!("{e}");
             return Reply::Now(frame_err("REPORT", "cannot store the report"));
         }
+        self.reconcile_report(&host, &r.body, now, fx);
         self.reports.insert(host.clone(), r);
         self.stats.reports += 1;
         let lm = self.work_lm(&host);
@@ -367,6 +372,7 @@ impl Server {
     /// A new event reached the server (from a client or its own heartbeat
     /// path): alerting hooks in here.
     fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
+        self.note_level(e);
         let host_state = self.host_state(&e.host);
         if let Err(err) = self.notifier.on_event(&self.db, e, host_state, now.wall) {
             log::error!("notifications: {err}");
@@ -384,7 +390,10 @@ impl Server {
     }
 
     fn clients(&self, req: &Request, now: Now) -> Reply {
-        let parsed = fleet::parse_clients_args(&req.args, |a| self.resolve_host(a), now.wall);
+        let resolve =
+            |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
+        let parsed =
+            fleet::parse_clients_args(&req.args, resolve, |i| self.known_item(i), now.wall);
         let (host, item, filter) = match parsed {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("CLIENTS", &e)),
@@ -426,51 +435,33 @@ impl Server {
         json!({
             "tag": h.tag,
             "address": h.address,
+            "in_work": true,
             "heartbeat": self.heartbeat_json(name, now),
             "report": report,
         })
     }
 
-    /// ALLPING / ALLSEND: the command to every client, in host order.
-    fn all(&self, verb: &str) -> Reply {
-        // ALLSEND spreads the reports over about a second per 300 hosts
-        // (at most 30 s), so a big fleet does not answer as one spike.
-        let line = if verb == "ALLSEND" {
-            format!("SEND {:.0}", (self.hosts.len() as f64 / 300.0).clamp(1.0, 30.0))
-        } else {
-            verb[3..].to_string()
-        };
-        let mut parts = Vec::new();
-        for (name, h) in &self.hosts {
-            match h.cmd {
-                Some(a) => parts.push((name.clone(), a, line.clone())),
-                None => log::warn!("{verb}: no address for {name}"),
-            }
-        }
-        Reply::Later(Deferred { verb: verb.to_string(), relay: false, parts })
+    /// The name of a sender heard from but not in the work.
+    fn stranger(&self, name: &str) -> Option<&str> {
+        self.udp.host(name).filter(|h| !h.in_work).map(|h| h.name.as_str())
     }
 
-    fn relay(&self, req: &Request) -> Reply {
-        let (Some(name), Some(verb)) = (req.args.first(), req.args.get(1)) else {
-            return Reply::Now(frame_err("RELAY", "usage: RELAY <host> <command...>"));
-        };
-        let verb_uc = verb.to_ascii_uppercase();
-        if !RELAYABLE.contains(&verb_uc.as_str()) {
-            let why = format!("{verb_uc} may not be relayed (only {})", RELAYABLE.join(" "));
-            return Reply::Now(frame_err("RELAY", &why));
+    /// Does any host have an item of this name (in its report, its PLG
+    /// items, or as one the server sets)?
+    fn known_item(&self, item: &str) -> bool {
+        const SET: &[&str] = &["heartbeat", "reboot", "rtt", "server"];
+        if SET.contains(&item) {
+            return true;
         }
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err("RELAY", &format!("unknown host {name}")));
+        let in_report = |r: &Report| match r.body.get("items") {
+            Some(Value::Object(m)) => m.contains_key(item),
+            Some(Value::Array(a)) => {
+                a.iter().any(|v| v.get("name").and_then(Value::as_str) == Some(item))
+            }
+            _ => false,
         };
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
-        };
-        let line = req.args[1..].join(" ");
-        Reply::Later(Deferred {
-            verb: "RELAY".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        })
+        self.reports.values().any(in_report)
+            || self.udp.hosts().iter().any(|h| h.items.contains_key(item))
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
@@ -555,17 +546,49 @@ impl Server {
             };
             let _ = writeln!(out, "-- client {name} {rep}");
         }
+        self.plg_state_lines(out);
+    }
+
+    /// STATE: the items hbd-style senders report by PLG, one line each:
+    /// `-- plg HOST ITEM VALUE`, with `(not in the work)` for senders the
+    /// work does not name.
+    fn plg_state_lines(&self, out: &mut String) {
+        for h in self.udp.hosts().iter().filter(|h| !h.items.is_empty()) {
+            let mark = if h.in_work { "" } else { " (not in the work)" };
+            for (item, v) in &h.items {
+                let v = match v {
+                    hosts::ItemVal::Num(n) => format!("{n}"),
+                    hosts::ItemVal::Text(t) => t.chars().take(80).collect(),
+                };
+                let _ = writeln!(out, "-- plg {} {item} {v}{mark}", h.name);
+            }
+        }
     }
 
     pub fn dump(&self, now: Now) -> Value {
         let hosts: serde_json::Map<String, Value> =
             self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": self.udp.dump(now)})
+        let mut udp = self.udp.dump(now);
+        // `state` is reachability; `level` is the heartbeat item's fitness
+        // level in this work's levels (never a reachability word).
+        if let Some(list) = udp.get_mut("hosts").and_then(Value::as_array_mut) {
+            for h in list {
+                let level = h
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .and_then(detector::Reach::parse)
+                    .map(|r| beats::reach_level(&self.work.levels, r));
+                if let (Some(m), Some(l)) = (h.as_object_mut(), level) {
+                    m.insert("level".into(), Value::String(l));
+                }
+            }
+        }
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
         match t {
-            ServerTick::Cleanup => {
+            ServerTick::Cleanup(g) if self.chains.cleanup.is_current(g) => {
                 let keep = self.work.intervals.keep_events;
                 if keep > 0.0 {
                     match fleet::cleanup_events(&self.db, now.wall - keep) {
@@ -574,10 +597,21 @@ impl Server {
                         Err(e) => log::error!("{e}"),
                     }
                 }
-                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
+                let g = self.chains.cleanup.arm();
+                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup(g)));
             }
+            ServerTick::Persist(g) if self.chains.persist.is_current(g) => {
+                self.persist_hosts();
+                let g = self.chains.persist.arm();
+                fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
+            }
+            ServerTick::CheckWork(g) if self.chains.check_work.is_current(g) => {
+                self.check_work(now, fx)
+            }
+            // Stale ticks of a replaced schedule.
+            ServerTick::Cleanup(_) | ServerTick::Persist(_) | ServerTick::CheckWork(_) => {}
             ServerTick::Notify => self.notify_tick(now, fx),
-            ServerTick::CheckHosts | ServerTick::Persist => self.on_beats_tick(&t, now, fx),
+            ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::Deadman => {}
         }
     }
