@@ -111,7 +111,7 @@ fn main() {
     println!("  parse the CLIENTS answer (once per cache interval): {parse:.1} ms");
     let p = time(15, || pages::render_problems(&site, &snap, None, now).into_string());
     let size = pages::render_problems(&site, &snap, None, now).into_string().len();
-    println!("  /        {p:.1} ms  ({} KiB, {} problem rows)", size / 1024, size / 400);
+    println!("  /        {p:.1} ms  ({} KiB)", size / 1024);
     let h =
         time(15, || pages::render_hosts(&site, &snap, None, None, "host", 0, now).into_string());
     println!("  /hosts   {h:.1} ms (first page of {})", pages::HOSTS_PER_PAGE);
