@@ -255,3 +255,35 @@ fn limits_and_a_restarting_server() {
         web.json("/api/v1/hosts")["data"]["error"].is_null().then_some(())
     });
 }
+
+#[test]
+fn the_api_examples_of_docs_api_md() {
+    let (f, web) = dash_fleet("");
+    let c1 = f.hosts[2].name.clone();
+    wait_for(30.0, "c1 reported", || {
+        web.json(&format!("/api/v1/hosts/{c1}"))["host"]["items"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 3)
+            .then_some(())
+    });
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let block = doc
+        .split("```api-examples\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the examples block");
+    let mut n = 0;
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let (method, path, status, keys) = (w[0], w[1].replace("{c1}", &c1), w[2], &w[3..]);
+        let (st, _, body) = http(web.addr, method, &path, "", "");
+        assert_eq!(st.to_string(), status, "{line}: {body}");
+        let v: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{line}: {e}: {body}"));
+        for k in keys {
+            assert!(v.get(k).is_some(), "{line}: no {k} in {body}");
+        }
+        n += 1;
+    }
+    assert!(n >= 15, "{n} examples");
+}

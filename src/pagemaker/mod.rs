@@ -42,12 +42,20 @@ pub struct Site {
     pub refresh: f64,
     /// The server's name, for the header.
     pub server: String,
+    /// `part.hosts` by FQDN and tag, so visibility is one lookup per host.
+    pub host_ix: std::collections::HashMap<String, usize>,
 }
 
 impl Site {
     pub fn from_work(w: &Work) -> Site {
         let part = w.pmaker_part.clone().unwrap_or_default();
+        let mut host_ix = std::collections::HashMap::new();
+        for (i, h) in part.hosts.iter().enumerate() {
+            host_ix.insert(h.host.clone(), i);
+            host_ix.entry(h.tag.clone()).or_insert(i);
+        }
         Site {
+            host_ix,
             title: if part.title.is_empty() { "hbmon".into() } else { part.title.clone() },
             host: w.host.clone(),
             levels: w.levels.clone(),
@@ -55,6 +63,11 @@ impl Site {
             refresh: w.intervals.heartbeat.clamp(2.0, 300.0),
             server: w.server.host.clone(),
         }
+    }
+
+    /// The work's entry of a host (by FQDN or tag).
+    pub fn entry(&self, name: &str) -> Option<&crate::work::model::HostEntry> {
+        self.host_ix.get(name).and_then(|&i| self.part.hosts.get(i))
     }
 
     /// Index of a level name (0 = best); unknown names count as the worst.
