@@ -46,9 +46,28 @@ fn wait_ready(f: &Fleet, w: &Web) {
     });
 }
 
+/// GET /login as a browser does: the form's cookie pair and its CSRF field.
+fn login_form(w: &Web) -> (String, String) {
+    let a = w.get("/login", None);
+    assert_eq!(a.status, 200, "{a:?}");
+    let set = a.header("Set-Cookie").unwrap_or_else(|| panic!("no form cookie: {a:?}"));
+    let attrs: Vec<&str> = set.split(';').map(str::trim).skip(1).collect();
+    for want in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(attrs.contains(&want), "{want} missing in {set}");
+    }
+    let csrf = csrf_in(&a.body).unwrap_or_else(|| panic!("no CSRF field on /login:\n{}", a.body));
+    (cookie_pair(set), csrf)
+}
+
+/// POSTs the login form fetched just before, as a browser does.
+fn post_login(w: &Web, user: &str, pw: &str) -> Answer {
+    let (cookie, csrf) = login_form(w);
+    w.post("/login", Some(&cookie), &[("csrf", &csrf), ("user", user), ("password", pw)])
+}
+
 /// Logs in; returns the cookie pair to send back and the full Set-Cookie.
 fn login(w: &Web, user: &str, pw: &str) -> (String, String) {
-    let a = w.post("/login", None, &[("user", user), ("password", pw)]);
+    let a = post_login(w, user, pw);
     assert_eq!(a.status, 303, "login as {user}: {a:?}");
     let set = a.header("Set-Cookie").unwrap_or_else(|| panic!("no cookie: {a:?}")).to_string();
     (cookie_pair(&set), set)
@@ -79,8 +98,8 @@ fn logins_cookies_csrf_ack_and_logout() {
     // Wrong passwords: refused, and after the free ones the source must wait.
     let mut statuses = Vec::new();
     let throttled = loop {
-        let a = w.post("/login", None, &[("user", "root"), ("password", "nope")]);
-        assert!(a.header("Set-Cookie").is_none(), "{a:?}");
+        let a = post_login(&w, "root", "nope");
+        assert!(!a.header("Set-Cookie").unwrap_or("").starts_with("hbmon_session="), "{a:?}");
         statuses.push(a.status);
         if a.status == 429 {
             break a;
@@ -92,11 +111,11 @@ fn logins_cookies_csrf_ack_and_logout() {
     let wait: f64 = throttled.header("Retry-After").and_then(|r| r.parse().ok()).unwrap_or(0.0);
     assert!(wait >= 1.0, "429 says how long to wait: {throttled:?}");
     // While it waits, even the right password is refused from that source...
-    let a = w.post("/login", None, &[("user", "root"), ("password", "root-pw")]);
+    let a = post_login(&w, "root", "root-pw");
     assert_eq!(a.status, 429, "{a:?}");
-    assert!(a.header("Set-Cookie").is_none());
+    assert!(!a.header("Set-Cookie").unwrap_or("").starts_with("hbmon_session="), "{a:?}");
     // ... but not from another one. An unknown user is refused like a bad password.
-    assert_eq!(other.post("/login", None, &[("user", "mallory"), ("password", "x")]).status, 403);
+    assert_eq!(post_login(&other, "mallory", "x").status, 403);
     let (cookie, set) = login(&other, "root", "root-pw");
     let token = cookie.strip_prefix("hbmon_session=").expect(&set);
     assert_eq!(token.len(), 64, "{set}");
@@ -106,8 +125,39 @@ fn logins_cookies_csrf_ack_and_logout() {
         assert!(attrs.contains(&want), "{want} missing in {set}");
     }
     assert!(!attrs.contains(&"Secure"), "plain http: no Secure ({set})");
+    // The login form's CSRF token: a POST with the right password but
+    // without the form's cookie and field, with a wrong field, with another
+    // form's field, or with a field but no cookie, is refused.
+    let third = web(&f, 202);
+    let (fc, ff) = login_form(&third);
+    let (_, ff2) = login_form(&third);
+    let zeros = format!("9999999999.{}", "0".repeat(64));
+    let up = [("user", "root"), ("password", "root-pw")];
+    let with = |cookie: Option<&str>, csrf: Option<&str>| {
+        let mut form = up.to_vec();
+        if let Some(c) = csrf {
+            form.push(("csrf", c));
+        }
+        third.post("/login", cookie, &form)
+    };
+    for (what, a) in [
+        ("no token", with(None, None)),
+        ("cookie, no field", with(Some(&fc), None)),
+        ("field, no cookie", with(None, Some(&ff))),
+        ("a forged field", with(Some(&fc), Some(&zeros))),
+        ("another form's field", with(Some(&fc), Some(&ff2))),
+    ] {
+        assert_eq!(a.status, 403, "login with {what}: {a:?}");
+        assert!(!a.header("Set-Cookie").unwrap_or("").starts_with("hbmon_session="), "{a:?}");
+    }
+    let a = with(Some(&fc), Some(&ff));
+    assert_eq!(a.status, 303, "the form's own token: {a:?}");
+    assert!(a.header("Set-Cookie").is_some_and(|c| c.starts_with("hbmon_session=")), "{a:?}");
+
     // Counted: /metrics has the failures and the refusals.
     let m = w.get("/metrics", None).body;
+    let n = metric(&m, "hbmon_dashboard_login_csrf_refused_total");
+    assert!(n.is_some_and(|n| n >= 5.0), "{m}");
     assert!(metric(&m, "hbmon_dashboard_login_failures_total").is_some_and(|n| n >= 5.0), "{m}");
     assert!(metric(&m, "hbmon_dashboard_login_refused_total").is_some_and(|n| n >= 2.0), "{m}");
     assert!(!m.contains(token), "no token in /metrics");

@@ -39,6 +39,11 @@
 //! clear_cookie(secure: bool) -> String                      // logout's Set-Cookie value
 //! session_token(cookie_header: &str, secure: bool) -> Option<&str>
 //! cookie_value<'a>(cookie_header: &'a str, name: &str) -> Option<&'a str>
+//! LoginForms::default()                                     // a per-process key, made on first use
+//! LoginForms::issue(&mut self, now: f64) -> Result<(Secret, Secret)> // (cookie nonce, form field)
+//! LoginForms::check(&self, nonce: &str, field: &str, now: f64) -> bool
+//! login_cookie(nonce: &str, secure: bool) -> String         // the login form's Set-Cookie value
+//! login_nonce(cookie_header: &str, secure: bool) -> Option<&str>
 //! ```
 
 use crate::error::{Error, Result};
@@ -385,6 +390,100 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
 /// length, or nothing (garbage never reaches the store).
 pub fn session_token(header: &str, secure: bool) -> Option<&str> {
     cookie_value(header, cookie_name(secure))
+        .filter(|t| t.len() == 2 * TOKEN_BYTES && t.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The login form's pre-session cookie (double-submit CSRF token).
+pub const LOGIN_COOKIE_NAME: &str = "hbmon_login";
+pub const SECURE_LOGIN_COOKIE_NAME: &str = "__Host-hbmon_login";
+/// Seconds a login form stays good (its cookie's Max-Age, and the field's
+/// own expiry, so an old cookie+field pair cannot be replayed for ever).
+pub const LOGIN_FORM_TTL: f64 = 1800.0;
+
+/// CSRF tokens for the login form, where there is no session yet. GET
+/// /login sets a random nonce as an `HttpOnly; SameSite=Strict` cookie and
+/// puts `EXPIRY.HMAC(key, nonce.EXPIRY)` in a hidden field; POST /login
+/// must bring both. A site that can plant a cookie (a sibling domain over
+/// plain http) still cannot make the matching field without the key, which
+/// lives only in this process.
+#[derive(Default)]
+pub struct LoginForms {
+    key: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for LoginForms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LoginForms(<redacted>)")
+    }
+}
+
+type HmacSha256 = hmac::Hmac<Sha256>;
+
+fn form_mac(key: &[u8], nonce: &str, expires: u64) -> Option<HmacSha256> {
+    use hmac::Mac;
+    let mut m = <HmacSha256 as Mac>::new_from_slice(key).ok()?;
+    m.update(nonce.as_bytes());
+    m.update(format!(".{expires}").as_bytes());
+    Some(m)
+}
+
+impl LoginForms {
+    /// A new (cookie nonce, form field) pair, good for `LOGIN_FORM_TTL`.
+    pub fn issue(&mut self, now: f64) -> Result<(Secret, Secret)> {
+        use hmac::Mac;
+        if self.key.is_none() {
+            self.key = Some(random_bytes(TOKEN_BYTES)?);
+        }
+        let key = self.key.as_deref().unwrap_or_default();
+        let nonce = random_token()?;
+        let expires = (now + LOGIN_FORM_TTL).ceil().max(0.0) as u64;
+        let mac = form_mac(key, &nonce.0, expires)
+            .ok_or_else(|| Error::Runtime("login form key".into()))?;
+        let field = format!("{expires}.{}", hex(&mac.finalize().into_bytes()));
+        Ok((nonce, Secret(field)))
+    }
+
+    /// Does `field` belong to the cookie's `nonce`, unexpired? Constant time.
+    pub fn check(&self, nonce: &str, field: &str, now: f64) -> bool {
+        use hmac::Mac;
+        let (Some(key), Some((exp, mac))) = (self.key.as_deref(), field.split_once('.')) else {
+            return false;
+        };
+        let Ok(expires) = exp.parse::<u64>() else { return false };
+        if (expires as f64) <= now || expires as f64 > now + LOGIN_FORM_TTL + 1.0 {
+            return false;
+        }
+        let Some(want) = form_mac(key, nonce, expires) else { return false };
+        let want = hex(&want.finalize().into_bytes());
+        bool::from(want.as_bytes().ct_eq(mac.as_bytes()))
+    }
+}
+
+fn login_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_LOGIN_COOKIE_NAME
+    } else {
+        LOGIN_COOKIE_NAME
+    }
+}
+
+/// The login form's `Set-Cookie` value: scripts cannot read it, other
+/// sites cannot send it, it lasts as long as the form.
+pub fn login_cookie(nonce: &str, secure: bool) -> String {
+    let mut c = format!(
+        "{}={nonce}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        login_cookie_name(secure),
+        LOGIN_FORM_TTL as u64
+    );
+    if secure {
+        c.push_str("; Secure");
+    }
+    c
+}
+
+/// The login form's nonce in a `Cookie:` header (hex of the right length).
+pub fn login_nonce(header: &str, secure: bool) -> Option<&str> {
+    cookie_value(header, login_cookie_name(secure))
         .filter(|t| t.len() == 2 * TOKEN_BYTES && t.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 

@@ -207,3 +207,31 @@ fn the_cookie_header_parser_takes_only_a_well_formed_token() {
         assert_eq!(session_token(&bad, false), None, "{bad}");
     }
 }
+
+#[test]
+fn a_login_form_token_matches_only_its_cookie_and_expires() {
+    let mut f = LoginForms::default();
+    assert!(!f.check(&"a".repeat(64), "1.00", 0.0), "no key yet: nothing matches");
+    let (nonce, field) = f.issue(1000.0).unwrap();
+    let (n2, f2) = f.issue(1000.0).unwrap();
+    assert_ne!(nonce, n2);
+    assert!(f.check(nonce.expose(), field.expose(), 1001.0));
+    assert!(!f.check(nonce.expose(), f2.expose(), 1001.0), "another form's field");
+    assert!(!f.check(n2.expose(), field.expose(), 1001.0), "another form's cookie");
+    assert!(!f.check(nonce.expose(), "", 1001.0));
+    assert!(!f.check(nonce.expose(), field.expose(), 1000.0 + LOGIN_FORM_TTL + 2.0), "expired");
+    // A later expiry in the field breaks the MAC.
+    let (_, mac) = field.expose().split_once('.').unwrap();
+    assert!(!f.check(nonce.expose(), &format!("99999999.{mac}"), 1001.0));
+    assert!(!format!("{field:?}").contains(mac), "Debug redacts");
+    let c = login_cookie(nonce.expose(), true);
+    assert!(c.starts_with("__Host-hbmon_login=") && c.contains("HttpOnly"), "{c}");
+    assert!(c.contains("SameSite=Strict") && c.ends_with("; Secure"), "{c}");
+    let hdr = format!("hbmon_session=x; {}", cookie_pair_of(&login_cookie(nonce.expose(), false)));
+    assert_eq!(login_nonce(&hdr, false), Some(nonce.expose()));
+    assert_eq!(login_nonce("hbmon_login=zz", false), None);
+}
+
+fn cookie_pair_of(set: &str) -> &str {
+    set.split(';').next().unwrap_or("")
+}

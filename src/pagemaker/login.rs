@@ -24,6 +24,9 @@ pub struct User {
 pub struct Logins {
     sessions: Sessions,
     throttle: LoginThrottle,
+    forms: auth::LoginForms,
+    /// Login POSTs refused for a missing or wrong form token.
+    csrf_refused: u64,
 }
 
 pub type LoginState = Mutex<Logins>;
@@ -72,11 +75,38 @@ pub fn retain(sh: &Shared, users: &[WebUser]) {
     logins(sh).sessions.retain_users(users);
 }
 
-/// POST /login: throttled per source, then the password; a session cookie.
+/// A new login form token: (the Set-Cookie value, the hidden field's value).
+pub fn login_form(sh: &Shared, req: &Req) -> crate::error::Result<(String, String)> {
+    let (nonce, field) = logins(sh).forms.issue(req.now)?;
+    let cookie = auth::login_cookie(nonce.expose(), sh.site().part.secure_cookies);
+    Ok((cookie, field.expose().to_string()))
+}
+
+/// POST /login: the form's CSRF token, throttled per source, then the
+/// password; a session cookie.
 pub fn login(sh: &Shared, req: &Req) -> Resp {
     let site = sh.site();
     let ip = req.peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-    if let Err(wait) = logins(sh).throttle.check(ip, req.now) {
+    let nonce = req.cookie.as_deref().and_then(|c| auth::login_nonce(c, site.part.secure_cookies));
+    let field = req.f("csrf").unwrap_or("");
+    let form_ok = {
+        let mut l = logins(sh);
+        let ok = nonce.is_some_and(|n| l.forms.check(n, field, req.now));
+        if !ok {
+            l.csrf_refused += 1;
+        }
+        ok
+    };
+    if !form_ok {
+        log::info!("dashboard: login from {ip} refused: bad or missing form token");
+        // A fresh form, so a user whose form merely expired can try again.
+        let msg = "The login form expired or was not ours: please log in again.";
+        return super::views::login_page(sh, req, Some(msg));
+    }
+    // Its own statement: the lock must be released before login_page,
+    // which takes it again for a fresh form token.
+    let checked = logins(sh).throttle.check(ip, req.now);
+    if let Err(wait) = checked {
         let secs = wait.ceil().max(1.0);
         let r = super::views::login_page(
             sh,
@@ -132,16 +162,15 @@ pub fn logout(sh: &Shared, req: &Req) -> Resp {
 pub fn metrics(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
     let site = sh.site();
     let snap = sh.fetch.fleet(req.now);
-    let mut clients = (*snap.raw).clone();
-    if let Some(serde_json::Value::Object(m)) = clients.get_mut("cdmp") {
-        m.retain(|h, _| can_see(&site, user, h));
-    }
     // The server's own counters only for those who see the whole fleet.
     let all = user.is_none_or(|u| u.admin);
     let dump = if all { sh.fetch.dump().ok() } else { None };
     let levels: Vec<String> = site.levels.iter().map(|l| l.name.clone()).collect();
-    let mut text = super::metrics::render_at(&clients, dump.as_deref(), &levels, snap.fetched);
+    let visible = |h: &str| all || can_see(&site, user, h);
+    let mut text =
+        super::metrics::render_visible(&snap.raw, dump.as_deref(), &levels, snap.fetched, &visible);
     let l = logins(sh);
-    text.push_str(&super::metrics::render_logins(&l.throttle.stats(req.now), l.sessions.len()));
+    let stats = l.throttle.stats(req.now);
+    text.push_str(&super::metrics::render_logins(&stats, l.sessions.len(), l.csrf_refused));
     Resp::new(200, "text/plain; version=0.0.4; charset=utf-8", text)
 }

@@ -8,7 +8,9 @@
 //! ```text
 //! render(clients: &Value, server: Option<&Value>, levels: &[String]) -> String
 //! render_at(clients: &Value, server: Option<&Value>, levels: &[String], now: f64) -> String
-//! render_logins(t: &ThrottleStats, sessions: usize) -> String   // appended by the web side
+//! render_visible(clients: &Value, server: Option<&Value>, levels: &[String], now: f64,
+//!                visible: &dyn Fn(&str) -> bool) -> String     // only the hosts a viewer sees
+//! render_logins(t: &ThrottleStats, sessions: usize, csrf_refused: u64) -> String   // appended by the web side
 //! ```
 //!
 //! Names follow Prometheus' conventions: base units (`_seconds`), `_total`
@@ -154,10 +156,23 @@ pub fn render(clients: &Value, server: Option<&Value>, levels: &[String]) -> Str
 /// (an item's `hbmon_item_level` is its index there); `now` is the wall
 /// time CLIENTS was answered, used only when DUMP gives no last-seen time.
 pub fn render_at(clients: &Value, server: Option<&Value>, levels: &[String], now: f64) -> String {
+    render_visible(clients, server, levels, now, &|_| true)
+}
+
+/// `render_at` for the hosts `visible` accepts. The cached CLIENTS answer
+/// is read by reference: cloning it to filter cost more than rendering.
+pub fn render_visible(
+    clients: &Value,
+    server: Option<&Value>,
+    levels: &[String],
+    now: f64,
+    visible: &dyn Fn(&str) -> bool,
+) -> String {
     let empty = serde_json::Map::new();
     let hosts: Vec<Host> = obj(clients, &["cdmp"])
         .unwrap_or(&empty)
         .iter()
+        .filter(|(name, _)| visible(name))
         .map(|(name, v)| {
             let hb = v.get("heartbeat").unwrap_or(&Value::Null);
             let state = hb.get("state").and_then(Value::as_str).unwrap_or("");
@@ -431,7 +446,7 @@ fn server_families(o: &mut Out, dump: &Value, levels: &[String]) {
 }
 
 /// The dashboard's own login counters, for the web side to append.
-pub fn render_logins(t: &ThrottleStats, sessions: usize) -> String {
+pub fn render_logins(t: &ThrottleStats, sessions: usize, csrf_refused: u64) -> String {
     let mut o = Out(String::new());
     for (name, kind, help, v) in [
         (
@@ -457,6 +472,12 @@ pub fn render_logins(t: &ThrottleStats, sessions: usize) -> String {
             "gauge",
             "Sources that must wait before their next login attempt.",
             t.locked as f64,
+        ),
+        (
+            "hbmon_dashboard_login_csrf_refused_total",
+            "counter",
+            "Login attempts refused for a missing or wrong form token.",
+            csrf_refused as f64,
         ),
         ("hbmon_dashboard_sessions", "gauge", "Open dashboard sessions.", sessions as f64),
     ] {

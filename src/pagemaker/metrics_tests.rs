@@ -167,7 +167,8 @@ fn sample_values_use_prometheus_float_syntax() {
 #[test]
 fn login_counters_render() {
     let s = ThrottleStats { failures: 4, successes: 2, refused: 1, sources: 1, locked: 1 };
-    let t = render_logins(&s, 3);
+    let t = render_logins(&s, 3, 5);
+    assert!(t.contains("hbmon_dashboard_login_csrf_refused_total 5"));
     assert!(t.contains("hbmon_dashboard_login_failures_total 4"));
     assert!(t.contains("# TYPE hbmon_dashboard_logins_total counter"));
     assert!(t.contains("hbmon_dashboard_sessions 3"));

@@ -414,19 +414,27 @@ pub fn graph(sh: &Shared, req: &Req, user: Option<&User>, hosts: &str, item: Opt
     )
 }
 
+/// The login form, with a fresh CSRF token in a hidden field and its
+/// pre-session cookie (`login.rs`).
 pub fn login_page(sh: &Shared, req: &Req, err: Option<&str>) -> Resp {
     let site = sh.site();
+    let (cookie, csrf) = match super::login::login_form(sh, req) {
+        Ok(t) => t,
+        Err(e) => return Resp::new(500, super::http::TEXT, format!("no login form: {e}\n")),
+    };
     let body = html! {
         h2 { "Log in" }
         @if let Some(e) = err { p.stale { (e) } }
         form method="post" action="/login" {
+            input type="hidden" name="csrf" value=(csrf);
             p { label { "user " input name="user" autocomplete="username" required; } }
             p { label { "password " input name="password" type="password" autocomplete="current-password" required; } }
             button { "log in" }
         }
     };
     let status = if err.is_some() { 403 } else { 200 };
-    Resp::new(status, HTML, layout(&site, None, None, "Log in", false, req.now, body).into_string())
+    let page = layout(&site, None, None, "Log in", false, req.now, body).into_string();
+    Resp::new(status, HTML, page).header("Set-Cookie", &cookie)
 }
 
 pub fn login(sh: &Shared, req: &Req) -> Resp {
