@@ -22,6 +22,11 @@ pub struct AlertState {
     pub notified: BTreeSet<String>,
     /// Channel -> user, for storm accounting of reminders and recoveries.
     pub users: BTreeMap<String, String>,
+    /// Channels whose alert of this episode is still in the outbox, never
+    /// handed out: a recovery before it leaves withdraws it (nothing is
+    /// sent to them, neither the alert nor a recovery).
+    #[serde(default)]
+    pub queued: BTreeSet<String>,
     pub acked: bool,
     pub flapping: bool,
     /// The down parent this alert was suppressed into, if any.

@@ -160,9 +160,12 @@ impl Server {
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.arm_check(now, fx);
-        match new_notifier(&self.db, work) {
-            Ok(n) => self.notifier = n,
-            Err(e) => log::error!("reload: notifications kept as they were: {e}"),
+        // The notifier keeps what it knows (alerts, host states, storms)
+        // and moves what is owed to the new work's users and channels.
+        let sp = work.server_part.clone().unwrap_or_default();
+        let r = self.notifier.reload(&self.db, &sp, &work.levels, &work.intervals, dashboard(work));
+        if let Err(e) = r {
+            log::error!("reload: notifications: {e}");
         }
         self.notify_soon(now, fx, 0.0);
     }
@@ -610,8 +613,21 @@ fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
 
 fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<Notifier> {
     let sp = work.server_part.clone().unwrap_or_default();
-    let dashboard =
-        work.pmaker.as_ref().map(|p| format!("http://{}:{}", p.address, p.ports.http_port));
-    Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard)
+    Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard(work))
         .map_err(|e| crate::error::Error::db("start notifications", e))
+}
+
+/// The pagemaker's base URL for links in alert texts, if the work names a
+/// pagemaker: its address and dashboard port, or this host's own (after
+/// conf `bind`/`http_port`) when the server is the pagemaker too. No
+/// pagemaker, no link (unless the work sets a `dashboard` URL).
+pub fn dashboard(work: &Work) -> Option<String> {
+    let p = work.pmaker.as_ref()?;
+    let (addr, port) = if work.roles.pmaker {
+        (work.address.as_str(), work.ports.http_port)
+    } else {
+        (p.address.as_str(), p.ports.http_port)
+    };
+    let addr = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
+    Some(format!("http://{addr}:{port}"))
 }

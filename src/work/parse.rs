@@ -448,8 +448,17 @@ fn user_channels(w: &[&str]) -> std::result::Result<Vec<ChanRef>, String> {
 }
 
 /// Options a `channel` line may carry.
-pub const CHANNEL_OPTIONS: &[&str] =
-    &["min_level", "method", "body", "timeout", "fallback", "sendmail", "from", "ends_after"];
+pub const CHANNEL_OPTIONS: &[&str] = &[
+    "min_level",
+    "method",
+    "body",
+    "timeout",
+    "retries",
+    "fallback",
+    "sendmail",
+    "from",
+    "ends_after",
+];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
 fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> {
@@ -495,6 +504,15 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
             }
             "timeout" => {
                 ival("channel timeout", v)?;
+            }
+            "retries" => {
+                let max = crate::notify::channels::MAX_RETRIES;
+                if !v.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n)) {
+                    return Err(format!(
+                        "channel {}: retries '{v}' is not a number of tries from 1 to {max}",
+                        w[0]
+                    ));
+                }
             }
             _ => {}
         }

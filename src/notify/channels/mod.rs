@@ -10,6 +10,9 @@ pub mod webhook;
 
 use std::time::Duration;
 
+/// Most tries a channel's `retries=N` may ask for.
+pub const MAX_RETRIES: u32 = 100;
+
 pub const KINDS: [&str; 5] = ["mail", "webhook", "command", "syslog", "alertmanager"];
 
 /// Checks a channel's config without sending anything.
@@ -21,6 +24,16 @@ pub fn validate_channel(
     for key in ["timeout", "ends_after"] {
         if let Some(v) = options.get(key) {
             crate::conf::parse_ival(v).map_err(|e| format!("{key}={v}: {e}"))?;
+        }
+    }
+    if let Some(v) = options.get("retries") {
+        match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_RETRIES).contains(&n) => {}
+            _ => {
+                return Err(format!(
+                    "retries={v}: expected a number of tries from 1 to {MAX_RETRIES}"
+                ))
+            }
         }
     }
     match kind {
@@ -131,6 +144,10 @@ mod tests {
         assert!(validate_channel("command", " ", &none).is_err());
         let bad = BTreeMap::from([("timeout".to_string(), "soon".to_string())]);
         assert!(validate_channel("syslog", "", &bad).unwrap_err().starts_with("timeout=soon"));
+        for (v, ok) in [("1", true), ("100", true), ("0", false), ("101", false), ("many", false)] {
+            let r = BTreeMap::from([("retries".to_string(), v.to_string())]);
+            assert_eq!(validate_channel("syslog", "", &r).is_ok(), ok, "retries={v}");
+        }
     }
 
     #[test]
