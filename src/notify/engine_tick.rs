@@ -73,8 +73,8 @@ impl Notifier {
                 dirty = true;
             } else if a.flapping {
                 // Nothing is told about a flapping item until it settles.
-            } else if silence_ended && a.alerting() {
-                // Whatever is still bad when the silence ends is told now.
+            } else if silence_ended && a.alerting() && a.sent_level.is_none_or(|s| a.level > s) {
+                // Whatever is still bad (or worse) when the silence ends is told now.
                 self.evaluate(&tx, &mut a, &old, now, "still bad when the silence ended", now)?;
                 dirty = true;
             } else if a.wait_parent_until.is_some_and(|t| t <= now) {
