@@ -528,10 +528,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 c.on_probe_done(p, now, fx);
             }
         }
-        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => match n.result {
-            Ok(()) => log::warn!("fallback notification delivered"),
-            Err(e) => log::error!("fallback notification failed: {e}"),
-        },
+        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => {
+            if let Some(c) = st.client.as_mut() {
+                c.on_fallback_done(n.result, now, fx);
+            }
+        }
         Done::Notify(n) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_notify_done(n, now, fx);

@@ -30,6 +30,8 @@ pub enum ClientTick {
     CheckWork,
     Zap,
     EventsRetry,
+    /// A fallback delivery's retry time has come.
+    Fallback,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -107,7 +109,7 @@ pub struct Client {
     extra_targets: Vec<String>,
     server_dead: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
-    fallback: Option<crate::work::model::Channel>,
+    fallback: Option<fallback::Fallback>,
 }
 
 impl Client {
@@ -147,13 +149,7 @@ impl Client {
             server_dead: false,
             fallback: None,
         };
-        c.fallback = st.conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
-            Ok(ch) => Some(ch),
-            Err(e) => {
-                log::error!("{e}");
-                None
-            }
-        });
+        c.set_fallback(&st.conf, now, fx);
         c.set_targets();
         fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat));
         if c.fetches_work {
@@ -188,6 +184,7 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
+        self.set_fallback(conf, now, fx);
         // A new work is worth a report at once, and a first round soon.
         fx.timer(now.mono + 0.2, Tick::Client(ClientTick::Round));
         self.schedule_report(now, fx, 1.0);
@@ -459,6 +456,9 @@ impl Client {
         let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
         let _ = writeln!(out, "-- outbox {} queued events", self.history.outbox_len().unwrap_or(0));
         let _ = writeln!(out, "-- probes running {}", self.running.len());
+        if let Some(fb) = &self.fallback {
+            let _ = writeln!(out, "-- fallback {} {}", fb.channel.kind, fb.describe());
+        }
         self.items.state_lines(out, now.wall);
     }
 
@@ -508,6 +508,7 @@ impl Client {
                 fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap));
             }
             ClientTick::EventsRetry => self.send_events(now, fx),
+            ClientTick::Fallback => self.pump_fallback(now, fx),
             ClientTick::Heartbeat => {
                 self.heartbeat(now, fx);
                 fx.timer(
