@@ -445,3 +445,6 @@ impl Notifier {
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;
+#[cfg(test)]
+#[path = "engine_tests_12.rs"]
+mod tests_12;
