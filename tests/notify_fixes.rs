@@ -378,3 +378,52 @@ fn alert_links_only_to_a_configured_pagemaker_12_14() {
     let want = format!("Dashboard: http://{}:{http}/host/www1.{DOMAIN}", f.hosts[0].ip);
     assert_eq!(line.as_deref(), Some(want.as_str()));
 }
+
+/// An external probe whose exit code (its `probe:NAME` value) is the
+/// number in `file`.
+fn level_probe(host: &Host, name: &str, file: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = host.vardir().join("probes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\nexit \"$(cat {})\"\n", file.display())).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn no_still_soso_reminder_below_the_rules_level_12_6() {
+    let rx = Receiver::start_on(0);
+    let work = format!(
+        "ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1s\nival_renotify 3s\n\
+         flap 50 10m\nprobe www1 lvl\nprobe www1 mark\n\
+         fit probe:lvl soso >=1 sick >=2\nfit probe:mark soso >=1 sick >=2\n\
+         channel hook webhook http://127.0.0.1:{}/hook?item={{ITEM}}&text={{TEXT}} method=GET\n\
+         user ops hook\nalert all probe:* sick ops\n",
+        rx.port
+    );
+    let mut f = Fleet::new(&["srv", "www1"], &work, "");
+    let (lvl, mark) = (f.dir.path().join("lvl"), f.dir.path().join("mark"));
+    std::fs::write(&lvl, "2\n").unwrap();
+    std::fs::write(&mark, "2\n").unwrap();
+    level_probe(&f.hosts[1], "lvl", &lvl);
+    level_probe(&f.hosts[1], "mark", &mark);
+    f.start_all();
+    wait_for(30.0, "lvl's alert", || rx.find(&["item=probe%3Alvl", "sick"]));
+    std::fs::write(&lvl, "1\n").unwrap();
+    f.server().wait_state(20.0, "lvl down to soso", |s| {
+        s.contains(&format!("-- alert www1.{DOMAIN} probe:lvl soso"))
+    });
+    // Reminders go on for `mark`, still at the rule's level; none for lvl.
+    let since = rx.all().len();
+    wait_for(30.0, "two reminders for mark", || {
+        let n = rx.all()[since..].iter().filter(|h| h.url.contains("mark%20still%20sick")).count();
+        (n >= 2).then_some(())
+    });
+    let soso: Vec<Hit> = rx.all().into_iter().filter(|h| h.url.contains("still%20soso")).collect();
+    assert!(soso.is_empty(), "a reminder below the rule's level: {soso:?}");
+    // Back at the rule's level it reminds again, and recovers once.
+    std::fs::write(&lvl, "2\n").unwrap();
+    wait_for(30.0, "lvl's reminder at sick", || rx.find(&["lvl%20still%20sick"]));
+    std::fs::write(&lvl, "0\n").unwrap();
+    wait_for(30.0, "lvl's recovery", || rx.find(&["lvl%20recovered"]));
+}
