@@ -117,7 +117,7 @@ impl Client {
         match fb.on_done(&result, now.mono) {
             Some(at) if at > now.mono => {
                 log::warn!("fallback: retrying at +{:.0}s ({})", at - now.mono, fb.describe());
-                fx.timer(at, crate::state::Tick::Client(super::ClientTick::Fallback));
+                self.schedule_fallback(at, fx);
             }
             Some(_) => self.pump_fallback(now, fx),
             None => {}

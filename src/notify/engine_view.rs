@@ -1,12 +1,13 @@
 //! The `Notifier` as operators see and steer it: `SILENCE`, `ACK`, the
-//! STATE lines and the DUMP JSON.
+//! STATE lines, the DUMP JSON, and what the dashboard shows (the open
+//! alerts with their flags and the silences in force, for CLIENTS).
 
 use super::super::alerts::{self, AlertState};
 use super::super::message;
 use super::super::outbox;
 use super::Notifier;
 use rusqlite::Connection;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// Failed deliveries listed one per line in STATE (DUMP has them all).
 const STATE_FAILED: usize = 10;
@@ -134,6 +135,42 @@ impl Notifier {
             "retries": {"tries": outbox::MAX_TRIES, "max_age": outbox::MAX_AGE},
             "deadman_error": self.deadman_error,
             "next_deadline": self.next_deadline(),
+        })
+    }
+
+    /// Open alerts (not at the best level), for one host or all.
+    pub fn open_alerts(&self, host: Option<&str>, now: f64) -> Value {
+        let alerts: Vec<Value> = self
+            .alerts
+            .values()
+            .filter(|a| a.alerting() && host.is_none_or(|h| h == a.host))
+            .map(|a| {
+                json!({
+                    "host": a.host,
+                    "item": a.item,
+                    "level": a.level_name,
+                    "value": a.value,
+                    "since": a.since,
+                    "acked": a.acked,
+                    "silenced": self.silenced(&a.host, &a.item, now),
+                    "flapping": a.flapping,
+                    "suppressed_by": a.suppressed_by,
+                    "channels": a.notified,
+                    "sent": a.sent_level.is_some(),
+                    "last_sent": (a.last_sent > 0.0).then_some(a.last_sent),
+                })
+            })
+            .collect();
+        let silences: Vec<Value> = self
+            .silences
+            .iter()
+            .filter(|((h, _), &u)| u > now && host.is_none_or(|x| x == h))
+            .map(|((h, i), u)| json!({"host": h, "item": i, "until": u}))
+            .collect();
+        json!({
+            "alerts": alerts,
+            "silences": silences,
+            "outbox": {"pending": self.count("pending"), "failed": self.count("failed")},
         })
     }
 }
