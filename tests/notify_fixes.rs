@@ -375,8 +375,13 @@ fn alert_links_only_to_a_configured_pagemaker_12_14() {
     wait_up(&f, "www1");
     f.host("www1").kill9();
     let line = wait_for(30.0, "an alert", || dashboard_line(&rx));
-    let want = format!("Dashboard: http://{}:{http}/host/www1.{DOMAIN}", f.hosts[0].ip);
-    assert_eq!(line.as_deref(), Some(want.as_str()));
+    let url = format!("http://{}:{http}/host/www1.{DOMAIN}", f.hosts[0].ip);
+    assert_eq!(line, Some(format!("Dashboard: {url}")));
+    // The page it names exists.
+    let page = wait_for(20.0, "the host's dashboard page", || ureq::get(&url).call().ok());
+    assert_eq!(page.status(), 200);
+    let html = page.into_string().unwrap_or_default();
+    assert!(html.contains(&format!("www1.{DOMAIN}")), "{html}");
 }
 
 /// An external probe whose exit code (its `probe:NAME` value) is the

@@ -289,3 +289,43 @@ fn failed_deliveries_are_bounded_12_5() {
     let s = state(&n, 1000.0);
     assert_eq!(s.lines().filter(|l| l.starts_with("-- notify failed ")).count(), 10, "{s}");
 }
+
+#[test]
+fn links_only_to_a_configured_dashboard_12_14() {
+    let link = |dashboard_url: Option<&str>, pmaker: Option<&str>| {
+        let mut w = work();
+        w.dashboard_url = dashboard_url.map(str::to_string);
+        let conn = Connection::open_in_memory().unwrap();
+        let pm = pmaker.map(str::to_string);
+        let mut n = Notifier::new(&conn, &w, &levels(), &Intervals::default(), pm).unwrap();
+        n.on_event(&conn, &ev("www2.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0).unwrap();
+        let j = n.tick(&conn, 0.0).unwrap();
+        let has_line = j[0].msg.body.contains("Dashboard: ");
+        assert_eq!(has_line, j[0].msg.link.is_some(), "{}", j[0].msg.body);
+        j[0].msg.link.clone()
+    };
+    assert_eq!(link(None, None), None);
+    assert_eq!(
+        link(None, Some("http://127.0.0.2:50004")).as_deref(),
+        Some("http://127.0.0.2:50004/host/www2.x")
+    );
+    // A public URL (behind a proxy) wins over the pagemaker's own address.
+    let both = link(Some("https://dash.example.org/"), Some("http://127.0.0.2:50004"));
+    assert_eq!(both.as_deref(), Some("https://dash.example.org/host/www2.x"));
+}
+
+#[test]
+fn the_server_links_to_its_pagemakers_real_address_12_14() {
+    let mut w = crate::work::solo("mon.example.org").unwrap();
+    // This host is the pagemaker: its own (conf-overridden) address and port.
+    w.address = "127.0.0.9".into();
+    w.ports.http_port = 8080;
+    assert_eq!(crate::server::dashboard(&w).as_deref(), Some("http://127.0.0.9:8080"));
+    w.roles.pmaker = false;
+    let p = w.pmaker.as_mut().unwrap();
+    p.address = "::1".into();
+    p.ports.http_port = 50004;
+    assert_eq!(crate::server::dashboard(&w).as_deref(), Some("http://[::1]:50004"));
+    w.pmaker = None;
+    assert_eq!(crate::server::dashboard(&w), None, "no pagemaker, no link");
+}
