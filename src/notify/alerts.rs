@@ -22,11 +22,12 @@ pub struct AlertState {
     pub notified: BTreeSet<String>,
     /// Channel -> user, for storm accounting of reminders and recoveries.
     pub users: BTreeMap<String, String>,
-    /// Channels whose alert of this episode is still in the outbox, never
-    /// handed out: a recovery before it leaves withdraws it (nothing is
-    /// sent to them, neither the alert nor a recovery).
+    /// Channel -> outbox id of this episode's first alert row, while it
+    /// has not been handed out: a recovery before it leaves withdraws the
+    /// episode's rows from there on (nothing is sent to that channel,
+    /// neither the alert nor a recovery).
     #[serde(default)]
-    pub queued: BTreeSet<String>,
+    pub queued: BTreeMap<String, i64>,
     pub acked: bool,
     pub flapping: bool,
     /// The down parent this alert was suppressed into, if any.

@@ -215,7 +215,8 @@ impl Notifier {
         to: &[(String, String)],
         msg: &Message,
         now: f64,
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<Vec<i64>> {
+        let mut ids = Vec::with_capacity(to.len());
         let mut held: BTreeMap<&str, bool> = BTreeMap::new();
         for (ch, user) in to {
             let h = *held.entry(user).or_insert_with(|| {
@@ -228,9 +229,9 @@ impl Notifier {
                     )
             });
             let am = rules::channel(&self.work, ch).is_some_and(|c| c.kind == "alertmanager");
-            outbox::enqueue(conn, key, ch, user, msg, h && !am, now)?;
+            ids.push(outbox::enqueue(conn, key, ch, user, msg, h && !am, now)?);
         }
-        Ok(())
+        Ok(ids)
     }
 
     /// A fitness change. `host_state` is the host's state after it
@@ -359,9 +360,14 @@ impl Notifier {
         let key = outbox::alert_key(&a.host, &a.item);
         if a.level == 0 {
             // Alerts that never left are withdrawn: no alert, no recovery.
-            let unsent: Vec<String> = a.queued.intersection(&a.notified).cloned().collect();
-            for c in &unsent {
-                let n = outbox::withdraw(conn, &key, c)?;
+            let unsent: Vec<(String, i64)> = a
+                .queued
+                .iter()
+                .filter(|(c, _)| a.notified.contains(*c))
+                .map(|(c, id)| (c.clone(), *id))
+                .collect();
+            for (c, from) in &unsent {
+                let n = outbox::withdraw(conn, &key, c, *from)?;
                 log::info!(
                     "notify: {} {} recovered before its alert left: {n} withdrawn from {c}",
                     a.host,
@@ -420,10 +426,10 @@ impl Notifier {
         }
         let msg = self.message(a, Kind::Alert, old, time, text);
         let to: Vec<(String, String)> = routes.into_iter().map(|r| (r.channel, r.user)).collect();
-        self.send(conn, &key, &to, &msg, now)?;
-        for (c, u) in to {
+        let ids = self.send(conn, &key, &to, &msg, now)?;
+        for ((c, u), id) in to.into_iter().zip(ids) {
             if a.notified.insert(c.clone()) {
-                a.queued.insert(c.clone());
+                a.queued.insert(c.clone(), id);
             }
             a.users.insert(c, u);
         }

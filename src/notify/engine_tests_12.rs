@@ -329,3 +329,21 @@ fn the_server_links_to_its_pagemakers_real_address_12_14() {
     w.pmaker = None;
     assert_eq!(crate::server::dashboard(&w), None, "no pagemaker, no link");
 }
+
+#[test]
+fn withdrawal_keeps_an_older_episodes_recovery_12_7() {
+    let mut w = work();
+    w.noise.flap_changes = 10;
+    let (c, mut n) = setup(&w);
+    n.on_event(&c, &ev("www8.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0).unwrap();
+    assert_eq!(deliver(&c, &mut n, 0.0).len(), 1);
+    // Within one burst: it recovers, goes bad again and recovers again.
+    n.on_event(&c, &ev("www8.x", "cpu_load", "sick", "ok", 1.0, 10.0), "up", 10.0).unwrap();
+    n.on_event(&c, &ev("www8.x", "cpu_load", "ok", "sick", 5.0, 10.1), "up", 10.1).unwrap();
+    n.on_event(&c, &ev("www8.x", "cpu_load", "sick", "ok", 1.0, 10.2), "up", 10.2).unwrap();
+    assert_eq!(
+        deliver(&c, &mut n, 10.3),
+        vec!["hook recovery [hbmon] www8 cpu_load recovered: ok (1)"],
+        "the first alert's recovery, and nothing of the second episode"
+    );
+}

@@ -133,7 +133,7 @@ impl Notifier {
     /// a digest): it can no longer be withdrawn there.
     fn left(&mut self, conn: &Connection, msg: &Message, channel: &str) -> rusqlite::Result<()> {
         if let Some(a) = self.alerts.get_mut(&(msg.host.clone(), msg.item.clone())) {
-            if a.queued.remove(channel) {
+            if a.queued.remove(channel).is_some() {
                 alerts::save(conn, a)?;
             }
         }

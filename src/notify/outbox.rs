@@ -72,14 +72,14 @@ pub fn enqueue(
     msg: &Message,
     held: bool,
     now: f64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let payload = serde_json::to_string(msg).unwrap_or_default();
     conn.execute(
         "INSERT INTO notify_outbox (alert_key, channel, user, payload, next_at, state, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
         params![key, channel, user, payload, now, if held { "held" } else { "pending" }],
     )?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
 /// No older undelivered row of the same (alert, channel) pair.
@@ -193,12 +193,13 @@ fn prune_failed(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// Removes the undelivered, never handed out rows of one (alert, channel)
-/// pair: the alert recovered before it left. Returns how many.
-pub fn withdraw(conn: &Connection, key: &str, channel: &str) -> rusqlite::Result<usize> {
+/// pair from row `from` on (one episode; an older episode's recovery still
+/// goes out): the alert recovered before it left. Returns how many.
+pub fn withdraw(conn: &Connection, key: &str, channel: &str, from: i64) -> rusqlite::Result<usize> {
     conn.execute(
-        "DELETE FROM notify_outbox WHERE alert_key = ?1 AND channel = ?2
+        "DELETE FROM notify_outbox WHERE alert_key = ?1 AND channel = ?2 AND id >= ?3
            AND state IN ('pending', 'held') AND tries = 0",
-        params![key, channel],
+        params![key, channel, from],
     )
 }
 

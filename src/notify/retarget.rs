@@ -148,8 +148,8 @@ fn retarget_alert(work: &ServerWork, a: &mut AlertState, notes: &mut Vec<String>
         for ch in to {
             if a.notified.insert(ch.clone()) {
                 a.users.insert(ch.clone(), u.clone());
-                if was_queued {
-                    a.queued.insert(ch);
+                if let Some(id) = was_queued {
+                    a.queued.insert(ch, id);
                 }
             }
         }
