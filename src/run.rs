@@ -380,7 +380,7 @@ fn run_daemon(
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
-    log::warn!(
+    log::info!(
         "hbmon {} started as {} ({}) on {}; work: {origin}",
         crate::VERSION,
         st.hostname,
@@ -397,7 +397,7 @@ fn run_daemon(
     let now = el.now();
     shutdown_parts(&mut st, now, &mut fx);
     el.flush(&mut fx);
-    log::warn!("hbmon stopping ({exit:?})");
+    log::info!("hbmon stopping ({exit:?})");
     drop(el);
     drop(lock);
     Ok(exit)
@@ -490,9 +490,15 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     }
     if let Some((work, lm)) = fx.new_work.take() {
         let work = apply_conf_overrides(&st.conf, work);
-        log::warn!("new work from the server (lm {lm})");
         st.work_lm = lm;
-        install_work(st, work, now, fx);
+        // At every start the client fetches its work; the cached one is
+        // usually current, and then there is nothing to install or tell.
+        if work == st.work {
+            log::debug!("the server's work is the one we run (lm {lm})");
+        } else {
+            log::info!("new work from the server (lm {lm})");
+            install_work(st, work, now, fx);
+        }
         if !st.reload {
             return;
         }
@@ -515,7 +521,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     let lm = work_version(&conf, &host);
     let work = match load_work(&conf, &host) {
         Ok((w, origin)) => {
-            log::warn!("reload: work from {origin}");
+            log::info!("reload: work from {origin}");
             apply_conf_overrides(&conf, w)
         }
         Err(e) => {

@@ -52,6 +52,9 @@ pub struct Heartbeat {
     /// ACK instead would call it dead after any long pause between our own
     /// heartbeats (a work that shortens the interval, a stalled loop).
     waiting_since: Option<f64>,
+    /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
+    /// from it (the server shows it and sees a reboot when it drops).
+    uptime_base: Option<(f64, f64)>,
     dec: Decoder,
 }
 
@@ -69,8 +72,14 @@ impl Heartbeat {
             acks: 0,
             sent: 0,
             waiting_since: None,
+            uptime_base: None,
             dec: Decoder::new(),
         }
+    }
+
+    /// The host had been up `uptime` seconds at monotonic time `mono`.
+    pub fn set_uptime(&mut self, uptime: f64, mono: f64) {
+        self.uptime_base = Some((uptime, mono));
     }
 
     /// A new work: new intervals and maybe a new server address, which
@@ -95,6 +104,9 @@ impl Heartbeat {
             ("acks", Value::Int(self.acks as i64)),
             ("ver", Value::Str(crate::VERSION.into())),
         ];
+        if let Some((up, at)) = self.uptime_base {
+            p.push(("uptime", Value::Float((up + now.mono - at).max(0.0))));
+        }
         if !self.boot_sent {
             p.push(("boot", Value::Bool(true)));
             self.boot_sent = true;

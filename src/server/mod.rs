@@ -392,7 +392,10 @@ impl Server {
     }
 
     fn clients(&self, req: &Request, now: Now) -> Reply {
-        let parsed = fleet::parse_clients_args(&req.args, |a| self.resolve_host(a), now.wall);
+        let resolve =
+            |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
+        let parsed =
+            fleet::parse_clients_args(&req.args, resolve, |i| self.known_item(i), now.wall);
         let (host, item, filter) = match parsed {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("CLIENTS", &e)),
@@ -434,9 +437,33 @@ impl Server {
         json!({
             "tag": h.tag,
             "address": h.address,
+            "in_work": true,
             "heartbeat": self.heartbeat_json(name, now),
             "report": report,
         })
+    }
+
+    /// The name of a sender heard from but not in the work.
+    fn stranger(&self, name: &str) -> Option<&str> {
+        self.udp.host(name).filter(|h| !h.in_work).map(|h| h.name.as_str())
+    }
+
+    /// Does any host have an item of this name (in its report, its PLG
+    /// items, or as one the server sets)?
+    fn known_item(&self, item: &str) -> bool {
+        const SET: &[&str] = &["heartbeat", "reboot", "rtt", "server"];
+        if SET.contains(&item) {
+            return true;
+        }
+        let in_report = |r: &Report| match r.body.get("items") {
+            Some(Value::Object(m)) => m.contains_key(item),
+            Some(Value::Array(a)) => {
+                a.iter().any(|v| v.get("name").and_then(Value::as_str) == Some(item))
+            }
+            _ => false,
+        };
+        self.reports.values().any(in_report)
+            || self.udp.hosts().iter().any(|h| h.items.contains_key(item))
     }
 
     /// ALLPING / ALLSEND: the command to every client, in host order.
@@ -597,12 +624,44 @@ impl Server {
             };
             let _ = writeln!(out, "-- client {name} {rep}");
         }
+        self.plg_state_lines(out);
+    }
+
+    /// STATE: the items hbd-style senders report by PLG, one line each:
+    /// `-- plg HOST ITEM VALUE`, with `(not in the work)` for senders the
+    /// work does not name.
+    fn plg_state_lines(&self, out: &mut String) {
+        for h in self.udp.hosts().iter().filter(|h| !h.items.is_empty()) {
+            let mark = if h.in_work { "" } else { " (not in the work)" };
+            for (item, v) in &h.items {
+                let v = match v {
+                    hosts::ItemVal::Num(n) => format!("{n}"),
+                    hosts::ItemVal::Text(t) => t.chars().take(80).collect(),
+                };
+                let _ = writeln!(out, "-- plg {} {item} {v}{mark}", h.name);
+            }
+        }
     }
 
     pub fn dump(&self, now: Now) -> Value {
         let hosts: serde_json::Map<String, Value> =
             self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": self.udp.dump(now)})
+        let mut udp = self.udp.dump(now);
+        // `state` is reachability; `level` is the heartbeat item's fitness
+        // level in this work's levels (never a reachability word).
+        if let Some(list) = udp.get_mut("hosts").and_then(Value::as_array_mut) {
+            for h in list {
+                let level = h
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .and_then(detector::Reach::parse)
+                    .map(|r| beats::reach_level(&self.work.levels, r));
+                if let (Some(m), Some(l)) = (h.as_object_mut(), level) {
+                    m.insert("level".into(), Value::String(l));
+                }
+            }
+        }
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
