@@ -22,10 +22,10 @@ pub struct AlertState {
     pub notified: BTreeSet<String>,
     /// Channel -> user, for storm accounting of reminders and recoveries.
     pub users: BTreeMap<String, String>,
-    /// Channel -> outbox id of this episode's first alert row, while it
-    /// has not been handed out: a recovery before it leaves withdraws the
-    /// episode's rows from there on (nothing is sent to that channel,
-    /// neither the alert nor a recovery).
+    /// Channel -> outbox id of this episode's first alert row there. If
+    /// that row has not left the outbox when the item recovers, the
+    /// episode's rows are withdrawn (nothing is sent to that channel,
+    /// neither the alert nor a recovery); the outbox says whether it left.
     #[serde(default)]
     pub queued: BTreeMap<String, i64>,
     pub acked: bool,

@@ -101,10 +101,7 @@ impl Notifier {
         let mut jobs = Vec::new();
         for d in outbox::take_due(&tx, now, BATCH)? {
             match rules::channel(&self.work, &d.channel).cloned() {
-                Some(ch) => {
-                    self.left(&tx, &d.msg, &d.channel)?;
-                    jobs.push(NotifyJob { id: d.id, channel: ch, msg: d.msg, now });
-                }
+                Some(ch) => jobs.push(NotifyJob { id: d.id, channel: ch, msg: d.msg, now }),
                 None => outbox::fail_now(&tx, d.id, "channel no longer in the work")?,
             }
         }
@@ -129,17 +126,6 @@ impl Notifier {
         Ok(jobs)
     }
 
-    /// A message of an alert left the outbox for `channel` (as a job or in
-    /// a digest): it can no longer be withdrawn there.
-    fn left(&mut self, conn: &Connection, msg: &Message, channel: &str) -> rusqlite::Result<()> {
-        if let Some(a) = self.alerts.get_mut(&(msg.host.clone(), msg.item.clone())) {
-            if a.queued.remove(channel).is_some() {
-                alerts::save(conn, a)?;
-            }
-        }
-        Ok(())
-    }
-
     /// Digests: storms that ended, and held rows left by a previous process.
     fn flush_digests(&mut self, tx: &Connection, now: f64) -> rusqlite::Result<()> {
         let mut users: BTreeSet<String> = self.storms.ended(now).into_iter().collect();
@@ -158,9 +144,6 @@ impl Notifier {
             for (ch, (ids, msgs)) in by_channel {
                 let d = message::digest(&msgs, now);
                 outbox::enqueue(tx, &format!("digest:{u}"), &ch, &u, &d, false, now)?;
-                for m in &msgs {
-                    self.left(tx, m, &ch)?;
-                }
                 for id in ids {
                     outbox::delivered(tx, id)?;
                 }

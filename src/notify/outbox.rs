@@ -55,8 +55,15 @@ pub fn backoff(tries: u32) -> f64 {
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
-    // Deliveries in flight when the process died are retried (at least once).
-    conn.execute("UPDATE notify_outbox SET state = 'pending' WHERE state = 'inflight'", [])?;
+    // Deliveries in flight when the process died are retried (at least
+    // once); they may have arrived, so they are never withdrawn.
+    conn.execute(
+        "UPDATE notify_outbox SET state = 'pending',
+           last_error = CASE WHEN last_error = '' THEN 'in flight when hbmon stopped'
+                        ELSE last_error END
+         WHERE state = 'inflight'",
+        [],
+    )?;
     Ok(())
 }
 
@@ -192,15 +199,39 @@ fn prune_failed(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Removes the undelivered, never handed out rows of one (alert, channel)
-/// pair from row `from` on (one episode; an older episode's recovery still
-/// goes out): the alert recovered before it left. Returns how many.
-pub fn withdraw(conn: &Connection, key: &str, channel: &str, from: i64) -> rusqlite::Result<usize> {
-    conn.execute(
-        "DELETE FROM notify_outbox WHERE alert_key = ?1 AND channel = ?2 AND id >= ?3
-           AND state IN ('pending', 'held') AND tries = 0",
+/// A row never handed out: still waiting, no try, no error (a row in
+/// flight when the process stopped is marked by `migrate`).
+const UNTOUCHED: &str = "state IN ('pending', 'held') AND tries = 0 AND last_error = ''";
+
+/// The alert recovered before it left: when the episode's first row `from`
+/// of this (alert, channel) pair was never handed out, removes it and the
+/// episode's later rows (an older episode's recovery still goes out) and
+/// returns how many; None when it had left (a recovery is owed).
+pub fn withdraw(
+    conn: &Connection,
+    key: &str,
+    channel: &str,
+    from: i64,
+) -> rusqlite::Result<Option<usize>> {
+    let waiting: bool = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM notify_outbox WHERE id = ?1 AND alert_key = ?2
+               AND channel = ?3 AND {UNTOUCHED})"
+        ),
+        params![from, key, channel],
+        |r| r.get(0),
+    )?;
+    if !waiting {
+        return Ok(None);
+    }
+    let n = conn.execute(
+        &format!(
+            "DELETE FROM notify_outbox WHERE alert_key = ?1 AND channel = ?2 AND id >= ?3
+               AND {UNTOUCHED}"
+        ),
         params![key, channel, from],
-    )
+    )?;
+    Ok(Some(n))
 }
 
 /// Earliest `next_at` of a pending row.
