@@ -8,6 +8,7 @@ pub mod detector;
 pub mod fleet;
 pub mod hosts;
 mod reconcile;
+mod relay;
 pub mod udp;
 mod works;
 
@@ -16,7 +17,7 @@ use crate::event::Event;
 use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
 use crate::timers::Chain;
-use crate::verbs::{Deferred, Reply, RELAYABLE};
+use crate::verbs::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
@@ -88,6 +89,14 @@ pub struct Server {
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    /// What was found wrong with server.db at start (shown in STATE).
+    store_notice: Option<String>,
+    /// Outbox ids handed to a helper thread and not yet done: the one gate
+    /// of dispatch. With the outbox's rule (a row waits for the older rows
+    /// of its alert and channel) it keeps one delivery per alert and channel
+    /// in flight, even when a reload re-reads the outbox and sees the row
+    /// again as pending.
+    dispatched: std::collections::HashSet<i64>,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -114,7 +123,8 @@ struct Stats {
 
 impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
-        let db = db::open(&st.conf.server_db())?;
+        let opened = db::open(&st.conf.server_db())?;
+        let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
@@ -164,6 +174,8 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            store_notice: None,
+            dispatched: Default::default(),
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
@@ -171,6 +183,7 @@ impl Server {
         };
         s.index_hosts();
         s.set_work_lms();
+        s.store_notice_event(opened.notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
         let g = s.chains.persist.arm();
@@ -229,7 +242,8 @@ impl Server {
         self.notify_at = None;
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
-                fx.jobs.extend(jobs.into_iter().map(|j| crate::state::Job::Notify(Box::new(j))))
+                let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
+                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -466,82 +480,6 @@ impl Server {
             || self.udp.hosts().iter().any(|h| h.items.contains_key(item))
     }
 
-    /// ALLPING / ALLSEND: the command to every client, in host order.
-    fn all(&self, verb: &str) -> Reply {
-        // ALLSEND spreads the reports over about a second per 300 hosts
-        // (at most 30 s), so a big fleet does not answer as one spike.
-        let line = if verb == "ALLSEND" {
-            format!("SEND {:.0}", (self.hosts.len() as f64 / 300.0).clamp(1.0, 30.0))
-        } else {
-            verb[3..].to_string()
-        };
-        let mut parts = Vec::new();
-        for (name, h) in &self.hosts {
-            match h.cmd {
-                Some(a) => parts.push((name.clone(), a, line.clone())),
-                None => log::warn!("{verb}: no address for {name}"),
-            }
-        }
-        Reply::Later(Deferred { verb: verb.to_string(), relay: false, parts })
-    }
-
-    fn relay(&self, req: &Request) -> Reply {
-        let (Some(name), Some(verb)) = (req.args.first(), req.args.get(1)) else {
-            return Reply::Now(frame_err("RELAY", "usage: RELAY <host> <command...>"));
-        };
-        let verb_uc = verb.to_ascii_uppercase();
-        if !RELAYABLE.contains(&verb_uc.as_str()) {
-            let why = format!("{verb_uc} may not be relayed (only {})", RELAYABLE.join(" "));
-            return Reply::Now(frame_err("RELAY", &why));
-        }
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err("RELAY", &format!("unknown host {name}")));
-        };
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
-        };
-        let line = req.args[1..].join(" ");
-        Reply::Later(Deferred {
-            verb: "RELAY".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        })
-    }
-
-    /// `HIST [ival] [pnts] [host] [item...]` naming another host of the
-    /// fleet: its history lives there, so the answer is that client's
-    /// (as `RELAY <host> HIST ...`). None: this host's own history.
-    pub fn hist_elsewhere(&self, req: &Request) -> Option<Reply> {
-        let args = &req.args;
-        let mut i = 0;
-        let is_host = |a: &String| self.resolve_host(a);
-        let host = match args.first().map(is_host) {
-            Some(Some(h)) => Some(h),
-            _ => {
-                // Past the interval word and the point count, as the client parses.
-                if args.first().is_some_and(|a| a.chars().all(|c| c.is_ascii_alphabetic())) {
-                    i += 1;
-                }
-                if args.get(i).is_some_and(|a| a.parse::<u32>().is_ok()) {
-                    i += 1;
-                }
-                args.get(i).and_then(is_host)
-            }
-        }?;
-        if host.eq_ignore_ascii_case(&self.host) {
-            return None;
-        }
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Some(Reply::Now(frame_err("HIST", &format!("no address for {host}"))));
-        };
-        let line = format!("HIST {}", args.join(" "));
-        Some(Reply::Later(Deferred {
-            verb: "HIST".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        }))
-    }
-
     /// `ACK <host> <item>`: no more reminders for this alert.
     fn ack(&mut self, req: &Request) -> Reply {
         let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
@@ -606,6 +544,9 @@ impl Server {
             .collect();
         let _ = writeln!(out, "-- items by level {}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        if let Some(n) = &self.store_notice {
+            let _ = writeln!(out, "-- store {n}");
+        }
         self.notifier.state_lines(out, now.wall);
         self.udp.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
@@ -661,7 +602,7 @@ impl Server {
                 }
             }
         }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -705,6 +646,7 @@ impl Server {
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
+        self.dispatched.remove(&n.id);
         if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
             log::error!("notifications: {e}");
         }
