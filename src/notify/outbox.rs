@@ -204,9 +204,12 @@ fn prune_failed(conn: &Connection) -> rusqlite::Result<()> {
 const UNTOUCHED: &str = "state IN ('pending', 'held') AND tries = 0 AND last_error = ''";
 
 /// The alert recovered before it left: when the episode's first row `from`
-/// of this (alert, channel) pair was never handed out, removes it and the
-/// episode's later rows (an older episode's recovery still goes out) and
-/// returns how many; None when it had left (a recovery is owed).
+/// of this (alert, channel) pair was never handed out and waits for no
+/// older delivery of the pair (it did not leave only because no tick came
+/// between the two events: a burst, a client's late batch, a storm),
+/// removes it and the episode's later rows and returns how many; None when
+/// it had left or is queued behind earlier news of the alert (then the
+/// whole story goes out, in order).
 pub fn withdraw(
     conn: &Connection,
     key: &str,
@@ -215,8 +218,8 @@ pub fn withdraw(
 ) -> rusqlite::Result<Option<usize>> {
     let waiting: bool = conn.query_row(
         &format!(
-            "SELECT EXISTS (SELECT 1 FROM notify_outbox WHERE id = ?1 AND alert_key = ?2
-               AND channel = ?3 AND {UNTOUCHED})"
+            "SELECT EXISTS (SELECT 1 FROM notify_outbox o WHERE id = ?1 AND alert_key = ?2
+               AND channel = ?3 AND {UNTOUCHED} AND {UNBLOCKED})"
         ),
         params![from, key, channel],
         |r| r.get(0),
