@@ -18,6 +18,7 @@ pub mod logger;
 pub mod notify;
 pub mod pagemaker;
 pub mod probes;
+pub mod ranges;
 pub mod redact;
 pub mod reexec;
 pub mod run;

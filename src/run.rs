@@ -231,6 +231,7 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
             "ival_deadman" => iv.deadman = *v,
             "grace" => iv.grace = *v,
             "missed" => iv.missed = *v as u32,
+            "hbd_senders" => iv.hbd_senders = *v as u32,
             _ => {}
         }
     }

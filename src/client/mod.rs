@@ -96,6 +96,8 @@ pub struct Client {
     hb_targets: Vec<SocketAddr>,
     extra_targets: Vec<String>,
     server_dead: bool,
+    /// The server said our clock is off (the `clock` item is raised).
+    clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
     fallback: Option<fallback::Fallback>,
     /// Events and counts the history could not take (a full vardir).
@@ -139,6 +141,7 @@ impl Client {
             hb_targets: Vec::new(),
             extra_targets: st.conf.heartbeat_to.clone(),
             server_dead: false,
+            clock_off: false,
             fallback: None,
             spool: spool::Spool::default(),
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
@@ -339,12 +342,10 @@ impl Client {
             "ZAP" => self.zap(now),
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = req
-                    .args
-                    .first()
-                    .and_then(|a| a.parse::<f64>().ok())
-                    .unwrap_or(30.0)
-                    .clamp(0.0, 30.0);
+                let spread = match crate::ranges::send_spread(&req.args) {
+                    Ok(s) => s,
+                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
+                };
                 self.schedule_report(now, fx, sync::jitter(spread));
                 let when = crate::verbs::fmt_time(self.next_report_wall);
                 let body = format!("SEND next_send {} {when}", self.work.server.host);
@@ -371,8 +372,13 @@ impl Client {
             }
         }
         let mut pnts = None;
-        if let Some(n) = args.peek().and_then(|a| a.parse::<u32>().ok()) {
-            pnts = Some(n);
+        // A number here is pnts and must be a valid one (`-1`, `nan` and
+        // `99999999999` are errors, not item names).
+        if let Some(a) = args.peek().filter(|a| crate::ranges::looks_numeric(a)) {
+            match crate::ranges::check_count("HIST pnts", a) {
+                Ok(n) => pnts = Some(n as u32),
+                Err(e) => return Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+            }
             args.next();
         }
         if args.peek().is_some_and(|a| {

@@ -86,6 +86,9 @@ pub struct Server {
     /// Monotonic time of the pending Notify tick, if one is set.
     notify_at: Option<f64>,
     stats: Stats,
+    /// Addresses this host's own heartbeats may come from (its name is
+    /// refused from anywhere else without a key).
+    own_udp: Vec<IpAddr>,
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
@@ -173,6 +176,7 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
+            own_udp: own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             store_notice: None,
             dispatched: Default::default(),
@@ -183,6 +187,7 @@ impl Server {
         };
         s.index_hosts();
         s.set_work_lms();
+        s.allow_udp_sources();
         s.store_notice_event(opened.notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
@@ -213,6 +218,7 @@ impl Server {
         let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
+        self.allow_udp_sources();
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.schedule_check_work(now, fx);
@@ -254,6 +260,18 @@ impl Server {
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
+    }
+
+    /// Besides its work address, a host's heartbeats may come from the
+    /// address its name resolved to, and the server's own from its own
+    /// addresses.
+    fn allow_udp_sources(&mut self) {
+        for (name, h) in &self.hosts {
+            if let Some(a) = h.cmd {
+                self.udp.allow_sources(name, &[a.ip()]);
+            }
+        }
+        self.udp.allow_sources(&self.host, &self.own_udp);
     }
 
     fn index_hosts(&mut self) {
@@ -506,7 +524,7 @@ impl Server {
         let Some(host) = self.resolve_host(name) else {
             return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
         };
-        let secs = match crate::conf::parse_ival(ival) {
+        let secs = match crate::ranges::silence_secs(ival) {
             Ok(s) => s,
             Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
         };
@@ -694,4 +712,18 @@ pub fn dashboard(work: &Work) -> Option<String> {
     };
     let addr = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
     Some(format!("http://{addr}:{port}"))
+}
+
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+fn own_udp_sources(st: &State) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.clone();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
 }

@@ -89,6 +89,21 @@ pub struct Intervals {
     /// `detector phi THRESHOLD`: phi drives late/down when set.
     #[serde(default)]
     pub phi_threshold: Option<f64>,
+    /// Names not in the work given a full host record (hbd-style senders);
+    /// more are kept in the bounded strangers table.
+    #[serde(default = "default_hbd_senders", skip_serializing_if = "is_default_hbd_senders")]
+    pub hbd_senders: u32,
+}
+
+/// `hbd_senders` when neither work nor conf sets it.
+pub const HBD_SENDERS: u32 = 64;
+
+fn default_hbd_senders() -> u32 {
+    HBD_SENDERS
+}
+
+fn is_default_hbd_senders(n: &u32) -> bool {
+    *n == HBD_SENDERS
 }
 
 impl Default for Intervals {
@@ -106,6 +121,7 @@ impl Default for Intervals {
             server_dead: 50.0,
             deadman: 60.0,
             phi_threshold: None,
+            hbd_senders: HBD_SENDERS,
         }
     }
 }

@@ -196,12 +196,10 @@ fn host_list(w: &str) -> Vec<String> {
     w.split(',').filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
-fn count(key: &str, w: &str) -> std::result::Result<u32, String> {
-    w.parse::<u32>().map_err(|_| format!("{key}: '{w}' is not a count"))
-}
-
+/// An interval, checked against the key's documented range.
 fn ival(key: &str, w: &str) -> std::result::Result<f64, String> {
-    parse_ival(w).map_err(|m| format!("{key}: {m}"))
+    let s = parse_ival(w).map_err(|m| format!("{key}: {m}"))?;
+    crate::ranges::check_ival(key, s)
 }
 
 fn arity(key: &str, words: &[&str], min: usize, max: usize, usage: &str) -> Msg {
@@ -244,12 +242,16 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "port" | "hb_port" | "http_port" => {
             arity(key, w, 1, 1, "N")?;
-            let p = w[0].parse::<u16>().map_err(|_| format!("{key}: '{}' is not a port", w[0]))?;
+            let p = w[0]
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{key}: '{}' is not a port (1 to 65535)", w[0]))?;
             ast.ports.insert(key.into(), (line, p));
         }
-        "missed" => {
+        "missed" | "hbd_senders" => {
             arity(key, w, 1, 1, "N")?;
-            ast.intervals.insert(key.into(), count(key, w[0])? as f64);
+            ast.intervals.insert(key.into(), crate::ranges::check_count(key, w[0])? as f64);
         }
         k if IVAL_KEYS.contains(&k) => {
             arity(key, w, 1, 1, "IVAL")?;
@@ -259,7 +261,7 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             if w.len() != 2 || w[0] != "phi" {
                 return Err("detector: expected 'detector phi THRESHOLD'".into());
             }
-            let t = w[1].parse::<f64>().ok().filter(|t| *t > 0.0);
+            let t = w[1].parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
             ast.phi_threshold =
                 Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
         }
@@ -316,7 +318,8 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "flap" | "storm" => {
             arity(key, w, 2, 2, "N IVAL")?;
-            let v = Some((count(key, w[0])?, ival(key, w[1])?));
+            let n = crate::ranges::check_count(key, w[0])? as u32;
+            let v = Some((n, ival(key, w[1])?));
             if key == "flap" {
                 ast.flap = v
             } else {
@@ -374,10 +377,7 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
             "nagios" => f.nagios = true,
             "count" => {
                 let n = w.get(i + 1).ok_or("fit: 'count' needs a number")?;
-                f.count = count("fit count", n)?;
-                if f.count == 0 {
-                    return Err("fit: count must be at least 1".into());
-                }
+                f.count = crate::ranges::check_count("count", n)? as u32;
                 i += 1;
             }
             "hyst" => {

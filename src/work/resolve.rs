@@ -156,6 +156,9 @@ fn intervals(ast: &Ast) -> Intervals {
     if let Some(m) = get("missed") {
         iv.missed = m as u32;
     }
+    if let Some(m) = get("hbd_senders") {
+        iv.hbd_senders = m as u32;
+    }
     iv.phi_threshold = ast.phi_threshold;
     iv
 }

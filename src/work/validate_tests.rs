@@ -250,9 +250,24 @@ fn defined_twice() {
 fn unknown_key_and_bad_values() {
     has("colour blue\n", "/w:4: unknown key 'colour'");
     has("fit_level count\n", "/w:4: fit_level: 'count' is reserved (a fit option)");
-    has("port 70000\n", "/w:4: port: '70000' is not a port");
+    has("port 70000\n", "/w:4: port: '70000' is not a port (1 to 65535)");
+    has("port 0\n", "/w:4: port: '0' is not a port (1 to 65535)");
     has("ival_heartbeat 5x\n", "/w:4: ival_heartbeat: unknown unit 'x' in interval '5x'");
-    has("missed -1\n", "/w:4: missed: '-1' is not a count");
+    has("missed -1\n", "/w:4: missed: '-1' is not a count (a whole number 1 to 100)");
+    // Issue 13 item 8: every number has a documented range.
+    has("missed 0\n", "/w:4: missed: 0 is out of range (1 to 100)");
+    has("ival_heartbeat 0\n", "/w:4: ival_heartbeat: 0s is out of range (0.1s to 1h)");
+    has(
+        "ival_keep_events 999999999999999999w\n",
+        "/w:4: ival_keep_events: interval '999999999999999999w' is too long (at most 10 years)",
+    );
+    has("hbd_senders 1000001\n", "/w:4: hbd_senders: 1000001 is out of range (0 to 100000)");
+    has("detector phi inf\n", "/w:4: detector: 'inf' is not a threshold");
+    has("fit cpu_load soso >nan\n", "/w:4: fit cpu_load: condition '>nan': 'nan' is not a number");
+    has(
+        "fit cpu_load soso >2 count 0\n",
+        "/w:4: fit cpu_load: count: 0 is out of range (1 to 1000)",
+    );
     has("host x\n", "/w:4: host: expected 'host FQDN TAG [ADDRESS]'");
 }
 
