@@ -17,6 +17,7 @@ pub mod journal;
 pub mod logger;
 pub mod notify;
 pub mod pagemaker;
+pub mod passwd;
 pub mod probes;
 pub mod ranges;
 pub mod redact;

@@ -451,6 +451,10 @@ impl Notifier {
     }
 }
 
+/// The engine tests' fixtures, for the view's tests too.
+#[cfg(test)]
+use tests as tests_support;
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;

@@ -304,6 +304,20 @@ pub struct PmakerWork {
     /// Public base URL of the dashboard (behind a proxy), for links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard_url: Option<String>,
+    /// The fitness thresholds of every host's items, for the graphs' bands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fits: Vec<ItemFits>,
+}
+
+/// One item's thresholds on some hosts: `hosts` empty means every host
+/// that has the item and is not listed in another entry for it (the
+/// common case, so the pagemaker's work stays small for a big fleet).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ItemFits {
+    pub item: String,
+    pub rules: Vec<Rule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// A dashboard login.

@@ -7,6 +7,7 @@
 
 use crate::conf::{parse_ival, split_entries};
 use crate::error::{Error, Result};
+use crate::work::logins::{self, LoginDecl};
 use crate::work::model::{NagiosMap, Op, Rule};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,8 @@ pub struct UserDecl {
     pub line: usize,
     pub name: String,
     pub channels: Vec<ChanRef>,
+    /// `password HASH`, `admin`, `groups=`, `owns=` (see `logins.rs`).
+    pub login: LoginDecl,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +153,10 @@ pub struct Ast {
     pub deadman: Option<(usize, String)>,
     pub dashboard: Option<(usize, String)>,
     pub title: Option<String>,
+    /// `login everywhere|changes`: (line, every page needs a login).
+    pub login: Option<(usize, bool)>,
+    /// `cookies secure|plain`: (line, Secure cookies).
+    pub cookies: Option<(usize, bool)>,
 }
 
 type Msg = std::result::Result<(), String>;
@@ -306,9 +313,14 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             ast.parents.push((line, w[0].into(), w[1].into()));
         }
         "user" => {
-            arity(key, w, 2, MANY, "NAME CHANNEL...")?;
-            ast.users.push(UserDecl { line, name: w[0].into(), channels: user_channels(&w[1..])? });
+            let usage = "NAME [CHANNEL...] [password HASH] [admin] [groups=G,...] [owns=H,...]";
+            arity(key, w, 2, MANY, usage)?;
+            let (chans, login) = logins::split(w[0], &w[1..])?;
+            let channels = user_channels(&chans)?;
+            ast.users.push(UserDecl { line, name: w[0].into(), channels, login });
         }
+        "login" => ast.login = Some((line, logins::login_key(w)?)),
+        "cookies" => ast.cookies = Some((line, logins::cookies_key(w)?)),
         "channel" => ast.channels.push(channel(w, line)?),
         "alert" => {
             arity(key, w, 4, MANY, "HOSTS ITEM_GLOB LEVEL WHO...")?;
@@ -489,6 +501,9 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
         return Err(usage.into());
     }
     let kind = w[1];
+    if logins::LOGIN_WORDS.contains(&w[0]) || w[0].contains('=') {
+        return Err(format!("channel {}: that name is reserved (a user line option)", w[0]));
+    }
     if !CHANNEL_TYPES.contains(&kind) {
         return Err(format!(
             "channel {}: unknown type '{kind}' (expected {})",

@@ -300,6 +300,66 @@ fn every_error_is_reported_in_line_order() {
     );
 }
 
+/// A real argon2id hash (of "pw"), as `hbmon passwd` prints it.
+const HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$LzeTFRdvWOPdAUP9SSnOvQ$dZ3h0jCTxJhwwZY+flFSEJNS7YelrHP7Fbl/VKmhkjU";
+
+#[test]
+fn dashboard_logins_name_real_groups_and_hosts() {
+    let ok = format!("group web b\nuser u password {HASH} groups=web owns=a\n");
+    assert_eq!(errs(&ok), "");
+    has(
+        &format!("group web b\nuser u password {HASH} groups=web,nope\n"),
+        "/w:5: user u: groups=: unknown group 'nope'",
+    );
+    has(
+        &format!("user u password {HASH} groups=b\n"),
+        "/w:4: user u: 'b' is a host, not a group (use owns=b)",
+    );
+    has(&format!("user u password {HASH} owns=zz\n"), "/w:4: user u: owns=: unknown host 'zz'");
+    has(
+        &format!("group web b\nuser u password {HASH} owns=web\n"),
+        "/w:5: user u: 'web' is a group, not a host (use groups=web)",
+    );
+    has(
+        &format!("user u password {HASH} owns=all\n"),
+        "/w:4: user u: 'all' is a group, not a host (use groups=all)",
+    );
+}
+
+#[test]
+fn a_bad_hash_is_an_error_on_its_line() {
+    for bad in ["hunter2", "$2y$10$abcdefghijklmnopqrstuv"] {
+        let got = errs(&format!("user u password {bad} admin\n"));
+        assert!(got.starts_with("/w:4: user u: not a password hash ("), "{got}");
+    }
+    let md5ish = "user u password $argon2i$v=19$m=19456,t=2,p=1$LzeTFRdvWOPdAUP9SSnOvQ$dZ3h0jCTxJhwwZY+flFSEJNS7YelrHP7Fbl/VKmhkjU admin\n";
+    has(md5ish, "/w:4: user u: 'argon2i' hash: expected argon2id (made by `hbmon passwd`)");
+}
+
+#[test]
+fn login_words_without_a_password_and_logins_nobody_can_use() {
+    has(
+        "user u syslog admin\n",
+        "/w:4: user u: admin, groups= and owns= need a password (see `hbmon passwd`)",
+    );
+    has(
+        &format!("user u password {HASH}\n"),
+        "/w:4: user u: a dashboard login needs admin, groups=GROUPS or owns=HOSTS",
+    );
+    has(
+        "login everywhere\n",
+        "/w:4: login everywhere: no user has a password, so nobody could log in",
+    );
+    has("login sometimes\n", "/w:4: login: expected 'login everywhere' or 'login changes'");
+    has("cookies yes\n", "/w:4: cookies: expected 'cookies secure' or 'cookies plain'");
+    has(
+        "channel admin syslog\n",
+        "/w:4: channel admin: that name is reserved (a user line option)",
+    );
+    assert_eq!(errs("login changes\nuser u syslog\n"), "");
+}
+
 /// Nagios perfdata (`NAME.label`) and external-probe lines (`NAME.item`)
 /// may get fits, scoped too; a bad scoped fit's error keeps its scope.
 #[test]

@@ -17,6 +17,11 @@ msmtp                                msmtp-mta
 /usr/bin/prometheus-alertmanager     prometheus-alertmanager
 pgrep                                procps
 faketime                             faketime
+promtool                             prometheus
+/usr/bin/prometheus                  prometheus
+tmux                                 tmux
+chromium                             chromium
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 '
 
 missing=''
