@@ -22,6 +22,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod systemd;
 pub mod timers;
 pub mod verbs;
 pub mod wire;

@@ -404,7 +404,9 @@ impl Server {
                 return Reply::Now(frame_err("CLIENTS", "cannot read events"));
             }
         };
-        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events});
+        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
+        let body =
+            json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp, "events": events});
         Reply::Now(frame_ok("CLIENTS", &body.to_string()))
     }
 

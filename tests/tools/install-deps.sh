@@ -16,6 +16,9 @@ msmtp                                msmtp-mta
 /usr/lib/python3/dist-packages/aiosmtpd python3-aiosmtpd
 /usr/bin/prometheus-alertmanager     prometheus-alertmanager
 pgrep                                procps
+man                                  man-db
+readelf                              binutils
+make                                 make
 '
 
 missing=''
