@@ -116,11 +116,23 @@ pub fn reload(conf: &Conf) -> Result<i32> {
 /// `hbmon test`: checks the conf and the work; prints what would run.
 pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
     let host = crate::run::hostname(conf);
+    // On the server the work-config is checked as mkwork checks it (every
+    // problem as file:line, exit 2), even while older work-files still run.
+    let workconf = match conf.file.is_some() && crate::run::conf_says_server(conf, &host) {
+        true if conf.workconf.exists() => {
+            let works = crate::work::load(&conf.workconf)?;
+            Some(format!("workconf {} ok ({} hosts)", conf.workconf.display(), works.len()))
+        }
+        _ => None,
+    };
     let (work, origin) = crate::run::load_work(conf, &host)?;
     let work = crate::run::apply_conf_overrides(conf, work);
     println!("hostname {host}");
     println!("roles {}", crate::state::roles_text(work.roles));
     println!("work {origin}");
+    if let Some(w) = workconf {
+        println!("{w}");
+    }
     println!("server {} {}:{}", work.server.host, work.server.address, work.server.ports.port);
     println!("command port {}", local_cmd_addr(conf));
     if work.roles.server {
