@@ -96,6 +96,27 @@ pub enum Command {
         #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// The fleet as a table: every host's reachability, RTT, uptime, last
+    /// report and worst level (server); with HOST also its items.
+    Clients {
+        /// One host (tag or FQDN): its row and its items with units.
+        host: Option<String>,
+    },
+    /// A host's history as a table (server, or the host itself).
+    Hist {
+        /// The host, by tag or FQDN.
+        host: String,
+        /// [ITEM] [IVAL]: one item (default: all), and the span H (hour,
+        /// default), D (day), W (week), M (month) or Y (year).
+        #[arg(num_args = 0..=2)]
+        rest: Vec<String>,
+    },
+    /// Recent events as a table (server): [HOST] [ITEM] [N or IVAL], as CLIENTS takes them.
+    Events {
+        /// Any of: a host, an item, a count (last N, default 100) or an interval (1h).
+        #[arg(num_args = 0..=3)]
+        filter: Vec<String>,
+    },
     /// Acknowledge an alert on the server (no more reminders until it recovers).
     Ack {
         /// The host, by tag or FQDN, as the work names it.
@@ -219,6 +240,9 @@ fn run(cli: &Cli) -> Result<i32> {
         }
         Command::Mkwork(a) => control::mkwork(&cli.conf()?, a, cli.verbose),
         Command::Cmd { host, command } => control::cmd(&cli.conf()?, host, &command.join(" ")),
+        Command::Clients { host } => control::clients_table(&cli.conf()?, host.as_deref()),
+        Command::Hist { host, rest } => control::hist_table(&cli.conf()?, host, rest),
+        Command::Events { filter } => control::events_table(&cli.conf()?, filter),
         Command::Ack { host, item } => {
             control::local_command(&cli.conf()?, &format!("ACK {host} {item}"))
         }

@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::state::{Effects, Now, Tick};
+use crate::units::round_json;
 use crate::work::model::Level;
 
 /// How often the host table is saved.
@@ -79,7 +80,7 @@ impl Server {
         let mut events = Vec::with_capacity(changes.len());
         for c in &changes {
             if let Some(ev) = self.change_event(c) {
-                log::info!("{} {}: {}", ev.host, ev.item, c.message);
+                log_change(c);
                 events.push(ev);
             }
         }
@@ -115,7 +116,7 @@ impl Server {
             new_level: new,
             old_value: None,
             new_value: None,
-            time: c.time,
+            time: round_json(c.time),
             message: c.message.clone(),
         })
     }
@@ -130,9 +131,11 @@ impl Server {
         let Some(h) = self.udp.host(host) else { return serde_json::Value::Null };
         serde_json::json!({
             "state": h.state.name(),
-            "rtt_ms": h.rtt_ms,
-            "phi": h.last_seen.and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace)),
-            "seen": h.last_seen.map(|l| (now.mono - l).max(0.0)),
+            "rtt_ms": h.rtt_ms.map(round_json),
+            "phi": h.last_seen
+                .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
+                .map(round_json),
+            "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
             "version": h.version,
             "uptime": h.uptime,
             "items": h.items,
@@ -148,6 +151,24 @@ impl Server {
             }
             _ => {}
         }
+    }
+}
+
+/// A host going late, unreachable, down, stopped or back: WARN for down
+/// (someone should look), INFO for the rest.
+fn log_change(c: &HostChange) {
+    match &c.kind {
+        ChangeKind::Heartbeat { new: Reach::Down, .. } => {
+            log::warn!("host {} down: {}", c.host, c.message)
+        }
+        ChangeKind::Heartbeat { old, new: Reach::Up } if *old != Reach::New => {
+            log::info!("host {} back (was {}): {}", c.host, old.name(), c.message)
+        }
+        ChangeKind::Heartbeat { new, .. } => {
+            log::info!("host {} {}: {}", c.host, new.name(), c.message)
+        }
+        ChangeKind::Reboot => log::info!("host {} rebooted: {}", c.host, c.message),
+        ChangeKind::NewHost => log::info!("host {} new: {}", c.host, c.message),
     }
 }
 

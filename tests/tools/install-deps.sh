@@ -19,6 +19,7 @@ pgrep                                procps
 man                                  man-db
 readelf                              binutils
 make                                 make
+openssl                              openssl
 '
 
 missing=''
