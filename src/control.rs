@@ -247,5 +247,23 @@ pub fn mkwork(conf: &Conf, a: &crate::cli::MkworkArgs, verbose: bool) -> Result<
     };
     let changes = crate::work::mkwork::mkwork(&opts)?;
     print!("{}", crate::work::mkwork::report_text(&changes, opts.verbose, opts.dry_run));
+    let changed = changes.iter().any(|(_, c)| *c != crate::work::mkwork::Change::Unchanged);
+    if changed && !opts.dry_run && opts.out == conf.works_dir() {
+        poke_daemon(conf);
+    }
     Ok(0)
+}
+
+/// After mkwork wrote the works of a running server: WORK_RELOAD on its
+/// command port, so it reloads in place at once (its `ival_check_work` poll
+/// would notice later anyway). Nothing answering is fine: the next start
+/// reads the new files. The port, not a signal: a stale pid file must never
+/// make us signal some other process.
+fn poke_daemon(conf: &Conf) {
+    let addr = local_cmd_addr(conf);
+    let Ok(text) = send_command(addr, "WORK_RELOAD", Duration::from_secs(3)) else { return };
+    match crate::command::parse_answer(&text) {
+        Ok(_) => println!("hbmon: the running daemon on {addr} reloads its work"),
+        Err(e) => eprintln!("hbmon: the daemon on {addr} did not reload ({e}); it will notice within ival_check_work"),
+    }
 }

@@ -19,11 +19,9 @@ use nix::errno::Errno;
 use nix::fcntl::{Flock, FlockArg, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{ForkResult, Pid};
-use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -357,31 +355,6 @@ pub fn wait_gone(pid: i32, timeout: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// Replaces this process by a fresh copy of the binary with the same
-/// arguments (SIGUSR1). Only returns on failure, as the error. The caller
-/// first drops the LockGuard (the new image takes the lock again) and its
-/// sockets; Rust and mio open every fd CLOEXEC, so nothing else leaks.
-pub fn reexec() -> Error {
-    let exe = CString::new("/proc/self/exe").map_err(|e| e.to_string());
-    let argv: std::result::Result<Vec<CString>, _> =
-        std::env::args_os().map(|a| CString::new(a.as_bytes())).collect();
-    let argv = match argv {
-        Ok(a) => a,
-        Err(e) => return Error::Runtime(format!("re-exec: argument with a NUL byte: {e}")),
-    };
-    let first = match exe {
-        Ok(p) => nix::unistd::execv(&p, &argv).err(),
-        Err(e) => return Error::Runtime(format!("re-exec: {e}")),
-    };
-    // No /proc (some containers): try the path the binary was started as.
-    let fallback = std::env::current_exe()
-        .ok()
-        .and_then(|p| CString::new(p.as_os_str().as_bytes()).ok())
-        .and_then(|p| nix::unistd::execv(&p, &argv).err());
-    let e = fallback.or(first).unwrap_or(Errno::ENOENT);
-    Error::io("re-exec /proc/self/exe", e.into())
 }
 
 #[cfg(test)]

@@ -222,7 +222,7 @@ impl EventLoop {
             while let Some(t) = self.timers.pop_due(now.mono) {
                 self.on_tick(t, st, now, fx);
             }
-            if st.reload || fx.new_work.is_some() {
+            if st.reload || fx.reload || fx.new_work.is_some() {
                 on_reload(st, self, now, fx);
                 st.reload = false;
             }
@@ -521,8 +521,16 @@ impl EventLoop {
                         st.reload = true;
                     }
                     Ok(Signal::SIGUSR1) => {
-                        log::info!("SIGUSR1: re-executing");
-                        return Some(Exit::Reexec);
+                        let ready =
+                            st.reexec.as_ref().map_err(Clone::clone).and_then(|p| p.check());
+                        match ready {
+                            Ok(()) => {
+                                log::info!("SIGUSR1: re-executing");
+                                return Some(Exit::Reexec);
+                            }
+                            // Nothing is stopped for an exec that cannot work.
+                            Err(e) => log::error!("SIGUSR1: cannot re-execute ({e}); running on"),
+                        }
                     }
                     Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
                         log::info!("signal {}: stopping", info.ssi_signo);

@@ -17,6 +17,7 @@ pub mod logger;
 pub mod notify;
 pub mod pagemaker;
 pub mod probes;
+pub mod reexec;
 pub mod run;
 pub mod server;
 pub mod session;

@@ -12,8 +12,10 @@ use crate::conf::Conf;
 use crate::daemon::{self, ReadyPipe};
 use crate::error::{Error, Result};
 use crate::event_loop::{self, EventLoop, Exit, Sockets};
+use crate::reexec;
 use crate::state::{Bound, Counters, Effects, Now, State};
 use crate::work::model::{Endpoint, Ports, Roles, Work};
+use crate::work::version::{self, Version};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
@@ -94,9 +96,13 @@ pub fn parse_work_json(text: &str) -> std::result::Result<Work, String> {
 /// A client's work before the server has sent one: no items, the server from conf.
 pub fn bootstrap_work(conf: &Conf, host: &str) -> Result<Work> {
     let server = conf.server.clone().unwrap_or_default();
-    let (address, port) = split_host_port(&server, Ports::default().port);
-    // Until the work says otherwise, a fleet-wide port is the server's.
-    let ports = Ports { port, ..Ports::default() };
+    // Until the work says otherwise, one port is the fleet's: the conf's
+    // `port` is the server's too (`server ADDRESS` reaches ADDRESS:P), and
+    // the port of `server ADDRESS:P` is ours too.
+    let d = Ports::default();
+    let (address, server_port) = split_host_port(&server, conf.port.unwrap_or(d.port));
+    let hb_port = conf.hb_port.unwrap_or(d.hb_port);
+    let ports = Ports { port: conf.port.unwrap_or(server_port), hb_port, ..d };
     Ok(Work {
         version: crate::work::model::WORK_VERSION,
         host: host.to_string(),
@@ -108,7 +114,7 @@ pub fn bootstrap_work(conf: &Conf, host: &str) -> Result<Work> {
             host: address.clone(),
             tag: address.clone(),
             address,
-            ports: Ports { port, ..ports },
+            ports: Ports { port: server_port, ..ports },
         },
         pmaker: None,
         intervals: Default::default(),
@@ -132,6 +138,12 @@ fn split_host_port(s: &str, default_port: u16) -> (String, u16) {
         },
         _ => (s.trim_matches(['[', ']']).to_string(), default_port),
     }
+}
+
+/// Does a conf `server` value name a port (`addr:port`, `[v6]:port`)?
+fn has_port(s: &str) -> bool {
+    s.parse::<SocketAddr>().is_ok()
+        || s.rsplit_once(':').is_some_and(|(h, p)| !h.contains(':') && p.parse::<u16>().is_ok())
 }
 
 /// Conf keys override the work on this host (ports, intervals, server address).
@@ -164,8 +176,21 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
         if addr.parse::<IpAddr>().is_ok() {
             w.server.address = addr;
         }
-        if s.contains(':') {
+        if has_port(s) {
             w.server.ports.port = port;
+        } else {
+            // `server ADDRESS` with a fleet-wide `port`/`hb_port` in the
+            // conf: the server listens there too, unless the work names a
+            // port of its own (anything but the default).
+            let d = Ports::default();
+            match conf.port {
+                Some(p) if w.server.ports.port == d.port => w.server.ports.port = p,
+                _ => {}
+            }
+            match conf.hb_port {
+                Some(p) if w.server.ports.hb_port == d.hb_port => w.server.ports.hb_port = p,
+                _ => {}
+            }
         }
     }
     let iv = &mut w.intervals;
@@ -245,48 +270,69 @@ fn bind_udp_client(ip: IpAddr) -> Result<std::net::UdpSocket> {
     Ok(s)
 }
 
-/// Set across a SIGUSR1 re-exec of a daemon (not of `start -i`).
-const REEXEC_ENV: &str = "HBMON_REEXEC";
-
 /// Starts the daemon; returns when it stops (in the foreground, or in the
 /// daemon process). Errors before the fork reach the terminal directly.
 pub fn start(conf: Conf, interactive: bool) -> Result<()> {
     let host = hostname(&conf);
+    // The version is read before the file: a work-file replaced in between
+    // then looks newer than what runs, and is loaded again by the poll.
+    let lm = work_version(&conf, &host);
     let (work, origin) = load_work(&conf, &host)?;
     let work = apply_conf_overrides(&conf, work);
+    // Resolved before the fork's `chdir /` (see reexec.rs).
+    let plan = reexec::Plan::at_start(conf.file.as_deref());
     event_loop::block_signals()?;
     // A daemon that re-executed itself (SIGUSR1) is already detached: it
     // must not fork again, so its pid stays what the init system knows.
-    let reexeced = std::env::var_os(REEXEC_ENV).is_some();
+    let reexeced = std::env::var_os(reexec::REEXEC_ENV).is_some();
     if reexeced {
-        std::env::remove_var(REEXEC_ENV);
+        std::env::remove_var(reexec::REEXEC_ENV);
     }
     let mut ready = if interactive || reexeced { None } else { Some(daemon::daemonize()?) };
-    let res = run_daemon(conf, host, work, origin, interactive, &mut ready);
-    if let (Err(e), Some(r)) = (&res, ready.take()) {
-        // The parent waiting on the pipe reports it and exits with its code.
-        r.fail_error(e);
-        return Ok(());
-    }
-    match res {
-        Ok(Exit::Reexec) => {
-            if !interactive {
-                std::env::set_var(REEXEC_ENV, "1");
-            }
-            Err(daemon::reexec())
+    let mut run = (conf, host, work, lm, origin);
+    loop {
+        let (conf, host, work, lm, origin) = run;
+        let again = conf.clone();
+        let res = run_daemon(conf, host, (work, lm), origin, interactive, &mut ready, plan.clone());
+        if let (Err(e), Some(r)) = (&res, ready.take()) {
+            // The parent waiting on the pipe reports it and exits with its code.
+            r.fail_error(e);
+            return Ok(());
         }
-        Ok(Exit::Stop) => Ok(()),
-        Err(e) => Err(e),
+        match res {
+            Ok(Exit::Reexec) => {
+                let why = match &plan {
+                    Ok(p) => {
+                        if !interactive {
+                            std::env::set_var(reexec::REEXEC_ENV, "1");
+                        }
+                        p.exec()
+                    }
+                    Err(e) => e.clone(),
+                };
+                // Still here: the exec failed. Run on rather than vanish.
+                std::env::remove_var(reexec::REEXEC_ENV);
+                log::error!("SIGUSR1: re-exec failed ({why}); running on");
+                let host = hostname(&again);
+                let lm = work_version(&again, &host);
+                let (work, origin) = load_work(&again, &host)?;
+                let work = apply_conf_overrides(&again, work);
+                run = (again, host, work, lm, origin);
+            }
+            Ok(Exit::Stop) => return Ok(()),
+            Err(e) => return Err(e),
+        }
     }
 }
 
 fn run_daemon(
     conf: Conf,
     host: String,
-    work: Work,
+    (work, lm): (Work, Version),
     origin: String,
     interactive: bool,
     ready: &mut Option<ReadyPipe>,
+    plan: std::result::Result<reexec::Plan, String>,
 ) -> Result<Exit> {
     let files = crate::control::run_files(&conf);
     let lock = daemon::take_lock(&files)?;
@@ -314,11 +360,7 @@ fn run_daemon(
     if let Ok(ip) = work.address.parse::<IpAddr>() {
         own_addrs.push(ip);
     }
-    // The embedded work was "made" when this process started.
-    let work_lm = match work_mtime(&conf, &host, &work) {
-        lm if lm > 0.0 => lm,
-        _ => now.wall.floor(),
-    };
+    let work_lm = settle_version(&conf, &host, &work, lm);
     let mut st = State {
         conf,
         hostname: host,
@@ -330,9 +372,11 @@ fn run_daemon(
         bound,
         client: None,
         server: None,
+        pmaker: None,
         stop: false,
         reload: false,
         own_addrs,
+        reexec: plan,
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
@@ -380,20 +424,32 @@ fn init_logging(conf: &Conf, interactive: bool) -> Result<()> {
     crate::logger::init(target, conf.loglvl.filter())
 }
 
-/// The work's last-modified time: the work-file's mtime on the server; the
-/// cache's for a client; start-up time for the embedded work.
-fn work_mtime(conf: &Conf, host: &str, work: &Work) -> f64 {
-    let path = if work.roles.server {
+/// The version of the work `load_work` would read (see `work::version`):
+/// the server's work-file's, or the client's cache's (stamped with the
+/// server's version when it was written); 0 when there is none.
+pub fn work_version(conf: &Conf, host: &str) -> Version {
+    if conf.file.is_none() {
+        return 0;
+    }
+    let path = if conf_says_server(conf, host) {
         conf.works_dir().join(format!("{host}.json"))
     } else {
         conf.work_cache()
     };
-    file_mtime(&path).unwrap_or(0.0)
+    version::of_file(&path).unwrap_or(0)
 }
 
-pub fn file_mtime(path: &Path) -> Option<f64> {
-    let m = std::fs::metadata(path).ok()?.modified().ok()?;
-    m.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_secs_f64())
+/// A version for the work actually loaded: a work-file mkwork made during
+/// the load is read now; the embedded work was "made" when it was loaded;
+/// a client's bootstrap work has none (any served work is newer).
+fn settle_version(conf: &Conf, host: &str, work: &Work, lm: Version) -> Version {
+    match lm {
+        0 if work.roles.server => match work_version(conf, host) {
+            0 => version::of_time(std::time::SystemTime::now()),
+            v => v,
+        },
+        v => v,
+    }
 }
 
 /// Creates or drops the client and server parts to match the work's roles.
@@ -405,6 +461,12 @@ fn build_parts(st: &mut State, now: Now, fx: &mut Effects) -> Result<()> {
         if let Some(mut s) = st.server.take() {
             s.shutdown(now, fx);
         }
+    }
+    if roles.pmaker && st.pmaker.is_none() {
+        st.pmaker = Some(crate::pagemaker::Pagemaker::start(&st.conf, &st.work)?);
+    } else if !roles.pmaker {
+        // Dropping it stops its pool and closes the port.
+        st.pmaker = None;
     }
     if roles.client && st.client.is_none() {
         st.client = Some(crate::client::Client::start(st, now, fx)?);
@@ -428,6 +490,9 @@ fn shutdown_parts(st: &mut State, now: Now, fx: &mut Effects) {
 /// HUP and WORK_RELOAD: re-read the conf (kept as it was when it has an
 /// error) and the work, then tell the parts.
 fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
+    if std::mem::take(&mut fx.reload) {
+        st.reload = true;
+    }
     if let Some((work, lm)) = fx.new_work.take() {
         let work = apply_conf_overrides(&st.conf, work);
         log::warn!("new work from the server (lm {lm})");
@@ -452,6 +517,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     };
     crate::logger::set_level(conf.loglvl.filter());
     let host = hostname(&conf);
+    let lm = work_version(&conf, &host);
     let work = match load_work(&conf, &host) {
         Ok((w, origin)) => {
             log::warn!("reload: work from {origin}");
@@ -464,7 +530,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     };
     let had_server = st.work.roles.server;
     st.conf = conf;
-    st.work_lm = work_mtime(&st.conf, &host, &work);
+    st.work_lm = settle_version(&st.conf, &host, &work, lm);
     st.hostname = host;
     install_work(st, work, now, fx);
     if st.work.roles.server != had_server || (st.work.roles.server && !el.has_udp_server()) {
@@ -498,6 +564,9 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
         c.reload(&conf, &work, now, fx);
     }
     if let Some(s) = st.server.as_mut() {
-        s.reload(&conf, &work, now, fx);
+        s.reload(&conf, &work, st.work_lm, now, fx);
+    }
+    if let Some(p) = st.pmaker.as_ref() {
+        p.reload(&conf, &work);
     }
 }

@@ -82,7 +82,10 @@ pub struct Effects {
     pub datagrams: Vec<(SocketAddr, Vec<u8>)>,
     /// A new work fetched from the server, with its mtime: installed by the
     /// loop's reload path.
-    pub new_work: Option<(Work, f64)>,
+    pub new_work: Option<(Work, crate::work::version::Version)>,
+    /// A part asks for a reload of conf and work (the server's own
+    /// work-file changed), as HUP does.
+    pub reload: bool,
 }
 
 impl Effects {
@@ -119,18 +122,22 @@ pub struct State {
     pub conf: Conf,
     pub hostname: String,
     pub work: Work,
-    /// The work's last-modified time (Unix seconds), as WORK_LM tells it.
-    pub work_lm: f64,
+    /// The running work's version (work-file mtime in ms, `work::version`).
+    pub work_lm: crate::work::version::Version,
     pub started: f64,
     pub secret: String,
     pub counters: Counters,
     pub bound: Bound,
     pub client: Option<crate::client::Client>,
     pub server: Option<crate::server::Server>,
+    /// The dashboard: its own threads; the loop only starts and stops it.
+    pub pmaker: Option<crate::pagemaker::Pagemaker>,
     pub stop: bool,
     pub reload: bool,
     /// Addresses counted as this host itself (besides loopback 127.0.0.1/::1).
     pub own_addrs: Vec<IpAddr>,
+    /// What SIGUSR1 execs, resolved at start (or why it cannot).
+    pub reexec: Result<crate::reexec::Plan, String>,
 }
 
 impl State {

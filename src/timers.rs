@@ -1,9 +1,44 @@
 //! Deadlines -> the next poll timeout. A min-heap of `(deadline, seq, kind)`;
 //! time is passed in (seconds on a monotonic clock) so it is testable.
 //! Timers are never cancelled: a handler that finds its timer stale ignores it.
+//! A periodic job that re-arms itself (a probe round, the WORK_LM poll) is a
+//! [`Chain`]: every arming takes a fresh generation that the tick carries, and
+//! a tick of an older generation is dropped without re-arming, so however
+//! often a chain is restarted (reloads) exactly one keeps running.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Generations are unique in the process, so a tick left over from a part
+/// that was dropped and rebuilt (a role change) never matches the new one.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// One self-re-arming timer: at most one of its ticks is current.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Chain {
+    current: u64,
+}
+
+impl Chain {
+    /// Starts (or restarts) the chain: returns the generation the new tick
+    /// carries; every tick armed before is stale from now on.
+    pub fn arm(&mut self) -> u64 {
+        self.current = GENERATION.fetch_add(1, Ordering::Relaxed);
+        self.current
+    }
+
+    /// Is a tick of generation `gen` the chain's current one? A stale tick
+    /// is dropped by its handler, which then must not re-arm.
+    pub fn is_current(&self, gen: u64) -> bool {
+        gen != 0 && gen == self.current
+    }
+
+    /// Stops the chain: every armed tick is stale.
+    pub fn stop(&mut self) {
+        self.current = 0;
+    }
+}
 
 #[derive(Debug)]
 struct Entry<K> {
@@ -98,6 +133,20 @@ mod tests {
         assert_eq!(t.pop_due(6.0), Some("b"));
         assert_eq!(t.pop_due(6.0), Some("c"));
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_restarted_chain_keeps_one_tick() {
+        let (mut a, mut b) = (Chain::default(), Chain::default());
+        assert!(!a.is_current(0), "a chain never armed has no current tick");
+        let g1 = a.arm();
+        let g2 = a.arm();
+        assert!(!a.is_current(g1) && a.is_current(g2));
+        // Another chain (or a rebuilt part) never shares a generation.
+        let h = b.arm();
+        assert!(h != g1 && h != g2 && !a.is_current(h));
+        a.stop();
+        assert!(!a.is_current(g2));
     }
 
     #[test]

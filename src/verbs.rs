@@ -51,10 +51,18 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
             st.reload = true;
             ok(v, "reloading work")
         }
-        "HIST" | "ZAP" | "SEND" => match st.client.as_mut() {
-            Some(c) => c.verb(req, now, fx),
-            None => err(v, "not a client"),
-        },
+        "HIST" | "ZAP" | "SEND" => {
+            // On the server, HIST naming another host is that host's history.
+            let elsewhere = match v {
+                "HIST" => st.server.as_ref().and_then(|s| s.hist_elsewhere(req)),
+                _ => None,
+            };
+            match (elsewhere, st.client.as_mut()) {
+                (Some(r), _) => r,
+                (None, Some(c)) => c.verb(req, now, fx),
+                (None, None) => err(v, "not a client"),
+            }
+        }
         "WORK" | "WORK_LM" | "REPORT" | "EVENTS" | "CLIENTS" | "ALLPING" | "ALLSEND" | "RELAY"
         | "ACK" | "SILENCE" => match st.server.as_mut() {
             Some(s) => s.verb(req, peer, local, now, fx),
@@ -151,7 +159,8 @@ pub fn state_text(st: &State, now: Now) -> String {
     };
     let _ = writeln!(s, "-- log {log} ({:?})", st.conf.loglvl);
     let _ = writeln!(s, "-- vardir {}", st.conf.vardir.display());
-    let _ = writeln!(s, "-- work {} (lm {})", fmt_time(st.work_lm), st.work_lm as i64);
+    let lm = st.work_lm;
+    let _ = writeln!(s, "-- work {} (lm {lm})", fmt_time(crate::work::version::to_secs(lm)));
     let _ = writeln!(s, "-- uptime {}", fmt_age(now.wall - st.started));
     let _ = writeln!(s, "-- pid {}", std::process::id());
     let _ = writeln!(s, "-- cpu_seconds {:.3}", cpu_seconds());

@@ -21,8 +21,8 @@ pub struct AckInfo {
     pub seq: u64,
     /// Round trip in ms, when the seq matched a heartbeat we sent.
     pub rtt_ms: Option<f64>,
-    /// The work-file mtime the server has for us (a change means reload).
-    pub work_lm: Option<f64>,
+    /// The version of the work the server has for us (a change means reload).
+    pub work_lm: Option<crate::work::version::Version>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,7 +119,10 @@ impl Heartbeat {
         let seq =
             m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0).ok_or(AckError::NoSeq)?
                 as u64;
-        let work_lm = m.get("work").and_then(|v| v.as_f64());
+        let work_lm = m.get("work").and_then(|v| match v.as_i64() {
+            Some(i) => crate::work::version::from_number(i as f64),
+            None => v.as_f64().and_then(crate::work::version::from_number),
+        });
         let rtt_ms = self
             .pending
             .iter()
@@ -233,7 +236,7 @@ mod tests {
         let info = hb.on_ack(&ack, 1_000_000.0 + 0.002, at(0.002)).unwrap();
         assert_eq!(info.seq, 1);
         assert!((info.rtt_ms.unwrap() - 2.0).abs() < 1e-6);
-        assert_eq!(info.work_lm, Some(0.0));
+        assert_eq!(info.work_lm, Some(0));
         assert_eq!(hb.acks, 1);
         // The next heartbeat carries the RTT and no boot flag.
         let d = hb.build(at(10.0), false);

@@ -8,10 +8,11 @@ pub mod fitness;
 pub mod heartbeat;
 pub mod items;
 pub mod sync;
+mod ticks;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::probes::{Inline, ProbeKind};
-use crate::state::{CallOwner, Effects, Job, Now, State, Tick};
+use crate::state::{CallOwner, Effects, Job, Now, State};
 use crate::store::History;
 use crate::verbs::Reply;
 use crate::work::model::Work;
@@ -21,16 +22,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use sync::{Backoff, WorkAnswer};
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientTick {
-    Round,
-    Report,
-    Heartbeat,
-    CheckWork,
-    Zap,
-    EventsRetry,
-}
+pub use ticks::ClientTick;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientCall {
@@ -69,9 +61,6 @@ pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
 const CALL_TIMEOUT: f64 = 10.0;
 /// Most events in one EVENTS batch.
 const EVENTS_BATCH: usize = 500;
-/// ZAP runs this long after start-up, then hourly.
-const ZAP_FIRST: f64 = 60.0;
-const ZAP_EVERY: f64 = 3600.0;
 
 pub struct Client {
     host: String,
@@ -79,7 +68,8 @@ pub struct Client {
     /// The server reads its own work from disk; only other hosts fetch.
     fetches_work: bool,
     server: Option<SocketAddr>,
-    work_lm: f64,
+    /// The running work's version (0: the bootstrap work, none yet).
+    work_lm: crate::work::version::Version,
     cache: PathBuf,
     work_backoff: Backoff,
     work_call: bool,
@@ -97,10 +87,9 @@ pub struct Client {
     events_call: bool,
     events_backoff: Backoff,
     report_call: bool,
-    /// Monotonic time of the next report; a Report tick before it is stale.
-    next_report: f64,
     next_report_wall: f64,
-    round_armed: bool,
+    /// The periodic jobs' timers, one schedule each.
+    chains: ticks::Chains,
     hb: Heartbeat,
     /// Where heartbeats go: the server's heartbeat port and conf `heartbeat_to`.
     hb_targets: Vec<SocketAddr>,
@@ -133,9 +122,8 @@ impl Client {
             events_call: false,
             events_backoff: Backoff::default(),
             report_call: false,
-            next_report: 0.0,
             next_report_wall: 0.0,
-            round_armed: false,
+            chains: ticks::Chains::default(),
             hb: Heartbeat::new(
                 &st.hostname,
                 st.work.intervals.heartbeat,
@@ -155,7 +143,7 @@ impl Client {
             }
         });
         c.set_targets();
-        fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat));
+        c.arm_all(now, fx);
         if c.fetches_work {
             c.call_work(now, fx);
         } else {
@@ -163,20 +151,10 @@ impl Client {
             // fresh reports from everyone (a restarted server catches up).
             c.call_server(ClientCall::AllSend, "ALLSEND".into(), now, fx);
         }
-        c.arm(now, fx);
-        fx.timer(now.mono + ZAP_FIRST, Tick::Client(ClientTick::Zap));
+        c.schedule_report(now, fx, c.work.intervals.send_report.min(5.0));
         // Events left in the outbox by a previous run go out now.
         c.send_events(now, fx);
         Ok(c)
-    }
-
-    /// Starts the round and report timers (once; they re-arm themselves).
-    fn arm(&mut self, now: Now, fx: &mut Effects) {
-        if !self.round_armed {
-            self.round_armed = true;
-            fx.timer(now.mono + 0.2, Tick::Client(ClientTick::Round));
-        }
-        self.schedule_report(now, fx, self.work.intervals.send_report.min(5.0));
     }
 
     pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
@@ -188,8 +166,9 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
-        // A new work is worth a report at once, and a first round soon.
-        fx.timer(now.mono + 0.2, Tick::Client(ClientTick::Round));
+        // A new work is worth a report at once, and a first round soon:
+        // both restart their schedules (the old ticks go stale).
+        self.arm_round(now.mono + 0.2, fx);
         self.schedule_report(now, fx, 1.0);
     }
 
@@ -357,15 +336,9 @@ impl Client {
             Err(e) => {
                 let wait = self.events_backoff.fail(60.0);
                 log::warn!("sending {} events failed ({e}); retrying in {wait}s", ids.len());
-                fx.timer(now.mono + wait, Tick::Client(ClientTick::EventsRetry));
+                self.schedule_events_retry(now, fx, wait);
             }
         }
-    }
-
-    fn schedule_report(&mut self, now: Now, fx: &mut Effects, after: f64) {
-        self.next_report = now.mono + after;
-        self.next_report_wall = now.wall + after;
-        fx.timer(self.next_report, Tick::Client(ClientTick::Report));
     }
 
     fn send_report(&mut self, now: Now, fx: &mut Effects) {
@@ -472,56 +445,6 @@ impl Client {
         })
     }
 
-    pub fn on_tick(&mut self, t: ClientTick, now: Now, fx: &mut Effects) {
-        match t {
-            ClientTick::CheckWork => {
-                if self.fetches_work {
-                    if self.have_served_work {
-                        let line = format!("WORK_LM {}", self.host);
-                        self.call_server(ClientCall::WorkLm, line, now, fx);
-                    } else {
-                        self.call_work(now, fx);
-                    }
-                }
-            }
-            ClientTick::Round => {
-                self.round(now, fx);
-                fx.timer(
-                    now.mono + self.work.intervals.make_state.max(0.2),
-                    Tick::Client(ClientTick::Round),
-                );
-            }
-            ClientTick::Report => {
-                // Stale when SEND or a reload moved the report since.
-                if now.mono + 1e-3 >= self.next_report {
-                    if !self.report_call {
-                        self.send_report(now, fx);
-                    }
-                    self.schedule_report(now, fx, self.work.intervals.send_report);
-                }
-            }
-            ClientTick::Zap => {
-                match self.history.zap(now.wall, self.work.intervals.keep_history) {
-                    Ok((b, a)) => log::info!("zap: {b} rows -> {a}"),
-                    Err(e) => log::error!("zap: {e}"),
-                }
-                fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap));
-            }
-            ClientTick::EventsRetry => self.send_events(now, fx),
-            ClientTick::Heartbeat => {
-                self.heartbeat(now, fx);
-                fx.timer(
-                    now.mono + self.work.intervals.heartbeat.max(0.05),
-                    Tick::Client(ClientTick::Heartbeat),
-                );
-            }
-        }
-    }
-
-    fn schedule_check_work(&self, now: Now, fx: &mut Effects, after: f64) {
-        fx.timer(now.mono + after, Tick::Client(ClientTick::CheckWork));
-    }
-
     pub fn on_call(
         &mut self,
         c: ClientCall,
@@ -589,7 +512,7 @@ impl Client {
             }
             Ok(WorkAnswer::Lm(lm)) if c == ClientCall::WorkLm => {
                 self.work_backoff.ok();
-                if lm > 0.0 && lm_differs(lm, self.work_lm) {
+                if lm > 0 && lm != self.work_lm {
                     log::info!("the server has a new work for us (lm {lm}, ours {})", self.work_lm);
                     self.call_work(now, fx);
                 } else {
@@ -606,8 +529,10 @@ impl Client {
                 self.have_served_work = true;
                 if !w.host.eq_ignore_ascii_case(&self.host) {
                     log::error!("the server sent the work of {} to {}", w.host, self.host);
-                } else if *w != self.work || lm_differs(lm, self.work_lm) {
-                    if let Err(e) = sync::write_cache(&self.cache, &w) {
+                } else if lm != self.work_lm || self.work_lm == 0 {
+                    // Versions compare exactly; the work we run has the
+                    // conf's overrides applied, so it is not compared.
+                    if let Err(e) = sync::write_cache(&self.cache, &w, lm) {
                         log::error!("cannot cache the work in {}: {e}", self.cache.display());
                     }
                     self.work_lm = lm;
@@ -618,9 +543,14 @@ impl Client {
         }
     }
 
-    /// The server says our work's mtime (REPORT answers, ACKs): fetch when it moved.
-    pub fn server_work_lm(&mut self, lm: f64, now: Now, fx: &mut Effects) {
-        if self.fetches_work && lm > 0.0 && lm_differs(lm, self.work_lm) {
+    /// The server says our work's version (REPORT answers, ACKs): fetch when it moved.
+    pub fn server_work_lm(
+        &mut self,
+        lm: crate::work::version::Version,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        if self.fetches_work && lm > 0 && lm != self.work_lm {
             self.call_work(now, fx);
         }
     }
@@ -630,12 +560,6 @@ impl Client {
         let readings = p.samples.into_iter().map(reading).collect();
         self.take_readings(readings, now, fx);
     }
-}
-
-/// Work mtimes travel as JSON (full precision) and in ACKs (5 decimals):
-/// they are the same work when within a millisecond.
-fn lm_differs(a: f64, b: f64) -> bool {
-    (a - b).abs() > 1e-3
 }
 
 /// `tcp:ADDRESS:PORT` with an IP address: probed by a connect from the

@@ -4,6 +4,7 @@
 //! and when; the loop runs the calls. Pure apart from the values it is given.
 
 use crate::work::model::Work;
+use crate::work::version::{self, Version};
 use serde_json::Value;
 
 /// Backoff for retries to the server: 1 s doubling to at most 60 s.
@@ -29,16 +30,16 @@ impl Backoff {
 /// What a WORK/WORK_LM answer told us.
 #[derive(Debug, PartialEq)]
 pub enum WorkAnswer {
-    /// A work (WORK) and its mtime.
-    Work(Box<Work>, f64),
-    /// Only the mtime (WORK_LM), or WORK with no file for us.
-    Lm(f64),
+    /// A work (WORK) and its version.
+    Work(Box<Work>, Version),
+    /// Only the version (WORK_LM), or WORK with no file for us.
+    Lm(Version),
 }
 
 /// Parses the body of a WORK or WORK_LM answer.
 pub fn parse_work_answer(body: &str) -> Result<WorkAnswer, String> {
     let v: Value = serde_json::from_str(body).map_err(|e| format!("bad WORK answer: {e}"))?;
-    let lm = v.get("lm").and_then(Value::as_f64).unwrap_or(0.0);
+    let lm = version::from_json(v.get("lm")).unwrap_or(0);
     match v.get("data") {
         Some(Value::Null) | None => Ok(WorkAnswer::Lm(lm)),
         Some(d) => {
@@ -48,19 +49,24 @@ pub fn parse_work_answer(body: &str) -> Result<WorkAnswer, String> {
     }
 }
 
-/// The `work` field of a REPORT answer (the server's mtime of our work).
-pub fn report_answer_lm(body: &str) -> Option<f64> {
-    serde_json::from_str::<Value>(body).ok()?.get("work")?.as_f64()
+/// The `work` field of a REPORT answer (the server's version of our work).
+pub fn report_answer_lm(body: &str) -> Option<Version> {
+    version::from_json(serde_json::from_str::<Value>(body).ok()?.get("work"))
 }
 
-/// Writes the work cache atomically (temp file, then rename).
-pub fn write_cache(path: &std::path::Path, work: &Work) -> std::io::Result<()> {
+/// Writes the work cache atomically (temp file, then rename), its mtime
+/// set to the server's version: a restarted client knows which it has.
+pub fn write_cache(path: &std::path::Path, work: &Work, lm: Version) -> std::io::Result<()> {
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d)?;
     }
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(work).map_err(std::io::Error::other)?;
     std::fs::write(&tmp, text)?;
+    if let Err(e) = version::stamp_file(&tmp, lm) {
+        // Not fatal: the next start fetches the work once more.
+        log::warn!("cannot set the mtime of {}: {e}", tmp.display());
+    }
     std::fs::rename(&tmp, path)
 }
 
@@ -93,12 +99,16 @@ mod tests {
     #[test]
     fn work_answers() {
         assert_eq!(
-            parse_work_answer(r#"{"resp":"ok work_lm","data":null,"lm":12.5}"#),
-            Ok(WorkAnswer::Lm(12.5))
+            parse_work_answer(r#"{"resp":"ok work_lm","data":null,"lm":1764588000123}"#),
+            Ok(WorkAnswer::Lm(1_764_588_000_123))
         );
         assert!(parse_work_answer("nope").is_err());
         assert!(parse_work_answer(r#"{"resp":"ok work","data":{"version":1},"lm":1}"#).is_err());
-        assert_eq!(report_answer_lm(r#"{"resp":"ok","work":7}"#), Some(7.0));
+        assert_eq!(report_answer_lm(r#"{"resp":"ok","work":7}"#), Some(7000));
+        assert_eq!(
+            report_answer_lm(r#"{"resp":"ok","work":1764588000123}"#),
+            Some(1_764_588_000_123)
+        );
     }
 
     #[test]

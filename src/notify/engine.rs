@@ -589,6 +589,9 @@ impl Notifier {
     }
 }
 
+#[path = "engine_view.rs"]
+mod view;
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;

@@ -141,17 +141,6 @@ impl Server {
             "items": h.items,
         })
     }
-
-    pub(super) fn on_beats_tick(&mut self, t: &ServerTick, now: Now, fx: &mut Effects) {
-        match t {
-            ServerTick::CheckHosts => self.check_hosts(now, fx),
-            ServerTick::Persist => {
-                self.persist_hosts();
-                fx.timer(now.mono + PERSIST_EVERY, Tick::Server(ServerTick::Persist));
-            }
-            _ => {}
-        }
-    }
 }
 
 /// A host going late, unreachable, down, stopped or back: WARN for down

@@ -120,6 +120,25 @@ pub fn query_events(
     Ok(out)
 }
 
+/// The newest event (in the order they were stored) of every host-item.
+pub fn latest_events(conn: &Connection) -> Result<Vec<Event>> {
+    // SQLite gives the bare column `json` from the row holding max(seq).
+    let mut q = conn
+        .prepare("SELECT json, max(seq) FROM events GROUP BY host, item")
+        .map_err(|e| Error::db("prepare latest events", e))?;
+    let rows =
+        q.query_map([], |r| r.get::<_, String>(0)).map_err(|e| Error::db("latest events", e))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let s = r.map_err(|e| Error::db("latest events row", e))?;
+        match serde_json::from_str::<Event>(&s) {
+            Ok(e) => out.push(e),
+            Err(e) => log::warn!("skipping an unreadable stored event: {e}"),
+        }
+    }
+    Ok(out)
+}
+
 pub fn count_events(conn: &Connection) -> u64 {
     conn.query_row("SELECT count(*) FROM events", [], |r| r.get::<_, i64>(0)).unwrap_or(0) as u64
 }

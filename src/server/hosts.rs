@@ -106,7 +106,7 @@ pub struct Host {
     pub window: Window,
     pub items: BTreeMap<String, ItemVal>,
     /// The host's work-file mtime, echoed in ACKs.
-    pub work_lm: f64,
+    pub work_lm: crate::work::version::Version,
     pub received: u64,
     queued: bool,
 }
@@ -129,7 +129,7 @@ impl Host {
             interval,
             window: Window::default(),
             items: BTreeMap::new(),
-            work_lm: 0.0,
+            work_lm: 0,
             received: 0,
             queued: false,
         }
@@ -173,7 +173,7 @@ struct Records {
     by_ip: HashMap<IpAddr, u32>,
     /// (deadline in µs of monotonic time, host index); one entry per host.
     heap: BinaryHeap<Reverse<(u64, u32)>>,
-    pending_lm: HashMap<String, f64>,
+    pending_lm: HashMap<String, crate::work::version::Version>,
     stats: UdpStats,
     by_reason: BTreeMap<&'static str, u64>,
     by_source: HashMap<IpAddr, SourceRefusals>,
@@ -232,7 +232,7 @@ impl HostTable {
     }
 
     /// Remembers a host's work-file mtime for its ACKs.
-    pub fn set_work_lm(&mut self, host: &str, lm: f64) {
+    pub fn set_work_lm(&mut self, host: &str, lm: crate::work::version::Version) {
         match self.r.by_name.get(host) {
             Some(&i) => self.r.hosts[i as usize].work_lm = lm,
             None => {
@@ -526,7 +526,13 @@ impl Records {
         Ok(())
     }
 
-    fn build_ack(&mut self, m: &Message<'_>, now: Now, work_lm: f64, ack: &mut Vec<u8>) {
+    fn build_ack(
+        &mut self,
+        m: &Message<'_>,
+        now: Now,
+        work_lm: crate::work::version::Version,
+        ack: &mut Vec<u8>,
+    ) {
         let t = &mut self.ack_text;
         t.clear();
         // seq and ts are echoed as sent (ts verbatim, so the client can match it).
@@ -534,7 +540,8 @@ impl Records {
         if let Some(Val::Plain(ts)) = m.get("ts") {
             let _ = write!(t, ";ts={ts}");
         }
-        let _ = write!(t, ";srv_ts={:.5};work={work_lm:.0}", now.wall);
+        // The work version is an integer (ms): the client compares it exactly.
+        let _ = write!(t, ";srv_ts={:.5};work={work_lm}", now.wall);
         if let Some(key) = &self.conf.key {
             wire::sign_payload(t, key);
         }

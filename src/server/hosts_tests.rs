@@ -66,7 +66,7 @@ fn first_heartbeat_new_to_up_with_ack() {
     assert_eq!(r, Ok(Accepted::Htb));
     // boot=1 on the very first contact is not a reboot.
     assert_eq!(kinds(&ch), vec![ChangeKind::Heartbeat { old: Reach::New, new: Reach::Up }]);
-    t.set_work_lm("a.example", 1234.0);
+    t.set_work_lm("a.example", 1_764_588_000_123);
     let (_, _, ack2) = feed(&mut t, &htb("a.example", 2, &[]), at(1.0));
     let mut dec = Decoder::new();
     let m = dec.decode(&ack).unwrap();
@@ -75,7 +75,8 @@ fn first_heartbeat_new_to_up_with_ack() {
     assert_eq!(m.get("ts"), Some(Val::Plain("1000000.00000")));
     assert_eq!(m.get("srv_ts").unwrap().as_f64(), Some(1_000_000.0));
     assert_eq!(m.get("work").unwrap().as_f64(), Some(0.0));
-    assert_eq!(dec.decode(&ack2).unwrap().get("work").unwrap().as_f64(), Some(1234.0));
+    // The version goes as an integer of ms, byte for byte (issue 12 item 17).
+    assert_eq!(dec.decode(&ack2).unwrap().get("work"), Some(Val::Plain("1764588000123")));
     let h = t.host("a.example").unwrap();
     assert_eq!(h.rtt_ms, Some(0.31));
     assert_eq!(h.seq, Some(2));

@@ -7,14 +7,18 @@ pub mod db;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;
+mod reconcile;
 pub mod udp;
+mod works;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::event::Event;
 use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
+use crate::timers::Chain;
 use crate::verbs::{Deferred, Reply, RELAYABLE};
 use crate::work::model::Work;
+use crate::work::version::Version;
 use fleet::Report;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -22,13 +26,17 @@ use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
+/// Server timers; the periodic ones carry their chain's generation
+/// (`timers::Chain`), so a rebuilt server part never runs two schedules.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerTick {
     CheckHosts,
-    Persist,
-    Cleanup,
+    Persist(u64),
+    Cleanup(u64),
     Notify,
     Deadman,
+    /// The poll of the work-files (`ival_check_work`).
+    CheckWork(u64),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +88,20 @@ pub struct Server {
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    chains: Chains,
+    /// The version of the server's own work that runs, and of the works
+    /// dir (its mtime moves when mkwork renames or removes a file in it).
+    own_lm: Version,
+    dir_lm: Version,
+    /// Host-items not at the best level, as the last event left them.
+    open: reconcile::Open,
+}
+
+#[derive(Debug, Default)]
+struct Chains {
+    persist: Chain,
+    cleanup: Chain,
+    check_work: Chain,
 }
 
 #[derive(Debug, Default, serde::Serialize)]
@@ -94,6 +116,8 @@ impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let db = db::open(&st.conf.server_db())?;
         let reports = fleet::load_reports(&db)?;
+        let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
+        let open = reconcile::load(&db, best)?;
         let notifier = new_notifier(&db, &st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
@@ -140,31 +164,52 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            chains: Chains::default(),
+            own_lm: st.work_lm,
+            dir_lm: 0,
+            open,
         };
         s.index_hosts();
         s.set_work_lms();
-        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup));
-        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist));
+        let g = s.chains.cleanup.arm();
+        fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
+        let g = s.chains.persist.arm();
+        fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
+        s.schedule_check_work(now, fx);
         s.arm_check(now, fx);
         // Deliveries left pending by a previous run go out now.
         s.notify_soon(now, fx, 0.0);
+        s.reconcile_work(&Default::default(), now, fx);
         Ok(s)
     }
 
-    pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
+    /// A new work; `lm` is the version of the server's own work-file it came from.
+    pub fn reload(
+        &mut self,
+        conf: &crate::conf::Conf,
+        work: &Work,
+        lm: Version,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         self.work = work.clone();
+        self.own_lm = lm;
         self.works_dir = conf.works_dir();
+        let before: std::collections::HashSet<String> = self.hosts.keys().cloned().collect();
         self.index_hosts();
+        let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
+        self.schedule_check_work(now, fx);
         self.arm_check(now, fx);
         match new_notifier(&self.db, work) {
             Ok(n) => self.notifier = n,
             Err(e) => log::error!("reload: notifications kept as they were: {e}"),
         }
         self.notify_soon(now, fx, 0.0);
+        self.reconcile_work(&left, now, fx);
     }
 
     /// Makes sure a Notify tick comes within `after` seconds.
@@ -192,26 +237,6 @@ impl Server {
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
-    }
-
-    /// A host's generated work-file.
-    fn work_path(&self, host: &str) -> PathBuf {
-        self.works_dir.join(format!("{host}.json"))
-    }
-
-    /// A host's work-file mtime (0 when it has none), as WORK_LM, REPORT
-    /// answers and ACKs tell it.
-    fn work_lm(&self, host: &str) -> f64 {
-        crate::run::file_mtime(&self.work_path(host)).unwrap_or(0.0)
-    }
-
-    /// Every host's work-file mtime, for the `work` field of ACKs.
-    fn set_work_lms(&mut self) {
-        let names: Vec<String> = self.hosts.keys().cloned().collect();
-        for h in names {
-            let lm = self.work_lm(&h);
-            self.udp.set_work_lm(&h, lm);
-        }
     }
 
     fn index_hosts(&mut self) {
@@ -251,7 +276,7 @@ impl Server {
         let v = req.verb.as_str();
         match v {
             "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now),
+            "REPORT" => self.report(req, peer, local, now, fx),
             "EVENTS" => self.events(req, peer, local, now, fx),
             "CLIENTS" => self.clients(req, now),
             "ALLPING" | "ALLSEND" => self.all(v),
@@ -267,36 +292,14 @@ impl Server {
         local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
     }
 
-    fn work_verb(&self, req: &Request, peer: IpAddr, local: bool) -> Reply {
-        let v = req.verb.as_str();
-        let Some(name) = req.args.first() else {
-            return Reply::Now(frame_err(v, &format!("usage: {v} <host>")));
-        };
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err(v, "access denied"));
-        };
-        if !self.speaks_for(&host, peer, local) {
-            return Reply::Now(frame_err(v, "access denied"));
-        }
-        let path = self.work_path(&host);
-        let lm = crate::run::file_mtime(&path);
-        let data = if v == "WORK" {
-            match std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            {
-                Some(w) => w,
-                None => Value::Null,
-            }
-        } else {
-            Value::Null
-        };
-        let resp = if v == "WORK" { "ok work" } else { "ok work_lm" };
-        let body = json!({"resp": resp, "data": data, "lm": lm.unwrap_or(0.0)});
-        Reply::Now(frame_ok(v, &body.to_string()))
-    }
-
-    fn report(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now) -> Reply {
+    fn report(
+        &mut self,
+        req: &Request,
+        peer: IpAddr,
+        local: bool,
+        now: Now,
+        fx: &mut Effects,
+    ) -> Reply {
         let (host, body) = match fleet::parse_report(&req.rest) {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("REPORT", &e)),
@@ -315,6 +318,7 @@ impl Server {
             log::error!("{e}");
             return Reply::Now(frame_err("REPORT", "cannot store the report"));
         }
+        self.reconcile_report(&host, &r.body, now, fx);
         self.reports.insert(host.clone(), r);
         self.stats.reports += 1;
         let lm = self.work_lm(&host);
@@ -367,6 +371,7 @@ impl Server {
     /// A new event reached the server (from a client or its own heartbeat
     /// path): alerting hooks in here.
     fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
+        self.note_level(e);
         let host_state = self.host_state(&e.host);
         if let Err(err) = self.notifier.on_event(&self.db, e, host_state, now.wall) {
             log::error!("notifications: {err}");
@@ -396,6 +401,16 @@ impl Server {
             }
             cdmp.insert(name.clone(), self.host_json(name, h, now));
         }
+        // Senders not in the work (hbd-style clients) are hosts with items too.
+        for h in self.udp.hosts().iter().filter(|h| !h.in_work) {
+            if host.as_ref().is_some_and(|x| x != &h.name) || cdmp.contains_key(&h.name) {
+                continue;
+            }
+            let addr = h.addr.map(|a| a.ip().to_string()).unwrap_or_default();
+            let hb = self.heartbeat_json(&h.name, now);
+            let entry = json!({"tag": h.name, "address": addr, "heartbeat": hb, "report": null, "in_work": false});
+            cdmp.insert(h.name.clone(), entry);
+        }
         let events = match fleet::query_events(&self.db, host.as_deref(), item.as_deref(), &filter)
         {
             Ok(e) => e,
@@ -404,9 +419,12 @@ impl Server {
                 return Reply::Now(frame_err("CLIENTS", "cannot read events"));
             }
         };
+        // The open alerts ride along so the dashboard shows acknowledged,
+        // silenced, flapping and suppressed badges from one answer.
+        let notify = self.notifier.open_alerts(host.as_deref(), now.wall);
         // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
-        let body =
-            json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp, "events": events});
+        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
+            "events": events, "notify": notify});
         Reply::Now(frame_ok("CLIENTS", &body.to_string()))
     }
 
@@ -465,6 +483,40 @@ impl Server {
             relay: true,
             parts: vec![(host, addr, line)],
         })
+    }
+
+    /// `HIST [ival] [pnts] [host] [item...]` naming another host of the
+    /// fleet: its history lives there, so the answer is that client's
+    /// (as `RELAY <host> HIST ...`). None: this host's own history.
+    pub fn hist_elsewhere(&self, req: &Request) -> Option<Reply> {
+        let args = &req.args;
+        let mut i = 0;
+        let is_host = |a: &String| self.resolve_host(a);
+        let host = match args.first().map(is_host) {
+            Some(Some(h)) => Some(h),
+            _ => {
+                // Past the interval word and the point count, as the client parses.
+                if args.first().is_some_and(|a| a.chars().all(|c| c.is_ascii_alphabetic())) {
+                    i += 1;
+                }
+                if args.get(i).is_some_and(|a| a.parse::<u32>().is_ok()) {
+                    i += 1;
+                }
+                args.get(i).and_then(is_host)
+            }
+        }?;
+        if host.eq_ignore_ascii_case(&self.host) {
+            return None;
+        }
+        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
+            return Some(Reply::Now(frame_err("HIST", &format!("no address for {host}"))));
+        };
+        let line = format!("HIST {}", args.join(" "));
+        Some(Reply::Later(Deferred {
+            verb: "HIST".into(),
+            relay: true,
+            parts: vec![(host, addr, line)],
+        }))
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
@@ -566,7 +618,7 @@ impl Server {
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
         match t {
-            ServerTick::Cleanup => {
+            ServerTick::Cleanup(g) if self.chains.cleanup.is_current(g) => {
                 let keep = self.work.intervals.keep_events;
                 if keep > 0.0 {
                     match fleet::cleanup_events(&self.db, now.wall - keep) {
@@ -575,10 +627,21 @@ impl Server {
                         Err(e) => log::error!("{e}"),
                     }
                 }
-                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup));
+                let g = self.chains.cleanup.arm();
+                fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup(g)));
             }
+            ServerTick::Persist(g) if self.chains.persist.is_current(g) => {
+                self.persist_hosts();
+                let g = self.chains.persist.arm();
+                fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
+            }
+            ServerTick::CheckWork(g) if self.chains.check_work.is_current(g) => {
+                self.check_work(now, fx)
+            }
+            // Stale ticks of a replaced schedule.
+            ServerTick::Cleanup(_) | ServerTick::Persist(_) | ServerTick::CheckWork(_) => {}
             ServerTick::Notify => self.notify_tick(now, fx),
-            ServerTick::CheckHosts | ServerTick::Persist => self.on_beats_tick(&t, now, fx),
+            ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::Deadman => {}
         }
     }

@@ -11,6 +11,7 @@ pub mod parse;
 mod people;
 pub mod resolve;
 pub mod validate;
+pub mod version;
 
 pub use resolve::{for_host, load, resolve_all};
 
