@@ -42,6 +42,7 @@ Signals: HUP reload, USR1 re-exec, TERM/INT clean stop.";
 (probes items, keeps a local history, sends heartbeats and events), one is also the server, one the \
 pagemaker. With no conf (no -c and no /etc/hbmon/conf) it runs a built-in solo work on \
 127.0.0.1. Talk to any host with `echo STATE | nc HOST 50006` or `hbmon cmd HOST STATE`.",
+    after_help = "Command-port verbs, files, exit status and signals: hbmon --help.",
     after_long_help = AFTER_HELP,
     max_term_width = 100
 )]

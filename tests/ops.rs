@@ -118,6 +118,8 @@ fn a_down_host_is_logged_and_its_items_are_stale() {
             serde_json::from_str(&srv.body(&format!("CLIENTS {c1} 0"))).ok()?;
         v["hosts"][&c1]["report"]["items"]["procs"]["level"].as_str().map(|_| ())
     });
+    // Its heartbeats arrive too (the first ones may precede its work's port).
+    srv.wait_state(60.0, "c1 up", |s| s.contains(&format!("-- host {c1} up")));
     f.hosts[1].kill9();
     let srv = f.server();
     let st = srv.wait_state(60.0, "c1 down", |s| s.contains(&format!("-- host {c1} down")));
@@ -144,4 +146,37 @@ fn a_down_host_is_logged_and_its_items_are_stale() {
         let log = std::fs::read_to_string(srv.dir.join("stderr.log")).ok()?;
         log.contains(&format!("host {c1} back")).then_some(())
     });
+}
+
+#[test]
+fn help_wraps_lists_the_verbs_and_describes_arguments() {
+    let help = |args: &[&str]| {
+        let o = std::process::Command::new(common::BIN)
+            .args(args)
+            .env("COLUMNS", "72")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let top = help(&["--help"]);
+    let long: Vec<&str> = top.lines().filter(|l| l.chars().count() > 72).collect();
+    assert!(long.is_empty(), "not wrapped at 72: {long:?}");
+    for verb in ["PING", "STATE", "HIST", "CLIENTS", "EVENTS", "RELAY", "ACK", "SILENCE", "STOP"] {
+        assert!(top.contains(verb), "--help does not list {verb}:\n{top}");
+    }
+    assert!(help(&["-h"]).contains("hbmon --help"), "short help points to the long one");
+    // mkwork's own flags stand apart from the log flags every command takes.
+    let mk = help(&["mkwork", "--help"]);
+    let (own, global) = mk.split_once("Log level and conf").expect("global heading");
+    assert!(own.contains("--dry-run") && !own.contains("--silent"), "{mk}");
+    assert!(global.contains("--silent") && global.contains("--conf"), "{mk}");
+    // ack and silence say what their arguments are.
+    let ack = help(&["ack", "--help"]);
+    assert!(
+        ack.contains("<HOST>") && ack.contains("tag or FQDN") && ack.contains("alerting item"),
+        "{ack}"
+    );
+    let sil = help(&["silence", "--help"]);
+    assert!(sil.contains("interval spec"), "{sil}");
 }
