@@ -6,6 +6,11 @@
 //! counters) and `-- cpu_seconds X` (the daemon's user+system CPU time,
 //! e.g. from [`process_usage`]); without the latter CPU is reported as
 //! unknown. Only for loopback/lab use: it floods the target.
+//!
+//! Loss is counted from the ACKs that come back to the bench's own
+//! sockets (one per accepted HTB), not from the server's `received`
+//! counter: that one also counts every other sender's datagrams (the
+//! server's own client, the fleet), so it can exceed what the bench sent.
 
 use crate::error::{Error, Result};
 use crate::server::udp::send_batch;
@@ -102,17 +107,44 @@ pub fn datagrams(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// Takes every datagram waiting on the sender's socket (ACKs); returns how many.
+fn drain_acks(sock: &mio::net::UdpSocket, bufs: &mut [Vec<u8>]) -> u64 {
+    let mut lens = [(0usize, None::<SocketAddr>); crate::server::udp::BATCH];
+    let mut n = 0;
+    loop {
+        match crate::server::udp::recv_batch(sock, bufs, &mut lens) {
+            Ok(0) | Err(_) => return n,
+            Ok(k) => {
+                n += lens[..k].iter().filter(|(len, _)| *len >= 5).count() as u64;
+            }
+        }
+    }
+}
+
 /// One sender: these datagrams, round-robin, at `rate`/s (0 = max) for `secs`;
 /// returns how many were sent.
 pub fn send_paced(to: SocketAddr, dgrams: Vec<Vec<u8>>, rate: f64, secs: f64) -> Result<u64> {
+    send_paced_acked(to, dgrams, rate, secs).map(|(sent, _)| sent)
+}
+
+/// [`send_paced`], also returning how many ACKs came back.
+pub fn send_paced_acked(
+    to: SocketAddr,
+    dgrams: Vec<Vec<u8>>,
+    rate: f64,
+    secs: f64,
+) -> Result<(u64, u64)> {
     let bind: SocketAddr = if to.is_ipv4() { "0.0.0.0:0".parse() } else { "[::]:0".parse() }
         .map_err(|_| Error::Runtime("bench: bad bind address".into()))?;
     let std_sock =
         std::net::UdpSocket::bind(bind).map_err(|e| Error::io("bench: bind sender", e))?;
     let sock = mio::net::UdpSocket::from_std(std_sock);
     let addrs = vec![to; crate::server::udp::BATCH];
+    // ACKs are small; a truncated one still counts.
+    let mut bufs: Vec<Vec<u8>> = (0..crate::server::udp::BATCH).map(|_| vec![0u8; 256]).collect();
     let start = Instant::now();
     let mut sent = 0u64;
+    let mut acked = 0u64;
     let mut next = 0usize;
     loop {
         let t = start.elapsed().as_secs_f64();
@@ -121,6 +153,7 @@ pub fn send_paced(to: SocketAddr, dgrams: Vec<Vec<u8>>, rate: f64, secs: f64) ->
         }
         let due = if rate > 0.0 { (rate * t) as u64 } else { u64::MAX };
         if sent >= due {
+            acked += drain_acks(&sock, &mut bufs);
             std::thread::sleep(Duration::from_micros(200));
             continue;
         }
@@ -134,8 +167,22 @@ pub fn send_paced(to: SocketAddr, dgrams: Vec<Vec<u8>>, rate: f64, secs: f64) ->
         }
         sent += k as u64;
         next = (next + k) % dgrams.len();
+        acked += drain_acks(&sock, &mut bufs);
     }
-    Ok(sent)
+    // The last ACKs: until none came for 200 ms (at most 2 s).
+    let (end, mut quiet) = (Instant::now(), Instant::now());
+    while acked < sent
+        && quiet.elapsed() < Duration::from_millis(200)
+        && end.elapsed().as_secs() < 2
+    {
+        let n = drain_acks(&sock, &mut bufs);
+        if n > 0 {
+            acked += n;
+            quiet = Instant::now();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    Ok((sent, acked.min(sent)))
 }
 
 /// Runs the load and returns the report text.
@@ -161,11 +208,14 @@ pub fn run(opts: UdpBenchOpts) -> Result<String> {
             continue;
         }
         let (to, secs) = (opts.to, opts.secs);
-        threads.push(std::thread::spawn(move || send_paced(to, mine, per, secs)));
+        threads.push(std::thread::spawn(move || send_paced_acked(to, mine, per, secs)));
     }
-    let mut sent = 0;
+    let (mut sent, mut acked) = (0, 0);
     for t in threads {
-        sent += t.join().map_err(|_| Error::Runtime("bench: sender thread panicked".into()))??;
+        let (s, a) =
+            t.join().map_err(|_| Error::Runtime("bench: sender thread panicked".into()))??;
+        sent += s;
+        acked += a;
     }
     // Let the server drain its socket before asking.
     std::thread::sleep(Duration::from_millis(500));
@@ -173,11 +223,17 @@ pub fn run(opts: UdpBenchOpts) -> Result<String> {
         Some(c) => parse_state(&query_state(c)?),
         None => ServerCounters::default(),
     };
-    Ok(report(&opts, sent, before, after))
+    Ok(report(&opts, sent, acked, before, after))
 }
 
 /// The report text (pure, so it is tested).
-pub fn report(o: &UdpBenchOpts, sent: u64, b: ServerCounters, a: ServerCounters) -> String {
+pub fn report(
+    o: &UdpBenchOpts,
+    sent: u64,
+    acked: u64,
+    b: ServerCounters,
+    a: ServerCounters,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -189,18 +245,21 @@ pub fn report(o: &UdpBenchOpts, sent: u64, b: ServerCounters, a: ServerCounters)
         o.procs.max(1)
     );
     let _ = writeln!(s, "sent {sent} ({:.0}/s)", sent as f64 / o.secs);
+    // An ACK answers one of our datagrams: never more than were sent.
+    let acked = acked.min(sent);
+    let loss = if sent > 0 { 100.0 * (1.0 - acked as f64 / sent as f64) } else { 0.0 };
+    let _ = writeln!(
+        s,
+        "acked {acked} ({:.0}/s) loss {:.2}% (datagrams with no ACK back)",
+        acked as f64 / o.secs,
+        loss
+    );
     match (b.received, a.received) {
         (Some(x), Some(y)) => {
             let got = y.saturating_sub(x);
-            let loss = if sent > 0 { 100.0 * (1.0 - got as f64 / sent as f64) } else { 0.0 };
-            let _ = writeln!(
-                s,
-                "received {got} ({:.0}/s) loss {:.2}%",
-                got as f64 / o.secs,
-                loss.max(0.0)
-            );
+            let _ = writeln!(s, "server received {got} from every sender during the run");
         }
-        _ => s.push_str("received unknown (no '-- udp received' in STATE)\n"),
+        _ => s.push_str("server received unknown (no '-- udp received' in STATE)\n"),
     }
     match (b.cpu_seconds, a.cpu_seconds) {
         (Some(x), Some(y)) => {
@@ -235,11 +294,54 @@ mod tests {
             procs: 1,
         };
         let b = ServerCounters { received: Some(100), cpu_seconds: Some(1.0) };
-        let r = report(&o, 1000, b, c);
-        assert!(r.contains("received 800 (800/s) loss 20.00%"), "{r}");
+        let r = report(&o, 1000, 800, b, c);
+        assert!(r.contains("acked 800 (800/s) loss 20.00%"), "{r}");
+        assert!(r.contains("server received 800 from every sender"), "{r}");
         assert!(r.contains("server cpu 0.50s"), "{r}");
-        assert!(report(&o, 5, ServerCounters::default(), ServerCounters::default())
+        assert!(report(&o, 5, 5, ServerCounters::default(), ServerCounters::default())
             .contains("received unknown"));
+    }
+
+    /// Other senders' datagrams counted by the server never make the bench
+    /// report more received than sent, nor a negative loss.
+    #[test]
+    fn never_more_received_than_sent_12_15() {
+        let o = UdpBenchOpts {
+            to: "127.0.0.1:50003".parse().unwrap(),
+            cmd: None,
+            hosts: 10,
+            rate: 1000,
+            secs: 1.0,
+            procs: 1,
+        };
+        let b = ServerCounters { received: Some(0), cpu_seconds: None };
+        let a = ServerCounters { received: Some(1003), cpu_seconds: None };
+        let r = report(&o, 1000, 1000, b, a);
+        assert!(r.contains("acked 1000 (1000/s) loss 0.00%"), "{r}");
+        let r = report(&o, 1000, 1005, b, a);
+        assert!(r.contains("acked 1000 "), "{r}");
+    }
+
+    /// Through a real server socket: every ACK that comes back is counted.
+    #[test]
+    fn acks_are_counted_over_loopback() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = server.local_addr().unwrap();
+        let echo = std::thread::spawn(move || {
+            server.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            let mut buf = [0u8; 2048];
+            let mut n = 0u64;
+            while let Ok((_, from)) = server.recv_from(&mut buf) {
+                let ack = encode("ACK", &[("seq", Value::Int(1))]);
+                server.send_to(&ack, from).unwrap();
+                n += 1;
+            }
+            n
+        });
+        let (sent, acked) = send_paced_acked(to, datagrams(20, 1.0), 500.0, 0.2).unwrap();
+        let answered = echo.join().unwrap();
+        assert!(sent > 0 && acked <= sent, "sent {sent} acked {acked}");
+        assert_eq!(acked, answered, "sent {sent}");
     }
 
     #[test]

@@ -43,7 +43,8 @@ pub struct ReadyPipe {
 /// What the daemon told the waiting parent, as the parent decodes it.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Verdict {
-    Ready,
+    /// Started; the daemon's pid (the waiting parent prints it).
+    Ready(u32),
     /// Exit code for the parent, and the message to print.
     Fail(i32, String),
 }
@@ -52,7 +53,7 @@ impl ReadyPipe {
     /// Tells the parent that start-up succeeded (it exits 0).
     pub fn ready(mut self) {
         // If the parent is gone (killed), there is nobody to tell.
-        let _ = self.fd.write_all(&encode(&Verdict::Ready));
+        let _ = self.fd.write_all(&encode(&Verdict::Ready(std::process::id())));
     }
     /// Start-up failed at run time: the parent prints `msg` and exits 1.
     pub fn fail(self, msg: &str) {
@@ -76,7 +77,7 @@ impl ReadyPipe {
 /// may span lines, e.g. several conf errors) up to EOF.
 pub fn encode(v: &Verdict) -> Vec<u8> {
     match v {
-        Verdict::Ready => b"ready\n".to_vec(),
+        Verdict::Ready(pid) => format!("ready {pid}\n").into_bytes(),
         Verdict::Fail(code, msg) => format!("fail {code}\n{msg}").into_bytes(),
     }
 }
@@ -87,8 +88,8 @@ pub fn decode(bytes: &[u8]) -> Verdict {
     const DIED: &str = "hbmon failed to start (see log)";
     let text = String::from_utf8_lossy(bytes);
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
-    if first == "ready" {
-        return Verdict::Ready;
+    if let Some(pid) = first.strip_prefix("ready ").and_then(|p| p.trim().parse::<u32>().ok()) {
+        return Verdict::Ready(pid);
     }
     if let Some(code) = first.strip_prefix("fail ") {
         let code = code.trim().parse::<i32>().ok().filter(|c| (1..=125).contains(c)).unwrap_or(1);
@@ -161,7 +162,10 @@ fn parent_wait(rd: OwnedFd, child: Pid) -> ! {
     // EOF comes when the daemon consumed or dropped its ReadyPipe, or died.
     let _ = f.take(1 << 20).read_to_end(&mut buf);
     match decode(&buf) {
-        Verdict::Ready => std::process::exit(0),
+        Verdict::Ready(pid) => {
+            let _ = writeln!(std::io::stdout(), "started (pid {pid})");
+            std::process::exit(0)
+        }
         Verdict::Fail(code, msg) => {
             let _ = writeln!(std::io::stderr(), "{}", msg.trim_end());
             std::process::exit(code)
@@ -220,7 +224,7 @@ impl Drop for LockGuard {
 
 /// Takes the daemon's lock (call in the final daemon process), then writes
 /// the pid file and a fresh stop secret (mode 0600). A running daemon makes
-/// this a usage error naming its pid.
+/// this a run-time error (exit 1) naming its pid.
 pub fn take_lock(files: &RunFiles) -> Result<LockGuard> {
     for p in [&files.lock, &files.pid, &files.stop] {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -258,7 +262,8 @@ fn lock_file(files: &RunFiles) -> Result<Flock<File>> {
             Ok(l) => l,
             Err((_, Errno::EWOULDBLOCK)) => {
                 let pid = read_pid(files).map_or_else(|| "unknown".to_string(), |p| p.to_string());
-                return Err(Error::Usage(format!(
+                // A run-time condition, not bad usage: exit 1 (2 is for usage and conf).
+                return Err(Error::Runtime(format!(
                     "hbmon is already running (pid {pid}, lock {})",
                     path.display()
                 )));
@@ -381,7 +386,7 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
         assert!(msg.contains("hbmon.lck"), "{msg}");
-        assert_eq!(e.exit_code(), 2);
+        assert_eq!(e.exit_code(), 1, "already running is a run-time failure");
         drop(g);
         // Once released, the lock can be taken again.
         let _g = take_lock(&f).unwrap();
@@ -466,7 +471,8 @@ mod tests {
 
     #[test]
     fn verdict_words_round_trip() {
-        assert_eq!(decode(&encode(&Verdict::Ready)), Verdict::Ready);
+        assert_eq!(decode(&encode(&Verdict::Ready(4242))), Verdict::Ready(4242));
+        assert_eq!(encode(&Verdict::Ready(7)), b"ready 7\n");
         let v = Verdict::Fail(2, "a.conf:3: bad\na.conf:4: worse".into());
         assert_eq!(decode(&encode(&v)), v);
         let died = Verdict::Fail(1, "hbmon failed to start (see log)".into());

@@ -23,6 +23,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod store;
+pub mod syslog3164;
 pub mod systemd;
 pub mod tables;
 pub mod timers;

@@ -29,7 +29,7 @@ pub enum Target {
     Syslog,
 }
 
-type SyslogWriter = syslog::Logger<syslog::LoggerBackend, syslog::Formatter3164>;
+type SyslogWriter = syslog::Logger<syslog::LoggerBackend, crate::syslog3164::Rfc3164>;
 
 enum Sink {
     Stderr,
@@ -78,12 +78,7 @@ pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
 /// A syslog connection as facility LOG_DAEMON, process "hbmon", on the
 /// system socket (or `path`, for tests).
 fn syslog_writer(path: Option<&Path>) -> std::result::Result<SyslogWriter, syslog::Error> {
-    let fmt = syslog::Formatter3164 {
-        facility: syslog::Facility::LOG_DAEMON,
-        hostname: None,
-        process: "hbmon".into(),
-        pid: std::process::id(),
-    };
+    let fmt = crate::syslog3164::Rfc3164::daemon();
     match path {
         None => syslog::unix(fmt),
         Some(p) => syslog::unix_custom(fmt, p),
@@ -399,6 +394,9 @@ mod tests {
         // <facility*8 + severity>: daemon = 3, warning = 4.
         assert!(got.starts_with("<28>"), "{got}");
         assert!(got.contains(&format!("hbmon[{}]: disk full", std::process::id())), "{got}");
+        // RFC 3164: `<28>Dec  1 09:05:03 hbmon[...]`, the day space-padded.
+        assert_ne!(got[4..].chars().nth(4), Some('0'), "{got}");
+        assert_eq!(got.as_bytes().get(19), Some(&b' '), "{got}");
         let n = rx.recv(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(&buf[..n]).starts_with("<31>"));
     }

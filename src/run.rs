@@ -380,7 +380,7 @@ fn run_daemon(
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
-    log::warn!(
+    log::info!(
         "hbmon {} started as {} ({}) on {}; work: {origin}",
         crate::VERSION,
         st.hostname,
@@ -402,7 +402,7 @@ fn run_daemon(
     let now = el.now();
     shutdown_parts(&mut st, now, &mut fx);
     el.flush(&mut fx);
-    log::warn!("hbmon stopping ({exit:?})");
+    log::info!("hbmon stopping ({exit:?})");
     drop(el);
     drop(lock);
     Ok(exit)
@@ -495,9 +495,15 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     }
     if let Some((work, lm)) = fx.new_work.take() {
         let work = apply_conf_overrides(&st.conf, work);
-        log::warn!("new work from the server (lm {lm})");
         st.work_lm = lm;
-        install_work(st, work, now, fx);
+        // At every start the client fetches its work; the cached one is
+        // usually current, and then there is nothing to install or tell.
+        if work == st.work {
+            log::debug!("the server's work is the one we run (lm {lm})");
+        } else {
+            log::info!("new work from the server (lm {lm})");
+            install_work(st, work, now, fx);
+        }
         if !st.reload {
             return;
         }
@@ -520,7 +526,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     let lm = work_version(&conf, &host);
     let work = match load_work(&conf, &host) {
         Ok((w, origin)) => {
-            log::warn!("reload: work from {origin}");
+            log::info!("reload: work from {origin}");
             apply_conf_overrides(&conf, w)
         }
         Err(e) => {
@@ -568,5 +574,35 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
     }
     if let Some(p) = st.pmaker.as_ref() {
         p.reload(&conf, &work);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(text: &str) -> Conf {
+        crate::conf::parse(Path::new("/x/conf"), text).expect("conf")
+    }
+
+    #[test]
+    fn a_conf_port_is_the_servers_until_the_work_names_one() {
+        let c = conf("server 127.0.0.9\nport 6001\nhb_port 6002\n");
+        let w = bootstrap_work(&c, "c1.example.org").expect("bootstrap");
+        assert_eq!((w.server.ports.port, w.server.ports.hb_port), (6001, 6002));
+        // A served work with default ports: the conf's still hold.
+        let served = Work { server: Endpoint { ports: Ports::default(), ..w.server.clone() }, ..w };
+        let o = apply_conf_overrides(&c, served.clone());
+        assert_eq!((o.server.ports.port, o.server.ports.hb_port), (6001, 6002));
+        // The work naming its own port wins; `server ADDRESS:PORT` wins over both.
+        let mut named = served;
+        named.server.ports.port = 7000;
+        assert_eq!(apply_conf_overrides(&c, named.clone()).server.ports.port, 7000);
+        let c = conf("server 127.0.0.9:8000\nport 6001\n");
+        assert_eq!(apply_conf_overrides(&c, named).server.ports.port, 8000);
+        // `server ADDRESS:PORT` alone: that port is ours too until the work says.
+        let c = conf("server 127.0.0.9:8000\n");
+        let w = bootstrap_work(&c, "c1.example.org").expect("bootstrap");
+        assert_eq!((w.ports.port, w.server.ports.port), (8000, 8000));
     }
 }

@@ -48,6 +48,10 @@ pub struct History {
     /// (hourly ZAP stays cheap). Empty = scan everything (after start-up or
     /// a bulk load of arbitrary times).
     zap_cuts: Vec<i64>,
+    /// `PRAGMA data_version` after the last ZAP: a different value means
+    /// another connection (an import, sqlite3) wrote rows of any age since,
+    /// so the cuts no longer hold.
+    zap_data_version: Option<i64>,
 }
 
 impl History {
@@ -87,7 +91,8 @@ impl History {
         // system cache serves the rest of a HIST Y about as fast.
         conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA cache_size = -1024")
             .map_err(|e| Error::db("set synchronous/cache_size", e))?;
-        let mut h = History { conn, ids: HashMap::new(), zap_cuts: Vec::new() };
+        let mut h =
+            History { conn, ids: HashMap::new(), zap_cuts: Vec::new(), zap_data_version: None };
         h.migrate(version)?;
         Ok(h)
     }

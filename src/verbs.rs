@@ -74,11 +74,32 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
         }
     };
     if let Reply::Now(text) = &reply {
-        if text.lines().last().is_some_and(|l| l.starts_with("COMMAND ERROR")) {
-            st.counters.refuse(&format!("{v} refused"));
+        if let Some(why) = text.lines().last().and_then(|l| l.strip_prefix("COMMAND ERROR ")) {
+            st.counters.refuse(&format!("{v} {}", refusal_kind(why)));
         }
     }
     reply
+}
+
+/// What kind of refusal an error answer is, in a few fixed words (the
+/// counter keys stay bounded whatever the requests name).
+pub fn refusal_kind(why: &str) -> &'static str {
+    let has = |w: &str| why.contains(w);
+    if has("JSON") {
+        "bad JSON"
+    } else if has("not in the work") || has("unknown host") || has("no host or item") {
+        "unknown host"
+    } else if has("not that host") || has("access denied") {
+        "wrong sender"
+    } else if has("secret") {
+        "bad secret"
+    } else if why.starts_with("usage") || has("bad args") || has("unexpected argument") {
+        "bad args"
+    } else if has("cannot") {
+        "failed"
+    } else {
+        "refused"
+    }
 }
 
 fn ping(st: &State) -> Reply {
@@ -215,10 +236,11 @@ pub fn finish(d: &Deferred, results: Vec<crate::session::CallResult>) -> String 
     let mut body = String::new();
     for ((host, _, _), r) in d.parts.iter().zip(results) {
         match r.map(|t| crate::command::parse_answer(&t)) {
+            // Each answer line names the client that gave it: a SEND
+            // answer names only the server it reports to.
             Ok(Ok(b)) => {
-                body.push_str(&b);
-                if !b.is_empty() && !b.ends_with('\n') {
-                    body.push('\n');
+                for line in b.lines() {
+                    let _ = writeln!(body, "{host}: {line}");
                 }
             }
             Ok(Err(e)) => {
@@ -237,6 +259,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn refusals_say_what_they_were_12_15() {
+        assert_eq!(refusal_kind("bad REPORT JSON: expected value at line 1"), "bad JSON");
+        assert_eq!(refusal_kind("x.example is not in the work"), "unknown host");
+        assert_eq!(refusal_kind("report for a from 127.0.0.2: not that host"), "wrong sender");
+        assert_eq!(refusal_kind("usage: ACK <host> <item>"), "bad args");
+        assert_eq!(refusal_kind("bad args: pnts 0"), "bad args");
+        assert_eq!(refusal_kind("bad secret"), "bad secret");
+        assert_eq!(refusal_kind("too many events (10001 > 10000)"), "refused");
+    }
+
+    #[test]
     fn time_formats() {
         assert_eq!(fmt_time(0.0), "1970-01-01 00:00:00 UTC");
         assert_eq!(fmt_time(1_795_000_000.0), "2026-11-18 11:06:40 UTC");
@@ -246,7 +279,7 @@ mod tests {
     }
 
     #[test]
-    fn finish_concatenates_in_order_and_lists_unreachable() {
+    fn finish_names_each_client_in_order_and_lists_unreachable_12_11() {
         let a: SocketAddr = "127.0.0.2:1".parse().unwrap();
         let d = Deferred {
             verb: "ALLPING".into(),
@@ -257,6 +290,6 @@ mod tests {
             &d,
             vec![Ok(frame_ok("PING", "PONG from client a")), Err("connect: refused".into())],
         );
-        assert_eq!(out, "COMMAND ALLPING\nPONG from client a\n-- b unreachable: connect: refused\nCOMMAND DONE\n");
+        assert_eq!(out, "COMMAND ALLPING\na: PONG from client a\n-- b unreachable: connect: refused\nCOMMAND DONE\n");
     }
 }

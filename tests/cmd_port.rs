@@ -55,9 +55,9 @@ fn daemon_start_state_reload_stop() {
     let out = h.hbmon(&["state"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("-- pid {pid}")));
-    // A second start refuses, naming the pid.
+    // A second start refuses, naming the pid: a run-time failure (1), not usage (2).
     let out = h.hbmon(&["start"]);
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stderr).contains(&pid.to_string()));
     // Reload keeps it running on the same pid.
     let out = h.hbmon(&["reload"]);

@@ -68,7 +68,7 @@ fn fleet_verbs_and_fitness_changes() {
 
     // ALLPING lists all of them, in host order.
     let a = f.server().body("ALLPING");
-    let pongs: Vec<&str> = a.lines().filter(|l| l.starts_with("PONG from")).collect();
+    let pongs: Vec<&str> = a.lines().filter(|l| l.contains(": PONG from")).collect();
     assert_eq!(pongs.len(), 4, "{a}");
     assert!(
         pongs[0].contains("srv.") && pongs[1].contains("www1.") && pongs[3].contains("www3."),
@@ -200,7 +200,11 @@ fn bad_reports_and_events_are_refused_and_counted() {
     let a = cmd_from(www1, srv, &big);
     assert!(a.contains("COMMAND ERROR too long"), "{}", &a[..a.len().min(200)]);
     let st = f.server().body("STATE");
-    assert!(st.contains("-- refused REPORT refused 2"), "{st}");
+    // Each refusal says what it was (bad JSON is not "refused").
+    assert!(st.contains("-- refused REPORT bad JSON 1"), "{st}");
+    assert!(st.contains("-- refused REPORT wrong sender 1"), "{st}");
+    assert!(st.contains("-- refused EVENTS bad JSON 1"), "{st}");
+    assert!(st.contains("-- refused EVENTS unknown host 1"), "{st}");
     assert!(st.contains("-- refused access denied 1"), "{st}");
     assert!(st.contains("-- events stored 0"), "{st}");
     let v = clients(f.server(), "");

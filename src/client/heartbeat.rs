@@ -48,6 +48,9 @@ pub struct Heartbeat {
     pub sent: u64,
     started: Option<f64>,
     last_ack: Option<f64>,
+    /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
+    /// from it (the server shows it and sees a reboot when it drops).
+    uptime_base: Option<(f64, f64)>,
     dec: Decoder,
 }
 
@@ -66,8 +69,14 @@ impl Heartbeat {
             sent: 0,
             started: None,
             last_ack: None,
+            uptime_base: None,
             dec: Decoder::new(),
         }
+    }
+
+    /// The host had been up `uptime` seconds at monotonic time `mono`.
+    pub fn set_uptime(&mut self, uptime: f64, mono: f64) {
+        self.uptime_base = Some((uptime, mono));
     }
 
     pub fn set_intervals(&mut self, interval: f64, server_dead: f64) {
@@ -89,6 +98,9 @@ impl Heartbeat {
             ("acks", Value::Int(self.acks as i64)),
             ("ver", Value::Str(crate::VERSION.into())),
         ];
+        if let Some((up, at)) = self.uptime_base {
+            p.push(("uptime", Value::Float((up + now.mono - at).max(0.0))));
+        }
         if !self.boot_sent {
             p.push(("boot", Value::Bool(true)));
             self.boot_sent = true;

@@ -7,9 +7,10 @@
 //! when it is not the best level (a host starting up healthy is not news;
 //! one starting with a full disk is), with `old_level: None`. Items that
 //! appear from a family (`nagios:check_load.load1` perfdata, extra lines of
-//! a `probe:` program) are tracked and stored in history but never raise
-//! events: no `fit` names them, and the work item they come from already
-//! carries the level.
+//! a `probe:` program) are tracked and stored in history; they are judged
+//! and raise events like any item when a `fit` line names them (the work
+//! carries those fits on the item they come from), and otherwise never
+//! raise events: the work item they come from already carries the level.
 
 use crate::client::fitness::{judge, level_index, JudgeState};
 use crate::event::Event;
@@ -70,6 +71,13 @@ pub struct Items {
     levels: Vec<Level>,
     nmap: NagiosMap,
     items: BTreeMap<String, ItemState>,
+    /// Fits for family items, by the name the fit was written for.
+    family: BTreeMap<String, Fitness>,
+}
+
+/// Every work item's family fits, in one map.
+fn family_of(work: &Work) -> BTreeMap<String, Fitness> {
+    work.items.iter().flat_map(|i| i.family.iter().map(|(k, f)| (k.clone(), f.clone()))).collect()
 }
 
 /// The values of a round worth storing: `(item, value)` of readings that have one.
@@ -84,7 +92,19 @@ impl Items {
             .iter()
             .map(|i| (i.name.clone(), ItemState::new(i.fit.clone(), Origin::Work)))
             .collect();
-        Items { levels: work.levels.clone(), nmap: work.nagios_map.clone(), items }
+        Items {
+            levels: work.levels.clone(),
+            nmap: work.nagios_map.clone(),
+            items,
+            family: family_of(work),
+        }
+    }
+
+    /// The fit of a family item: its exact name, then its generic name
+    /// (`myprobe.disk:/var` -> `myprobe.disk`).
+    fn family_fit(&self, item: &str) -> Option<Fitness> {
+        let generic = item.split_once(':').map(|(base, _)| base);
+        self.family.get(item).or_else(|| generic.and_then(|g| self.family.get(g))).cloned()
     }
 
     /// A new work: items that still exist keep their state (their judge
@@ -96,6 +116,7 @@ impl Items {
         let mut old = std::mem::take(&mut self.items);
         let old_levels = std::mem::replace(&mut self.levels, work.levels.clone());
         self.nmap = work.nagios_map.clone();
+        self.family = family_of(work);
         let remap = |l: Option<usize>| -> Option<usize> {
             l.and_then(|i| old_levels.get(i)).and_then(|lv| level_index(&work.levels, &lv.name))
         };
@@ -118,14 +139,21 @@ impl Items {
         for (name, mut st) in old {
             let keep = match st.origin {
                 Origin::Set => true,
-                Origin::Family => {
-                    name.rsplit_once('.').is_some_and(|(parent, _)| self.items.contains_key(parent))
-                }
+                // `check_load.load1` hangs off `nagios:check_load`,
+                // `myprobe.temp` off `probe:myprobe`.
+                Origin::Family => name.split_once('.').is_some_and(|(parent, _)| {
+                    ["nagios:", "probe:", ""]
+                        .iter()
+                        .any(|k| self.items.contains_key(&format!("{k}{parent}")))
+                }),
                 Origin::Work => false,
             };
             if keep {
                 st.level = remap(st.level);
                 st.judge = JudgeState { level: st.level, ..JudgeState::default() };
+                if st.origin == Origin::Family {
+                    st.fit = self.family_fit(&name);
+                }
                 self.items.insert(name, st);
             }
         }
@@ -171,10 +199,11 @@ impl Items {
                 r.value = None;
                 r.error.get_or_insert_with(|| "value is not a finite number".into());
             }
-            let st = self
-                .items
-                .entry(r.item.clone())
-                .or_insert_with(|| ItemState::new(None, Origin::Family));
+            if !self.items.contains_key(&r.item) {
+                let fit = self.family_fit(&r.item);
+                self.items.insert(r.item.clone(), ItemState::new(fit, Origin::Family));
+            }
+            let Some(st) = self.items.get_mut(&r.item) else { continue };
             let (old_level, old_value) = (st.level, st.value);
             let level = judge(st.fit.as_ref(), &self.levels, &self.nmap, &mut st.judge, r.value);
             st.value = r.value;
@@ -182,7 +211,9 @@ impl Items {
             st.message = r.message;
             st.error = r.error;
             st.time = Some(now_wall);
-            if st.origin != Origin::Family && is_news(old_level, level) {
+            // A family item is news only when a fit names it.
+            let judged = st.origin != Origin::Family || st.fit.is_some();
+            if judged && is_news(old_level, level) {
                 let ev = make_event(&self.levels, host, &r.item, st, old_level, old_value, ids);
                 events.push(ev);
             }

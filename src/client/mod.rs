@@ -143,6 +143,15 @@ impl Client {
             }
         });
         c.set_targets();
+        // Read once at start (not per heartbeat): the monotonic clock carries it on.
+        let root = crate::probes::inline::ProcRoot::from_env().proc.join("uptime");
+        match std::fs::read_to_string(&root)
+            .map_err(|e| e.to_string())
+            .and_then(|t| crate::probes::procfs::parse_uptime(&t))
+        {
+            Ok(up) => c.hb.set_uptime(up, now.mono),
+            Err(e) => log::debug!("no host uptime for heartbeats ({}): {e}", root.display()),
+        }
         c.arm_all(now, fx);
         if c.fetches_work {
             c.call_work(now, fx);
@@ -158,6 +167,7 @@ impl Client {
     }
 
     pub fn reload(&mut self, conf: &crate::conf::Conf, work: &Work, now: Now, fx: &mut Effects) {
+        let (old_targets, old_interval) = (self.hb_targets.clone(), self.work.intervals.heartbeat);
         self.work = work.clone();
         self.fetches_work = !work.roles.server;
         self.server = crate::work::addr::resolve(&work.server.address, work.server.ports.port);
@@ -166,6 +176,12 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
+        // New heartbeat targets or interval (the bootstrap work guesses the
+        // server's heartbeat port): the next heartbeat goes now, not after
+        // the old interval.
+        if self.hb_targets != old_targets || work.intervals.heartbeat != old_interval {
+            self.arm_heartbeat(now.mono + 0.05, fx);
+        }
         // A new work is worth a report at once, and a first round soon:
         // both restart their schedules (the old ticks go stale).
         self.arm_round(now.mono + 0.2, fx);
@@ -402,7 +418,9 @@ impl Client {
         let items: Vec<String> = args.cloned().collect();
         match self.history.hist(&ival, pnts, &items, now.wall) {
             Ok(v) => Reply::Now(frame_ok("HIST", &v.to_string())),
-            Err(e) => Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+            // Usage errors already say `bad args: ...`; the rest are the store's.
+            Err(e @ crate::error::Error::Usage(_)) => Reply::Now(frame_err("HIST", &e.to_string())),
+            Err(e) => Reply::Now(frame_err("HIST", &format!("cannot read the history: {e}"))),
         }
     }
 
@@ -411,7 +429,7 @@ impl Client {
     }
 
     fn zap(&mut self, now: Now) -> Reply {
-        match self.history.zap(now.wall, self.work.intervals.keep_history) {
+        match self.history.zap_all(now.wall, self.work.intervals.keep_history) {
             Ok((before, after)) => {
                 Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))
             }

@@ -50,11 +50,16 @@ impl Chains {
 impl Client {
     /// The first heartbeat, round and ZAP of a new client.
     pub(super) fn arm_all(&mut self, now: Now, fx: &mut Effects) {
-        let g = self.chains.heartbeat.arm();
-        fx.timer(now.mono + 0.05, Tick::Client(ClientTick::Heartbeat(g)));
+        self.arm_heartbeat(now.mono + 0.05, fx);
         self.arm_round(now.mono + 0.2, fx);
         let g = self.chains.zap.arm();
         fx.timer(now.mono + ZAP_FIRST, Tick::Client(ClientTick::Zap(g)));
+    }
+
+    /// (Re)starts the heartbeats: the next one at `at`.
+    pub(super) fn arm_heartbeat(&mut self, at: f64, fx: &mut Effects) {
+        let g = self.chains.heartbeat.arm();
+        fx.timer(at, Tick::Client(ClientTick::Heartbeat(g)));
     }
 
     /// (Re)starts the probe rounds: the next one at `at`.
@@ -118,9 +123,7 @@ impl Client {
             ClientTick::EventsRetry(_) => self.send_events(now, fx),
             ClientTick::Heartbeat(_) => {
                 self.heartbeat(now, fx);
-                let g = self.chains.heartbeat.arm();
-                let at = now.mono + self.work.intervals.heartbeat.max(0.05);
-                fx.timer(at, Tick::Client(ClientTick::Heartbeat(g)));
+                self.arm_heartbeat(now.mono + self.work.intervals.heartbeat.max(0.05), fx);
             }
         }
     }

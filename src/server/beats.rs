@@ -105,7 +105,9 @@ impl Server {
                 ("heartbeat", old, reach_level(levels, *new))
             }
             ChangeKind::Reboot => ("reboot", None, reach_level(levels, Reach::Up)),
-            ChangeKind::NewHost => ("new", None, reach_level(levels, Reach::Up)),
+            // A new host is news about its heartbeat (the message says so),
+            // not about an item called `new`.
+            ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
         };
         self.event_seq += 1;
         Some(Event {
@@ -131,6 +133,7 @@ impl Server {
         let Some(h) = self.udp.host(host) else { return serde_json::Value::Null };
         serde_json::json!({
             "state": h.state.name(),
+            "level": reach_level(&self.work.levels, h.state),
             "rtt_ms": h.rtt_ms.map(round_json),
             "phi": h.last_seen
                 .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))

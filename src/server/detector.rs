@@ -37,20 +37,15 @@ pub enum Reach {
 }
 
 impl Reach {
-    /// The fitness level name of the host's `heartbeat` item.
-    pub fn level(self) -> &'static str {
+    /// The name shown in STATE/DUMP and stored in server.db. A reachability
+    /// state, not a fitness level: `beats::reach_level` maps it to one.
+    pub fn name(self) -> &'static str {
         match self {
             Reach::New => "new",
             Reach::Up => "up",
             Reach::Late => "late",
-            Reach::Down | Reach::Stopped => "down",
-        }
-    }
-    /// The name shown in STATE/DUMP and stored in server.db.
-    pub fn name(self) -> &'static str {
-        match self {
+            Reach::Down => "down",
             Reach::Stopped => "stopped",
-            r => r.level(),
         }
     }
     pub fn parse(s: &str) -> Option<Reach> {
@@ -327,7 +322,6 @@ mod tests {
         for r in [Reach::New, Reach::Up, Reach::Late, Reach::Down, Reach::Stopped] {
             assert_eq!(Reach::parse(r.name()), Some(r));
         }
-        assert_eq!(Reach::Stopped.level(), "down");
         assert_eq!(Reach::parse("x"), None);
     }
 }

@@ -183,10 +183,13 @@ pub fn load_reports(conn: &Connection) -> Result<BTreeMap<String, Report>> {
 
 /// Parses CLIENTS' arguments `[host] [item] [n or ival]`: a known host
 /// (fqdn or tag) is the host, a number is a count, an interval spec with a
-/// unit (`1h`) a time window, anything else the item.
+/// unit (`1h`) a time window, a known item the item. A first word that is
+/// neither a known host nor a known item is an error (a mistyped host must
+/// not answer with the whole fleet).
 pub fn parse_clients_args(
     args: &[String],
     resolve_host: impl Fn(&str) -> Option<String>,
+    known_item: impl Fn(&str) -> bool,
     now: f64,
 ) -> std::result::Result<(Option<String>, Option<String>, EventsFilter), String> {
     let (mut host, mut item, mut filter) = (None, None, EventsFilter::Last(100));
@@ -197,8 +200,10 @@ pub fn parse_clients_args(
             host = resolve_host(a);
         } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
             filter = EventsFilter::Since(now - crate::conf::parse_ival(a).unwrap_or(0.0));
-        } else if item.is_none() {
+        } else if item.is_none() && (host.is_some() || known_item(a)) {
             item = Some(a.clone());
+        } else if host.is_none() && item.is_none() {
+            return Err(format!("CLIENTS: no host or item named '{a}'"));
         } else {
             return Err(format!("CLIENTS: unexpected argument '{a}'"));
         }
@@ -268,18 +273,26 @@ mod tests {
     }
 
     #[test]
-    fn clients_args() {
+    fn clients_args_unknown_host_is_an_error_12_9() {
         let r = |h: &str| (h == "www1").then(|| "www1.example.org".to_string());
+        let k = |i: &str| i == "disk_used:/" || i == "cpu_load";
         let (h, i, f) =
-            parse_clients_args(&["www1".into(), "cpu_load".into(), "5".into()], r, 100.0).unwrap();
+            parse_clients_args(&["www1".into(), "cpu_load".into(), "5".into()], r, k, 100.0)
+                .unwrap();
         assert_eq!(h.as_deref(), Some("www1.example.org"));
         assert_eq!(i.as_deref(), Some("cpu_load"));
         assert_eq!(f, EventsFilter::Last(5));
         let (h, i, f) =
-            parse_clients_args(&["disk_used:/".into(), "1h".into()], r, 7200.0).unwrap();
+            parse_clients_args(&["disk_used:/".into(), "1h".into()], r, k, 7200.0).unwrap();
         assert_eq!((h, i.as_deref()), (None, Some("disk_used:/")));
         assert_eq!(f, EventsFilter::Since(3600.0));
-        assert!(parse_clients_args(&["a".into(), "b".into(), "c".into()], r, 0.0).is_err());
+        assert!(parse_clients_args(&["www1".into(), "b".into(), "c".into()], r, k, 0.0).is_err());
+        // An unknown first word is neither all hosts nor an item filter.
+        let e = parse_clients_args(&["nosuch.example.org".into()], r, k, 0.0).unwrap_err();
+        assert!(e.contains("no host or item named 'nosuch.example.org'"), "{e}");
+        // After a host, any item may be asked for (it may have none yet).
+        let (_, i, _) = parse_clients_args(&["www1".into(), "new_item".into()], r, k, 0.0).unwrap();
+        assert_eq!(i.as_deref(), Some("new_item"));
     }
 
     #[test]

@@ -458,6 +458,7 @@ impl Records {
         let default_iv = self.conf.intervals.heartbeat;
         let h = &mut self.hosts[i];
         let seen_before = h.last_seen.is_some();
+        let prev_seen = h.last_seen;
         let f = |k: &str| m.get(k).and_then(|v: Val<'_>| v.as_f64());
         let booted = m.get("boot").and_then(|v| v.as_bool()) == Some(true);
         if let Some(seq) = m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0) {
@@ -517,7 +518,11 @@ impl Records {
                 host: h.name.clone(),
                 kind: ChangeKind::Heartbeat { old, new },
                 time: now.wall,
-                message: if shutdown { "planned stop (shutdown=1)".into() } else { String::new() },
+                message: if shutdown {
+                    "planned stop (shutdown=1)".into()
+                } else {
+                    back_message(old, prev_seen.map(|t| now.mono - t), from)
+                },
             });
         }
         let work_lm = h.work_lm;
@@ -577,6 +582,15 @@ impl Records {
             h.items.insert(item, val);
         }
         Ok(())
+    }
+}
+
+/// Why a host is up now: its first heartbeat, or back after a silence.
+fn back_message(old: Reach, silent: Option<f64>, from: SocketAddr) -> String {
+    match (old, silent) {
+        (Reach::New, _) | (_, None) => format!("first heartbeat, from {}", from.ip()),
+        (Reach::Stopped, Some(s)) => format!("heartbeat again after a planned stop ({s:.1}s)"),
+        (_, Some(s)) => format!("heartbeat again after {s:.1}s of silence"),
     }
 }
 

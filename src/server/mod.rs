@@ -8,6 +8,7 @@ pub mod detector;
 pub mod fleet;
 pub mod hosts;
 mod reconcile;
+mod relay;
 pub mod udp;
 mod works;
 
@@ -16,7 +17,7 @@ use crate::event::Event;
 use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
 use crate::timers::Chain;
-use crate::verbs::{Deferred, Reply, RELAYABLE};
+use crate::verbs::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
@@ -389,7 +390,10 @@ impl Server {
     }
 
     fn clients(&self, req: &Request, now: Now) -> Reply {
-        let parsed = fleet::parse_clients_args(&req.args, |a| self.resolve_host(a), now.wall);
+        let resolve =
+            |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
+        let parsed =
+            fleet::parse_clients_args(&req.args, resolve, |i| self.known_item(i), now.wall);
         let (host, item, filter) = match parsed {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("CLIENTS", &e)),
@@ -438,85 +442,33 @@ impl Server {
         json!({
             "tag": h.tag,
             "address": h.address,
+            "in_work": true,
             "heartbeat": self.heartbeat_json(name, now),
             "report": report,
         })
     }
 
-    /// ALLPING / ALLSEND: the command to every client, in host order.
-    fn all(&self, verb: &str) -> Reply {
-        // ALLSEND spreads the reports over about a second per 300 hosts
-        // (at most 30 s), so a big fleet does not answer as one spike.
-        let line = if verb == "ALLSEND" {
-            format!("SEND {:.0}", (self.hosts.len() as f64 / 300.0).clamp(1.0, 30.0))
-        } else {
-            verb[3..].to_string()
-        };
-        let mut parts = Vec::new();
-        for (name, h) in &self.hosts {
-            match h.cmd {
-                Some(a) => parts.push((name.clone(), a, line.clone())),
-                None => log::warn!("{verb}: no address for {name}"),
-            }
-        }
-        Reply::Later(Deferred { verb: verb.to_string(), relay: false, parts })
+    /// The name of a sender heard from but not in the work.
+    fn stranger(&self, name: &str) -> Option<&str> {
+        self.udp.host(name).filter(|h| !h.in_work).map(|h| h.name.as_str())
     }
 
-    fn relay(&self, req: &Request) -> Reply {
-        let (Some(name), Some(verb)) = (req.args.first(), req.args.get(1)) else {
-            return Reply::Now(frame_err("RELAY", "usage: RELAY <host> <command...>"));
-        };
-        let verb_uc = verb.to_ascii_uppercase();
-        if !RELAYABLE.contains(&verb_uc.as_str()) {
-            let why = format!("{verb_uc} may not be relayed (only {})", RELAYABLE.join(" "));
-            return Reply::Now(frame_err("RELAY", &why));
+    /// Does any host have an item of this name (in its report, its PLG
+    /// items, or as one the server sets)?
+    fn known_item(&self, item: &str) -> bool {
+        const SET: &[&str] = &["heartbeat", "reboot", "rtt", "server"];
+        if SET.contains(&item) {
+            return true;
         }
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err("RELAY", &format!("unknown host {name}")));
-        };
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
-        };
-        let line = req.args[1..].join(" ");
-        Reply::Later(Deferred {
-            verb: "RELAY".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        })
-    }
-
-    /// `HIST [ival] [pnts] [host] [item...]` naming another host of the
-    /// fleet: its history lives there, so the answer is that client's
-    /// (as `RELAY <host> HIST ...`). None: this host's own history.
-    pub fn hist_elsewhere(&self, req: &Request) -> Option<Reply> {
-        let args = &req.args;
-        let mut i = 0;
-        let is_host = |a: &String| self.resolve_host(a);
-        let host = match args.first().map(is_host) {
-            Some(Some(h)) => Some(h),
-            _ => {
-                // Past the interval word and the point count, as the client parses.
-                if args.first().is_some_and(|a| a.chars().all(|c| c.is_ascii_alphabetic())) {
-                    i += 1;
-                }
-                if args.get(i).is_some_and(|a| a.parse::<u32>().is_ok()) {
-                    i += 1;
-                }
-                args.get(i).and_then(is_host)
+        let in_report = |r: &Report| match r.body.get("items") {
+            Some(Value::Object(m)) => m.contains_key(item),
+            Some(Value::Array(a)) => {
+                a.iter().any(|v| v.get("name").and_then(Value::as_str) == Some(item))
             }
-        }?;
-        if host.eq_ignore_ascii_case(&self.host) {
-            return None;
-        }
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Some(Reply::Now(frame_err("HIST", &format!("no address for {host}"))));
+            _ => false,
         };
-        let line = format!("HIST {}", args.join(" "));
-        Some(Reply::Later(Deferred {
-            verb: "HIST".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        }))
+        self.reports.values().any(in_report)
+            || self.udp.hosts().iter().any(|h| h.items.contains_key(item))
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
@@ -608,12 +560,44 @@ impl Server {
             };
             let _ = writeln!(out, "-- client {name} {rep}");
         }
+        self.plg_state_lines(out);
+    }
+
+    /// STATE: the items hbd-style senders report by PLG, one line each:
+    /// `-- plg HOST ITEM VALUE`, with `(not in the work)` for senders the
+    /// work does not name.
+    fn plg_state_lines(&self, out: &mut String) {
+        for h in self.udp.hosts().iter().filter(|h| !h.items.is_empty()) {
+            let mark = if h.in_work { "" } else { " (not in the work)" };
+            for (item, v) in &h.items {
+                let v = match v {
+                    hosts::ItemVal::Num(n) => format!("{n}"),
+                    hosts::ItemVal::Text(t) => t.chars().take(80).collect(),
+                };
+                let _ = writeln!(out, "-- plg {} {item} {v}{mark}", h.name);
+            }
+        }
     }
 
     pub fn dump(&self, now: Now) -> Value {
         let hosts: serde_json::Map<String, Value> =
             self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": self.udp.dump(now)})
+        let mut udp = self.udp.dump(now);
+        // `state` is reachability; `level` is the heartbeat item's fitness
+        // level in this work's levels (never a reachability word).
+        if let Some(list) = udp.get_mut("hosts").and_then(Value::as_array_mut) {
+            for h in list {
+                let level = h
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .and_then(detector::Reach::parse)
+                    .map(|r| beats::reach_level(&self.work.levels, r));
+                if let (Some(m), Some(l)) = (h.as_object_mut(), level) {
+                    m.insert("level".into(), Value::String(l));
+                }
+            }
+        }
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {

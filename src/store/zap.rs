@@ -39,8 +39,21 @@ pub(crate) fn stored_width(age: i64) -> i64 {
 }
 
 impl History {
-    /// Downsamples the history; answers (rows before, rows after).
+    /// Downsamples every row of the history, whatever earlier passes saw
+    /// (the ZAP verb: asked for by a person, so thoroughness beats cost).
+    pub fn zap_all(&mut self, now: f64, keep_history: f64) -> Result<(u64, u64)> {
+        self.zap_cuts.clear();
+        self.zap(now, keep_history)
+    }
+
+    /// Downsamples the history; answers (rows before, rows after). Scans
+    /// only what entered each tier since the last pass, unless rows may
+    /// have been written below the cuts by someone else.
     pub fn zap(&mut self, now: f64, keep_history: f64) -> Result<(u64, u64)> {
+        let version = self.data_version()?;
+        if self.zap_data_version != Some(version) {
+            self.zap_cuts.clear();
+        }
         let before = self.sample_count()?;
         let now = now as i64;
         if keep_history > 0.0 {
@@ -67,7 +80,16 @@ impl History {
         }
         self.zap_cuts = ranges.iter().map(|r| r.1).collect();
         self.vacuum_if_worthwhile()?;
+        self.zap_data_version = Some(self.data_version()?);
         Ok((before, self.sample_count()?))
+    }
+
+    /// Changes when another connection commits to the database (never for
+    /// this connection's own writes).
+    fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| Error::db("read data_version", e))
     }
 
     /// One tier in one transaction: the averages of buckets needing it go
@@ -238,6 +260,44 @@ mod tests {
         let (a, b) = (rows(&inc), rows(&full));
         let diff: Vec<_> = a.iter().zip(&b).filter(|(x, y)| x != y).take(3).collect();
         assert!(diff.is_empty() && a.len() == b.len(), "{} vs {}: {diff:?}", a.len(), b.len());
+    }
+
+    /// Rows written below the last pass's cuts by another connection (an
+    /// import, sqlite3) are downsampled by the next ZAP, and by ZAP_all.
+    #[test]
+    fn rows_older_than_the_last_pass_are_downsampled_12_13() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.db");
+        let now: i64 = 1_700_000_000 / 86400 * 86400;
+        let mut h = History::open(&p).unwrap();
+        h.insert_round((now - 10) as f64, &[("x", 1.0)]).unwrap();
+        h.zap(now as f64, 0.0).unwrap();
+        assert!(!h.zap_cuts.is_empty(), "the first pass set its cuts");
+        // Ten rows inside one 1-minute bucket three hours ago, one 10-minute
+        // bucket three days ago, from another connection.
+        let other = rusqlite::Connection::open(&p).unwrap();
+        for base in [now - 3 * 3600, now - 3 * DAY] {
+            for i in 0..10 {
+                other
+                    .execute(
+                        "INSERT INTO samples(item, t, v) SELECT id, ?1, ?2 FROM items WHERE name='x'",
+                        params![base + i * 5, i as f64],
+                    )
+                    .unwrap();
+            }
+        }
+        drop(other);
+        let (before, after) = h.zap((now + 60) as f64, 0.0).unwrap();
+        assert_eq!((before, after), (21, 3), "{:?}", rows(&h));
+        assert!(rows(&h).contains(&(now - 3 * 3600, 4.5)), "{:?}", rows(&h));
+        // The verb's full pass finds rows this connection wrote below the cuts.
+        h.conn
+            .execute(
+                "INSERT INTO samples(item, t, v) SELECT id, ?1, 7 FROM items WHERE name='x'",
+                params![now - 3 * 3600 + 30],
+            )
+            .unwrap();
+        assert_eq!(h.zap_all((now + 60) as f64, 0.0).unwrap(), (4, 3));
     }
 
     #[test]

@@ -135,6 +135,11 @@ pub struct Item {
     pub fit: Option<Fitness>,
     /// Seconds before an external probe is killed.
     pub timeout: f64,
+    /// Fits for the items this one's program makes (`NAME.label` perfdata
+    /// of `nagios:NAME`, `NAME.item` lines of `probe:NAME`), by the item
+    /// name the fit line was written for (additive: absent in older works).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub family: BTreeMap<String, Fitness>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -70,6 +70,18 @@ pub struct FitDecl {
     pub nagios: bool,
 }
 
+impl FitDecl {
+    /// The item as the line wrote it, scope included (`web:cpu_load`), for
+    /// error texts.
+    pub fn written(&self) -> String {
+        if self.scope.is_empty() {
+            self.item.clone()
+        } else {
+            format!("{}:{}", self.scope.join(","), self.item)
+        }
+    }
+}
+
 /// A user's channel: a declared channel's name or an inline `TYPE TARGET`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChanRef {
@@ -276,7 +288,7 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             arity(key, w, 2, 2, "ITEM IVAL")?;
             ast.timeouts.push((line, w[0].into(), ival(key, w[1])?));
         }
-        "fit" => ast.fits.push(fit(w, line)?),
+        "fit" => ast.fits.push(fit(w, line).map_err(|e| fit_error(w, e))?),
         "nagios_map" => {
             arity(key, w, 4, 4, "OK WARNING CRITICAL UNKNOWN")?;
             let m = NagiosMap {
@@ -397,6 +409,16 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
         return Err(format!("fit {}: needs at least one 'LEVEL OPVALUE' or 'nagios'", w[0]));
     }
     Ok(f)
+}
+
+/// A fit line's error names the item as written, scope and all
+/// (`fit web:cpu_load: ...`), so the line is found at once.
+fn fit_error(w: &[&str], e: String) -> String {
+    let Some(written) = w.first().filter(|_| w.len() >= 2) else { return e };
+    if e.starts_with(&format!("fit {written}:")) {
+        return e;
+    }
+    format!("fit {written}: {}", e.strip_prefix("fit: ").unwrap_or(&e))
 }
 
 /// `>2`, `>=2.5`, `==0`, `!=-1`.

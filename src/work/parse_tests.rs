@@ -93,7 +93,7 @@ fn line_errors_are_all_collected() {
         vec![
             "/w:1: host: expected 'host FQDN TAG [ADDRESS]'",
             "/w:2: nagios: name 'x:y' may not contain ':' or '/'",
-            "/w:3: fit: hyst '200%' is not a percentage like 5%",
+            "/w:3: fit cpu_load: hyst '200%' is not a percentage like 5%",
             "/w:4: channel c: method 'PUT' is not GET or POST",
         ]
     );

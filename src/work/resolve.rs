@@ -177,6 +177,7 @@ fn items(ast: &Ast, ix: &Index, fits: &FitsByItem, h: usize) -> Vec<Item> {
             });
             Item {
                 name: name.clone(),
+                family: family_fits(ix, fits, h, name, spec),
                 probe: spec.clone(),
                 fit,
                 timeout: timeout(ast, name).unwrap_or(if external {
@@ -201,40 +202,61 @@ fn fit_keys(item: &str) -> Vec<&str> {
     keys
 }
 
+/// The fits for host `h` of the items a Nagios check (`NAME.label`
+/// perfdata) or an external probe (`NAME.item` lines) makes: every fit line
+/// written for a `NAME.` item, chosen for this host as any item's fit is.
+/// The client looks these up by the item's name (then its generic name).
+fn family_fits(
+    ix: &Index,
+    fits: &FitsByItem,
+    h: usize,
+    item: &str,
+    spec: &ProbeSpec,
+) -> std::collections::BTreeMap<String, Fitness> {
+    let name = match (spec, item.split_once(':')) {
+        (ProbeSpec::Nagios { .. }, Some(("nagios", n))) => n,
+        (ProbeSpec::External { .. }, Some(("probe", n))) => n,
+        _ => return Default::default(),
+    };
+    let prefix = format!("{name}.");
+    let mut keys: Vec<&str> =
+        fits.keys().copied().filter(|k| k.len() > prefix.len() && k.starts_with(&prefix)).collect();
+    keys.sort_unstable();
+    keys.into_iter()
+        .filter_map(|k| choose_fit_for(ix, fits, h, k).map(|f| (k.to_string(), f)))
+        .collect()
+}
+
 fn choose_fit(ix: &Index, fits: &FitsByItem, h: usize, item: &str) -> Option<Fitness> {
-    for key in fit_keys(item) {
-        let Some(cands) = fits.get(key) else { continue };
-        // 2 = host-scoped, 1 = group-scoped, 0 = unscoped; later line wins ties.
-        let rank = |(i, f): &(usize, &FitDecl)| -> Option<u8> {
-            let sc = &ix.fit_scopes[*i];
-            if f.scope.is_empty() {
-                Some(0)
-            } else if sc.direct.contains(&h) {
-                Some(2)
-            } else if sc.via_group.contains(&h) {
-                Some(1)
-            } else {
-                None
-            }
-        };
-        let best =
-            cands.iter().filter_map(|c| rank(c).map(|r| (r, c.0, c.1))).max_by_key(|c| (c.0, c.1));
-        if let Some((_, _, f)) = best {
-            let source = if f.scope.is_empty() {
-                f.item.clone()
-            } else {
-                format!("{}:{}", f.scope.join(","), f.item)
-            };
-            return Some(Fitness {
-                source,
-                rules: f.rules.clone(),
-                count: f.count,
-                hyst: f.hyst,
-                nagios: f.nagios,
-            });
+    fit_keys(item).into_iter().find_map(|key| choose_fit_for(ix, fits, h, key))
+}
+
+/// The fit written for exactly `key` that applies to host `h`, if any.
+fn choose_fit_for(ix: &Index, fits: &FitsByItem, h: usize, key: &str) -> Option<Fitness> {
+    let cands = fits.get(key)?;
+    // 2 = host-scoped, 1 = group-scoped, 0 = unscoped; later line wins ties.
+    let rank = |(i, f): &(usize, &FitDecl)| -> Option<u8> {
+        let sc = &ix.fit_scopes[*i];
+        if f.scope.is_empty() {
+            Some(0)
+        } else if sc.direct.contains(&h) {
+            Some(2)
+        } else if sc.via_group.contains(&h) {
+            Some(1)
+        } else {
+            None
         }
-    }
-    None
+    };
+    let best =
+        cands.iter().filter_map(|c| rank(c).map(|r| (r, c.0, c.1))).max_by_key(|c| (c.0, c.1));
+    let (_, _, f) = best?;
+    Some(Fitness {
+        source: f.written(),
+        rules: f.rules.clone(),
+        count: f.count,
+        hyst: f.hyst,
+        nagios: f.nagios,
+    })
 }
 
 /// `timeout ITEM IVAL`: the exact item first, then the generic name; the

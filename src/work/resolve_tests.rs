@@ -203,3 +203,23 @@ alert all * sick alice
     let e = parse(Path::new("work"), &bad).and_then(|a| resolve_with(&a, &|_| true)).unwrap_err();
     assert_eq!(e.to_string(), "work:8: get: unknown host or group 'wbe'");
 }
+
+/// A fit for `NAME.label` rides on the `nagios:NAME` / `probe:NAME` item of
+/// each host it applies to, chosen like any fit (host beats group beats all).
+#[test]
+fn family_fits_ride_on_their_item_12_12() {
+    let w = works(&format!(
+        "{FLEET}fit check_x.load1 sick >4\nfit w1:check_x.load1 sick >8\nfit raid.temp crit >80\nfit web:raid.temp crit >1\n"
+    ));
+    let by = |h: &str| w.iter().find(|x| x.tag == h).unwrap();
+    let fam = |h: &str, it: &str| item(by(h), it).family.clone();
+    let w1 = fam("w1", "nagios:check_x");
+    assert_eq!(w1["check_x.load1"].source, "w1:check_x.load1");
+    assert_eq!(w1["check_x.load1"].rules[0].value, 8.0);
+    assert_eq!(fam("w2", "nagios:check_x")["check_x.load1"].source, "check_x.load1");
+    // d is not in web: the unscoped raid.temp fit; no check_x item there at all.
+    let d = fam("d", "probe:raid");
+    assert_eq!(d["raid.temp"].source, "raid.temp");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!(fam("w1", "cpu_load").is_empty());
+}

@@ -440,6 +440,17 @@ fn fit_names(items: &[BTreeMap<String, ProbeSpec>]) -> HashSet<String> {
     all
 }
 
+/// Is `item` one a Nagios check or an external probe makes: `NAME.label`
+/// where some host gets `nagios:NAME` or `probe:NAME`?
+pub(super) fn is_family_item(names: &HashSet<String>, item: &str) -> bool {
+    match item.split_once('.') {
+        Some((name, label)) if !name.is_empty() && !label.is_empty() => {
+            names.contains(&format!("nagios:{name}")) || names.contains(&format!("probe:{name}"))
+        }
+        _ => false,
+    }
+}
+
 fn fits(
     ck: &mut Ck,
     items: &[BTreeMap<String, ProbeSpec>],
@@ -456,16 +467,16 @@ fn fits(
             } else if let Some(g) = ck.groups.get(s) {
                 sc.via_group.extend(g.iter().copied());
             } else {
-                ck.err(f.line, format!("fit {}: unknown host or group '{s}'", f.item));
+                ck.err(f.line, format!("fit {}: unknown host or group '{s}'", f.written()));
             }
         }
         for r in &f.rules {
             if !levels.contains(&r.level) {
-                ck.err(f.line, format!("fit {}: undeclared level '{}'", f.item, r.level));
+                ck.err(f.line, format!("fit {}: undeclared level '{}'", f.written(), r.level));
             }
         }
-        if !names.contains(&f.item) {
-            ck.err(f.line, format!("fit {}: no host gets this item", f.item));
+        if !names.contains(&f.item) && !is_family_item(&names, &f.item) {
+            ck.err(f.line, format!("fit {}: no host gets this item", f.written()));
         }
         out.push(sc);
     }

@@ -145,12 +145,18 @@ fn server_unknown_or_twice() {
 
 #[test]
 fn condition_that_does_not_parse() {
-    has("get all cpu_load\nfit cpu_load soso >x\n", "/w:5: condition '>x': 'x' is not a number");
+    has(
+        "get all cpu_load\nfit cpu_load soso >x\n",
+        "/w:5: fit cpu_load: condition '>x': 'x' is not a number",
+    );
     has(
         "get all cpu_load\nfit cpu_load soso ~2\n",
-        "/w:5: condition '~2': expected > >= < <= == or !=",
+        "/w:5: fit cpu_load: condition '~2': expected > >= < <= == or !=",
     );
-    has("get all cpu_load\nfit cpu_load soso\n", "/w:5: fit: level 'soso' has no condition");
+    has(
+        "get all cpu_load\nfit cpu_load soso\n",
+        "/w:5: fit cpu_load: level 'soso' has no condition",
+    );
     has(
         "get all cpu_load\nfit cpu_load count 2\n",
         "/w:5: fit cpu_load: needs at least one 'LEVEL OPVALUE' or 'nagios'",
@@ -182,7 +188,7 @@ fn fit_for_an_item_nobody_gets() {
 fn fit_with_unknown_scope() {
     has(
         "get all cpu_load\nfit web:cpu_load soso >1\n",
-        "/w:5: fit cpu_load: unknown host or group 'web'",
+        "/w:5: fit web:cpu_load: unknown host or group 'web'",
     );
 }
 
@@ -250,7 +256,7 @@ fn every_error_is_reported_in_line_order() {
         lines,
         vec![
             "/w:4: get: unknown host or group 'c'",
-            "/w:5: condition '>x': 'x' is not a number",
+            "/w:5: fit cpu_load: condition '>x': 'x' is not a number",
             "/w:6: alert: unknown user or ugroup 'nobody'",
         ]
     );
@@ -264,4 +270,34 @@ fn every_error_is_reported_in_line_order() {
             "/w:6: parent: unknown host 'zz'",
         ]
     );
+}
+
+/// Nagios perfdata (`NAME.label`) and external-probe lines (`NAME.item`)
+/// may get fits, scoped too; a bad scoped fit's error keeps its scope.
+#[test]
+fn fits_for_perfdata_and_probe_items_12_12() {
+    let defs = "nagios all check_load /bin/true\nprobe b myprobe\n";
+    assert_eq!(errs(&format!("{defs}fit check_load.load1 sick >4\n")), "");
+    assert_eq!(errs(&format!("{defs}fit myprobe.temp crit >80\n")), "");
+    assert_eq!(
+        errs(&format!("{defs}fit b:myprobe.temp crit >80\nfit all:check_load.load1 sick >4\n")),
+        ""
+    );
+    has(
+        &format!("{defs}fit nosuch.temp crit >80\n"),
+        "/w:6: fit nosuch.temp: no host gets this item",
+    );
+    has(
+        &format!("{defs}fit zz:myprobe.temp crit >80\n"),
+        "/w:6: fit zz:myprobe.temp: unknown host or group 'zz'",
+    );
+    has(
+        &format!("{defs}fit b:myprobe.temp awful >80\n"),
+        "/w:6: fit b:myprobe.temp: undeclared level 'awful'",
+    );
+    has(
+        &format!("{defs}fit b:cpu_load soso >x\n"),
+        "/w:6: fit b:cpu_load: condition '>x': 'x' is not a number",
+    );
+    has("fit a,b:nothing soso >1\n", "/w:4: fit a,b:nothing: no host gets this item");
 }

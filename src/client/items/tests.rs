@@ -36,7 +36,13 @@ fn work(items: Vec<Item>) -> Work {
 }
 
 fn item(name: &str, fit: Option<Fitness>) -> Item {
-    Item { name: name.into(), probe: ProbeSpec::Builtin, fit, timeout: 30.0 }
+    Item {
+        name: name.into(),
+        probe: ProbeSpec::Builtin,
+        fit,
+        timeout: 30.0,
+        family: Default::default(),
+    }
 }
 
 fn cpu_fit(count: u32) -> Fitness {
@@ -133,6 +139,43 @@ fn family_items_are_tracked_without_events() {
     assert!(ev.is_empty());
     let fam = it.get("nagios:check_load.load1").unwrap();
     assert_eq!((fam.origin, fam.level), (Origin::Family, Some(4)));
+}
+
+/// A fit for a perfdata or probe-line item (carried by its parent item in
+/// the work) judges it and raises events; a reload keeps its state.
+#[test]
+fn family_items_with_a_fit_raise_events_12_12() {
+    let mut parent = item("nagios:check_load", None);
+    let mut fit = cpu_fit(1);
+    fit.source = "check_load.load1".into();
+    parent.family.insert("check_load.load1".into(), fit);
+    let mut probe = item("probe:myprobe", None);
+    let crit = Fitness {
+        source: "myprobe.disk".into(),
+        rules: vec![Rule { level: "crit".into(), op: Op::Gt, value: 80.0 }],
+        count: 1,
+        hyst: 0.0,
+        nagios: false,
+    };
+    probe.family.insert("myprobe.disk".into(), crit);
+    let w = work(vec![parent, probe]);
+    let mut it = Items::new(&w);
+    let mut ids = counter();
+    let readings = vec![
+        rd("nagios:check_load", Some(0.0)),
+        rd("check_load.load1", Some(5.0)),
+        rd("check_load.load5", Some(9.0)),
+        rd("myprobe.disk:/var", Some(95.0)),
+    ];
+    let ev = it.apply("h1", readings, 5.0, &mut ids);
+    let got: Vec<(&str, &str)> =
+        ev.iter().map(|e| (e.item.as_str(), e.new_level.as_str())).collect();
+    assert_eq!(got, vec![("check_load.load1", "sick"), ("myprobe.disk:/var", "crit")]);
+    it.reload(&w);
+    assert_eq!(it.get("check_load.load1").unwrap().level, Some(2), "kept across a reload");
+    let ev = it.apply("h1", vec![rd("check_load.load1", Some(1.0))], 6.0, &mut ids);
+    assert_eq!(ev.len(), 1);
+    assert_eq!((ev[0].old_level.as_deref(), ev[0].new_level.as_str()), (Some("sick"), "fine"));
 }
 
 #[test]

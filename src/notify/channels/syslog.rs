@@ -3,15 +3,10 @@
 //! LOG_WARNING).
 
 use super::super::message::{Kind, Message};
-use syslog::{Facility, Formatter3164};
 
 pub fn send(msg: &Message) -> Result<(), String> {
-    let f = Formatter3164 {
-        facility: Facility::LOG_DAEMON,
-        hostname: None,
-        process: "hbmon".into(),
-        pid: std::process::id(),
-    };
+    // RFC 3164 dates (`Dec  1`), as the logger writes them.
+    let f = crate::syslog3164::Rfc3164::daemon();
     let mut log = syslog::unix(f).map_err(|e| format!("syslog: {e}"))?;
     let line = msg.subject.clone();
     let r = match msg.kind {

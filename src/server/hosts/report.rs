@@ -46,6 +46,9 @@ impl HostTable {
             if let Some(last) = h.last_seen {
                 let _ = write!(out, " seen {:.0}s", (now.mono - last).max(0.0));
             }
+            if !h.in_work {
+                out.push_str(" (not in the work)");
+            }
             out.push('\n');
         }
     }
@@ -67,7 +70,6 @@ impl HostTable {
                     "in_work": h.in_work,
                     "addr": h.addr.map(|a| a.to_string()),
                     "state": h.state.name(),
-                    "level": h.state.level(),
                     "seen_ago": h.last_seen.map(|l| now.mono - l),
                     "last_seen": h.last_seen_wall,
                     "seq": h.seq,
