@@ -80,7 +80,7 @@ impl Server {
         let mut events = Vec::with_capacity(changes.len());
         for c in &changes {
             if let Some(ev) = self.change_event(c) {
-                log_change(c);
+                log_change(c, &ev);
                 events.push(ev);
             }
         }
@@ -146,22 +146,14 @@ impl Server {
     }
 }
 
-/// A host going late, unreachable, down, stopped or back: WARN for down
-/// (someone should look), INFO for the rest.
-fn log_change(c: &HostChange) {
-    match &c.kind {
-        ChangeKind::Heartbeat { new: Reach::Down, .. } => {
-            log::warn!("host {} down: {}", c.host, c.message)
-        }
-        ChangeKind::Heartbeat { old, new: Reach::Up } if *old != Reach::New => {
-            log::info!("host {} back (was {}): {}", c.host, old.name(), c.message)
-        }
-        ChangeKind::Heartbeat { new, .. } => {
-            log::info!("host {} {}: {}", c.host, new.name(), c.message)
-        }
-        ChangeKind::Reboot => log::info!("host {} rebooted: {}", c.host, c.message),
-        ChangeKind::NewHost => log::info!("host {} new: {}", c.host, c.message),
-    }
+/// A host going late, unreachable, down, stopped or back, as
+/// `HOST ITEM: message`: WARN for down (someone should look), INFO for the rest.
+fn log_change(c: &HostChange, ev: &Event) {
+    let level = match &c.kind {
+        ChangeKind::Heartbeat { new: Reach::Down, .. } => log::Level::Warn,
+        _ => log::Level::Info,
+    };
+    log::log!(level, "{} {}: {}", ev.host, ev.item, c.message);
 }
 
 #[cfg(test)]
