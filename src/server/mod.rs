@@ -89,6 +89,14 @@ pub struct Server {
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    /// What was found wrong with server.db at start (shown in STATE).
+    store_notice: Option<String>,
+    /// Outbox ids handed to a helper thread and not yet done: the one gate
+    /// of dispatch. With the outbox's rule (a row waits for the older rows
+    /// of its alert and channel) it keeps one delivery per alert and channel
+    /// in flight, even when a reload re-reads the outbox and sees the row
+    /// again as pending.
+    dispatched: std::collections::HashSet<i64>,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -115,7 +123,8 @@ struct Stats {
 
 impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
-        let db = db::open(&st.conf.server_db())?;
+        let opened = db::open(&st.conf.server_db())?;
+        let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
@@ -165,6 +174,8 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            store_notice: None,
+            dispatched: Default::default(),
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
@@ -172,6 +183,7 @@ impl Server {
         };
         s.index_hosts();
         s.set_work_lms();
+        s.store_notice_event(opened.notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
         let g = s.chains.persist.arm();
@@ -227,7 +239,8 @@ impl Server {
         self.notify_at = None;
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
-                fx.jobs.extend(jobs.into_iter().map(|j| crate::state::Job::Notify(Box::new(j))))
+                let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
+                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -542,6 +555,9 @@ impl Server {
             .collect();
         let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        if let Some(n) = &self.store_notice {
+            let _ = writeln!(out, "-- store {n}");
+        }
         self.notifier.state_lines(out, now.wall);
         self.udp.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
@@ -597,7 +613,7 @@ impl Server {
                 }
             }
         }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -641,6 +657,7 @@ impl Server {
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
+        self.dispatched.remove(&n.id);
         if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
             log::error!("notifications: {e}");
         }
