@@ -492,6 +492,12 @@ pub const CHANNEL_OPTIONS: &[&str] = &[
     "sendmail",
     "from",
     "ends_after",
+    "smtp_server",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "tls_ca",
 ];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
