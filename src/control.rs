@@ -59,6 +59,12 @@ fn print_answer(text: &str) -> i32 {
     }
 }
 
+/// A local command that may take minutes (UPGRADE waits for the fleet).
+pub fn long_command(conf: &Conf, line: &str) -> Result<i32> {
+    let text = send_command(local_cmd_addr(conf), line, Duration::from_secs(900))?;
+    Ok(print_answer(&text))
+}
+
 pub fn local_command(conf: &Conf, line: &str) -> Result<i32> {
     let addr = local_cmd_addr(conf);
     let text = send_command(addr, line, Duration::from_secs(30))?;

@@ -25,6 +25,7 @@ pub mod state;
 pub mod store;
 pub mod syslog3164;
 pub mod timers;
+pub mod upgrade;
 pub mod verbs;
 pub mod wire;
 pub mod work;
