@@ -267,6 +267,9 @@ impl EventLoop {
     /// answer is already in the socket, which closes at the exec).
     fn upgrade_done(&mut self, u: crate::upgrade::verb::UpgradeDone, st: &mut State) -> bool {
         st.upgrade.busy = false;
+        if let Some(l) = &u.last {
+            st.upgrade.last = l.clone();
+        }
         let text = match &u.answer {
             Ok(body) => command::frame_ok("UPGRADE", body),
             Err(why) => command::frame_err("UPGRADE", why),

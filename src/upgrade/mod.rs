@@ -282,9 +282,11 @@ pub fn request(
     let deadline = Instant::now() + t;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if Instant::now() > deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(format!("{addr}: timeout"));
         }
+        s.set_read_timeout(Some(left)).map_err(|e| format!("timeout on {addr}: {e}"))?;
         match s.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => {

@@ -30,6 +30,8 @@ pub struct UpgradeDone {
     pub answer: Result<String, String>,
     /// Answer, then re-exec (the swap is done).
     pub reexec: bool,
+    /// This host's new last outcome (installs).
+    pub last: Option<String>,
 }
 
 /// Most clients named in one UPGRADE (the canary count is bounded by it).
@@ -37,7 +39,14 @@ const MAX_NAMED: usize = 10_000;
 
 pub fn run(t: UpgradeTask) -> UpgradeDone {
     let (answer, reexec) = match t.job {
-        UpgradeJob::Rollout(r) => (Ok(super::rollout(r)), false),
+        UpgradeJob::Rollout(r) => {
+            return UpgradeDone {
+                token: t.token,
+                answer: Ok(super::rollout(r)),
+                reexec: false,
+                last: None,
+            }
+        }
         UpgradeJob::Install(j) => {
             let res = super::install::install(&j).map_err(|e| format!("refused: {e}"));
             if let Err(e) = &res {
@@ -49,7 +58,8 @@ pub fn run(t: UpgradeTask) -> UpgradeDone {
             (Ok(res.unwrap_or_else(|e| e)), reexec)
         }
     };
-    UpgradeDone { token: t.token, answer, reexec }
+    let last = answer.clone().ok();
+    UpgradeDone { token: t.token, answer, reexec, last }
 }
 
 fn err(why: &str) -> Reply {

@@ -179,6 +179,12 @@ pub fn recover(vardir: &Path, exe: Option<&Path>) -> (String, Option<String>) {
         let _ = std::fs::remove_file(dir.join(f));
     }
     let st = read_state(vardir);
+    if !matches!(st, Some(State::Swap { .. })) {
+        // A copy beside the binary is only ever valid during a swap.
+        if let Some(e) = exe {
+            let _ = std::fs::remove_file(side_paths(e).0);
+        }
+    }
     let done = |t: String| {
         if let Err(e) = write_state(vardir, &State::Done(t.clone())) {
             log::error!("upgrade: {e}");
