@@ -193,7 +193,7 @@ fn a_bad_digest_a_bad_hmac_and_a_failing_self_test_are_refused() {
         let mut b = [0u8; 64];
         let _ = s.read(&mut b);
         let mut body = format!("COMMAND BINARY\nBINARY {size} {sha2}\n").into_bytes();
-        body.extend(std::iter::repeat(b'X').take(size)); // not those bytes
+        body.extend(std::iter::repeat_n(b'X', size)); // not those bytes
         body.extend_from_slice(b"\nCOMMAND DONE\n");
         let _ = s.write_all(&body);
     });
@@ -252,14 +252,14 @@ fn a_crashing_canary_is_rolled_back_and_stops_the_rollout() {
     assert_eq!(version(h2).as_deref(), Some(OLD));
 }
 
-/// SIGKILL while `file` exists (a step of the install), then start again.
-fn kill_during(f: &mut Fleet, file: &Path) -> bool {
+/// SIGKILL c1 as soon as `step` holds (a step of the install).
+fn kill_during(f: &mut Fleet, step: impl Fn() -> bool) -> bool {
     let srv_conf = f.server().conf.clone();
     let mut up = Command::new(BIN)
         .arg("-c")
         .arg(&srv_conf)
         .args(["upgrade", "-f", &format!("c1.{DOMAIN}")])
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(f.dir.path().join("upgrade.out")).expect("out"))
         .stderr(Stdio::null())
         .spawn()
         .expect("upgrade");
@@ -267,7 +267,7 @@ fn kill_during(f: &mut Fleet, file: &Path) -> bool {
     let t = std::time::Instant::now();
     let mut seen = false;
     while t.elapsed().as_secs() < 60 {
-        if file.exists() {
+        if step() {
             seen = true;
             break;
         }
@@ -276,6 +276,9 @@ fn kill_during(f: &mut Fleet, file: &Path) -> bool {
     f.hosts[1].kill9();
     let _ = up.kill();
     let _ = up.wait();
+    if !seen {
+        eprintln!("upgrade said: {:?}", std::fs::read_to_string(f.dir.path().join("upgrade.out")));
+    }
     seen
 }
 
@@ -284,16 +287,21 @@ fn sigkill_mid_download_and_mid_swap_leave_a_client_that_starts() {
     let mut f = fleet();
     patched(&offer_path(&f), NEW);
     let part = f.hosts[1].vardir().join("upgrade/hbmon.part");
-    assert!(kill_during(&mut f, &part), "never saw the download");
+    let p = part.clone();
+    assert!(kill_during(&mut f, move || p.exists()), "never saw the download");
     start_copy(&mut f.hosts[1], false);
     let h = &f.hosts[1];
     assert_eq!(version(h).as_deref(), Some(OLD));
     assert!(same_file(&bin_of(h), BIN));
     assert!(!part.exists(), "the partial download is cleared at start");
 
+    // Mid-swap: from the `swap` state (written before the copy beside the
+    // binary) to the rename.
     let staged = f.hosts[1].dir.join("bin/.hbmon.new");
-    assert!(kill_during(&mut f, &staged), "never saw the swap");
     let state = f.hosts[1].vardir().join("upgrade/state");
+    let s = state.clone();
+    let swapping = move || std::fs::read_to_string(&s).is_ok_and(|t| t.starts_with("swap"));
+    assert!(kill_during(&mut f, swapping), "never saw the swap");
     let trial = std::fs::read_to_string(&state).unwrap_or_default().starts_with("trial");
     if !trial {
         start_copy(&mut f.hosts[1], false);

@@ -168,12 +168,16 @@ pub fn side_paths(exe: &Path) -> (PathBuf, PathBuf) {
 fn swap(j: &Install, staged: &Path) -> Result<(), String> {
     let (tmp, old) = side_paths(&j.exe);
     let e = |op: &str, p: &Path, err: std::io::Error| format!("{op} {}: {err}", p.display());
+    let st = State::Swap {
+        from: crate::VERSION.into(),
+        to: j.offer.version.clone(),
+        sha: j.offer.sha.clone(),
+    };
+    write_state(&j.vardir, &st)?;
     // Into the binary's own directory first, so the final rename is atomic.
     let _ = std::fs::remove_file(&tmp);
     std::fs::copy(staged, &tmp).map_err(|x| e("copy to", &tmp, x))?;
     std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(|x| e("sync", &tmp, x))?;
-    let st = State::Swap { from: crate::VERSION.into(), to: j.offer.version.clone() };
-    write_state(&j.vardir, &st)?;
     let old_tmp = old.with_extension("old.tmp");
     let _ = std::fs::remove_file(&old_tmp);
     // hbmon.old appears whole or not at all (link, else copy, then rename).

@@ -13,13 +13,15 @@
 //! upgrade is; `recover` at start-up finishes or undoes an interrupted one.
 
 use super::install::{side_paths, staging, Install};
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum State {
-    /// Between copying `.hbmon.new` beside the binary and the rename.
-    Swap { from: String, to: String },
+    /// From copying `.hbmon.new` beside the binary to the rename; `sha`
+    /// is the new binary's (is it in place yet?).
+    Swap { from: String, to: String, sha: String },
     /// Swapped; the watchdog `watcher` decides.
     Trial { from: String, to: String, watcher: u32 },
     /// A finished outcome (`ok A -> B`, `rolled back: why`, `refused: why`).
@@ -29,7 +31,7 @@ pub enum State {
 impl State {
     fn line(&self) -> String {
         match self {
-            State::Swap { from, to } => format!("swap {from} {to}"),
+            State::Swap { from, to, sha } => format!("swap {from} {to} {sha}"),
             State::Trial { from, to, watcher } => format!("trial {from} {to} {watcher}"),
             State::Done(t) => format!("done {t}"),
         }
@@ -39,7 +41,9 @@ impl State {
         let s = s.trim_end();
         let w: Vec<&str> = s.split(' ').collect();
         match w.as_slice() {
-            ["swap", f, t] => Some(State::Swap { from: f.to_string(), to: t.to_string() }),
+            ["swap", f, t, h] => {
+                Some(State::Swap { from: f.to_string(), to: t.to_string(), sha: h.to_string() })
+            }
             ["trial", f, t, p] => Some(State::Trial {
                 from: f.to_string(),
                 to: t.to_string(),
@@ -193,16 +197,16 @@ pub fn recover(vardir: &Path, exe: Option<&Path>) -> (String, Option<String>) {
     };
     match st {
         None => (String::new(), None),
-        Some(State::Swap { from, to }) => {
-            let tmp = exe.map(|e| side_paths(e).0);
-            match tmp {
-                // The rename had not happened: the installed binary is the old one.
-                Some(t) if t.exists() => {
-                    let _ = std::fs::remove_file(&t);
-                    done(format!("refused: interrupted before the swap to {to}"))
-                }
-                // It had: the new binary (tested) is in place; keep it.
-                _ => done(format!("ok {from} -> {to} (finished after an interruption)")),
+        Some(State::Swap { from, to, sha }) => {
+            let Some(exe) = exe else { return done(format!("refused: interrupted swap to {to}")) };
+            let _ = std::fs::remove_file(side_paths(exe).0);
+            let installed = std::fs::read(exe).map(|b| super::hex(&sha2::Sha256::digest(&b)));
+            if installed.is_ok_and(|h| h == sha) {
+                // The rename had happened: the new binary (tested) is in place; keep it.
+                done(format!("ok {from} -> {to} (finished after an interruption)"))
+            } else {
+                // It had not: the installed binary is the old one.
+                done(format!("refused: interrupted before the swap to {to}"))
             }
         }
         Some(State::Trial { from, to, watcher }) => {
@@ -232,7 +236,7 @@ mod tests {
     #[test]
     fn states_round_trip_and_a_rollback_is_reported_once() {
         for s in [
-            State::Swap { from: "hbmon-1".into(), to: "hbmon-2".into() },
+            State::Swap { from: "hbmon-1".into(), to: "hbmon-2".into(), sha: "ab".into() },
             State::Trial { from: "hbmon-1".into(), to: "hbmon-2".into(), watcher: 7 },
             State::Done("rolled back: x y".into()),
         ] {
@@ -251,12 +255,14 @@ mod tests {
         std::fs::write(&exe, "old").unwrap();
         let (tmp, _) = side_paths(&exe);
         std::fs::write(&tmp, "new").unwrap();
-        let sw = State::Swap { from: "hbmon-1".into(), to: "hbmon-2".into() };
+        let sha = super::super::hex(&sha2::Sha256::digest(b"new"));
+        let sw = State::Swap { from: "hbmon-1".into(), to: "hbmon-2".into(), sha };
         write_state(d.path(), &sw).unwrap();
         let (last, _) = recover(d.path(), Some(&exe));
         assert!(last.starts_with("refused: interrupted"), "{last}");
         assert!(!tmp.exists());
         assert_eq!(std::fs::read_to_string(&exe).unwrap(), "old");
+        std::fs::write(&exe, "new").unwrap();
         write_state(d.path(), &sw).unwrap();
         assert!(recover(d.path(), Some(&exe)).0.starts_with("ok hbmon-1 -> hbmon-2"));
     }
