@@ -95,6 +95,12 @@ pub enum Command {
         #[arg(required = true, num_args = 1..=2)]
         rest: Vec<String>,
     },
+    /// Print the work-config line giving USER a dashboard login: reads the password from the
+    /// terminal (no echo, asked twice) or one line of stdin, hashes it with argon2id.
+    Passwd {
+        /// The user's name, as on their `user` line.
+        user: String,
+    },
     /// Load generators for benchmarks.
     #[command(subcommand)]
     Bench(BenchCmd),
@@ -225,6 +231,7 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Silence { host, rest } => {
             control::local_command(&cli.conf()?, &format!("SILENCE {host} {}", rest.join(" ")))
         }
+        Command::Passwd { user } => crate::passwd::run(user),
         Command::Bench(BenchCmd::Udp { to, cmd, hosts, rate, secs, procs }) => {
             let to = crate::work::addr::parse_host_port(to, 50003)
                 .ok_or_else(|| Error::Usage(format!("--to {to}: not an address")))?;

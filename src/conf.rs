@@ -114,6 +114,11 @@ pub fn parse_ival(spec: &str) -> std::result::Result<f64, String> {
     if total < 0.0 {
         return Err(format!("interval '{s}' is negative"));
     }
+    // A long run of digits parses to infinity; 999999999999999999w is
+    // finite but absurd: both are refused (issue 13 item 8).
+    if !total.is_finite() || total > crate::ranges::MAX_IVAL {
+        return Err(format!("interval '{s}' is too long (at most 10 years)"));
+    }
     Ok(total)
 }
 
@@ -340,7 +345,10 @@ fn apply(
         }
     };
     let port = |v: &str| -> std::result::Result<u16, String> {
-        v.parse::<u16>().map_err(|_| format!("'{}': '{v}' is not a port number", e.key))
+        v.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("'{}': '{v}' is not a port number (1 to 65535)", e.key))
     };
     match e.key.as_str() {
         "server" => c.server = Some(need(v)?),
@@ -372,8 +380,8 @@ fn apply(
             let (Some(n), Some(iv), None) = (n, iv, it.next()) else {
                 return Err("rotate: expected 'rotate NUM IVAL'".into());
             };
-            let n = n.parse::<u32>().map_err(|_| format!("rotate: '{n}' is not a count"))?;
-            c.rotate = (n, parse_ival(iv)?);
+            let n = crate::ranges::check_count("rotate", n)? as u32;
+            c.rotate = (n, crate::ranges::check_ival("rotate", parse_ival(iv)?)?);
         }
         "key" => c.key = Some(need(v)?),
         "heartbeat_to" => c.heartbeat_to.extend(v.split_whitespace().map(String::from)),
@@ -384,18 +392,21 @@ fn apply(
         "journal_enabled" => c.journal_enabled = parse_bool(v)?,
         "journal_dir" => c.journal_dir = Some(abs(&need(v)?)),
         "journal_file" => c.journal_file = need(v)?,
-        "journal_max_size" => c.journal_max_size = parse_size(v)?,
-        "journal_max_backups" => {
-            c.journal_max_backups =
-                v.parse().map_err(|_| format!("journal_max_backups: '{v}' is not a count"))?
+        "journal_max_size" => {
+            let n = parse_size(v)?;
+            crate::ranges::check_count("journal_max_size", &n.to_string())?;
+            c.journal_max_size = n
         }
-        "missed" => {
-            let n = v.parse::<u32>().map_err(|_| format!("missed: '{v}' is not a count"))?;
-            c.intervals.insert("missed".into(), n as f64);
+        "journal_max_backups" => {
+            c.journal_max_backups = crate::ranges::check_count("journal_max_backups", v)? as u32
+        }
+        "missed" | "hbd_senders" => {
+            let n = crate::ranges::check_count(&e.key, v)?;
+            c.intervals.insert(e.key.clone(), n as f64);
         }
         k if IVAL_KEYS.contains(&k) => {
             let s = parse_ival(v).map_err(|m| format!("{k}: {m}"))?;
-            c.intervals.insert(k.into(), s);
+            c.intervals.insert(k.into(), crate::ranges::check_ival(k, s)?);
         }
         k => return Err(format!("unknown key '{k}'")),
     }

@@ -81,19 +81,55 @@ pub fn cmd(conf: &Conf, host: &str, line: &str) -> Result<i32> {
     Ok(if text.lines().last().is_some_and(|l| l.starts_with("COMMAND ERROR")) { 1 } else { 0 })
 }
 
-/// `hbmon stop`: STOP with the secret; if the port does not answer, SIGTERM
-/// from the pid file. Waits until the process is gone.
+/// The running daemon's pid: the pid file's when that process lives, else
+/// the holder of the vardir's lock (the pid file may have been deleted).
+pub fn daemon_pid(conf: &Conf) -> Option<i32> {
+    let files = run_files(conf);
+    daemon::read_pid(&files)
+        .filter(|p| daemon::process_alive(*p))
+        .or_else(|| crate::vardir::holder(&conf.vardir).filter(|p| daemon::process_alive(*p)))
+}
+
+fn not_running(conf: &Conf) -> Result<i32> {
+    eprintln!(
+        "hbmon: not running (no live pid in {}, nobody holds {})",
+        conf.pid_file().display(),
+        crate::vardir::lock_path(&conf.vardir).display()
+    );
+    Ok(1)
+}
+
+/// `hbmon stop`: STOP with the secret; if the port does not answer, SIGTERM.
+/// The daemon is found by its pid file, else by the vardir's lock, else (no
+/// pid at all, e.g. another pid namespace) by its command port and the
+/// secret. Waits until the process is gone.
 pub fn stop(conf: &Conf) -> Result<i32> {
     let files = run_files(conf);
-    let Some(pid) = daemon::read_pid(&files).filter(|p| daemon::process_alive(*p)) else {
-        eprintln!("hbmon: not running (no live pid in {})", files.pid.display());
-        return Ok(1);
-    };
+    let pid = daemon_pid(conf);
     let by_command = daemon::read_secret(&files).and_then(|secret| {
         let text =
             send_command(local_cmd_addr(conf), &format!("STOP {secret}"), Duration::from_secs(5))?;
         crate::command::parse_answer(&text).map_err(Error::Runtime)
     });
+    let Some(pid) = pid else {
+        if by_command.is_err() {
+            return not_running(conf);
+        }
+        // Stopped by the port alone: gone once the port no longer answers.
+        let start = std::time::Instant::now();
+        while start.elapsed() < STOP_WAIT {
+            if send_command(local_cmd_addr(conf), "PING", Duration::from_secs(1)).is_err() {
+                println!("hbmon: stopped (by the command port; no pid known)");
+                return Ok(0);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        return Err(Error::Runtime(format!(
+            "the daemon on {} still answers after {}s",
+            local_cmd_addr(conf),
+            STOP_WAIT.as_secs()
+        )));
+    };
     if let Err(e) = by_command {
         log::info!("STOP over the command port failed ({e}); sending SIGTERM to {pid}");
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGTERM);
@@ -108,10 +144,8 @@ pub fn stop(conf: &Conf) -> Result<i32> {
 
 /// `hbmon reload`: SIGHUP to the daemon.
 pub fn reload(conf: &Conf) -> Result<i32> {
-    let files = run_files(conf);
-    let Some(pid) = daemon::read_pid(&files).filter(|p| daemon::process_alive(*p)) else {
-        eprintln!("hbmon: not running (no live pid in {})", files.pid.display());
-        return Ok(1);
+    let Some(pid) = daemon_pid(conf) else {
+        return not_running(conf);
     };
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGHUP)
         .map_err(|e| Error::io(format!("SIGHUP to {pid}"), e.into()))?;
@@ -147,6 +181,7 @@ pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
             ("log", conf.log_file()),
             ("pid", conf.pid_file()),
             ("lock", conf.lock_file()),
+            ("vardir-lock", crate::vardir::lock_path(&conf.vardir)),
             ("stop-secret", conf.stop_file()),
             ("history", conf.history_db()),
             ("server-db", conf.server_db()),

@@ -3,6 +3,7 @@
 //! helper threads. Protocol lives elsewhere; this file only moves bytes and
 //! dispatches by token.
 
+mod accept;
 mod udp;
 
 use crate::command;
@@ -83,6 +84,8 @@ pub struct EventLoop {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     sessions: HashMap<usize, Session>,
+    /// Open sessions per (canonical) peer address.
+    per_source: HashMap<std::net::IpAddr, u32>,
     calls: HashMap<usize, (Call, CallOwner)>,
     queued_calls: VecDeque<CallReq>,
     pending: HashMap<usize, Pending>,
@@ -133,6 +136,7 @@ impl EventLoop {
             done_tx,
             done_rx,
             sessions: HashMap::new(),
+            per_source: HashMap::new(),
             calls: HashMap::new(),
             queued_calls: VecDeque::new(),
             pending: HashMap::new(),
@@ -286,36 +290,6 @@ impl EventLoop {
         self.next_token
     }
 
-    fn accept(&mut self, st: &mut State, now: Now) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, peer)) => {
-                    if self.sessions.len() >= MAX_SESSIONS {
-                        use std::io::Write;
-                        let _ = stream.write(command::frame_err("?", "busy").as_bytes());
-                        st.counters.refuse("busy");
-                        continue;
-                    }
-                    let t = self.token();
-                    let interest = Interest::READABLE;
-                    if self.poll.registry().register(&mut stream, Token(t), interest).is_err() {
-                        continue;
-                    }
-                    let deadline = now.mono + SESSION_TIMEOUT;
-                    self.sessions.insert(t, Session::new(stream, peer, deadline));
-                    self.timers.at(deadline, Tick::ConnDeadline(t));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and let the next poll retry.
-                    log::warn!("accept: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
     fn session_event(
         &mut self,
         t: usize,
@@ -400,6 +374,7 @@ impl EventLoop {
         if close {
             if let Some(mut s) = self.sessions.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut s.stream);
+                self.forget_source(s.peer.ip());
             }
             self.pending.remove(&t);
             return;

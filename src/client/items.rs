@@ -276,8 +276,9 @@ impl Items {
         let mut m = Map::new();
         m.insert("value".into(), json!(st.value));
         m.insert("level".into(), json!(st.level.map(|l| self.level_name(l))));
-        m.insert("message".into(), json!(st.message));
-        m.insert("error".into(), json!(st.error));
+        // Clipped so an item stays within the server's REPORT limits.
+        m.insert("message".into(), json!(clip(&st.message)));
+        m.insert("error".into(), json!(st.error.as_deref().map(clip)));
         m.insert("time".into(), json!(st.time));
         m
     }
@@ -301,6 +302,14 @@ impl Items {
             m.insert(name.clone(), Value::Object(e));
         }
         Value::Object(m)
+    }
+}
+
+/// At most 1000 characters of a message.
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(1000) {
+        Some((i, _)) => &s[..i],
+        None => s,
     }
 }
 

@@ -73,6 +73,8 @@ fn exchange(peer: &Peer, line: &str) -> Result<String, String> {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub fleet: Arc<Fleet>,
+    /// The answer as it came (for /metrics).
+    pub raw: Arc<Value>,
     /// Wall time of the answer shown (0 = never had one).
     pub fetched: f64,
     /// Why the last try failed, when it did (the snapshot is then older).
@@ -248,6 +250,7 @@ fn parse_alert(a: &Value) -> AlertView {
 
 /// A history answer and when it came.
 type Cached = (Instant, Result<Value, String>);
+type CachedDump = (Instant, Result<Arc<Value>, String>);
 
 /// The cache in front of the server.
 pub struct Fetcher {
@@ -258,6 +261,7 @@ pub struct Fetcher {
     /// take its answer.
     asking: Mutex<()>,
     hist: Mutex<HashMap<String, Cached>>,
+    dump: Mutex<Option<CachedDump>>,
     /// CLIENTS asked of the server (for tests and the bench).
     pub asked: std::sync::atomic::AtomicU64,
 }
@@ -270,6 +274,7 @@ impl Fetcher {
             snap: Mutex::new((Snapshot::default(), None)),
             asking: Mutex::new(()),
             hist: Mutex::new(HashMap::new()),
+            dump: Mutex::new(None),
             asked: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -306,8 +311,8 @@ impl Fetcher {
         let Ok(mut g) = self.snap.lock() else { return Snapshot::default() };
         match answer {
             Ok(v) => {
-                g.0 =
-                    Snapshot { fleet: Arc::new(parse_clients(&v)), fetched: now_wall, error: None }
+                let fleet = Arc::new(parse_clients(&v));
+                g.0 = Snapshot { fleet, raw: Arc::new(v), fetched: now_wall, error: None }
             }
             Err(e) => {
                 log::info!("dashboard: CLIENTS from {}: {e}", self.peer().server);
@@ -363,6 +368,19 @@ impl Fetcher {
             }
             g.insert(line, (Instant::now(), v.clone()));
         }
+        v
+    }
+
+    /// The server's DUMP (its counters, for /metrics), cached for the ttl.
+    pub fn dump(&self) -> Result<Arc<Value>, String> {
+        let Ok(mut g) = self.dump.lock() else { return Err("lock".into()) };
+        if let Some((t, v)) = g.as_ref() {
+            if t.elapsed() < self.ttl {
+                return v.clone();
+            }
+        }
+        let v = command(&self.peer(), "DUMP").map(Arc::new);
+        *g = Some((Instant::now(), v.clone()));
         v
     }
 

@@ -4,12 +4,18 @@
 //! on the event-loop thread and never touches the loop's state: it learns
 //! the fleet over the command port like any peer.
 //!
-//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs` asks the server, `pages.rs` and
-//! `views.rs` render HTML, `svg.rs` draws graphs, `api.rs` answers JSON.
+//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs`
+//! asks the server, `pages.rs` and `views.rs` render HTML, `svg.rs` draws
+//! graphs, `api.rs` answers JSON, `auth.rs` owns logins, sessions and
+//! visibility (wired in by `login.rs`), `metrics.rs` the Prometheus text of
+//! `/metrics`.
 
 pub mod api;
+pub mod auth;
 pub mod fetch;
 pub mod http;
+pub mod login;
+pub mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod svg;
@@ -36,12 +42,20 @@ pub struct Site {
     pub refresh: f64,
     /// The server's name, for the header.
     pub server: String,
+    /// `part.hosts` by FQDN and tag, so visibility is one lookup per host.
+    pub host_ix: std::collections::HashMap<String, usize>,
 }
 
 impl Site {
     pub fn from_work(w: &Work) -> Site {
         let part = w.pmaker_part.clone().unwrap_or_default();
+        let mut host_ix = std::collections::HashMap::new();
+        for (i, h) in part.hosts.iter().enumerate() {
+            host_ix.insert(h.host.clone(), i);
+            host_ix.entry(h.tag.clone()).or_insert(i);
+        }
         Site {
+            host_ix,
             title: if part.title.is_empty() { "hbmon".into() } else { part.title.clone() },
             host: w.host.clone(),
             levels: w.levels.clone(),
@@ -49,6 +63,11 @@ impl Site {
             refresh: w.intervals.heartbeat.clamp(2.0, 300.0),
             server: w.server.host.clone(),
         }
+    }
+
+    /// The work's entry of a host (by FQDN or tag).
+    pub fn entry(&self, name: &str) -> Option<&crate::work::model::HostEntry> {
+        self.host_ix.get(name).and_then(|&i| self.part.hosts.get(i))
     }
 
     /// Index of a level name (0 = best); unknown names count as the worst.
@@ -88,6 +107,7 @@ impl Site {
 pub struct Shared {
     pub site: RwLock<Arc<Site>>,
     pub fetch: fetch::Fetcher,
+    pub logins: login::LoginState,
 }
 
 impl Shared {
@@ -148,6 +168,7 @@ impl Pagemaker {
         let shared = Arc::new(Shared {
             site: RwLock::new(Arc::new(Site::from_work(w))),
             fetch: fetch::Fetcher::new(peer, CACHE_TTL),
+            logins: Default::default(),
         });
         let ip = conf
             .bind
@@ -166,6 +187,7 @@ impl Pagemaker {
         if let Ok(mut g) = self.shared.site.write() {
             *g = Arc::new(Site::from_work(w));
         }
+        login::retain(&self.shared, &self.shared.site().part.users);
         match peer_of(conf, w) {
             Ok(p) => self.shared.fetch.set_peer(p),
             Err(e) => log::error!("{e}"),

@@ -10,6 +10,7 @@ use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::state::{Effects, Now, Tick};
 use crate::work::model::Level;
+use fleet::EventsFilter;
 
 /// How often the host table is saved.
 pub const PERSIST_EVERY: f64 = 60.0;
@@ -120,6 +121,47 @@ impl Server {
             time: c.time,
             message: c.message.clone(),
         })
+    }
+
+    /// server.db was corrupt at start: the notice becomes an event of this
+    /// host's `store:server.db` item (so it alerts like any other) and a
+    /// STATE line. A healthy start after such an event is its recovery.
+    pub(super) fn store_notice_event(
+        &mut self,
+        notice: Option<String>,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        const ITEM: &str = "store:server.db";
+        let best = reach_level(&self.work.levels, Reach::Up);
+        let last =
+            fleet::query_events(&self.db, Some(&self.host), Some(ITEM), &EventsFilter::Last(1))
+                .ok()
+                .and_then(|v| v.last()?.get("new_level")?.as_str().map(String::from));
+        let (level, message) = match &notice {
+            Some(n) => (reach_level(&self.work.levels, Reach::Late), n.clone()),
+            None if last.as_ref().is_some_and(|l| *l != best) => {
+                (best, "server.db opened healthy".to_string())
+            }
+            None => return,
+        };
+        self.event_seq += 1;
+        let ev = Event {
+            id: format!("srv-{}-{}", self.boot_id, self.event_seq),
+            host: self.host.clone(),
+            item: ITEM.into(),
+            old_level: last,
+            new_level: level,
+            old_value: None,
+            new_value: None,
+            time: now.wall,
+            message,
+        };
+        self.store_notice = notice;
+        match fleet::store_events(&mut self.db, std::slice::from_ref(&ev), now.wall) {
+            Ok(_) => self.on_event(&ev, now, fx),
+            Err(e) => log::error!("{e}"),
+        }
     }
 
     /// The host's reachability as notifications and CLIENTS see it.

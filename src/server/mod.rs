@@ -86,9 +86,20 @@ pub struct Server {
     /// Monotonic time of the pending Notify tick, if one is set.
     notify_at: Option<f64>,
     stats: Stats,
+    /// Addresses this host's own heartbeats may come from (its name is
+    /// refused from anywhere else without a key).
+    own_udp: Vec<IpAddr>,
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    /// What was found wrong with server.db at start (shown in STATE).
+    store_notice: Option<String>,
+    /// Outbox ids handed to a helper thread and not yet done: the one gate
+    /// of dispatch. With the outbox's rule (a row waits for the older rows
+    /// of its alert and channel) it keeps one delivery per alert and channel
+    /// in flight, even when a reload re-reads the outbox and sees the row
+    /// again as pending.
+    dispatched: std::collections::HashSet<i64>,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -115,7 +126,8 @@ struct Stats {
 
 impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
-        let db = db::open(&st.conf.server_db())?;
+        let opened = db::open(&st.conf.server_db())?;
+        let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
@@ -164,7 +176,10 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
+            own_udp: own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            store_notice: None,
+            dispatched: Default::default(),
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
@@ -172,6 +187,8 @@ impl Server {
         };
         s.index_hosts();
         s.set_work_lms();
+        s.allow_udp_sources();
+        s.store_notice_event(opened.notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
         let g = s.chains.persist.arm();
@@ -201,6 +218,7 @@ impl Server {
         let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
+        self.allow_udp_sources();
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.schedule_check_work(now, fx);
@@ -227,7 +245,8 @@ impl Server {
         self.notify_at = None;
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
-                fx.jobs.extend(jobs.into_iter().map(|j| crate::state::Job::Notify(Box::new(j))))
+                let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
+                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -238,6 +257,18 @@ impl Server {
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
+    }
+
+    /// Besides its work address, a host's heartbeats may come from the
+    /// address its name resolved to, and the server's own from its own
+    /// addresses.
+    fn allow_udp_sources(&mut self) {
+        for (name, h) in &self.hosts {
+            if let Some(a) = h.cmd {
+                self.udp.allow_sources(name, &[a.ip()]);
+            }
+        }
+        self.udp.allow_sources(&self.host, &self.own_udp);
     }
 
     fn index_hosts(&mut self) {
@@ -490,7 +521,7 @@ impl Server {
         let Some(host) = self.resolve_host(name) else {
             return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
         };
-        let secs = match crate::conf::parse_ival(ival) {
+        let secs = match crate::ranges::silence_secs(ival) {
             Ok(s) => s,
             Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
         };
@@ -528,6 +559,9 @@ impl Server {
             .collect();
         let _ = writeln!(out, "-- items by level {}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        if let Some(n) = &self.store_notice {
+            let _ = writeln!(out, "-- store {n}");
+        }
         self.notifier.state_lines(out, now.wall);
         self.udp.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
@@ -583,7 +617,7 @@ impl Server {
                 }
             }
         }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -627,6 +661,7 @@ impl Server {
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
+        self.dispatched.remove(&n.id);
         if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
             log::error!("notifications: {e}");
         }
@@ -661,4 +696,18 @@ fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<
         work.pmaker.as_ref().map(|p| format!("http://{}:{}", p.address, p.ports.http_port));
     Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard)
         .map_err(|e| crate::error::Error::db("start notifications", e))
+}
+
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+fn own_udp_sources(st: &State) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.clone();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
 }

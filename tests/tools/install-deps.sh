@@ -16,6 +16,12 @@ msmtp                                msmtp-mta
 /usr/lib/python3/dist-packages/aiosmtpd python3-aiosmtpd
 /usr/bin/prometheus-alertmanager     prometheus-alertmanager
 pgrep                                procps
+faketime                             faketime
+promtool                             prometheus
+/usr/bin/prometheus                  prometheus
+tmux                                 tmux
+chromium                             chromium
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 '
 
 missing=''
