@@ -100,6 +100,8 @@ pub struct EventLoop {
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
+    /// systemd's notify socket (a no-op without one).
+    notifier: crate::systemd::Notifier,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -148,9 +150,24 @@ impl EventLoop {
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             early_results: Vec::new(),
+            notifier: crate::systemd::Notifier::none(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
+    }
+
+    /// Takes systemd's notifier and starts the watchdog pings, which only
+    /// this loop's timers send: a loop that stops turning stops them.
+    pub fn set_notifier(&mut self, n: crate::systemd::Notifier) {
+        if n.watchdog_every().is_some() {
+            let now = self.now();
+            self.timers.at(now.mono, Tick::Watchdog);
+        }
+        self.notifier = n;
+    }
+
+    pub fn notifier(&self) -> &crate::systemd::Notifier {
+        &self.notifier
     }
 
     pub fn now(&self) -> Now {
@@ -505,6 +522,12 @@ impl EventLoop {
             }
             Tick::RotateLog => crate::logger::rotate_now(),
             Tick::UdpRearm => self.rearm_udp(st, now, fx),
+            Tick::Watchdog => {
+                if let Some(every) = self.notifier.watchdog_every() {
+                    self.notifier.send(crate::systemd::Note::Watchdog);
+                    self.timers.at(now.mono + every, Tick::Watchdog);
+                }
+            }
         }
     }
 

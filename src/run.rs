@@ -435,7 +435,12 @@ fn run_daemon(
     if let Some(r) = ready.take() {
         r.ready();
     }
+    // Sockets bound, work loaded, parts built: now systemd may call us up.
+    let notifier = crate::systemd::Notifier::from_env();
+    notifier.send(crate::systemd::Note::Ready);
+    el.set_notifier(notifier);
     let exit = el.run(&mut st, &mut fx, &mut reload)?;
+    el.notifier().send(crate::systemd::Note::Stopping);
     let now = el.now();
     shutdown_parts(&mut st, now, &mut fx);
     el.flush(&mut fx);

@@ -22,6 +22,8 @@ const HIST_CACHE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub server: SocketAddr,
+    /// The server's name when the work gives one: resolved at each connect.
+    pub name: Option<String>,
     /// Our own address: outgoing connections come from it, so the server
     /// recognises the pagemaker as a host of its work.
     pub bind: Option<IpAddr>,
@@ -53,6 +55,18 @@ pub fn command(peer: &Peer, line: &str) -> Result<Value, String> {
 
 fn exchange(peer: &Peer, line: &str) -> Result<String, String> {
     use socket2::{Domain, Socket, Type};
+    let resolved;
+    let peer = match &peer.name {
+        Some(n) => {
+            use std::net::ToSocketAddrs;
+            let port = peer.server.port();
+            let a = (n.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next());
+            let a = a.ok_or_else(|| format!("cannot resolve the server {n}"))?;
+            resolved = Peer { server: a, name: None, ..peer.clone() };
+            &resolved
+        }
+        None => peer,
+    };
     let err = |what: &str, e: std::io::Error| format!("{what} {}: {e}", peer.server);
     let dom = if peer.server.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let s = Socket::new(dom, Type::STREAM, None).map_err(|e| err("socket for", e))?;
@@ -352,7 +366,7 @@ impl Fetcher {
             }
         }
         let to = match own {
-            Some(a) => Peer { server: a, ..peer },
+            Some(a) => Peer { server: a, name: None, ..peer },
             None => peer,
         };
         let v = command(&to, &line).and_then(|v| match v.get("data") {
@@ -432,6 +446,7 @@ mod tests {
         // Nothing listens on port 1 of loopback.
         let peer = Peer {
             server: "127.0.0.1:1".parse().unwrap(),
+            name: None,
             bind: None,
             timeout: Duration::from_millis(500),
             own: None,

@@ -127,28 +127,18 @@ pub struct Pagemaker {
 
 /// How the pagemaker reaches the server: the work's address, from our own
 /// bind address (so the server knows who asks).
-fn peer_of(conf: &Conf, w: &Work) -> crate::error::Result<fetch::Peer> {
+fn peer_of(conf: &Conf, w: &Work) -> fetch::Peer {
     let bind = conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
     let bind = bind.filter(|ip| !ip.is_unspecified());
-    let ip: IpAddr = match w.server.address.parse() {
-        Ok(ip) => ip,
-        // A name is resolved here, on the role's own start-up (not the loop's
-        // hot path); the pool threads then use the address.
-        Err(_) => {
-            use std::net::ToSocketAddrs;
-            let q = (w.server.address.as_str(), w.server.ports.port);
-            q.to_socket_addrs().ok().and_then(|mut a| a.next()).map(|a| a.ip()).ok_or_else(
-                || {
-                    crate::error::Error::Usage(format!(
-                        "pagemaker: cannot resolve the server {}",
-                        w.server.address
-                    ))
-                },
-            )?
-        }
+    // A name is resolved by the pool threads when they connect (a lookup
+    // blocks, and this runs on the event loop); an address is used as is.
+    let (ip, name) = match w.server.address.parse::<IpAddr>() {
+        Ok(ip) => (ip, None),
+        Err(_) => (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), Some(w.server.address.clone())),
     };
-    Ok(fetch::Peer {
+    fetch::Peer {
         server: SocketAddr::new(ip, w.server.ports.port),
+        name,
         bind,
         timeout: Duration::from_secs(10),
         own: Some((
@@ -158,13 +148,13 @@ fn peer_of(conf: &Conf, w: &Work) -> crate::error::Result<fetch::Peer> {
                 w.ports.port,
             ),
         )),
-    })
+    }
 }
 
 impl Pagemaker {
     /// Binds `bind:http_port` and starts the pool.
     pub fn start(conf: &Conf, w: &Work) -> crate::error::Result<Pagemaker> {
-        let peer = peer_of(conf, w)?;
+        let peer = peer_of(conf, w);
         let shared = Arc::new(Shared {
             site: RwLock::new(Arc::new(Site::from_work(w))),
             fetch: fetch::Fetcher::new(peer, CACHE_TTL),
@@ -188,10 +178,7 @@ impl Pagemaker {
             *g = Arc::new(Site::from_work(w));
         }
         login::retain(&self.shared, &self.shared.site().part.users);
-        match peer_of(conf, w) {
-            Ok(p) => self.shared.fetch.set_peer(p),
-            Err(e) => log::error!("{e}"),
-        }
+        self.shared.fetch.set_peer(peer_of(conf, w));
     }
 
     pub fn addr(&self) -> SocketAddr {

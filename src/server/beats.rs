@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::state::{Effects, Now, Tick};
+use crate::units::round_json;
 use crate::work::model::Level;
 use fleet::EventsFilter;
 
@@ -80,7 +81,7 @@ impl Server {
         let mut events = Vec::with_capacity(changes.len());
         for c in &changes {
             if let Some(ev) = self.change_event(c) {
-                log::info!("{} {}: {}", ev.host, ev.item, c.message);
+                log_change(c, &ev);
                 events.push(ev);
             }
         }
@@ -118,7 +119,7 @@ impl Server {
             new_level: new,
             old_value: None,
             new_value: None,
-            time: c.time,
+            time: round_json(c.time),
             message: c.message.clone(),
         })
     }
@@ -175,14 +176,26 @@ impl Server {
         serde_json::json!({
             "state": h.state.name(),
             "level": reach_level(&self.work.levels, h.state),
-            "rtt_ms": h.rtt_ms,
-            "phi": h.last_seen.and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace)),
-            "seen": h.last_seen.map(|l| (now.mono - l).max(0.0)),
+            "rtt_ms": h.rtt_ms.map(round_json),
+            "phi": h.last_seen
+                .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
+                .map(round_json),
+            "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
             "version": h.version,
             "uptime": h.uptime,
             "items": h.items,
         })
     }
+}
+
+/// A host going late, unreachable, down, stopped or back, as
+/// `HOST ITEM: message`: WARN for down (someone should look), INFO for the rest.
+fn log_change(c: &HostChange, ev: &Event) {
+    let level = match &c.kind {
+        ChangeKind::Heartbeat { new: Reach::Down, .. } => log::Level::Warn,
+        _ => log::Level::Info,
+    };
+    log::log!(level, "{} {}: {}", ev.host, ev.item, c.message);
 }
 
 #[cfg(test)]

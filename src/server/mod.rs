@@ -457,12 +457,19 @@ impl Server {
         // The open alerts ride along so the dashboard shows acknowledged,
         // silenced, flapping and suppressed badges from one answer.
         let notify = self.notifier.open_alerts(host.as_deref(), now.wall);
-        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events, "notify": notify});
+        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
+        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
+            "events": events, "notify": notify});
         Reply::Now(frame_ok("CLIENTS", &body.to_string()))
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
-        let report = self.reports.get(name).map(|r| fleet::report_json(r, now.wall));
+        let stale = is_stale(self.reach_name(name));
+        let report = self.reports.get(name).map(|r| {
+            let mut j = fleet::report_json(r, now.wall);
+            j["stale"] = json!(stale);
+            j
+        });
         json!({
             "tag": h.tag,
             "address": h.address,
@@ -548,7 +555,14 @@ impl Server {
     pub fn state_lines(&self, out: &mut String, now: Now) {
         let _ = writeln!(out, "-- keeping state for {} clients", self.hosts.len());
         let mut levels: BTreeMap<String, usize> = BTreeMap::new();
-        for r in self.reports.values() {
+        // The last report of a host that is not reachable says nothing
+        // about now: its items are stale, not fine.
+        let mut stale = 0;
+        for (name, r) in &self.reports {
+            if is_stale(self.reach_name(name)) {
+                for_each_item_level(&r.body, |_| stale += 1);
+                continue;
+            }
             for_each_item_level(&r.body, |l| *levels.entry(l.to_string()).or_insert(0) += 1);
         }
         let lv: Vec<String> = self
@@ -557,7 +571,7 @@ impl Server {
             .iter()
             .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
             .collect();
-        let _ = writeln!(out, "-- items by level {}", lv.join(" "));
+        let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
         if let Some(n) = &self.store_notice {
             let _ = writeln!(out, "-- store {n}");
@@ -670,6 +684,11 @@ impl Server {
 }
 
 /// Calls `f` with the level of every item in a report body.
+/// Reachability states in which a host's last report is out of date.
+fn is_stale(reach: &str) -> bool {
+    matches!(reach, "down" | "unreachable" | "stopped")
+}
+
 fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
     match body.get("items") {
         Some(Value::Object(m)) => {

@@ -482,8 +482,22 @@ fn user_channels(w: &[&str]) -> std::result::Result<Vec<ChanRef>, String> {
 }
 
 /// Options a `channel` line may carry.
-pub const CHANNEL_OPTIONS: &[&str] =
-    &["min_level", "method", "body", "timeout", "fallback", "sendmail", "from", "ends_after"];
+pub const CHANNEL_OPTIONS: &[&str] = &[
+    "min_level",
+    "method",
+    "body",
+    "timeout",
+    "fallback",
+    "sendmail",
+    "from",
+    "ends_after",
+    "smtp_server",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "tls_ca",
+];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
 fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> {

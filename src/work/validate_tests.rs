@@ -83,7 +83,7 @@ fn unknown_channel_type() {
 
 #[test]
 fn unknown_channel_option() {
-    has("channel x webhook http://h/ color=red\n", "/w:4: channel x: unknown option 'color' (expected min_level method body timeout fallback sendmail from ends_after)");
+    has("channel x webhook http://h/ color=red\n", "/w:4: channel x: unknown option 'color' (expected min_level method body timeout fallback sendmail from ends_after smtp_server port tls user password tls_ca)");
 }
 
 #[test]

@@ -22,6 +22,10 @@ promtool                             prometheus
 tmux                                 tmux
 chromium                             chromium
 /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
+man                                  man-db
+readelf                              binutils
+make                                 make
+openssl                              openssl
 '
 
 missing=''
