@@ -2,7 +2,9 @@
 //! clients fetch it over the command port, check it, swap it in and re-exec.
 //!
 //! Each client runs from its own copy of the test binary (`<host>/bin/hbmon`),
-//! since that file is what an upgrade replaces. The "new" binary is the same
+//! since that file is what an upgrade replaces; the copies are made from one
+//! `strip --strip-debug`ped copy (a quarter of the size: a test moves the
+//! binary around a dozen times). The "new" binary is the same
 //! program with its embedded version literal `hbmon-0.1.0` rewritten to
 //! `hbmon-0.1.9` (same length): a really different file (other bytes, other
 //! digest) that reports the other version by its own code, in `--version`
@@ -24,10 +26,16 @@ fn chmod_x(p: &Path) {
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
 }
 
-/// The test binary with its version literal rewritten.
-fn patched(to: &Path, version: &str) {
+/// The fleet's base binary: the test binary without its debug info.
+fn base(f: &Fleet) -> PathBuf {
+    f.dir.path().join("hbmon.base")
+}
+
+/// The base binary with its version literal rewritten.
+fn patched(f: &Fleet, version: &str) {
+    let to = &offer_path(f);
     assert_eq!(version.len(), OLD.len());
-    let mut b = std::fs::read(BIN).expect("read binary");
+    let mut b = std::fs::read(base(f)).expect("read binary");
     let (from, with) = (OLD.as_bytes(), version.as_bytes());
     let mut n = 0;
     let mut i = 0;
@@ -71,11 +79,11 @@ fn bin_of(h: &Host) -> PathBuf {
 
 /// Starts `start -i` from the host's own copy of the binary (copied first
 /// when `fresh`).
-fn start_copy(h: &mut Host, fresh: bool) {
+fn start_copy(h: &mut Host, from: Option<&Path>) {
     let bin = bin_of(h);
-    if fresh {
+    if let Some(from) = from {
         std::fs::create_dir_all(bin.parent().expect("dir")).expect("mkdir");
-        std::fs::copy(BIN, &bin).expect("copy binary");
+        std::fs::copy(from, &bin).expect("copy binary");
     }
     let err = std::fs::File::create(h.dir.join("stderr.log")).expect("stderr file");
     let child = Command::new(&bin)
@@ -109,9 +117,17 @@ fn fleet() -> Fleet {
     let srv = &f.hosts[0];
     let conf = std::fs::read_to_string(&srv.conf).expect("conf");
     srv.write_conf(&format!("{conf}bindir {}\n", srv.dir.join("offer").display()));
+    let st = Command::new("strip")
+        .args(["--strip-debug", "-o"])
+        .arg(base(&f))
+        .arg(BIN)
+        .status()
+        .expect("strip (binutils)");
+    assert!(st.success(), "strip failed");
     f.hosts[0].start();
+    let b = base(&f);
     for i in 1..f.hosts.len() {
-        start_copy(&mut f.hosts[i], true);
+        start_copy(&mut f.hosts[i], Some(&b));
     }
     f
 }
@@ -130,7 +146,7 @@ fn upgrade(f: &Fleet, args: &[&str]) -> String {
 #[test]
 fn two_clients_upgrade_and_come_back_at_the_new_version() {
     let mut f = fleet();
-    patched(&offer_path(&f), NEW);
+    patched(&f, NEW);
     // Only from the server's localhost; an OFFER only from the client's server.
     let denied = cmd_from(f.hosts[1].ip, f.server().cmd_addr(), "UPGRADE");
     assert!(denied.contains("access denied"), "{denied}");
@@ -151,7 +167,7 @@ fn two_clients_upgrade_and_come_back_at_the_new_version() {
         let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("exe");
         assert_eq!(exe, bin_of(h));
         assert!(same_file(&bin_of(h), offer_path(&f)));
-        assert!(same_file(&h.dir.join("bin/hbmon.old"), BIN));
+        assert!(same_file(&h.dir.join("bin/hbmon.old"), base(&f)));
         // The watchdog saw it come back.
         wait_for(30.0, "ok state", || {
             let s = std::fs::read_to_string(h.vardir().join("upgrade/state")).ok()?;
@@ -216,7 +232,7 @@ fn a_bad_digest_a_bad_hmac_and_a_failing_self_test_are_refused() {
     );
     assert!(a.contains("refused: bad HMAC"), "{a}");
     // Nothing changed: same binary, no staging left, still the old version.
-    assert!(same_file(&bin_of(c1), BIN));
+    assert!(same_file(&bin_of(c1), base(&f)));
     assert!(!c1.dir.join("bin/hbmon.old").exists());
     assert!(!c1.dir.join("bin/.hbmon.new").exists());
     for p in ["hbmon.part", "hbmon.new"] {
@@ -238,7 +254,7 @@ fn a_crashing_canary_is_rolled_back_and_stops_the_rollout() {
     // c1 runs the old binary again (a daemon the watchdog started).
     let h = &f.hosts[1];
     wait_for(30.0, "c1 back at the old version", || (version(h)? == OLD).then_some(()));
-    assert!(same_file(&bin_of(h), BIN));
+    assert!(same_file(&bin_of(h), base(&f)));
     assert!(!h.dir.join("bin/hbmon.old").exists());
     // ... and reported the rollback to the server: an `upgrade` event.
     wait_for(60.0, "the upgrade event on the server", || {
@@ -247,7 +263,7 @@ fn a_crashing_canary_is_rolled_back_and_stops_the_rollout() {
     });
     // c2 was not touched.
     let h2 = &f.hosts[2];
-    assert!(same_file(&bin_of(h2), BIN));
+    assert!(same_file(&bin_of(h2), base(&f)));
     assert!(!h2.vardir().join("upgrade").exists());
     assert_eq!(version(h2).as_deref(), Some(OLD));
 }
@@ -285,14 +301,14 @@ fn kill_during(f: &mut Fleet, step: impl Fn() -> bool) -> bool {
 #[test]
 fn sigkill_mid_download_and_mid_swap_leave_a_client_that_starts() {
     let mut f = fleet();
-    patched(&offer_path(&f), NEW);
+    patched(&f, NEW);
     let part = f.hosts[1].vardir().join("upgrade/hbmon.part");
     let p = part.clone();
     assert!(kill_during(&mut f, move || p.exists()), "never saw the download");
-    start_copy(&mut f.hosts[1], false);
+    start_copy(&mut f.hosts[1], None);
     let h = &f.hosts[1];
     assert_eq!(version(h).as_deref(), Some(OLD));
-    assert!(same_file(&bin_of(h), BIN));
+    assert!(same_file(&bin_of(h), base(&f)));
     assert!(!part.exists(), "the partial download is cleared at start");
 
     // Mid-swap: from the `swap` state (written before the copy beside the
@@ -304,14 +320,14 @@ fn sigkill_mid_download_and_mid_swap_leave_a_client_that_starts() {
     assert!(kill_during(&mut f, swapping), "never saw the swap");
     let trial = std::fs::read_to_string(&state).unwrap_or_default().starts_with("trial");
     if !trial {
-        start_copy(&mut f.hosts[1], false);
+        start_copy(&mut f.hosts[1], None);
     }
     // Whichever side of the rename the kill fell on, the client comes up
     // whole, on one version or the other, with nothing half-installed.
     let h = &f.hosts[1];
     let v = wait_for(30.0, "c1 answers", || version(h));
     assert!(v == OLD || v == NEW, "{v}");
-    assert!(same_file(&bin_of(h), if v == OLD { PathBuf::from(BIN) } else { offer_path(&f) }));
+    assert!(same_file(&bin_of(h), if v == OLD { base(&f) } else { offer_path(&f) }));
     assert!(!staged.exists(), "the staged copy is cleared");
     let st = h.body("UPGRADE STATUS");
     assert!(
