@@ -329,7 +329,7 @@ impl Records {
             interval: h.interval,
             grace: iv.grace,
             missed: iv.missed,
-            phi_threshold: iv.phi_threshold,
+            kind: super::detector::Kind::from_intervals(iv),
         }
     }
 
@@ -461,12 +461,15 @@ impl Records {
         let prev_seen = h.last_seen;
         let f = |k: &str| m.get(k).and_then(|v: Val<'_>| v.as_f64());
         let booted = m.get("boot").and_then(|v| v.as_bool()) == Some(true);
+        // Seq numbers this gap spans (1: nothing lost), for the detector.
+        let mut delta = 1;
         if let Some(seq) = m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0) {
             let seq = seq as u64;
             // A restarted client starts a new sequence: no gap across a boot.
             if let Some(prev) = h.seq.filter(|_| !booted) {
                 if seq > prev + 1 {
                     h.seq_gaps += seq - prev - 1;
+                    delta = seq - prev;
                 }
             }
             h.seq = Some(seq);
@@ -504,7 +507,7 @@ impl Records {
         // Only gaps between heartbeats of a live host describe its rhythm.
         if let (Some(last), Reach::Up | Reach::Late) = (h.last_seen, h.state) {
             if !booted {
-                h.window.push(now.mono - last);
+                h.window.observe(now.mono - last, delta);
             }
         }
         h.last_seen = Some(now.mono);

@@ -4,6 +4,7 @@
 
 mod beats;
 pub mod db;
+pub mod detect_sim;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;

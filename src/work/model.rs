@@ -89,6 +89,9 @@ pub struct Intervals {
     /// `detector phi THRESHOLD`: phi drives late/down when set.
     #[serde(default)]
     pub phi_threshold: Option<f64>,
+    /// `detector tuned`: the loss-aware phi (`server/detector/tuned.rs`).
+    #[serde(default)]
+    pub detector_tuned: bool,
 }
 
 impl Default for Intervals {
@@ -106,6 +109,7 @@ impl Default for Intervals {
             server_dead: 50.0,
             deadman: 60.0,
             phi_threshold: None,
+            detector_tuned: false,
         }
     }
 }

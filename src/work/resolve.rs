@@ -157,6 +157,7 @@ fn intervals(ast: &Ast) -> Intervals {
         iv.missed = m as u32;
     }
     iv.phi_threshold = ast.phi_threshold;
+    iv.detector_tuned = ast.detector_tuned;
     iv
 }
 
