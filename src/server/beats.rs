@@ -24,7 +24,7 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
     };
     match r {
         Reach::New | Reach::Up => at(0),
-        Reach::Late => match levels.iter().find(|l| l.name == "sick") {
+        Reach::Late | Reach::Unreachable => match levels.iter().find(|l| l.name == "sick") {
             Some(l) => l.name.clone(),
             None => at(n / 2),
         },
@@ -73,6 +73,12 @@ impl Server {
     /// outage or 100,000 first heartbeats must not cost a commit each),
     /// then hands each to notifications.
     fn host_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
+        let changes = self.hold_for_confirmation(changes, now, fx);
+        self.emit_changes(changes, now, fx);
+    }
+
+    /// Stores and notifies changes (confirmed ones come here directly).
+    pub(super) fn emit_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
         if changes.is_empty() {
             return;
         }

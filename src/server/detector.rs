@@ -19,11 +19,11 @@
 //!   than [`MIN_SAMPLES`] gaps phi is not yet meaningful and the fixed rule
 //!   applies.
 //! - `detector tuned` ([`Kind::Tuned`]) is the loss-aware phi of
-//!   `tuned.rs`, chosen with the pure simulation (`detect_sim.rs`). It meets
-//!   issue 15's aim only with confirmation by probes (`Confirm` in the
-//!   simulation), which the server does not do yet: until it does, the
-//!   default stays the fixed rule (`detector fixed`), whose deaths are seen
-//!   sooner than the unconfirmed tuned thresholds see them.
+//!   `tuned.rs`, chosen with the pure simulation (`detect_sim.rs`): past
+//!   [`TUNED_SUSPECT`] the host is `down` to the table, but the server
+//!   confirms by probes before it tells anyone (`confirm.rs`). The default
+//!   stays the fixed rule (`detector fixed`) until the tuned one has run
+//!   through the whole suite and a release.
 
 mod tuned;
 pub use tuned::{DOWN as TUNED_DOWN, LATE as TUNED_LATE, SUSPECT as TUNED_SUSPECT};
@@ -43,6 +43,9 @@ pub enum Reach {
     Down,
     /// Stopped cleanly (`shutdown=1`): level `down`, not a failure.
     Stopped,
+    /// Silent, and the server cannot reach it, but peers can (confirmation,
+    /// `confirm.rs`): a path problem, not a dead host.
+    Unreachable,
 }
 
 impl Reach {
@@ -55,6 +58,7 @@ impl Reach {
             Reach::Late => "late",
             Reach::Down => "down",
             Reach::Stopped => "stopped",
+            Reach::Unreachable => "unreachable",
         }
     }
     pub fn parse(s: &str) -> Option<Reach> {
@@ -64,6 +68,7 @@ impl Reach {
             "late" => Reach::Late,
             "down" => Reach::Down,
             "stopped" => Reach::Stopped,
+            "unreachable" => Reach::Unreachable,
             _ => return None,
         })
     }
@@ -220,14 +225,10 @@ pub fn normal_sf(x: f64, mean: f64, sd: f64) -> f64 {
 pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
     let elapsed = now - last;
     if p.kind == Kind::Tuned {
+        // A suspicion: the server confirms it by probes before anyone is
+        // told (`confirm.rs`); there is no late from silence alone.
         if let Some(phi) = w.tuned_phi(elapsed) {
-            return if phi > TUNED_DOWN {
-                Reach::Down
-            } else if phi > TUNED_LATE {
-                Reach::Late
-            } else {
-                Reach::Up
-            };
+            return if phi > TUNED_SUSPECT { Reach::Down } else { Reach::Up };
         }
     }
     if let Kind::Phi(t) = p.kind {
@@ -243,7 +244,7 @@ pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
     }
     if elapsed > p.missed.max(1) as f64 * p.interval + p.grace {
         Reach::Down
-    } else if elapsed > p.interval + p.grace {
+    } else if elapsed > p.interval + p.grace && p.kind != Kind::Tuned {
         Reach::Late
     } else {
         Reach::Up
@@ -256,11 +257,10 @@ pub fn next_deadline(p: &Params, w: &Window, last: f64, current: Reach) -> Optio
     let target = match current {
         Reach::Up | Reach::New => Reach::Late,
         Reach::Late => Reach::Down,
-        Reach::Down | Reach::Stopped => return None,
+        Reach::Down | Reach::Stopped | Reach::Unreachable => return None,
     };
     if p.kind == Kind::Tuned {
-        let phi_target = if target == Reach::Late { TUNED_LATE } else { TUNED_DOWN };
-        if let Some(e) = w.tuned_elapsed_for(phi_target) {
+        if let Some(e) = w.tuned_elapsed_for(TUNED_SUSPECT) {
             return Some(last + e);
         }
     }
@@ -270,7 +270,8 @@ pub fn next_deadline(p: &Params, w: &Window, last: f64, current: Reach) -> Optio
             return Some(last + e);
         }
     }
-    let after = if target == Reach::Late {
+    // Tuned without history: the fixed rule's down only (no late from silence).
+    let after = if target == Reach::Late && p.kind != Kind::Tuned {
         p.interval + p.grace
     } else {
         p.missed.max(1) as f64 * p.interval + p.grace
@@ -378,7 +379,9 @@ mod tests {
 
     #[test]
     fn names_and_levels() {
-        for r in [Reach::New, Reach::Up, Reach::Late, Reach::Down, Reach::Stopped] {
+        for r in
+            [Reach::New, Reach::Up, Reach::Late, Reach::Down, Reach::Stopped, Reach::Unreachable]
+        {
             assert_eq!(Reach::parse(r.name()), Some(r));
         }
         assert_eq!(Reach::parse("x"), None);

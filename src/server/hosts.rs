@@ -96,6 +96,8 @@ pub struct Host {
     pub last_seen_wall: Option<f64>,
     pub seq: Option<u64>,
     pub seq_gaps: u64,
+    /// Suspicions the host answered itself (heartbeats lost, host alive).
+    pub answered: u64,
     /// As the client reported it (its last measured RTT to us), ms.
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
@@ -122,6 +124,7 @@ impl Host {
             last_seen_wall: None,
             seq: None,
             seq_gaps: 0,
+            answered: 0,
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
@@ -282,6 +285,26 @@ impl HostTable {
             Err(Refused(reason)) => self.r.refuse(reason, from.ip(), now.wall),
         }
         res
+    }
+
+    /// A confirmation's verdict (`confirm.rs`): `Up` when the host answered
+    /// (its silence counts anew from now), else `Unreachable` or `Down`.
+    /// Returns the state it had.
+    pub fn set_verdict(&mut self, name: &str, new: Reach, now: Now) -> Option<Reach> {
+        let i = *self.r.by_name.get(name)? as usize;
+        let h = &mut self.r.hosts[i];
+        let old = h.state;
+        if old != Reach::Down {
+            // A heartbeat came back meanwhile: it has the last word.
+            return Some(old);
+        }
+        h.state = new;
+        if new == Reach::Up {
+            h.answered += 1;
+            h.last_seen = Some(now.mono);
+            self.r.schedule(i);
+        }
+        Some(old)
     }
 
     /// The earliest monotonic time at which [`check`](Self::check) may find a change.

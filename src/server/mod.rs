@@ -3,6 +3,7 @@
 //! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
 
 mod beats;
+mod confirm;
 pub mod db;
 pub mod detect_sim;
 pub mod detector;
@@ -41,7 +42,10 @@ pub enum ServerTick {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ServerCall {}
+pub enum ServerCall {
+    /// A probe of a suspected host (`confirm.rs`).
+    Confirm(confirm::Ask),
+}
 
 pub use crate::notify::{NotifyDone, NotifyJob};
 
@@ -96,6 +100,8 @@ pub struct Server {
     dir_lm: Version,
     /// Host-items not at the best level, as the last event left them.
     open: reconcile::Open,
+    /// Suspected hosts whose down is held while probes confirm it.
+    confirm: confirm::Confirmations,
 }
 
 #[derive(Debug, Default)]
@@ -169,6 +175,7 @@ impl Server {
             own_lm: st.work_lm,
             dir_lm: 0,
             open,
+            confirm: Default::default(),
         };
         s.index_hosts();
         s.set_work_lms();
@@ -695,11 +702,13 @@ impl Server {
     pub fn on_call(
         &mut self,
         c: ServerCall,
-        _r: crate::session::CallResult,
-        _now: Now,
-        _fx: &mut Effects,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
     ) {
-        match c {}
+        match c {
+            ServerCall::Confirm(a) => self.on_confirm(a, r, now, fx),
+        }
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {

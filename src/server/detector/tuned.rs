@@ -11,9 +11,9 @@
 //!   `prod_k (1 - (1 - loss) * F((e - k * mean) / sd))` over the heartbeats
 //!   `k = 1, 2, ...` it would have sent, and `phi = -log10` of that.
 //!
-//! [`SUSPECT`] is where the host is suspected (and, when the server can,
-//! confirmed by probes before it is called down); [`LATE`] and [`DOWN`] are
-//! the plain thresholds when nothing confirms. The values come from the pure
+//! [`SUSPECT`] is where the host is suspected and confirmed by probes
+//! before it is called down; [`LATE`] and [`DOWN`] are thresholds without
+//! confirmation, kept for the simulation's comparison only. The values come from the pure
 //! simulation (`detect_sim.rs`), see the README's detection table.
 
 use super::{normal_sf, Window};
@@ -133,12 +133,11 @@ mod tests {
         use super::super::{judge, next_deadline, Kind, Params, Reach};
         let p = Params { interval: 1.0, grace: 1.0, missed: 3, kind: Kind::Tuned };
         let w = steady(None);
-        let late = next_deadline(&p, &w, 0.0, Reach::Up).unwrap();
-        let down = next_deadline(&p, &w, 0.0, Reach::Late).unwrap();
-        assert!(late > 1.0 && late < down, "late {late} down {down}");
-        assert_eq!(judge(&p, &w, 0.0, late - 0.01), Reach::Up);
-        assert_eq!(judge(&p, &w, 0.0, late + 0.01), Reach::Late);
-        assert_eq!(judge(&p, &w, 0.0, down + 0.01), Reach::Down);
+        // No late from silence: up until suspected, then down (to be confirmed).
+        let at = next_deadline(&p, &w, 0.0, Reach::Up).unwrap();
+        assert!(at > 2.0 && at < 3.5, "suspected at {at}");
+        assert_eq!(judge(&p, &w, 0.0, at - 0.01), Reach::Up);
+        assert_eq!(judge(&p, &w, 0.0, at + 0.01), Reach::Down);
         // Without history the fixed rule applies.
         assert_eq!(judge(&p, &Window::default(), 0.0, 2.1), Reach::Late);
     }
