@@ -138,7 +138,11 @@ mod tests {
         assert!(at > 2.0 && at < 3.5, "suspected at {at}");
         assert_eq!(judge(&p, &w, 0.0, at - 0.01), Reach::Up);
         assert_eq!(judge(&p, &w, 0.0, at + 0.01), Reach::Down);
-        // Without history the fixed rule applies.
-        assert_eq!(judge(&p, &Window::default(), 0.0, 2.1), Reach::Late);
+        // Without history the fixed rule's down applies, still with no late.
+        let empty = Window::default();
+        assert_eq!(judge(&p, &empty, 0.0, 2.1), Reach::Up);
+        assert_eq!(judge(&p, &empty, 0.0, 4.1), Reach::Down);
+        let at = next_deadline(&p, &empty, 0.0, Reach::Up).unwrap();
+        assert!(at > 4.0 && at < 4.01, "fallback deadline {at}");
     }
 }
