@@ -46,6 +46,11 @@ impl Server {
 
     /// The CheckHosts timer: late/down from the table's deadlines.
     pub(super) fn check_hosts(&mut self, now: Now, fx: &mut Effects) {
+        // A timer served late means the loop itself stalled: the silence it
+        // finds may be the server's own (isolation guard).
+        if let Some(at) = self.check_at {
+            self.note_lag(now.mono - at, now, fx);
+        }
         self.check_at = None;
         let changes = self.udp.check(now);
         self.host_changes(changes, now, fx);
@@ -113,6 +118,15 @@ impl Server {
             // A new host is news about its heartbeat (the message says so),
             // not about an item called `new`.
             ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
+            ChangeKind::Isolated(on) => {
+                let (fine, sick) =
+                    (reach_level(levels, Reach::Up), reach_level(levels, Reach::Late));
+                if *on {
+                    ("isolation", Some(fine), sick)
+                } else {
+                    ("isolation", Some(sick), fine)
+                }
+            }
         };
         self.event_seq += 1;
         Some(Event {

@@ -32,6 +32,8 @@ pub struct Ask {
 pub struct Confirmations {
     pending: HashMap<String, Held>,
     next_id: u64,
+    /// The isolation guard's state (`isolate.rs`).
+    pub(super) guard: super::isolate::Guard,
 }
 
 #[derive(Debug)]
@@ -58,9 +60,13 @@ impl Server {
         for c in changes {
             match c.kind {
                 ChangeKind::Heartbeat { new: Reach::Down, .. } => {
+                    self.note_down(now, fx);
                     if !self.start_confirm(&c, now, fx) {
-                        out.push(c);
+                        self.emit_or_hold(c, &mut out);
                     }
+                }
+                ChangeKind::Heartbeat { old: Reach::Down, .. } if self.release_held(&c.host) => {
+                    log::info!("{}: back within the isolation hold: never told down", c.host);
                 }
                 ChangeKind::Heartbeat { old: Reach::Down, .. }
                     if self.confirm.pending.remove(&c.host).is_some() =>
@@ -196,6 +202,8 @@ impl Server {
             }
         }
         c.time = now.wall;
-        self.emit_changes(vec![c], now, fx);
+        let mut out = Vec::new();
+        self.emit_or_hold(c, &mut out);
+        self.emit_changes(out, now, fx);
     }
 }

@@ -54,6 +54,8 @@ pub enum ChangeKind {
     Reboot,
     /// A name not in the work sent its first heartbeat.
     NewHost,
+    /// The server suspects itself (`isolate.rs`): true when it starts.
+    Isolated(bool),
 }
 
 /// A change the server turns into a `crate::event::Event`.
@@ -71,6 +73,7 @@ impl HostChange {
     pub fn item(&self) -> &'static str {
         match self.kind {
             ChangeKind::Reboot => "reboot",
+            ChangeKind::Isolated(_) => "isolation",
             _ => "heartbeat",
         }
     }

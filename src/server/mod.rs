@@ -9,6 +9,7 @@ pub mod detect_sim;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;
+mod isolate;
 mod reconcile;
 pub mod udp;
 mod works;
@@ -39,6 +40,8 @@ pub enum ServerTick {
     Deadman,
     /// The poll of the work-files (`ival_check_work`).
     CheckWork(u64),
+    /// The end of an isolation hold (`isolate.rs`).
+    IsolationEnd,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -696,6 +699,7 @@ impl Server {
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::Deadman => {}
+            ServerTick::IsolationEnd => self.isolation_end(now, fx),
         }
     }
 
