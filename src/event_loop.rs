@@ -3,6 +3,7 @@
 //! helper threads. Protocol lives elsewhere; this file only moves bytes and
 //! dispatches by token.
 
+mod accept;
 mod udp;
 
 use crate::command;
@@ -81,6 +82,8 @@ pub struct EventLoop {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     sessions: HashMap<usize, Session>,
+    /// Open sessions per (canonical) peer address.
+    per_source: HashMap<std::net::IpAddr, u32>,
     calls: HashMap<usize, (Call, CallOwner)>,
     queued_calls: VecDeque<CallReq>,
     pending: HashMap<usize, Pending>,
@@ -95,6 +98,8 @@ pub struct EventLoop {
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
+    /// systemd's notify socket (a no-op without one).
+    notifier: crate::systemd::Notifier,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -131,6 +136,7 @@ impl EventLoop {
             done_tx,
             done_rx,
             sessions: HashMap::new(),
+            per_source: HashMap::new(),
             calls: HashMap::new(),
             queued_calls: VecDeque::new(),
             pending: HashMap::new(),
@@ -142,9 +148,24 @@ impl EventLoop {
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             early_results: Vec::new(),
+            notifier: crate::systemd::Notifier::none(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
+    }
+
+    /// Takes systemd's notifier and starts the watchdog pings, which only
+    /// this loop's timers send: a loop that stops turning stops them.
+    pub fn set_notifier(&mut self, n: crate::systemd::Notifier) {
+        if n.watchdog_every().is_some() {
+            let now = self.now();
+            self.timers.at(now.mono, Tick::Watchdog);
+        }
+        self.notifier = n;
+    }
+
+    pub fn notifier(&self) -> &crate::systemd::Notifier {
+        &self.notifier
     }
 
     pub fn now(&self) -> Now {
@@ -258,36 +279,6 @@ impl EventLoop {
         self.next_token
     }
 
-    fn accept(&mut self, st: &mut State, now: Now) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, peer)) => {
-                    if self.sessions.len() >= MAX_SESSIONS {
-                        use std::io::Write;
-                        let _ = stream.write(command::frame_err("?", "busy").as_bytes());
-                        st.counters.refuse("busy");
-                        continue;
-                    }
-                    let t = self.token();
-                    let interest = Interest::READABLE;
-                    if self.poll.registry().register(&mut stream, Token(t), interest).is_err() {
-                        continue;
-                    }
-                    let deadline = now.mono + SESSION_TIMEOUT;
-                    self.sessions.insert(t, Session::new(stream, peer, deadline));
-                    self.timers.at(deadline, Tick::ConnDeadline(t));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and let the next poll retry.
-                    log::warn!("accept: {e}");
-                    return;
-                }
-            }
-        }
-    }
-
     fn session_event(
         &mut self,
         t: usize,
@@ -356,6 +347,7 @@ impl EventLoop {
         if close {
             if let Some(mut s) = self.sessions.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut s.stream);
+                self.forget_source(s.peer.ip());
             }
             self.pending.remove(&t);
             return;
@@ -486,6 +478,12 @@ impl EventLoop {
             }
             Tick::RotateLog => crate::logger::rotate_now(),
             Tick::UdpRearm => self.rearm_udp(st, now, fx),
+            Tick::Watchdog => {
+                if let Some(every) = self.notifier.watchdog_every() {
+                    self.notifier.send(crate::systemd::Note::Watchdog);
+                    self.timers.at(now.mono + every, Tick::Watchdog);
+                }
+            }
         }
     }
 

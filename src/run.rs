@@ -68,10 +68,34 @@ pub fn load_work(conf: &Conf, host: &str) -> Result<(Work, String)> {
                 return Ok((w, format!("{} (cached)", cache.display())))
             }
             Ok(w) => log::warn!("ignoring cached work for {} (this host is {host})", w.host),
-            Err(e) => log::warn!("ignoring unreadable cached work: {e}"),
+            Err(e) => log::error!("ignoring unreadable cached work: {e}"),
         }
     }
     Ok((bootstrap_work(conf, host)?, "bootstrap (waiting for the server's work)".into()))
+}
+
+/// A daemon's check of its cached work before using it: a cache that does
+/// not parse is moved aside (`work.json.corrupt-<time>`) and reported (log,
+/// and a notice the client raises as its `store` item), never silently
+/// replaced by the bootstrap work.
+fn check_work_cache(conf: &Conf, host: &str) {
+    let cache = conf.work_cache();
+    if conf.file.is_none() || conf_says_server(conf, host) || !cache.exists() {
+        return;
+    }
+    let Err(e) = read_work_file(&cache) else { return };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let aside = crate::dbfile::aside_name(&cache, now);
+    let moved = match std::fs::rename(&cache, &aside) {
+        Ok(()) => format!("moved to {}", aside.display()),
+        Err(m) => format!("could not move it aside: {m}"),
+    };
+    let notice = format!("cached work is corrupt ({e}); {moved}; waiting for the server's work");
+    log::error!("{notice}");
+    crate::vardir::notice(notice);
 }
 
 pub fn read_work_file(path: &Path) -> Result<Work> {
@@ -207,6 +231,7 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
             "ival_deadman" => iv.deadman = *v,
             "grace" => iv.grace = *v,
             "missed" => iv.missed = *v as u32,
+            "hbd_senders" => iv.hbd_senders = *v as u32,
             _ => {}
         }
     }
@@ -274,6 +299,7 @@ fn bind_udp_client(ip: IpAddr) -> Result<std::net::UdpSocket> {
 /// daemon process). Errors before the fork reach the terminal directly.
 pub fn start(conf: Conf, interactive: bool) -> Result<()> {
     let host = hostname(&conf);
+    check_work_cache(&conf, &host);
     // The version is read before the file: a work-file replaced in between
     // then looks newer than what runs, and is loaded again by the poll.
     let lm = work_version(&conf, &host);
@@ -336,9 +362,17 @@ fn run_daemon(
 ) -> Result<Exit> {
     let files = crate::control::run_files(&conf);
     let lock = daemon::take_lock(&files)?;
-    std::fs::create_dir_all(&conf.vardir)
-        .map_err(|e| Error::io(format!("mkdir {}", conf.vardir.display()), e))?;
+    // One daemon per vardir, whatever its rundir.
+    let vardir_lock = crate::vardir::lock(&conf.vardir)?;
     init_logging(&conf, interactive)?;
+    // Work-files carry channel tokens: older ones made world-readable are tightened.
+    for r in
+        [crate::vardir::tighten_dir(&conf.works_dir()), crate::vardir::tighten(&conf.work_cache())]
+    {
+        if let Err(e) = r {
+            log::error!("{e}");
+        }
+    }
     let sockets = bind_sockets(&conf, &work)?;
     let bound = Bound {
         cmd: sockets.listener.local_addr().map_err(|e| Error::io("listener address", e))?,
@@ -393,12 +427,18 @@ fn run_daemon(
     if let Some(r) = ready.take() {
         r.ready();
     }
+    // Sockets bound, work loaded, parts built: now systemd may call us up.
+    let notifier = crate::systemd::Notifier::from_env();
+    notifier.send(crate::systemd::Note::Ready);
+    el.set_notifier(notifier);
     let exit = el.run(&mut st, &mut fx, &mut reload)?;
+    el.notifier().send(crate::systemd::Note::Stopping);
     let now = el.now();
     shutdown_parts(&mut st, now, &mut fx);
     el.flush(&mut fx);
     log::info!("hbmon stopping ({exit:?})");
     drop(el);
+    drop(vardir_lock);
     drop(lock);
     Ok(exit)
 }
@@ -518,6 +558,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
     };
     crate::logger::set_level(conf.loglvl.filter());
     let host = hostname(&conf);
+    check_work_cache(&conf, &host);
     let lm = work_version(&conf, &host);
     let work = match load_work(&conf, &host) {
         Ok((w, origin)) => {
@@ -569,5 +610,35 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
     }
     if let Some(p) = st.pmaker.as_ref() {
         p.reload(&conf, &work);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conf(text: &str) -> Conf {
+        crate::conf::parse(Path::new("/x/conf"), text).expect("conf")
+    }
+
+    #[test]
+    fn a_conf_port_is_the_servers_until_the_work_names_one() {
+        let c = conf("server 127.0.0.9\nport 6001\nhb_port 6002\n");
+        let w = bootstrap_work(&c, "c1.example.org").expect("bootstrap");
+        assert_eq!((w.server.ports.port, w.server.ports.hb_port), (6001, 6002));
+        // A served work with default ports: the conf's still hold.
+        let served = Work { server: Endpoint { ports: Ports::default(), ..w.server.clone() }, ..w };
+        let o = apply_conf_overrides(&c, served.clone());
+        assert_eq!((o.server.ports.port, o.server.ports.hb_port), (6001, 6002));
+        // The work naming its own port wins; `server ADDRESS:PORT` wins over both.
+        let mut named = served;
+        named.server.ports.port = 7000;
+        assert_eq!(apply_conf_overrides(&c, named.clone()).server.ports.port, 7000);
+        let c = conf("server 127.0.0.9:8000\nport 6001\n");
+        assert_eq!(apply_conf_overrides(&c, named).server.ports.port, 8000);
+        // `server ADDRESS:PORT` alone: that port is ours too until the work says.
+        let c = conf("server 127.0.0.9:8000\n");
+        let w = bootstrap_work(&c, "c1.example.org").expect("bootstrap");
+        assert_eq!((w.ports.port, w.server.ports.port), (8000, 8000));
     }
 }

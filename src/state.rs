@@ -37,6 +37,8 @@ pub enum Tick {
     RotateLog,
     /// Re-arm the heartbeat socket after a coalescing pause.
     UdpRearm,
+    /// Tell systemd's watchdog the loop is turning (`WATCHDOG=1`).
+    Watchdog,
 }
 
 /// Who asked for an outgoing call, so its result goes back there.

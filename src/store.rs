@@ -56,9 +56,18 @@ pub struct History {
 
 impl History {
     pub fn open(path: &Path) -> Result<History> {
-        let conn =
-            Connection::open(path).map_err(|e| Error::db(format!("open {}", path.display()), e))?;
-        History::setup(conn, true)
+        History::open_checked(path).map(|(h, _)| h)
+    }
+
+    /// Opens the file (created 0600); a corrupt one is moved aside and its
+    /// readable rows (the outbox first of all) carried over: the notice says
+    /// what happened (see `dbfile`).
+    pub fn open_checked(path: &Path) -> Result<(History, Option<String>)> {
+        let probe = |c: &Connection| user_version(c).map(|_| ());
+        let opened = crate::dbfile::open(path, &probe)?;
+        let h = History::setup(opened.conn, true)
+            .map_err(|e| Error::Runtime(format!("{}: {e}", path.display())))?;
+        Ok((h, opened.notice))
     }
 
     pub fn open_in_memory() -> Result<History> {

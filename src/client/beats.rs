@@ -68,6 +68,7 @@ impl Client {
     ) {
         match self.hb.on_ack(d, stamp.unwrap_or(now.wall), now) {
             Ok(a) => {
+                self.clock_item(a.clock_off, now, fx);
                 if let Some(rtt) = a.rtt_ms {
                     let best = self.items.level_name(0).to_string();
                     self.set_item("rtt", Some(rtt), &best, "", now, fx);
@@ -80,6 +81,35 @@ impl Client {
                 }
             }
             Err(e) => log::debug!("datagram from {from} ignored: {e:?}"),
+        }
+    }
+
+    /// The `clock` item: an error while the server says our clock is off
+    /// by more than its window (it drops our heartbeats then), cleared by
+    /// the next normal ACK.
+    fn clock_item(&mut self, off: Option<f64>, now: Now, fx: &mut Effects) {
+        match off {
+            Some(off) => {
+                let worst =
+                    self.items.level_name(self.work.levels.len().saturating_sub(1)).to_string();
+                let msg = format!(
+                    "clock off by {off:+.1}s from the server {} (allowed {}s): heartbeats are dropped; fix the time (NTP)",
+                    self.work.server.host,
+                    crate::wire::MAX_SKEW
+                );
+                if !self.clock_off {
+                    log::error!("{msg}");
+                }
+                self.clock_off = true;
+                self.set_item("clock", None, &worst, &msg, now, fx);
+            }
+            None if self.clock_off => {
+                self.clock_off = false;
+                log::warn!("the clock agrees with the server again");
+                let best = self.items.level_name(0).to_string();
+                self.set_item("clock", Some(0.0), &best, "", now, fx);
+            }
+            None => {}
         }
     }
 }

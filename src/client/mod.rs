@@ -7,6 +7,7 @@ pub mod fallback;
 pub mod fitness;
 pub mod heartbeat;
 pub mod items;
+pub mod spool;
 pub mod sync;
 mod ticks;
 
@@ -95,13 +96,20 @@ pub struct Client {
     hb_targets: Vec<SocketAddr>,
     extra_targets: Vec<String>,
     server_dead: bool,
+    /// The server said our clock is off (the `clock` item is raised).
+    clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
     fallback: Option<crate::work::model::Channel>,
+    /// Events and counts the history could not take (a full vardir).
+    spool: spool::Spool,
+    /// Files of the vardir found corrupt at start (raised as `store`).
+    store_notices: Vec<String>,
+    vardir: PathBuf,
 }
 
 impl Client {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
-        let history = History::open(&st.conf.history_db())?;
+        let (history, notice) = History::open_checked(&st.conf.history_db())?;
         let mut c = Client {
             host: st.hostname.clone(),
             work: st.work.clone(),
@@ -133,7 +141,11 @@ impl Client {
             hb_targets: Vec::new(),
             extra_targets: st.conf.heartbeat_to.clone(),
             server_dead: false,
+            clock_off: false,
             fallback: None,
+            spool: spool::Spool::default(),
+            store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
+            vardir: st.conf.vardir.clone(),
         };
         c.fallback = st.conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
             Ok(ch) => Some(ch),
@@ -161,6 +173,7 @@ impl Client {
             c.call_server(ClientCall::AllSend, "ALLSEND".into(), now, fx);
         }
         c.schedule_report(now, fx, c.work.intervals.send_report.min(5.0));
+        c.store_item(now, fx);
         // Events left in the outbox by a previous run go out now.
         c.send_events(now, fx);
         Ok(c)
@@ -181,6 +194,11 @@ impl Client {
         // the old interval.
         if self.hb_targets != old_targets || work.intervals.heartbeat != old_interval {
             self.arm_heartbeat(now.mono + 0.05, fx);
+        }
+        let notices = crate::vardir::take_notices();
+        if !notices.is_empty() {
+            self.store_notices.extend(notices);
+            self.store_item(now, fx);
         }
         // A new work is worth a report at once, and a first round soon:
         // both restart their schedules (the old ticks go stale).
@@ -277,9 +295,7 @@ impl Client {
         };
         let events = self.items.apply(&host, readings, now.wall, &mut next);
         let vals: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        if let Err(e) = self.history.insert_round_with_events(now.wall, &vals, &events) {
-            log::error!("history: {e}");
-        }
+        self.store_round(now, &vals, &events, fx);
         for e in &events {
             log::info!("{} {} -> {}", e.item, e.old_level.as_deref().unwrap_or("-"), e.new_level);
         }
@@ -306,54 +322,11 @@ impl Client {
         };
         let host = self.host.clone();
         if let Some(e) = self.items.set(&host, item, value, level, msg, now.wall, &mut ids) {
-            if let Err(err) = self.history.enqueue(std::slice::from_ref(&e)) {
-                log::error!("history: {err}");
+            if item == spool::STORE_ITEM && !msg.is_empty() {
+                log::error!("{item} -> {level}: {msg}");
             }
+            self.store_events(std::slice::from_ref(&e));
             self.send_events(now, fx);
-        }
-    }
-
-    /// Sends queued events unless a batch is already in flight.
-    fn send_events(&mut self, now: Now, fx: &mut Effects) {
-        if self.events_call {
-            return;
-        }
-        let events = match self.history.pending(EVENTS_BATCH) {
-            Ok(e) => e,
-            Err(e) => {
-                log::error!("outbox: {e}");
-                return;
-            }
-        };
-        if events.is_empty() {
-            return;
-        }
-        let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
-        let body = serde_json::json!({"host": self.host, "events": events});
-        self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
-    }
-
-    fn on_events_answer(
-        &mut self,
-        ids: Vec<String>,
-        r: crate::session::CallResult,
-        now: Now,
-        fx: &mut Effects,
-    ) {
-        self.events_call = false;
-        match r.and_then(|t| crate::command::parse_answer(&t)) {
-            Ok(_) => {
-                self.events_backoff.ok();
-                if let Err(e) = self.history.ack(&ids) {
-                    log::error!("outbox: {e}");
-                }
-                self.send_events(now, fx);
-            }
-            Err(e) => {
-                let wait = self.events_backoff.fail(60.0);
-                log::warn!("sending {} events failed ({e}); retrying in {wait}s", ids.len());
-                self.schedule_events_retry(now, fx, wait);
-            }
         }
     }
 
@@ -374,12 +347,10 @@ impl Client {
             "ZAP" => self.zap(now),
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = req
-                    .args
-                    .first()
-                    .and_then(|a| a.parse::<f64>().ok())
-                    .unwrap_or(30.0)
-                    .clamp(0.0, 30.0);
+                let spread = match crate::ranges::send_spread(&req.args) {
+                    Ok(s) => s,
+                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
+                };
                 self.schedule_report(now, fx, sync::jitter(spread));
                 let when = crate::verbs::fmt_time(self.next_report_wall);
                 let body = format!("SEND next_send {} {when}", self.work.server.host);
@@ -406,8 +377,13 @@ impl Client {
             }
         }
         let mut pnts = None;
-        if let Some(n) = args.peek().and_then(|a| a.parse::<u32>().ok()) {
-            pnts = Some(n);
+        // A number here is pnts and must be a valid one (`-1`, `nan` and
+        // `99999999999` are errors, not item names).
+        if let Some(a) = args.peek().filter(|a| crate::ranges::looks_numeric(a)) {
+            match crate::ranges::check_count("HIST pnts", a) {
+                Ok(n) => pnts = Some(n as u32),
+                Err(e) => return Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+            }
             args.next();
         }
         if args.peek().is_some_and(|a| {
@@ -448,7 +424,7 @@ impl Client {
             );
         }
         let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
-        let _ = writeln!(out, "-- outbox {} queued events", self.history.outbox_len().unwrap_or(0));
+        self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
         self.items.state_lines(out, now.wall);
     }
@@ -458,6 +434,11 @@ impl Client {
             "work_lm": self.work_lm,
             "items": self.items.dump(),
             "outbox": self.history.outbox_len().unwrap_or(0),
+            "held_events": self.spool.held().len(),
+            "samples_dropped": self.spool.samples_dropped,
+            "events_dropped": self.spool.events_dropped,
+            "store_failing": self.spool.failing.as_ref().map(|f| &f.1),
+            "store_notices": self.store_notices,
             "running": self.running.iter().collect::<Vec<_>>(),
             "next_report": self.next_report_wall,
         })

@@ -62,7 +62,7 @@ pub fn write_cache(path: &std::path::Path, work: &Work, lm: Version) -> std::io:
     }
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(work).map_err(std::io::Error::other)?;
-    std::fs::write(&tmp, text)?;
+    crate::vardir::write_private(&tmp, text.as_bytes())?;
     if let Err(e) = version::stamp_file(&tmp, lm) {
         // Not fatal: the next start fetches the work once more.
         log::warn!("cannot set the mtime of {}: {e}", tmp.display());

@@ -592,6 +592,10 @@ impl Notifier {
 #[path = "engine_view.rs"]
 mod view;
 
+/// The engine tests' fixtures, for the view's tests too.
+#[cfg(test)]
+use tests as tests_support;
+
 #[cfg(test)]
 #[path = "engine_tests.rs"]
 mod tests;

@@ -11,7 +11,7 @@ fn levels() -> Vec<Level> {
         .collect()
 }
 
-fn work() -> ServerWork {
+pub(super) fn work() -> ServerWork {
     let ch = |n: &str, opts: &[(&str, &str)]| Channel {
         name: n.into(),
         kind: "webhook".into(),
@@ -44,13 +44,13 @@ fn work() -> ServerWork {
     }
 }
 
-fn setup(w: &ServerWork) -> (Connection, Notifier) {
+pub(super) fn setup(w: &ServerWork) -> (Connection, Notifier) {
     let conn = Connection::open_in_memory().unwrap();
     let n = Notifier::new(&conn, w, &levels(), &Intervals::default(), None).unwrap();
     (conn, n)
 }
 
-fn ev(host: &str, item: &str, old: &str, new: &str, v: f64, t: f64) -> Event {
+pub(super) fn ev(host: &str, item: &str, old: &str, new: &str, v: f64, t: f64) -> Event {
     Event {
         id: format!("{t}"),
         host: host.into(),

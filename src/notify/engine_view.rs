@@ -42,3 +42,33 @@ impl Notifier {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_support::{ev, setup, work};
+
+    #[test]
+    fn open_alerts_carry_their_flags() {
+        let w = work();
+        let (c, mut n) = setup(&w);
+        n.on_event(&c, &ev("www2.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0).unwrap();
+        n.on_event(&c, &ev("db1.x", "disk_used:/", "ok", "crit", 97.0, 1.0), "up", 1.0).unwrap();
+        assert!(n.ack(&c, "www2.x", "cpu_load").unwrap());
+        n.silence(&c, "db1.x", None, 100.0).unwrap();
+        let v = n.open_alerts(None, 50.0);
+        let a = v["alerts"].as_array().unwrap();
+        assert_eq!(a.len(), 2, "{v}");
+        let www2 = a.iter().find(|x| x["host"] == "www2.x").unwrap();
+        assert_eq!(
+            (www2["acked"].as_bool(), www2["silenced"].as_bool()),
+            (Some(true), Some(false))
+        );
+        assert_eq!(www2["level"], "sick");
+        let db1 = a.iter().find(|x| x["host"] == "db1.x").unwrap();
+        assert_eq!(db1["silenced"], true, "a host-wide silence covers its items");
+        assert_eq!(v["silences"][0]["item"], "");
+        let one = n.open_alerts(Some("db1.x"), 50.0);
+        assert_eq!(one["alerts"].as_array().unwrap().len(), 1);
+        assert_eq!(n.open_alerts(None, 150.0)["silences"].as_array().unwrap().len(), 0, "expired");
+    }
+}

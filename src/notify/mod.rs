@@ -55,6 +55,8 @@ pub fn run_job(job: NotifyJob) -> NotifyDone {
         "alertmanager" => channels::alertmanager::send(&ch.target, &ch.options, &job.msg, t),
         other => Err(format!("unknown channel type {other:?}")),
     };
+    // Errors reach the log, STATE and DUMP: no URL token or password in them.
+    let result = result.map_err(|e| crate::redact::urls(&e));
     NotifyDone { id: job.id, result }
 }
 

@@ -9,7 +9,9 @@ use crate::event::Event;
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::state::{Effects, Now, Tick};
+use crate::units::round_json;
 use crate::work::model::Level;
+use fleet::EventsFilter;
 
 /// How often the host table is saved.
 pub const PERSIST_EVERY: f64 = 60.0;
@@ -90,7 +92,7 @@ impl Server {
         let mut events = Vec::with_capacity(changes.len());
         for c in &changes {
             if let Some(ev) = self.change_event(c) {
-                log::info!("{} {}: {}", ev.host, ev.item, c.message);
+                log_change(c, &ev);
                 events.push(ev);
             }
         }
@@ -137,9 +139,50 @@ impl Server {
             new_level: new,
             old_value: None,
             new_value: None,
-            time: c.time,
+            time: round_json(c.time),
             message: c.message.clone(),
         })
+    }
+
+    /// server.db was corrupt at start: the notice becomes an event of this
+    /// host's `store:server.db` item (so it alerts like any other) and a
+    /// STATE line. A healthy start after such an event is its recovery.
+    pub(super) fn store_notice_event(
+        &mut self,
+        notice: Option<String>,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        const ITEM: &str = "store:server.db";
+        let best = reach_level(&self.work.levels, Reach::Up);
+        let last =
+            fleet::query_events(&self.db, Some(&self.host), Some(ITEM), &EventsFilter::Last(1))
+                .ok()
+                .and_then(|v| v.last()?.get("new_level")?.as_str().map(String::from));
+        let (level, message) = match &notice {
+            Some(n) => (reach_level(&self.work.levels, Reach::Late), n.clone()),
+            None if last.as_ref().is_some_and(|l| *l != best) => {
+                (best, "server.db opened healthy".to_string())
+            }
+            None => return,
+        };
+        self.event_seq += 1;
+        let ev = Event {
+            id: format!("srv-{}-{}", self.boot_id, self.event_seq),
+            host: self.host.clone(),
+            item: ITEM.into(),
+            old_level: last,
+            new_level: level,
+            old_value: None,
+            new_value: None,
+            time: now.wall,
+            message,
+        };
+        self.store_notice = notice;
+        match fleet::store_events(&mut self.db, std::slice::from_ref(&ev), now.wall) {
+            Ok(_) => self.on_event(&ev, now, fx),
+            Err(e) => log::error!("{e}"),
+        }
     }
 
     /// The host's reachability as notifications and CLIENTS see it.
@@ -153,14 +196,26 @@ impl Server {
         serde_json::json!({
             "state": h.state.name(),
             "level": reach_level(&self.work.levels, h.state),
-            "rtt_ms": h.rtt_ms,
-            "phi": h.last_seen.and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace)),
-            "seen": h.last_seen.map(|l| (now.mono - l).max(0.0)),
+            "rtt_ms": h.rtt_ms.map(round_json),
+            "phi": h.last_seen
+                .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
+                .map(round_json),
+            "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
             "version": h.version,
             "uptime": h.uptime,
             "items": h.items,
         })
     }
+}
+
+/// A host going late, unreachable, down, stopped or back, as
+/// `HOST ITEM: message`: WARN for down (someone should look), INFO for the rest.
+fn log_change(c: &HostChange, ev: &Event) {
+    let level = match &c.kind {
+        ChangeKind::Heartbeat { new: Reach::Down, .. } => log::Level::Warn,
+        _ => log::Level::Info,
+    };
+    log::log!(level, "{} {}: {}", ev.host, ev.item, c.message);
 }
 
 #[cfg(test)]

@@ -135,15 +135,19 @@ impl Server {
             return;
         };
         log::debug!("{}: probe by {:?}: {r:?}", a.host, a.by);
-        // Any answer shows the host's daemon alive, even a refusal (a client
-        // answers PING from the server only: a peer's PING gets "access
-        // denied", which is an answer). A peer says "-- HOST unreachable"
-        // when it got none.
+        // Any answer shows the host's daemon alive, even a refusal: a
+        // client lets only its server in, so a peer's PING is refused at
+        // accept ("access denied", or the connection closes under the PING).
+        // A TCP connection made is the host reached; "connect: ..." or a
+        // timeout is not. A peer says "-- HOST unreachable: WHY" when its
+        // call failed.
         let reached = match (&a.by, r.map(|t| crate::command::parse_answer(&t))) {
             (None, Ok(_)) => true,
+            (None, Err(e)) => connected(&e),
             (Some(_), Ok(Ok(body))) => {
-                let none = format!("-- {} unreachable", a.host);
-                !body.trim().is_empty() && !body.lines().any(|l| l.starts_with(&none))
+                let none = format!("-- {} unreachable: ", a.host);
+                !body.trim().is_empty()
+                    && !body.lines().any(|l| l.strip_prefix(&none).is_some_and(|w| !connected(w)))
             }
             _ => false,
         };
@@ -205,5 +209,26 @@ impl Server {
         let mut out = Vec::new();
         self.emit_or_hold(c, &mut out);
         self.emit_changes(out, now, fx);
+    }
+}
+
+/// Did a failed call get as far as a TCP connection?
+fn connected(why: &str) -> bool {
+    !(why.starts_with("connect") || why.starts_with("timeout") || why == "lost")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_connection_made_is_the_host_reached() {
+        for (why, yes) in [
+            ("connect: Connection refused (os error 111)", false),
+            ("timeout", false),
+            ("peer closed while sending", true),
+            ("send: Connection reset by peer (os error 104)", true),
+            ("receive: Connection reset by peer (os error 104)", true),
+        ] {
+            assert_eq!(super::connected(why), yes, "{why}");
+        }
     }
 }

@@ -26,15 +26,10 @@ const MIGRATIONS: &[&str] = &[
      CREATE TABLE reports(host TEXT PRIMARY KEY, time REAL NOT NULL, ip TEXT, json TEXT NOT NULL);",
 ];
 
-pub fn open(path: &Path) -> Result<Connection> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io(format!("mkdir {}", dir.display()), e))?;
-    }
-    let conn =
-        Connection::open(path).map_err(|e| Error::db(format!("open {}", path.display()), e))?;
-    setup(&conn)?;
-    Ok(conn)
+/// Opens the file (created 0600, tightened if older); a corrupt one is
+/// moved aside, its readable rows kept, and the notice says what was lost.
+pub fn open(path: &Path) -> Result<crate::dbfile::Opened> {
+    crate::dbfile::open(path, &setup)
 }
 
 pub fn open_in_memory() -> Result<Connection> {
@@ -87,14 +82,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("server.db");
         {
-            let c = open(&p).unwrap();
+            let c = open(&p).unwrap().conn;
             c.execute(
                 "INSERT INTO events(host,id,item,time,received,json) VALUES('a','1','x',1,1,'{}')",
                 [],
             )
             .unwrap();
         }
-        let c = open(&p).unwrap();
+        let c = open(&p).unwrap().conn;
         let v: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(v as usize, MIGRATIONS.len());
         let n: i64 = c.query_row("SELECT count(*) FROM events", [], |r| r.get(0)).unwrap();

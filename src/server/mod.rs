@@ -11,6 +11,7 @@ pub mod fleet;
 pub mod hosts;
 mod isolate;
 mod reconcile;
+mod relay;
 pub mod udp;
 mod works;
 
@@ -19,7 +20,7 @@ use crate::event::Event;
 use crate::notify::Notifier;
 use crate::state::{Effects, Now, State, Tick};
 use crate::timers::Chain;
-use crate::verbs::{Deferred, Reply, RELAYABLE};
+use crate::verbs::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
@@ -93,9 +94,20 @@ pub struct Server {
     /// Monotonic time of the pending Notify tick, if one is set.
     notify_at: Option<f64>,
     stats: Stats,
+    /// Addresses this host's own heartbeats may come from (its name is
+    /// refused from anywhere else without a key).
+    own_udp: Vec<IpAddr>,
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
+    /// What was found wrong with server.db at start (shown in STATE).
+    store_notice: Option<String>,
+    /// Outbox ids handed to a helper thread and not yet done: the one gate
+    /// of dispatch. With the outbox's rule (a row waits for the older rows
+    /// of its alert and channel) it keeps one delivery per alert and channel
+    /// in flight, even when a reload re-reads the outbox and sees the row
+    /// again as pending.
+    dispatched: std::collections::HashSet<i64>,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -124,7 +136,8 @@ struct Stats {
 
 impl Server {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
-        let db = db::open(&st.conf.server_db())?;
+        let opened = db::open(&st.conf.server_db())?;
+        let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
@@ -173,7 +186,10 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
+            own_udp: own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            store_notice: None,
+            dispatched: Default::default(),
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
@@ -182,6 +198,8 @@ impl Server {
         };
         s.index_hosts();
         s.set_work_lms();
+        s.allow_udp_sources();
+        s.store_notice_event(opened.notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
         let g = s.chains.persist.arm();
@@ -211,6 +229,7 @@ impl Server {
         let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
+        self.allow_udp_sources();
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.schedule_check_work(now, fx);
@@ -237,7 +256,8 @@ impl Server {
         self.notify_at = None;
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
-                fx.jobs.extend(jobs.into_iter().map(|j| crate::state::Job::Notify(Box::new(j))))
+                let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
+                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -248,6 +268,18 @@ impl Server {
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
+    }
+
+    /// Besides its work address, a host's heartbeats may come from the
+    /// address its name resolved to, and the server's own from its own
+    /// addresses.
+    fn allow_udp_sources(&mut self) {
+        for (name, h) in &self.hosts {
+            if let Some(a) = h.cmd {
+                self.udp.allow_sources(name, &[a.ip()]);
+            }
+        }
+        self.udp.allow_sources(&self.host, &self.own_udp);
     }
 
     fn index_hosts(&mut self) {
@@ -436,12 +468,19 @@ impl Server {
         // The open alerts ride along so the dashboard shows acknowledged,
         // silenced, flapping and suppressed badges from one answer.
         let notify = self.notifier.open_alerts(host.as_deref(), now.wall);
-        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events, "notify": notify});
+        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
+        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
+            "events": events, "notify": notify});
         Reply::Now(frame_ok("CLIENTS", &body.to_string()))
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
-        let report = self.reports.get(name).map(|r| fleet::report_json(r, now.wall));
+        let stale = is_stale(self.reach_name(name));
+        let report = self.reports.get(name).map(|r| {
+            let mut j = fleet::report_json(r, now.wall);
+            j["stale"] = json!(stale);
+            j
+        });
         json!({
             "tag": h.tag,
             "address": h.address,
@@ -474,82 +513,6 @@ impl Server {
             || self.udp.hosts().iter().any(|h| h.items.contains_key(item))
     }
 
-    /// ALLPING / ALLSEND: the command to every client, in host order.
-    fn all(&self, verb: &str) -> Reply {
-        // ALLSEND spreads the reports over about a second per 300 hosts
-        // (at most 30 s), so a big fleet does not answer as one spike.
-        let line = if verb == "ALLSEND" {
-            format!("SEND {:.0}", (self.hosts.len() as f64 / 300.0).clamp(1.0, 30.0))
-        } else {
-            verb[3..].to_string()
-        };
-        let mut parts = Vec::new();
-        for (name, h) in &self.hosts {
-            match h.cmd {
-                Some(a) => parts.push((name.clone(), a, line.clone())),
-                None => log::warn!("{verb}: no address for {name}"),
-            }
-        }
-        Reply::Later(Deferred { verb: verb.to_string(), relay: false, parts })
-    }
-
-    fn relay(&self, req: &Request) -> Reply {
-        let (Some(name), Some(verb)) = (req.args.first(), req.args.get(1)) else {
-            return Reply::Now(frame_err("RELAY", "usage: RELAY <host> <command...>"));
-        };
-        let verb_uc = verb.to_ascii_uppercase();
-        if !RELAYABLE.contains(&verb_uc.as_str()) {
-            let why = format!("{verb_uc} may not be relayed (only {})", RELAYABLE.join(" "));
-            return Reply::Now(frame_err("RELAY", &why));
-        }
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err("RELAY", &format!("unknown host {name}")));
-        };
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
-        };
-        let line = req.args[1..].join(" ");
-        Reply::Later(Deferred {
-            verb: "RELAY".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        })
-    }
-
-    /// `HIST [ival] [pnts] [host] [item...]` naming another host of the
-    /// fleet: its history lives there, so the answer is that client's
-    /// (as `RELAY <host> HIST ...`). None: this host's own history.
-    pub fn hist_elsewhere(&self, req: &Request) -> Option<Reply> {
-        let args = &req.args;
-        let mut i = 0;
-        let is_host = |a: &String| self.resolve_host(a);
-        let host = match args.first().map(is_host) {
-            Some(Some(h)) => Some(h),
-            _ => {
-                // Past the interval word and the point count, as the client parses.
-                if args.first().is_some_and(|a| a.chars().all(|c| c.is_ascii_alphabetic())) {
-                    i += 1;
-                }
-                if args.get(i).is_some_and(|a| a.parse::<u32>().is_ok()) {
-                    i += 1;
-                }
-                args.get(i).and_then(is_host)
-            }
-        }?;
-        if host.eq_ignore_ascii_case(&self.host) {
-            return None;
-        }
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Some(Reply::Now(frame_err("HIST", &format!("no address for {host}"))));
-        };
-        let line = format!("HIST {}", args.join(" "));
-        Some(Reply::Later(Deferred {
-            verb: "HIST".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        }))
-    }
-
     /// `ACK <host> <item>`: no more reminders for this alert.
     fn ack(&mut self, req: &Request) -> Reply {
         let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
@@ -576,7 +539,7 @@ impl Server {
         let Some(host) = self.resolve_host(name) else {
             return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
         };
-        let secs = match crate::conf::parse_ival(ival) {
+        let secs = match crate::ranges::silence_secs(ival) {
             Ok(s) => s,
             Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
         };
@@ -603,7 +566,14 @@ impl Server {
     pub fn state_lines(&self, out: &mut String, now: Now) {
         let _ = writeln!(out, "-- keeping state for {} clients", self.hosts.len());
         let mut levels: BTreeMap<String, usize> = BTreeMap::new();
-        for r in self.reports.values() {
+        // The last report of a host that is not reachable says nothing
+        // about now: its items are stale, not fine.
+        let mut stale = 0;
+        for (name, r) in &self.reports {
+            if is_stale(self.reach_name(name)) {
+                for_each_item_level(&r.body, |_| stale += 1);
+                continue;
+            }
             for_each_item_level(&r.body, |l| *levels.entry(l.to_string()).or_insert(0) += 1);
         }
         let lv: Vec<String> = self
@@ -612,8 +582,11 @@ impl Server {
             .iter()
             .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
             .collect();
-        let _ = writeln!(out, "-- items by level {}", lv.join(" "));
+        let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        if let Some(n) = &self.store_notice {
+            let _ = writeln!(out, "-- store {n}");
+        }
         self.notifier.state_lines(out, now.wall);
         self.udp.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
@@ -669,7 +642,7 @@ impl Server {
                 }
             }
         }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -716,6 +689,7 @@ impl Server {
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
+        self.dispatched.remove(&n.id);
         if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
             log::error!("notifications: {e}");
         }
@@ -724,6 +698,11 @@ impl Server {
 }
 
 /// Calls `f` with the level of every item in a report body.
+/// Reachability states in which a host's last report is out of date.
+fn is_stale(reach: &str) -> bool {
+    matches!(reach, "down" | "unreachable" | "stopped")
+}
+
 fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
     match body.get("items") {
         Some(Value::Object(m)) => {
@@ -750,4 +729,18 @@ fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<
         work.pmaker.as_ref().map(|p| format!("http://{}:{}", p.address, p.ports.http_port));
     Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard)
         .map_err(|e| crate::error::Error::db("start notifications", e))
+}
+
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+fn own_udp_sources(st: &State) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.clone();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
 }

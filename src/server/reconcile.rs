@@ -115,10 +115,11 @@ impl Server {
                 .filter(|(item, _, _)| {
                     let server_item = SERVER_ITEMS.contains(&item.as_str());
                     let set_item = SET_ITEMS.contains(&item.as_str());
-                    match in_work {
-                        true => !server_item && !set_item && !names.contains(item),
+                    if in_work {
+                        !server_item && !set_item && !names.contains(item)
+                    } else {
                         // A host that left the work takes all its alerts along.
-                        false => left.contains(&host) || !server_item,
+                        left.contains(&host) || !server_item
                     }
                 })
                 .map(|(item, level, _)| {

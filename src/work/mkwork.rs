@@ -105,7 +105,8 @@ fn stage_all(
         if let Some(st) = staging {
             if c != Change::Unchanged || opts.force {
                 let p = st.dir.join(&name);
-                std::fs::write(&p, &bytes)
+                // Work-files carry channel URLs with tokens: 0600 whatever the umask.
+                crate::vardir::write_private(&p, &bytes)
                     .map_err(|e| Error::io(format!("writing {}", p.display()), e))?;
             }
         }

@@ -7,6 +7,7 @@
 
 use crate::conf::{parse_ival, split_entries};
 use crate::error::{Error, Result};
+use crate::work::logins::{self, LoginDecl};
 use crate::work::model::{NagiosMap, Op, Rule};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,8 @@ pub struct UserDecl {
     pub line: usize,
     pub name: String,
     pub channels: Vec<ChanRef>,
+    /// `password HASH`, `admin`, `groups=`, `owns=` (see `logins.rs`).
+    pub login: LoginDecl,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -152,6 +155,10 @@ pub struct Ast {
     pub deadman: Option<(usize, String)>,
     pub dashboard: Option<(usize, String)>,
     pub title: Option<String>,
+    /// `login everywhere|changes`: (line, every page needs a login).
+    pub login: Option<(usize, bool)>,
+    /// `cookies secure|plain`: (line, Secure cookies).
+    pub cookies: Option<(usize, bool)>,
 }
 
 type Msg = std::result::Result<(), String>;
@@ -198,12 +205,10 @@ fn host_list(w: &str) -> Vec<String> {
     w.split(',').filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
-fn count(key: &str, w: &str) -> std::result::Result<u32, String> {
-    w.parse::<u32>().map_err(|_| format!("{key}: '{w}' is not a count"))
-}
-
+/// An interval, checked against the key's documented range.
 fn ival(key: &str, w: &str) -> std::result::Result<f64, String> {
-    parse_ival(w).map_err(|m| format!("{key}: {m}"))
+    let s = parse_ival(w).map_err(|m| format!("{key}: {m}"))?;
+    crate::ranges::check_ival(key, s)
 }
 
 fn arity(key: &str, words: &[&str], min: usize, max: usize, usage: &str) -> Msg {
@@ -246,12 +251,16 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "port" | "hb_port" | "http_port" => {
             arity(key, w, 1, 1, "N")?;
-            let p = w[0].parse::<u16>().map_err(|_| format!("{key}: '{}' is not a port", w[0]))?;
+            let p = w[0]
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{key}: '{}' is not a port (1 to 65535)", w[0]))?;
             ast.ports.insert(key.into(), (line, p));
         }
-        "missed" => {
+        "missed" | "hbd_senders" => {
             arity(key, w, 1, 1, "N")?;
-            ast.intervals.insert(key.into(), count(key, w[0])? as f64);
+            ast.intervals.insert(key.into(), crate::ranges::check_count(key, w[0])? as f64);
         }
         k if IVAL_KEYS.contains(&k) => {
             arity(key, w, 1, 1, "IVAL")?;
@@ -267,7 +276,7 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
                 ast.phi_threshold = None;
             }
             ["phi", t] => {
-                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t < 300.0);
+                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
                 ast.phi_threshold =
                     Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
                 ast.detector_tuned = false;
@@ -315,9 +324,14 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             ast.parents.push((line, w[0].into(), w[1].into()));
         }
         "user" => {
-            arity(key, w, 2, MANY, "NAME CHANNEL...")?;
-            ast.users.push(UserDecl { line, name: w[0].into(), channels: user_channels(&w[1..])? });
+            let usage = "NAME [CHANNEL...] [password HASH] [admin] [groups=G,...] [owns=H,...]";
+            arity(key, w, 2, MANY, usage)?;
+            let (chans, login) = logins::split(w[0], &w[1..])?;
+            let channels = user_channels(&chans)?;
+            ast.users.push(UserDecl { line, name: w[0].into(), channels, login });
         }
+        "login" => ast.login = Some((line, logins::login_key(w)?)),
+        "cookies" => ast.cookies = Some((line, logins::cookies_key(w)?)),
         "channel" => ast.channels.push(channel(w, line)?),
         "alert" => {
             arity(key, w, 4, MANY, "HOSTS ITEM_GLOB LEVEL WHO...")?;
@@ -327,7 +341,8 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "flap" | "storm" => {
             arity(key, w, 2, 2, "N IVAL")?;
-            let v = Some((count(key, w[0])?, ival(key, w[1])?));
+            let n = crate::ranges::check_count(key, w[0])? as u32;
+            let v = Some((n, ival(key, w[1])?));
             if key == "flap" {
                 ast.flap = v
             } else {
@@ -385,10 +400,7 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
             "nagios" => f.nagios = true,
             "count" => {
                 let n = w.get(i + 1).ok_or("fit: 'count' needs a number")?;
-                f.count = count("fit count", n)?;
-                if f.count == 0 {
-                    return Err("fit: count must be at least 1".into());
-                }
+                f.count = crate::ranges::check_count("count", n)? as u32;
                 i += 1;
             }
             "hyst" => {
@@ -481,8 +493,22 @@ fn user_channels(w: &[&str]) -> std::result::Result<Vec<ChanRef>, String> {
 }
 
 /// Options a `channel` line may carry.
-pub const CHANNEL_OPTIONS: &[&str] =
-    &["min_level", "method", "body", "timeout", "fallback", "sendmail", "from", "ends_after"];
+pub const CHANNEL_OPTIONS: &[&str] = &[
+    "min_level",
+    "method",
+    "body",
+    "timeout",
+    "fallback",
+    "sendmail",
+    "from",
+    "ends_after",
+    "smtp_server",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "tls_ca",
+];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
 fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> {
@@ -491,6 +517,9 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
         return Err(usage.into());
     }
     let kind = w[1];
+    if logins::LOGIN_WORDS.contains(&w[0]) || w[0].contains('=') {
+        return Err(format!("channel {}: that name is reserved (a user line option)", w[0]));
+    }
     if !CHANNEL_TYPES.contains(&kind) {
         return Err(format!(
             "channel {}: unknown type '{kind}' (expected {})",

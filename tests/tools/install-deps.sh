@@ -18,6 +18,16 @@ msmtp                                msmtp-mta
 pgrep                                procps
 nft                                  nftables
 ip                                   iproute2
+faketime                             faketime
+promtool                             prometheus
+/usr/bin/prometheus                  prometheus
+tmux                                 tmux
+chromium                             chromium
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
+man                                  man-db
+readelf                              binutils
+make                                 make
+openssl                              openssl
 '
 
 missing=''

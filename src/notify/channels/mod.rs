@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod command;
 pub mod mail;
+pub mod smtp;
 pub mod syslog;
 pub mod webhook;
 
@@ -42,6 +43,11 @@ pub fn validate_channel(
         "mail" => {
             if !target.contains('@') {
                 return Err(format!("mail target {target:?} is not an address"));
+            }
+            // Direct SMTP needs no MTA here: sendmail is checked only for
+            // the channels that use it.
+            if smtp::settings(options)?.is_some() {
+                return Ok(());
             }
             let sm = mail::sendmail_argv(options);
             let prog = sm.first().map(String::as_str).unwrap_or("");

@@ -6,6 +6,10 @@ use crate::server::detector::Reach;
 use crate::state::Now;
 use std::fmt::Write;
 
+/// Strangers and refused sources listed in STATE (DUMP has them all).
+const STATE_STRANGERS: usize = 10;
+const STATE_SOURCES: usize = 20;
+
 impl HostTable {
     /// STATE: the counters, refusals per reason, then one line per host:
     /// `-- udp received N accepted N acked N refused N`
@@ -20,6 +24,40 @@ impl HostTable {
         );
         for (reason, n) in &self.r.by_reason {
             let _ = writeln!(out, "-- udp refused {reason} {n}");
+        }
+        let st = &self.r.strangers;
+        let _ = writeln!(
+            out,
+            "-- strangers held {} of {} names {} datagrams {} evicted {} new_host_events_limited {}",
+            st.len(),
+            super::strangers::MAX_STRANGERS,
+            st.stats.names,
+            st.stats.datagrams,
+            st.stats.evicted,
+            self.r.new_host_events.refused
+        );
+        for s in st.recent(STATE_STRANGERS) {
+            let _ = writeln!(
+                out,
+                "-- stranger {} from {} datagrams {} seen {}",
+                s.name,
+                s.addr,
+                s.datagrams,
+                crate::verbs::fmt_time(s.last_wall)
+            );
+        }
+        // The sources refused most recently, with what they claimed.
+        let mut src: Vec<_> = self.r.by_source.iter().collect();
+        src.sort_by(|a, b| b.1.last_wall.total_cmp(&a.1.last_wall));
+        for (ip, s) in src.into_iter().take(STATE_SOURCES) {
+            let _ = write!(out, "-- udp refused_from {ip} {} {}", s.last_reason, s.count);
+            if let Some(n) = &s.name {
+                let _ = write!(out, " name {n}");
+            }
+            if let Some(off) = s.clock_off {
+                let _ = write!(out, " clock_off {off:+.1}s");
+            }
+            out.push('\n');
         }
         let mut counts = [0usize; 6];
         for h in &self.r.hosts {
@@ -104,6 +142,14 @@ impl HostTable {
             "refused": self.r.by_reason,
             "refused_by_source": sources,
             "refused_other_sources": self.r.other_sources,
+            "strangers": {
+                "held": self.r.strangers.len(),
+                "max": super::strangers::MAX_STRANGERS,
+                "stats": self.r.strangers.stats,
+                "new_host_events_limited": self.r.new_host_events.refused,
+                "recent": self.r.strangers.recent(super::strangers::MAX_STRANGERS),
+            },
+            "clock_off_acks": self.r.clock_acks.sent,
             "hosts": hosts,
         })
     }
