@@ -36,7 +36,9 @@ Signals: HUP reload, USR1 re-exec, TERM/INT clean stop.";
 #[derive(Parser, Debug)]
 #[command(
     name = "hbmon",
-    version,
+    // The same literal as crate::VERSION, so `--version` is what PING says
+    // (an upgrade compares them).
+    version = &crate::VERSION["hbmon-".len()..],
     about = "A distributed host monitor: client, server and pagemaker in one binary",
     long_about = "hbmon runs on every host. Its work-file decides its roles: every host is a client \
 (probes items, keeps a local history, sends heartbeats and events), one is also the server, one the \
@@ -89,6 +91,23 @@ pub enum Command {
     Test,
     /// Validate the work-config and write one JSON work-file per host.
     Mkwork(MkworkArgs),
+    /// On the server: clients fetch, test and swap in the server's binary, one line per client.
+    Upgrade {
+        /// Upgrade even a client already at the offered version.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Upgrade N clients first; the rest only if those come back.
+        #[arg(long, value_name = "N")]
+        canary: Option<usize>,
+        /// The clients (default: all).
+        hosts: Vec<String>,
+    },
+    /// (internal) Watch a just-upgraded daemon; roll it back if it does not come up.
+    #[command(hide = true)]
+    UpgradeWatch {
+        #[arg(num_args = 5)]
+        args: Vec<String>,
+    },
     /// Send one command to a host's command port and print the answer.
     Cmd {
         /// HOST, HOST:PORT or [V6]:PORT (default port: this host's command port).
@@ -246,6 +265,23 @@ fn run(cli: &Cli) -> Result<i32> {
             control::test(&cli.conf()?, cli.log_level().is_some_and(|l| l >= LogLevel::Verbose))
         }
         Command::Mkwork(a) => control::mkwork(&cli.conf()?, a, cli.verbose),
+        Command::Upgrade { force, canary, hosts } => {
+            let mut line = String::from("UPGRADE");
+            if *force {
+                line.push_str(" -f");
+            }
+            if let Some(n) = canary {
+                line.push_str(&format!(" --canary {n}"));
+            }
+            for h in hosts {
+                line.push(' ');
+                line.push_str(h);
+            }
+            control::long_command(&cli.conf()?, &line)
+        }
+        Command::UpgradeWatch { args } => {
+            Ok(crate::upgrade::watch::watch(cli.conf.as_deref(), args))
+        }
         Command::Cmd { host, command } => control::cmd(&cli.conf()?, host, &command.join(" ")),
         Command::Clients { host } => control::clients_table(&cli.conf()?, host.as_deref()),
         Command::Hist { host, rest } => control::hist_table(&cli.conf()?, host, rest),

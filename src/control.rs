@@ -59,6 +59,12 @@ fn print_answer(text: &str) -> i32 {
     }
 }
 
+/// A local command that may take minutes (UPGRADE waits for the fleet).
+pub fn long_command(conf: &Conf, line: &str) -> Result<i32> {
+    let text = send_command(local_cmd_addr(conf), line, Duration::from_secs(900))?;
+    Ok(print_answer(&text))
+}
+
 /// The JSON body of the local daemon's answer to `line`; a COMMAND ERROR
 /// is a run-time error with its reason. A RELAYed answer is unwrapped.
 fn local_json(conf: &Conf, line: &str) -> Result<serde_json::Value> {

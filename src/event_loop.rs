@@ -37,6 +37,8 @@ pub const MAX_SESSIONS: usize = 256;
 pub const SESSION_TIMEOUT: f64 = 10.0;
 /// The heartbeat socket's pause between drains under load (seconds).
 const UDP_COALESCE: f64 = 0.002;
+/// An UPGRADE session (a rollout, an install, a BINARY transfer) may last this.
+pub const UPGRADE_SESSION_TIMEOUT: f64 = 600.0;
 /// Most outgoing calls in flight; more wait in a queue.
 pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
@@ -214,7 +216,14 @@ impl EventLoop {
                     }
                     WAKER => {
                         while let Ok(d) = self.done_rx.try_recv() {
-                            on_done(st, d, now, fx);
+                            match d {
+                                Done::Upgrade(u) => {
+                                    if self.upgrade_done(u, st) {
+                                        return Ok(Exit::Reexec);
+                                    }
+                                }
+                                d => on_done(st, d, now, fx),
+                            }
                         }
                     }
                     Token(t) if self.sessions.contains_key(&t) => {
@@ -264,6 +273,7 @@ impl EventLoop {
                 let done = match job {
                     Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
                     Job::Notify(n) => Done::Notify(crate::server::run_notify_job(*n)),
+                    Job::Upgrade(u) => Done::Upgrade(crate::upgrade::verb::run(*u)),
                 };
                 let _ = tx.send(done);
                 let _ = waker.wake();
@@ -272,6 +282,24 @@ impl EventLoop {
         if let Err(e) = r {
             log::error!("cannot start a helper thread: {e}");
         }
+    }
+
+    /// An upgrade job's answer goes to its session; true: re-exec now (the
+    /// answer is already in the socket, which closes at the exec).
+    fn upgrade_done(&mut self, u: crate::upgrade::verb::UpgradeDone, st: &mut State) -> bool {
+        st.upgrade.busy = false;
+        if let Some(l) = &u.last {
+            st.upgrade.last = l.clone();
+        }
+        let text = match &u.answer {
+            Ok(body) => command::frame_ok("UPGRADE", body),
+            Err(why) => command::frame_err("UPGRADE", why),
+        };
+        if let Some(s) = self.sessions.get_mut(&u.token) {
+            let next = s.answer(text);
+            self.settle(u.token, next);
+        }
+        u.reexec
     }
 
     fn token(&mut self) -> usize {
@@ -324,6 +352,22 @@ impl EventLoop {
         };
         match reply {
             Reply::Now(text) => s.answer(text),
+            Reply::Shared(data) => {
+                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
+                s.deadline = d;
+                let next = s.answer_shared(data);
+                self.timers.at(d, Tick::ConnDeadline(t));
+                next
+            }
+            Reply::Job(mut task) => {
+                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
+                s.deadline = d;
+                s.phase = Phase::Waiting;
+                task.token = t;
+                self.timers.at(d, Tick::ConnDeadline(t));
+                self.spawn_job(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
             Reply::Later(d) => {
                 s.phase = Phase::Waiting;
                 let n = d.parts.len();
@@ -543,6 +587,8 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 s.on_notify_done(n, now, fx);
             }
         }
+        // Answered by the loop itself (it owns the sessions).
+        Done::Upgrade(_) => {}
     }
 }
 

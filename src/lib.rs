@@ -32,6 +32,7 @@ pub mod systemd;
 pub mod tables;
 pub mod timers;
 pub mod units;
+pub mod upgrade;
 pub mod vardir;
 pub mod verbs;
 pub mod wire;

@@ -12,6 +12,10 @@ pub enum Reply {
     Now(String),
     /// Run these calls, then `finish` builds the answer.
     Later(Deferred),
+    /// Run this upgrade job in a helper thread; its result is the answer.
+    Job(crate::upgrade::verb::UpgradeTask),
+    /// A complete framed answer shared with other sessions (BINARY).
+    Shared(std::sync::Arc<Vec<u8>>),
 }
 
 #[derive(Debug, Clone)]
@@ -64,6 +68,8 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
                 (None, None) => err(v, "not a client"),
             }
         }
+        "UPGRADE" => crate::upgrade::verb::upgrade(st, req, peer, local),
+        "BINARY" => crate::upgrade::verb::binary(st),
         "WORK" | "WORK_LM" | "REPORT" | "EVENTS" | "CLIENTS" | "ALLPING" | "ALLSEND" | "RELAY"
         | "ACK" | "SILENCE" => match st.server.as_mut() {
             Some(s) => s.verb(req, peer, local, now, fx),

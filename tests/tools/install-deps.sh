@@ -26,6 +26,7 @@ chromium                             chromium
 /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
 man                                  man-db
 readelf                              binutils
+strip                                binutils
 make                                 make
 openssl                              openssl
 '
