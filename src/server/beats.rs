@@ -26,7 +26,7 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
     };
     match r {
         Reach::New | Reach::Up => at(0),
-        Reach::Late => match levels.iter().find(|l| l.name == "sick") {
+        Reach::Late | Reach::Unreachable => match levels.iter().find(|l| l.name == "sick") {
             Some(l) => l.name.clone(),
             None => at(n / 2),
         },
@@ -48,6 +48,11 @@ impl Server {
 
     /// The CheckHosts timer: late/down from the table's deadlines.
     pub(super) fn check_hosts(&mut self, now: Now, fx: &mut Effects) {
+        // A timer served late means the loop itself stalled: the silence it
+        // finds may be the server's own (isolation guard).
+        if let Some(at) = self.check_at {
+            self.note_lag(now.mono - at, now, fx);
+        }
         self.check_at = None;
         let changes = self.udp.check(now);
         self.host_changes(changes, now, fx);
@@ -75,6 +80,12 @@ impl Server {
     /// outage or 100,000 first heartbeats must not cost a commit each),
     /// then hands each to notifications.
     fn host_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
+        let changes = self.hold_for_confirmation(changes, now, fx);
+        self.emit_changes(changes, now, fx);
+    }
+
+    /// Stores and notifies changes (confirmed ones come here directly).
+    pub(super) fn emit_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
         if changes.is_empty() {
             return;
         }
@@ -109,6 +120,15 @@ impl Server {
             // A new host is news about its heartbeat (the message says so),
             // not about an item called `new`.
             ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
+            ChangeKind::Isolated(on) => {
+                let (fine, sick) =
+                    (reach_level(levels, Reach::Up), reach_level(levels, Reach::Late));
+                if *on {
+                    ("isolation", Some(fine), sick)
+                } else {
+                    ("isolation", Some(sick), fine)
+                }
+            }
         };
         self.event_seq += 1;
         Some(Event {

@@ -3,10 +3,13 @@
 //! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
 
 mod beats;
+mod confirm;
 pub mod db;
+pub mod detect_sim;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;
+mod isolate;
 mod reconcile;
 mod relay;
 pub mod udp;
@@ -38,10 +41,15 @@ pub enum ServerTick {
     Deadman,
     /// The poll of the work-files (`ival_check_work`).
     CheckWork(u64),
+    /// The end of an isolation hold (`isolate.rs`).
+    IsolationEnd,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ServerCall {}
+pub enum ServerCall {
+    /// A probe of a suspected host (`confirm.rs`).
+    Confirm(confirm::Ask),
+}
 
 pub use crate::notify::{NotifyDone, NotifyJob};
 
@@ -107,6 +115,8 @@ pub struct Server {
     dir_lm: Version,
     /// Host-items not at the best level, as the last event left them.
     open: reconcile::Open,
+    /// Suspected hosts whose down is held while probes confirm it.
+    confirm: confirm::Confirmations,
 }
 
 #[derive(Debug, Default)]
@@ -184,6 +194,7 @@ impl Server {
             own_lm: st.work_lm,
             dir_lm: 0,
             open,
+            confirm: Default::default(),
         };
         s.index_hosts();
         s.set_work_lms();
@@ -664,17 +675,20 @@ impl Server {
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::Deadman => {}
+            ServerTick::IsolationEnd => self.isolation_end(now, fx),
         }
     }
 
     pub fn on_call(
         &mut self,
         c: ServerCall,
-        _r: crate::session::CallResult,
-        _now: Now,
-        _fx: &mut Effects,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
     ) {
-        match c {}
+        match c {
+            ServerCall::Confirm(a) => self.on_confirm(a, r, now, fx),
+        }
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {

@@ -133,6 +133,8 @@ pub struct Ast {
     /// `ival_*`, `grace` in seconds; `missed` as a count.
     pub intervals: BTreeMap<String, f64>,
     pub phi_threshold: Option<f64>,
+    /// `detector tuned`.
+    pub detector_tuned: bool,
     pub gets: Vec<GetDecl>,
     pub nagios: Vec<ExtDecl>,
     pub probes: Vec<ExtDecl>,
@@ -264,14 +266,23 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             arity(key, w, 1, 1, "IVAL")?;
             ast.intervals.insert(key.into(), ival(key, w[0])?);
         }
-        "detector" => {
-            if w.len() != 2 || w[0] != "phi" {
-                return Err("detector: expected 'detector phi THRESHOLD'".into());
+        "detector" => match w {
+            ["fixed"] => {
+                ast.detector_tuned = false;
+                ast.phi_threshold = None;
             }
-            let t = w[1].parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
-            ast.phi_threshold =
-                Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
-        }
+            ["tuned"] => {
+                ast.detector_tuned = true;
+                ast.phi_threshold = None;
+            }
+            ["phi", t] => {
+                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
+                ast.phi_threshold =
+                    Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
+                ast.detector_tuned = false;
+            }
+            _ => return Err("detector: expected 'detector tuned|fixed|phi THRESHOLD'".into()),
+        },
         "get" => {
             arity(key, w, 2, MANY, "HOSTS ITEM...")?;
             let items = w[1..].iter().map(|s| s.to_string()).collect();

@@ -16,6 +16,8 @@ msmtp                                msmtp-mta
 /usr/lib/python3/dist-packages/aiosmtpd python3-aiosmtpd
 /usr/bin/prometheus-alertmanager     prometheus-alertmanager
 pgrep                                procps
+nft                                  nftables
+ip                                   iproute2
 faketime                             faketime
 promtool                             prometheus
 /usr/bin/prometheus                  prometheus
