@@ -37,6 +37,8 @@ pub const MAX_SESSIONS: usize = 256;
 pub const SESSION_TIMEOUT: f64 = 10.0;
 /// The heartbeat socket's pause between drains under load (seconds).
 const UDP_COALESCE: f64 = 0.002;
+/// An UPGRADE session (a rollout, an install, a BINARY transfer) may last this.
+pub const UPGRADE_SESSION_TIMEOUT: f64 = 600.0;
 /// Most outgoing calls in flight; more wait in a queue.
 pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
@@ -98,6 +100,8 @@ pub struct EventLoop {
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
+    /// systemd's notify socket (a no-op without one).
+    notifier: crate::systemd::Notifier,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -146,9 +150,24 @@ impl EventLoop {
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             early_results: Vec::new(),
+            notifier: crate::systemd::Notifier::none(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
+    }
+
+    /// Takes systemd's notifier and starts the watchdog pings, which only
+    /// this loop's timers send: a loop that stops turning stops them.
+    pub fn set_notifier(&mut self, n: crate::systemd::Notifier) {
+        if n.watchdog_every().is_some() {
+            let now = self.now();
+            self.timers.at(now.mono, Tick::Watchdog);
+        }
+        self.notifier = n;
+    }
+
+    pub fn notifier(&self) -> &crate::systemd::Notifier {
+        &self.notifier
     }
 
     pub fn now(&self) -> Now {
@@ -197,7 +216,14 @@ impl EventLoop {
                     }
                     WAKER => {
                         while let Ok(d) = self.done_rx.try_recv() {
-                            on_done(st, d, now, fx);
+                            match d {
+                                Done::Upgrade(u) => {
+                                    if self.upgrade_done(u, st) {
+                                        return Ok(Exit::Reexec);
+                                    }
+                                }
+                                d => on_done(st, d, now, fx),
+                            }
                         }
                     }
                     Token(t) if self.sessions.contains_key(&t) => {
@@ -247,6 +273,7 @@ impl EventLoop {
                 let done = match job {
                     Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
                     Job::Notify(n) => Done::Notify(crate::server::run_notify_job(*n)),
+                    Job::Upgrade(u) => Done::Upgrade(crate::upgrade::verb::run(*u)),
                 };
                 let _ = tx.send(done);
                 let _ = waker.wake();
@@ -255,6 +282,24 @@ impl EventLoop {
         if let Err(e) = r {
             log::error!("cannot start a helper thread: {e}");
         }
+    }
+
+    /// An upgrade job's answer goes to its session; true: re-exec now (the
+    /// answer is already in the socket, which closes at the exec).
+    fn upgrade_done(&mut self, u: crate::upgrade::verb::UpgradeDone, st: &mut State) -> bool {
+        st.upgrade.busy = false;
+        if let Some(l) = &u.last {
+            st.upgrade.last = l.clone();
+        }
+        let text = match &u.answer {
+            Ok(body) => command::frame_ok("UPGRADE", body),
+            Err(why) => command::frame_err("UPGRADE", why),
+        };
+        if let Some(s) = self.sessions.get_mut(&u.token) {
+            let next = s.answer(text);
+            self.settle(u.token, next);
+        }
+        u.reexec
     }
 
     fn token(&mut self) -> usize {
@@ -307,6 +352,22 @@ impl EventLoop {
         };
         match reply {
             Reply::Now(text) => s.answer(text),
+            Reply::Shared(data) => {
+                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
+                s.deadline = d;
+                let next = s.answer_shared(data);
+                self.timers.at(d, Tick::ConnDeadline(t));
+                next
+            }
+            Reply::Job(mut task) => {
+                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
+                s.deadline = d;
+                s.phase = Phase::Waiting;
+                task.token = t;
+                self.timers.at(d, Tick::ConnDeadline(t));
+                self.spawn_job(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
             Reply::Later(d) => {
                 s.phase = Phase::Waiting;
                 let n = d.parts.len();
@@ -461,6 +522,12 @@ impl EventLoop {
             }
             Tick::RotateLog => crate::logger::rotate_now(),
             Tick::UdpRearm => self.rearm_udp(st, now, fx),
+            Tick::Watchdog => {
+                if let Some(every) = self.notifier.watchdog_every() {
+                    self.notifier.send(crate::systemd::Note::Watchdog);
+                    self.timers.at(now.mono + every, Tick::Watchdog);
+                }
+            }
         }
     }
 
@@ -511,15 +578,18 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 c.on_probe_done(p, now, fx);
             }
         }
-        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => match n.result {
-            Ok(()) => log::warn!("fallback notification delivered"),
-            Err(e) => log::error!("fallback notification failed: {e}"),
-        },
+        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => {
+            if let Some(c) = st.client.as_mut() {
+                c.on_fallback_done(n.result, now, fx);
+            }
+        }
         Done::Notify(n) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_notify_done(n, now, fx);
             }
         }
+        // Answered by the loop itself (it owns the sessions).
+        Done::Upgrade(_) => {}
     }
 }
 

@@ -52,8 +52,12 @@ pub struct Heartbeat {
     pub last_rtt_ms: Option<f64>,
     pub acks: u64,
     pub sent: u64,
-    started: Option<f64>,
-    last_ack: Option<f64>,
+    /// Monotonic send time of the first heartbeat not answered yet (the
+    /// first one after the last ACK): the server is dead once it has been
+    /// asked for `server_dead` without an answer. Counting from the last
+    /// ACK instead would call it dead after any long pause between our own
+    /// heartbeats (a work that shortens the interval, a stalled loop).
+    waiting_since: Option<f64>,
     /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
     /// from it (the server shows it and sees a reboot when it drops).
     uptime_base: Option<(f64, f64)>,
@@ -74,8 +78,7 @@ impl Heartbeat {
             last_rtt_ms: None,
             acks: 0,
             sent: 0,
-            started: None,
-            last_ack: None,
+            waiting_since: None,
             uptime_base: None,
             dec: Decoder::new(),
         }
@@ -86,16 +89,19 @@ impl Heartbeat {
         self.uptime_base = Some((uptime, mono));
     }
 
+    /// A new work: new intervals and maybe a new server address, which
+    /// has not been asked anything yet (the wait for an answer restarts).
     pub fn set_intervals(&mut self, interval: f64, server_dead: f64) {
         self.interval = interval;
         self.server_dead = server_dead;
+        self.waiting_since = None;
     }
 
     /// The next HTB (one datagram, sent to every target).
     pub fn build(&mut self, now: Now, shutdown: bool) -> Vec<u8> {
         self.seq += 1;
         self.sent += 1;
-        self.started.get_or_insert(now.mono);
+        self.waiting_since.get_or_insert(now.mono);
         let mut p: Vec<(&str, Value)> = vec![
             ("name", Value::Str(self.name.clone())),
             ("ts", Value::Float(now.wall)),
@@ -154,7 +160,7 @@ impl Heartbeat {
                 return Err(AckError::Refused("clock_off for a heartbeat we did not send"));
             }
             // The server is alive (it answered), but it dropped the heartbeat.
-            self.last_ack = Some(now.mono);
+            self.waiting_since = None;
             return Ok(AckInfo { seq, rtt_ms: None, work_lm: None, clock_off });
         }
         let work_lm = m.get("work").and_then(|v| match v.as_i64() {
@@ -171,17 +177,14 @@ impl Heartbeat {
             self.last_rtt_ms = rtt_ms;
         }
         self.acks += 1;
-        self.last_ack = Some(now.mono);
+        self.waiting_since = None;
         Ok(AckInfo { seq, rtt_ms, work_lm, clock_off: None })
     }
 
-    /// True once no ACK has come for `server_dead` seconds (counted from the
-    /// first heartbeat if none ever came).
+    /// True once a heartbeat has waited `server_dead` seconds for an ACK
+    /// (none has come since).
     pub fn server_dead(&self, now_mono: f64) -> bool {
-        match self.last_ack.or(self.started) {
-            Some(t) => now_mono - t > self.server_dead,
-            None => false,
-        }
+        self.waiting_since.is_some_and(|t| now_mono - t > self.server_dead)
     }
 }
 
@@ -351,7 +354,19 @@ mod tests {
         let ack = wire::encode("ACK", &[("seq", Value::Int(1))]);
         hb.on_ack(&ack, 1_000_060.0, at(60.0)).unwrap();
         assert!(!hb.server_dead(100.0));
-        assert!(hb.server_dead(110.5));
+        assert!(!hb.server_dead(500.0), "not asked since the answer");
+        // A long pause in our own heartbeats (here a 10 s timer that a new
+        // work shortened to 0.5 s) is not a silence of the server.
+        hb.build(at(510.0), false);
+        assert!(!hb.server_dead(510.0));
+        hb.build(at(510.5), false);
+        assert!(!hb.server_dead(559.0));
+        assert!(hb.server_dead(560.5));
+        // A new work (the first heartbeat went to the bootstrap address).
+        hb.set_intervals(0.5, 2.0);
+        assert!(!hb.server_dead(600.0));
+        hb.build(at(600.0), false);
+        assert!(hb.server_dead(602.5));
     }
 
     #[test]

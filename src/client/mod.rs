@@ -99,7 +99,7 @@ pub struct Client {
     /// The server said our clock is off (the `clock` item is raised).
     clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
-    fallback: Option<crate::work::model::Channel>,
+    fallback: Option<fallback::Fallback>,
     /// Events and counts the history could not take (a full vardir).
     spool: spool::Spool,
     /// Files of the vardir found corrupt at start (raised as `store`).
@@ -147,13 +147,7 @@ impl Client {
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
             vardir: st.conf.vardir.clone(),
         };
-        c.fallback = st.conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
-            Ok(ch) => Some(ch),
-            Err(e) => {
-                log::error!("{e}");
-                None
-            }
-        });
+        c.set_fallback(&st.conf, now, fx);
         c.set_targets();
         // Read once at start (not per heartbeat): the monotonic clock carries it on.
         let root = crate::probes::inline::ProcRoot::from_env().proc.join("uptime");
@@ -189,6 +183,7 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
+        self.set_fallback(conf, now, fx);
         // New heartbeat targets or interval (the bootstrap work guesses the
         // server's heartbeat port): the next heartbeat goes now, not after
         // the old interval.
@@ -426,6 +421,9 @@ impl Client {
         let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
         self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
+        if let Some(fb) = &self.fallback {
+            let _ = writeln!(out, "-- fallback {} {}", fb.channel.kind, fb.describe());
+        }
         self.items.state_lines(out, now.wall);
     }
 

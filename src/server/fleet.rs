@@ -261,7 +261,7 @@ pub fn parse_clients_args(
 /// The `report` part of a host's CLIENTS entry.
 pub fn report_json(r: &Report, now: f64) -> Value {
     json!({
-        "time": r.time,
+        "time": crate::units::round_json(r.time),
         "age": (now - r.time).max(0.0).round(),
         "ip": r.ip,
         "items": r.body.get("items").cloned().unwrap_or(Value::Null),

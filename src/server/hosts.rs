@@ -63,6 +63,8 @@ pub enum ChangeKind {
     Reboot,
     /// A name not in the work sent its first heartbeat.
     NewHost,
+    /// The server suspects itself (`isolate.rs`): true when it starts.
+    Isolated(bool),
 }
 
 /// A change the server turns into a `crate::event::Event`.
@@ -80,6 +82,7 @@ impl HostChange {
     pub fn item(&self) -> &'static str {
         match self.kind {
             ChangeKind::Reboot => "reboot",
+            ChangeKind::Isolated(_) => "isolation",
             _ => "heartbeat",
         }
     }
@@ -105,6 +108,8 @@ pub struct Host {
     pub last_seen_wall: Option<f64>,
     pub seq: Option<u64>,
     pub seq_gaps: u64,
+    /// Suspicions the host answered itself (heartbeats lost, host alive).
+    pub answered: u64,
     /// As the client reported it (its last measured RTT to us), ms.
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
@@ -134,6 +139,7 @@ impl Host {
             last_seen_wall: None,
             seq: None,
             seq_gaps: 0,
+            answered: 0,
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
@@ -341,6 +347,26 @@ impl HostTable {
         res
     }
 
+    /// A confirmation's verdict (`confirm.rs`): `Up` when the host answered
+    /// (its silence counts anew from now), else `Unreachable` or `Down`.
+    /// Returns the state it had.
+    pub fn set_verdict(&mut self, name: &str, new: Reach, now: Now) -> Option<Reach> {
+        let i = *self.r.by_name.get(name)? as usize;
+        let h = &mut self.r.hosts[i];
+        let old = h.state;
+        if old != Reach::Down {
+            // A heartbeat came back meanwhile: it has the last word.
+            return Some(old);
+        }
+        h.state = new;
+        if new == Reach::Up {
+            h.answered += 1;
+            h.last_seen = Some(now.mono);
+            self.r.schedule(i);
+        }
+        Some(old)
+    }
+
     /// The earliest monotonic time at which [`check`](Self::check) may find a change.
     pub fn next_deadline(&self) -> Option<f64> {
         self.r.heap.peek().map(|Reverse((us, _))| *us as f64 / 1e6)
@@ -386,7 +412,7 @@ impl Records {
             interval: h.interval,
             grace: iv.grace,
             missed: iv.missed,
-            phi_threshold: iv.phi_threshold,
+            kind: super::detector::Kind::from_intervals(iv),
         }
     }
 
@@ -547,12 +573,15 @@ impl Records {
         let prev_seen = h.last_seen;
         let f = |k: &str| m.get(k).and_then(|v: Val<'_>| v.as_f64());
         let booted = m.get("boot").and_then(|v| v.as_bool()) == Some(true);
+        // Seq numbers this gap spans (1: nothing lost), for the detector.
+        let mut delta = 1;
         if let Some(seq) = m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0) {
             let seq = seq as u64;
             // A restarted client starts a new sequence: no gap across a boot.
             if let Some(prev) = h.seq.filter(|_| !booted) {
                 if seq > prev + 1 {
                     h.seq_gaps += seq - prev - 1;
+                    delta = seq - prev;
                 }
             }
             h.seq = Some(seq);
@@ -590,7 +619,7 @@ impl Records {
         // Only gaps between heartbeats of a live host describe its rhythm.
         if let (Some(last), Reach::Up | Reach::Late) = (h.last_seen, h.state) {
             if !booted {
-                h.window.push(now.mono - last);
+                h.window.observe(now.mono - last, delta);
             }
         }
         h.last_seen = Some(now.mono);

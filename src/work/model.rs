@@ -89,6 +89,9 @@ pub struct Intervals {
     /// `detector phi THRESHOLD`: phi drives late/down when set.
     #[serde(default)]
     pub phi_threshold: Option<f64>,
+    /// `detector tuned`: the loss-aware phi (`server/detector/tuned.rs`).
+    #[serde(default)]
+    pub detector_tuned: bool,
     /// Names not in the work given a full host record (hbd-style senders);
     /// more are kept in the bounded strangers table.
     #[serde(default = "default_hbd_senders", skip_serializing_if = "is_default_hbd_senders")]
@@ -121,6 +124,7 @@ impl Default for Intervals {
             server_dead: 50.0,
             deadman: 60.0,
             phi_threshold: None,
+            detector_tuned: false,
             hbd_senders: HBD_SENDERS,
         }
     }

@@ -133,6 +133,8 @@ pub struct Ast {
     /// `ival_*`, `grace` in seconds; `missed` as a count.
     pub intervals: BTreeMap<String, f64>,
     pub phi_threshold: Option<f64>,
+    /// `detector tuned`.
+    pub detector_tuned: bool,
     pub gets: Vec<GetDecl>,
     pub nagios: Vec<ExtDecl>,
     pub probes: Vec<ExtDecl>,
@@ -264,14 +266,23 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             arity(key, w, 1, 1, "IVAL")?;
             ast.intervals.insert(key.into(), ival(key, w[0])?);
         }
-        "detector" => {
-            if w.len() != 2 || w[0] != "phi" {
-                return Err("detector: expected 'detector phi THRESHOLD'".into());
+        "detector" => match w {
+            ["fixed"] => {
+                ast.detector_tuned = false;
+                ast.phi_threshold = None;
             }
-            let t = w[1].parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
-            ast.phi_threshold =
-                Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
-        }
+            ["tuned"] => {
+                ast.detector_tuned = true;
+                ast.phi_threshold = None;
+            }
+            ["phi", t] => {
+                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
+                ast.phi_threshold =
+                    Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
+                ast.detector_tuned = false;
+            }
+            _ => return Err("detector: expected 'detector tuned|fixed|phi THRESHOLD'".into()),
+        },
         "get" => {
             arity(key, w, 2, MANY, "HOSTS ITEM...")?;
             let items = w[1..].iter().map(|s| s.to_string()).collect();
@@ -482,8 +493,23 @@ fn user_channels(w: &[&str]) -> std::result::Result<Vec<ChanRef>, String> {
 }
 
 /// Options a `channel` line may carry.
-pub const CHANNEL_OPTIONS: &[&str] =
-    &["min_level", "method", "body", "timeout", "fallback", "sendmail", "from", "ends_after"];
+pub const CHANNEL_OPTIONS: &[&str] = &[
+    "min_level",
+    "method",
+    "body",
+    "timeout",
+    "retries",
+    "fallback",
+    "sendmail",
+    "from",
+    "ends_after",
+    "smtp_server",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "tls_ca",
+];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
 fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> {
@@ -532,6 +558,15 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
             }
             "timeout" => {
                 ival("channel timeout", v)?;
+            }
+            "retries" => {
+                let max = crate::notify::channels::MAX_RETRIES;
+                if !v.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n)) {
+                    return Err(format!(
+                        "channel {}: retries '{v}' is not a number of tries from 1 to {max}",
+                        w[0]
+                    ));
+                }
             }
             _ => {}
         }

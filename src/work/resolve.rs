@@ -210,6 +210,7 @@ fn intervals(ast: &Ast) -> Intervals {
         iv.hbd_senders = m as u32;
     }
     iv.phi_threshold = ast.phi_threshold;
+    iv.detector_tuned = ast.detector_tuned;
     iv
 }
 

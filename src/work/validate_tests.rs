@@ -83,7 +83,20 @@ fn unknown_channel_type() {
 
 #[test]
 fn unknown_channel_option() {
-    has("channel x webhook http://h/ color=red\n", "/w:4: channel x: unknown option 'color' (expected min_level method body timeout fallback sendmail from ends_after)");
+    has("channel x webhook http://h/ color=red\n", "/w:4: channel x: unknown option 'color' (expected min_level method body timeout retries fallback sendmail from ends_after smtp_server port tls user password tls_ca)");
+}
+
+#[test]
+fn channel_retries_is_a_bounded_count_12_5() {
+    has(
+        "channel x webhook http://h/ retries=0\n",
+        "/w:4: channel x: retries '0' is not a number of tries from 1 to 100",
+    );
+    has(
+        "channel x webhook http://h/ retries=lots\n",
+        "/w:4: channel x: retries 'lots' is not a number of tries from 1 to 100",
+    );
+    assert_eq!(errs("channel x webhook http://h/ retries=3\nuser u x\n"), "");
 }
 
 #[test]

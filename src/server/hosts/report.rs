@@ -59,19 +59,20 @@ impl HostTable {
             }
             out.push('\n');
         }
-        let mut counts = [0usize; 5];
+        let mut counts = [0usize; 6];
         for h in &self.r.hosts {
             counts[h.state as usize] += 1;
         }
         let _ = writeln!(
             out,
-            "-- hosts total {} new {} up {} late {} down {} stopped {}",
+            "-- hosts total {} new {} up {} late {} down {} stopped {} unreachable {}",
             self.r.hosts.len(),
             counts[Reach::New as usize],
             counts[Reach::Up as usize],
             counts[Reach::Late as usize],
             counts[Reach::Down as usize],
-            counts[Reach::Stopped as usize]
+            counts[Reach::Stopped as usize],
+            counts[Reach::Unreachable as usize]
         );
         for h in &self.r.hosts {
             let _ = write!(out, "-- host {} {}", h.name, h.state.name());
@@ -83,6 +84,13 @@ impl HostTable {
             }
             if let Some(last) = h.last_seen {
                 let _ = write!(out, " seen {:.0}s", (now.mono - last).max(0.0));
+            }
+            // Seq gaps: heartbeats lost on the way (the detector's loss input).
+            if h.seq_gaps > 0 {
+                let _ = write!(out, " lost {} ({:.1}%)", h.seq_gaps, 100.0 * h.window.loss());
+            }
+            if h.answered > 0 {
+                let _ = write!(out, " answered-probes {}", h.answered);
             }
             if !h.in_work {
                 out.push_str(" (not in the work)");
@@ -112,6 +120,8 @@ impl HostTable {
                     "last_seen": h.last_seen_wall,
                     "seq": h.seq,
                     "seq_gaps": h.seq_gaps,
+                    "loss": h.window.loss(),
+                    "answered_probes": h.answered,
                     "rtt_ms": h.rtt_ms,
                     "boot": h.boot_wall,
                     "uptime": h.uptime,
