@@ -105,7 +105,7 @@ pub enum Command {
     /// (internal) Watch a just-upgraded daemon; roll it back if it does not come up.
     #[command(hide = true)]
     UpgradeWatch {
-        #[arg(num_args = 5)]
+        #[arg(num_args = 5..=6)]
         args: Vec<String>,
     },
     /// Send one command to a host's command port and print the answer.

@@ -210,6 +210,7 @@ pub const IVAL_KEYS: &[&str] = &[
     "ival_renotify",
     "ival_server_dead",
     "ival_deadman",
+    "ival_upgrade_check",
     "grace",
 ];
 

@@ -26,6 +26,7 @@ pub const IVAL_RANGES: &[(&str, f64, f64)] = &[
     ("ival_renotify", 0.0, WEEK),
     ("ival_server_dead", 0.1, WEEK),
     ("ival_deadman", 1.0, DAY),
+    ("ival_upgrade_check", 1.0, HOUR),
     ("grace", 0.0, DAY),
     ("timeout", 0.1, HOUR),
     ("rotate", MIN, YEAR),

@@ -229,6 +229,7 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
             "ival_renotify" => iv.renotify = *v,
             "ival_server_dead" => iv.server_dead = *v,
             "ival_deadman" => iv.deadman = *v,
+            "ival_upgrade_check" => iv.upgrade_check = *v,
             "grace" => iv.grace = *v,
             "missed" => iv.missed = *v as u32,
             "hbd_senders" => iv.hbd_senders = *v as u32,

@@ -60,11 +60,16 @@ fn patched(f: &Fleet, version: &str) {
 /// A script payload: `--version` says `version`; `test` runs the real
 /// binary's test, then exits `test_rc`; `start` exits 1 (a crash at start).
 fn script(to: &Path, version: &str, test_rc: u8) {
+    script_starting(to, version, test_rc, "echo 'this binary crashes at start' >&2; exit 1");
+}
+
+/// As `script`, with `start` running the shell text `start`.
+fn script_starting(to: &Path, version: &str, test_rc: u8, start: &str) {
     let text = format!(
         "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in\n\
          --version) echo 'hbmon {v}'; exit 0;;\n\
          test) {BIN} \"$@\" || exit 9; exit {test_rc};;\n\
-         start) echo 'this binary crashes at start' >&2; exit 1;;\n\
+         start) {start};;\n\
          esac; done\nexit 3\n",
         v = &version["hbmon-".len()..]
     );
@@ -266,6 +271,33 @@ fn a_crashing_canary_is_rolled_back_and_stops_the_rollout() {
     assert!(same_file(&bin_of(h2), base(&f)));
     assert!(!h2.vardir().join("upgrade").exists());
     assert_eq!(version(h2).as_deref(), Some(OLD));
+}
+
+/// A new binary that hangs at start (never answers PING): the watchdog
+/// waits the client's `ival_upgrade_check` (3 s here), kills it and rolls back.
+#[test]
+fn a_canary_that_hangs_at_start_is_rolled_back_after_ival_upgrade_check() {
+    let mut f = fleet();
+    let h = &mut f.hosts[1];
+    let conf = std::fs::read_to_string(&h.conf).expect("conf");
+    h.write_conf(&format!("{conf}ival_upgrade_check 3s\n"));
+    h.stop();
+    start_copy(h, None);
+    // `exec`: the hanging program keeps the client's pid, which the watchdog kills.
+    script_starting(&offer_path(&f), NEW, 0, "exec sleep 100000");
+    let out = upgrade(&f, &["--canary", "1"]);
+    let c1 = format!("upgrade c1.{DOMAIN} rolled back: {NEW} did not answer PING within 3s");
+    assert!(out.lines().any(|l| l == c1), "{c1} not in:\n{out}");
+    assert!(out.contains(&format!("upgrade c2.{DOMAIN} not tried")), "{out}");
+    let h = &f.hosts[1];
+    wait_for(30.0, "c1 back at the old version", || (version(h)? == OLD).then_some(()));
+    assert!(same_file(&bin_of(h), base(&f)));
+    assert!(!h.dir.join("bin/hbmon.old").exists());
+    wait_for(60.0, "the upgrade event on the server", || {
+        let c = f.server().try_cmd(&format!("CLIENTS c1.{DOMAIN}"))?;
+        (c.contains("\"upgrade\"") && c.contains("did not answer PING")).then_some(())
+    });
+    assert_eq!(version(&f.hosts[2]).as_deref(), Some(OLD));
 }
 
 /// SIGKILL c1 as soon as `step` holds (a step of the install).

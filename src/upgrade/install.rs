@@ -29,6 +29,8 @@ pub struct Install {
     pub conf: Option<PathBuf>,
     /// This host's command address, for the watchdog's PING.
     pub cmd: SocketAddr,
+    /// `ival_upgrade_check`: the watchdog's deadline for that PING.
+    pub check: Duration,
 }
 
 pub fn staging(vardir: &Path) -> PathBuf {

@@ -21,8 +21,12 @@ use std::time::{Duration, Instant};
 pub const MAX_BINARY: u64 = 512 << 20;
 /// A client's whole fetch + checks + swap must fit in this.
 pub const INSTALL_TIMEOUT: Duration = Duration::from_secs(240);
-/// How long a re-exec'd client has to answer PING at the new version.
-pub const COME_BACK: Duration = Duration::from_secs(60);
+/// `ival_upgrade_check` (seconds, range-checked where it was read) as the
+/// time a re-exec'd client has to answer PING at the new version.
+pub fn come_back(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::from_secs(60))
+}
+
 /// Clients upgraded at once after the canaries.
 pub const WAVE: usize = 8;
 
@@ -171,6 +175,11 @@ pub struct Rollout {
     pub skipped: Vec<(String, String)>,
     pub bind: Option<IpAddr>,
     pub slot: OfferSlot,
+    /// The server's `ival_upgrade_check` (how long a client may take).
+    pub come_back: Duration,
+    /// The server's own command address: CLIENTS there says which version
+    /// a client last heartbeated at.
+    pub server: SocketAddr,
 }
 
 /// Runs the rollout; returns the answer body (one line per client).
@@ -198,7 +207,7 @@ pub fn rollout(r: Rollout) -> String {
         }
         let lines: Vec<(bool, String)> = std::thread::scope(|s| {
             let hs: Vec<_> =
-                group.iter().map(|(h, a)| s.spawn(|| one_client(h, *a, &line, r.bind))).collect();
+                group.iter().map(|(h, a)| s.spawn(|| one_client(h, *a, &line, &r))).collect();
             hs.into_iter()
                 .map(|h| h.join().unwrap_or((false, "upgrade ? failed: helper died".into())))
                 .collect()
@@ -217,13 +226,10 @@ pub fn rollout(r: Rollout) -> String {
     out.join("\n")
 }
 
-/// One client: offer, then wait for it to come back. (ok, answer line).
-fn one_client(
-    host: &str,
-    addr: SocketAddr,
-    offer: &OfferLine,
-    bind: Option<IpAddr>,
-) -> (bool, String) {
+/// One client: offer, then wait for it to come back: PING at the new
+/// version, then its first heartbeat at it. (ok, answer line).
+fn one_client(host: &str, addr: SocketAddr, offer: &OfferLine, r: &Rollout) -> (bool, String) {
+    let bind = r.bind;
     let body = match call(addr, bind, &offer.to_line(), INSTALL_TIMEOUT) {
         Ok(b) => b,
         Err(e) => return (false, format!("upgrade {host} failed: {e}")),
@@ -233,12 +239,15 @@ fn one_client(
         return (body.starts_with("unchanged"), format!("upgrade {host} {body}"));
     };
     let from = from.split_whitespace().next().unwrap_or("?").to_string();
-    let deadline = Instant::now() + COME_BACK + Duration::from_secs(30);
+    let deadline = Instant::now() + r.come_back + Duration::from_secs(30);
     while Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(300));
         match call(addr, bind, "PING", Duration::from_secs(5)) {
             Ok(p) if p.split_whitespace().last() == Some(offer.version.as_str()) => {
-                return (true, format!("upgrade {host} ok {from} -> {}", offer.version));
+                return match first_beat(host, &offer.version, r) {
+                    Ok(()) => (true, format!("upgrade {host} ok {from} -> {}", offer.version)),
+                    Err(e) => (false, format!("upgrade {host} failed: {e}")),
+                };
             }
             Ok(_) => {
                 // The old version again: rolled back if the client says so.
@@ -252,6 +261,38 @@ fn one_client(
         }
     }
     (false, format!("upgrade {host} failed: not back at {} in time", offer.version))
+}
+
+/// Waits (bounded by `ival_upgrade_check` again) until the server's host table has a
+/// heartbeat from `host` at `version` (HTB `ver`), asking CLIENTS on the
+/// server's own command port like any tool would: the table is the loop's.
+fn first_beat(host: &str, version: &str, r: &Rollout) -> Result<(), String> {
+    let mut server = r.server;
+    if server.ip().is_unspecified() {
+        server.set_ip(if server.is_ipv4() {
+            IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        });
+    }
+    let deadline = Instant::now() + r.come_back;
+    let mut seen = String::from("nothing");
+    while Instant::now() < deadline {
+        let got = call(server, r.bind, &format!("CLIENTS {host} 1"), Duration::from_secs(10))
+            .ok()
+            .and_then(|b| serde_json::from_str::<serde_json::Value>(&b).ok())
+            .and_then(|j| j["hosts"][host]["heartbeat"]["version"].as_str().map(String::from));
+        match got {
+            Some(v) if v == version => return Ok(()),
+            Some(v) => seen = if v.is_empty() { "no version".into() } else { v },
+            None => {}
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    Err(format!(
+        "answers PING at {version} but no heartbeat at it within {}s (last heartbeat: {seen})",
+        r.come_back.as_secs_f64()
+    ))
 }
 
 /// One blocking command from this host's address; the answer's body.

@@ -107,8 +107,11 @@ fn rollout(st: &mut State, req: &Request, local: bool) -> Reply {
     }
     st.upgrade.busy = true;
     let running = st.reexec.as_ref().ok().map(|p| p.exe.as_path());
+    let upgrade_bin = st.work.server_part.as_ref().and_then(|s| s.upgrade_bin.as_deref());
     let r = Rollout {
-        bin: super::offered_path(None, &st.conf.bindir, running),
+        bin: super::offered_path(upgrade_bin, &st.conf.bindir, running),
+        come_back: super::come_back(st.work.intervals.upgrade_check),
+        server: st.bound.cmd,
         key: st.conf.key.clone(),
         force,
         canary,
@@ -153,6 +156,7 @@ fn offer(st: &mut State, req: &Request, peer: IpAddr) -> Reply {
         exe: plan.exe.clone(),
         conf: conf.map(std::path::PathBuf::from),
         cmd: st.bound.cmd,
+        check: super::come_back(st.work.intervals.upgrade_check),
     };
     Reply::Job(UpgradeTask { token: 0, job: UpgradeJob::Install(Box::new(j)) })
 }

@@ -4,7 +4,7 @@
 //! that process is left to roll back. Before re-exec'ing, the client starts
 //! `hbmon.old upgrade-watch` (the known-good binary, in its own session):
 //! it waits until the client answers PING at the new version, else (the
-//! process died, or no answer within `COME_BACK`) kills it, renames
+//! process died, or no answer within `ival_upgrade_check`) kills it, renames
 //! `hbmon.old` back over the binary, records `rolled back: <why>` and
 //! starts the old binary again (`start`). The restarted client reports the
 //! rollback as its `upgrade` item, an event on the server.
@@ -97,6 +97,7 @@ pub fn spawn_watchdog(j: &Install, old: &Path) -> Result<u32, String> {
         .arg(&j.offer.version)
         .arg(&j.exe)
         .arg(&j.vardir)
+        .arg(format!("{}", j.check.as_secs_f64()))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -119,18 +120,30 @@ pub fn spawn_watchdog(j: &Install, old: &Path) -> Result<u32, String> {
     Ok(pid)
 }
 
-/// `hbmon upgrade-watch PID ADDR VERSION EXE VARDIR`: the watchdog.
+/// `hbmon upgrade-watch PID ADDR VERSION EXE VARDIR [SECONDS]`: the
+/// watchdog; SECONDS is the client's `ival_upgrade_check`.
 pub fn watch(conf: Option<&Path>, args: &[String]) -> i32 {
-    let [pid, addr, want, exe, vardir] = args else {
-        eprintln!("hbmon: usage: upgrade-watch PID ADDR VERSION EXE VARDIR");
-        return 2;
+    let usage = "hbmon: usage: upgrade-watch PID ADDR VERSION EXE VARDIR [SECONDS]";
+    let (pid, addr, want, exe, vardir, check) = match args {
+        [p, a, w, e, v] => (p, a, w, e, v, super::come_back(crate::work::model::UPGRADE_CHECK)),
+        [p, a, w, e, v, s] => match s.parse::<f64>().ok().and_then(ranges_ok) {
+            Some(d) => (p, a, w, e, v, d),
+            None => {
+                eprintln!("{usage}: bad SECONDS {s}");
+                return 2;
+            }
+        },
+        _ => {
+            eprintln!("{usage}");
+            return 2;
+        }
     };
     let (Ok(pid), Ok(addr)) = (pid.parse::<u32>(), addr.parse::<std::net::SocketAddr>()) else {
         eprintln!("hbmon: upgrade-watch: bad pid or address");
         return 2;
     };
     let (exe, vardir) = (PathBuf::from(exe), PathBuf::from(vardir));
-    let deadline = Instant::now() + super::COME_BACK;
+    let deadline = Instant::now() + check;
     let why = loop {
         if !alive(pid) {
             break format!("{want} exited at start");
@@ -146,7 +159,7 @@ pub fn watch(conf: Option<&Path>, args: &[String]) -> i32 {
             }
         }
         if Instant::now() > deadline {
-            break format!("{want} did not answer PING within {}s", super::COME_BACK.as_secs());
+            break format!("{want} did not answer PING within {}s", check.as_secs_f64());
         }
         std::thread::sleep(Duration::from_millis(200));
     };
@@ -173,6 +186,11 @@ pub fn watch(conf: Option<&Path>, args: &[String]) -> i32 {
         Ok(s) if s.success() => 0,
         _ => 1,
     }
+}
+
+/// SECONDS from the command line, within `ival_upgrade_check`'s range.
+fn ranges_ok(s: f64) -> Option<Duration> {
+    crate::ranges::check_ival("ival_upgrade_check", s).ok().map(super::come_back)
 }
 
 /// At start-up: clears staging leftovers and finishes or undoes an

@@ -96,6 +96,21 @@ pub struct Intervals {
     /// more are kept in the bounded strangers table.
     #[serde(default = "default_hbd_senders", skip_serializing_if = "is_default_hbd_senders")]
     pub hbd_senders: u32,
+    /// `ival_upgrade_check`: how long a re-exec'd client has to answer
+    /// PING at the new version before the watchdog rolls it back.
+    #[serde(default = "default_upgrade_check", skip_serializing_if = "is_default_upgrade_check")]
+    pub upgrade_check: f64,
+}
+
+/// `ival_upgrade_check` when neither work nor conf sets it.
+pub const UPGRADE_CHECK: f64 = 60.0;
+
+fn default_upgrade_check() -> f64 {
+    UPGRADE_CHECK
+}
+
+fn is_default_upgrade_check(v: &f64) -> bool {
+    *v == UPGRADE_CHECK
 }
 
 /// `hbd_senders` when neither work nor conf sets it.
@@ -126,6 +141,7 @@ impl Default for Intervals {
             phi_threshold: None,
             detector_tuned: false,
             hbd_senders: HBD_SENDERS,
+            upgrade_check: UPGRADE_CHECK,
         }
     }
 }
@@ -230,6 +246,9 @@ pub struct ServerWork {
     pub deadman_url: Option<String>,
     /// Base URL of the dashboard, for links in messages.
     pub dashboard_url: Option<String>,
+    /// `upgrade_bin`: the binary UPGRADE offers instead of `$bindir/hbmon`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_bin: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]

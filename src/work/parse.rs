@@ -154,6 +154,8 @@ pub struct Ast {
     pub storm: Option<(u32, f64)>,
     pub deadman: Option<(usize, String)>,
     pub dashboard: Option<(usize, String)>,
+    /// `upgrade_bin PATH`: the binary UPGRADE offers (absolute).
+    pub upgrade_bin: Option<(usize, PathBuf)>,
     pub title: Option<String>,
     /// `login everywhere|changes`: (line, every page needs a login).
     pub login: Option<(usize, bool)>,
@@ -358,6 +360,13 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             } else {
                 ast.dashboard = v
             }
+        }
+        "upgrade_bin" => {
+            arity(key, w, 1, 1, "PATH")?;
+            if !w[0].starts_with('/') {
+                return Err(format!("upgrade_bin: '{}' is not an absolute path", w[0]));
+            }
+            ast.upgrade_bin = Some((line, PathBuf::from(w[0])));
         }
         "title" => {
             if value.is_empty() {

@@ -127,3 +127,17 @@ fn detector_kinds_and_errors() {
         assert!(e.starts_with("/w:1: detector:"), "{bad:?}: {e}");
     }
 }
+
+#[test]
+fn upgrade_bin_is_an_absolute_path_and_errors_name_file_and_line() {
+    let a = p("host a.example.org a\nupgrade_bin /srv/hbmon/hbmon-0.2.0\n");
+    assert_eq!(a.upgrade_bin, Some((2, PathBuf::from("/srv/hbmon/hbmon-0.2.0"))));
+    let e = parse(Path::new("/w"), "host a.example.org a\nupgrade_bin bin/hbmon\n")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/w:2") && e.contains("not an absolute path"), "{e}");
+    let e = parse(Path::new("/w"), "upgrade_bin\n").unwrap_err().to_string();
+    assert!(e.contains("/w:1") && e.contains("upgrade_bin"), "{e}");
+    let e = parse(Path::new("/w"), "upgrade_bin /a /b\n").unwrap_err().to_string();
+    assert!(e.contains("/w:1"), "{e}");
+}

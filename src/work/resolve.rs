@@ -201,6 +201,7 @@ fn intervals(ast: &Ast) -> Intervals {
     set(&mut iv.keep_history, "ival_keep_history");
     set(&mut iv.renotify, "ival_renotify");
     set(&mut iv.deadman, "ival_deadman");
+    set(&mut iv.upgrade_check, "ival_upgrade_check");
     set(&mut iv.grace, "grace");
     iv.server_dead = get("ival_server_dead").unwrap_or(5.0 * iv.heartbeat);
     if let Some(m) = get("missed") {
@@ -360,6 +361,7 @@ fn server_part(ast: &Ast, ix: &Index, ports: Ports) -> ServerWork {
         noise,
         deadman_url: ast.deadman.as_ref().map(|d| d.1.clone()),
         dashboard_url: ast.dashboard.as_ref().map(|d| d.1.clone()),
+        upgrade_bin: ast.upgrade_bin.as_ref().map(|u| u.1.clone()),
     }
 }
 
