@@ -397,4 +397,40 @@ mod tests {
         assert!(same(&s, &signature("k", "hbmon-1", 5, "aa")));
         assert!(!same(&s, &signature("other", "hbmon-1", 5, "aa")));
     }
+
+    /// A server whose host table still has the client at the old version:
+    /// the bounded wait ends with a clear failure instead of `ok`.
+    #[test]
+    fn no_heartbeat_at_the_new_version_is_reported() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            use std::io::{Read, Write};
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut b = [0u8; 256];
+                let _ = s.read(&mut b);
+                let body = r#"{"hosts":{"c1":{"heartbeat":{"version":"hbmon-0.1.0"}}}}"#;
+                let _ = s.write_all(crate::command::frame_ok("CLIENTS", body).as_bytes());
+            }
+        });
+        let r = Rollout {
+            bin: PathBuf::new(),
+            key: None,
+            force: false,
+            canary: 0,
+            targets: Vec::new(),
+            skipped: Vec::new(),
+            bind: None,
+            slot: OfferSlot::default(),
+            come_back: Duration::from_secs(1),
+            server,
+        };
+        let e = first_beat("c1", "hbmon-0.1.9", &r).unwrap_err();
+        assert!(
+            e.contains("no heartbeat at it") && e.contains("last heartbeat: hbmon-0.1.0"),
+            "{e}"
+        );
+        assert_eq!(first_beat("c1", "hbmon-0.1.0", &r), Ok(()));
+    }
 }

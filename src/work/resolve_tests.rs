@@ -254,3 +254,20 @@ fn family_fits_ride_on_their_item_12_12() {
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(fam("w1", "cpu_load").is_empty());
 }
+
+#[test]
+fn upgrade_bin_and_ival_upgrade_check_resolve_and_older_works_still_load() {
+    let ws = works(&format!("{FLEET}upgrade_bin /srv/hbmon-0.2.0\nival_upgrade_check 5s\n"));
+    let sp = ws[0].server_part.as_ref().unwrap();
+    assert_eq!(sp.upgrade_bin.as_deref(), Some(std::path::Path::new("/srv/hbmon-0.2.0")));
+    assert_eq!(ws[2].intervals.upgrade_check, 5.0);
+    // A work saved before these keys: no field at all, the defaults apply.
+    let plain = works(FLEET);
+    let json = serde_json::to_string(&plain[0]).unwrap();
+    assert!(!json.contains("upgrade_bin") && !json.contains("upgrade_check"), "{json}");
+    let back: Work = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.server_part.unwrap().upgrade_bin, None);
+    assert_eq!(back.intervals.upgrade_check, crate::work::model::UPGRADE_CHECK);
+    assert!(crate::ranges::check_ival("ival_upgrade_check", 0.5).is_err());
+    assert!(crate::ranges::check_ival("ival_upgrade_check", 7200.0).is_err());
+}
