@@ -7,7 +7,7 @@ VARDIR  ?= /var/lib/hbmon
 SYSTEMD ?= /lib/systemd/system
 INITDIR ?= /etc/init.d
 
-.PHONY: all build run test test-deps lint bench install clean
+.PHONY: all build run test test-deps lint bench install clean mutants
 
 all: build
 
@@ -32,6 +32,17 @@ lint:
 # Benchmarks: each prints its parameters, medians and ratios (see README "Performance").
 bench: build
 	sh bench/run.sh
+
+# Mutation testing of the pure core (cargo-mutants; not in CI: slow). Unit
+# tests only (--lib), in place (no tree copy, reuses target/; so one job): the
+# machine is shared. Narrow it with MUTANTS_FILES=src/command.rs. Report in
+# mutants.out/ (summary kept in docs/mutants/); figures in the README.
+MUTANTS_FILES ?= src/wire/mod.rs src/wire/sig.rs src/command.rs src/work/parse.rs \
+	src/client/fitness.rs src/server/detector.rs src/notify/rules.rs src/notify/noise.rs
+mutants:
+	$(CARGO) mutants --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-mutants
+	$(CARGO) mutants --in-place --no-shuffle --timeout 300 \
+		$(foreach f,$(MUTANTS_FILES),-f $(f)) -- --lib
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(VARDIR)/probes $(DESTDIR)$(SYSTEMD) $(DESTDIR)$(INITDIR) $(DESTDIR)/etc/hbmon
