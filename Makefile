@@ -6,15 +6,21 @@ BINDIR  ?= $(PREFIX)/sbin
 VARDIR  ?= /var/lib/hbmon
 SYSTEMD ?= /lib/systemd/system
 INITDIR ?= /etc/init.d
+MANDIR  ?= $(PREFIX)/share/man
+ETCDIR  ?= /etc/hbmon
+# What install-files copies: the release build by default; a test passes its own.
+BIN     ?= target/release/hbmon
+MANGEN  ?= target/release/examples/mangen
+MANOUT  ?= target/man
 
-.PHONY: all build run test test-deps lint bench install clean mutants
+.PHONY: all build run test test-deps lint bench man install install-files uninstall clean mutants
 
 all: build
 
 build:
 	$(CARGO) build --release
 
-# Builds, then runs hbmon in the foreground on its embedded default (solo, all roles, 127.0.0.1).
+# Builds, then runs hbmon in the foreground (Ctrl-C stops it) on its embedded default (solo, all roles, 127.0.0.1).
 run: build
 	./target/release/hbmon start -i
 
@@ -33,6 +39,40 @@ lint:
 bench: build
 	sh bench/run.sh
 
+# hbmon(8) and hbmon-COMMAND(8) from the clap definitions (examples/mangen.rs).
+man:
+	$(CARGO) build --release --example mangen
+
+# The binary (stripped), man pages, probes, init files and a commented
+# conf.example; an existing /etc/hbmon/conf or work is never touched.
+install: build man install-files
+
+install-files:
+	rm -rf $(MANOUT) && $(MANGEN) $(MANOUT)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(VARDIR)/probes $(DESTDIR)$(SYSTEMD) $(DESTDIR)$(INITDIR) $(DESTDIR)$(ETCDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -s -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/hbmon
+	for p in probes/*; do [ -f "$$p" ] && [ "$${p##*.}" != "md" ] && install -m 0755 "$$p" $(DESTDIR)$(VARDIR)/probes/; done; true
+	sed 's|/usr/local/sbin/hbmon|$(BINDIR)/hbmon|g' init/hbmon.service > $(DESTDIR)$(SYSTEMD)/hbmon.service
+	chmod 0644 $(DESTDIR)$(SYSTEMD)/hbmon.service
+	sed 's|/usr/local/sbin/hbmon|$(BINDIR)/hbmon|g' init/hbmon.init > $(DESTDIR)$(INITDIR)/hbmon
+	chmod 0755 $(DESTDIR)$(INITDIR)/hbmon
+	install -m 0644 init/conf.example $(DESTDIR)$(ETCDIR)/conf.example
+	[ -e $(DESTDIR)$(ETCDIR)/work.example ] || install -m 0644 work/fleet.work $(DESTDIR)$(ETCDIR)/work.example
+	install -m 0644 $(MANOUT)/*.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+
+# Removes what install put in place; state, logs, conf and work stay.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/hbmon $(DESTDIR)$(SYSTEMD)/hbmon.service $(DESTDIR)$(INITDIR)/hbmon
+	rm -f $(DESTDIR)$(ETCDIR)/conf.example $(DESTDIR)$(ETCDIR)/work.example
+	rm -f $(DESTDIR)$(MANDIR)/man8/hbmon.8 $(DESTDIR)$(MANDIR)/man8/hbmon-*.8
+	rm -f $(DESTDIR)$(MANDIR)/man5/hbmon.conf.5 $(DESTDIR)$(MANDIR)/man5/hbmon-work.5
+	for p in probes/*; do rm -f $(DESTDIR)$(VARDIR)/probes/$${p##*/}; done
+	-rmdir $(DESTDIR)$(VARDIR)/probes $(DESTDIR)$(ETCDIR) 2>/dev/null
+
+clean:
+	$(CARGO) clean
+
 # Mutation testing of the pure core (cargo-mutants; not in CI: slow). Unit
 # tests only (--lib), in place (no tree copy, reuses target/; so one job): the
 # machine is shared. Narrow it with MUTANTS_FILES=src/command.rs. Report in
@@ -43,14 +83,3 @@ mutants:
 	$(CARGO) mutants --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-mutants
 	$(CARGO) mutants --in-place --no-shuffle --timeout 300 \
 		$(foreach f,$(MUTANTS_FILES),-f $(f)) -- --lib
-
-install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(VARDIR)/probes $(DESTDIR)$(SYSTEMD) $(DESTDIR)$(INITDIR) $(DESTDIR)/etc/hbmon
-	install -m 0755 target/release/hbmon $(DESTDIR)$(BINDIR)/hbmon
-	for p in probes/*; do [ -f "$$p" ] && [ "$${p##*.}" != "md" ] && install -m 0755 "$$p" $(DESTDIR)$(VARDIR)/probes/; done; true
-	install -m 0644 init/hbmon.service $(DESTDIR)$(SYSTEMD)/hbmon.service
-	install -m 0755 init/hbmon.init $(DESTDIR)$(INITDIR)/hbmon
-	[ -e $(DESTDIR)/etc/hbmon/work.example ] || install -m 0644 work/fleet.work $(DESTDIR)/etc/hbmon/work.example
-
-clean:
-	$(CARGO) clean

@@ -35,7 +35,13 @@ fn hbmon_side(
     let mut poll = Poll::new()?;
     poll.registry().register(&mut sock, Token(0), Interest::READABLE)?;
     let mut events = Events::with_capacity(16);
-    let mut table = HostTable::new(TableConf { intervals: Intervals::default(), key: None }, &[]);
+    let mut table = HostTable::new(
+        TableConf {
+            intervals: Intervals { hbd_senders: 1_000_000, ..Intervals::default() },
+            key: None,
+        },
+        &[],
+    );
     let mut ingest = Ingest::new();
     let dg = datagrams(hosts, 10.0);
     let cpu0 = thread_cpu();

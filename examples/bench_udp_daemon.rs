@@ -36,7 +36,7 @@ fn main() {
         let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
         l.local_addr().expect("addr").port()
     };
-    let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\n");
+    let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nhbd_senders 100000\n");
     std::fs::write(dir.path().join("work"), work).expect("work");
     let conf = dir.path().join("hbmon.conf");
     std::fs::write(

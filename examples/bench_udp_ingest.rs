@@ -34,7 +34,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut poll = Poll::new()?;
     poll.registry().register(&mut sock, Token(0), Interest::READABLE)?;
     let mut events = Events::with_capacity(16);
-    let mut table = HostTable::new(TableConf { intervals: Intervals::default(), key: None }, &[]);
+    let mut table = HostTable::new(
+        TableConf {
+            intervals: Intervals { hbd_senders: 1_000_000, ..Intervals::default() },
+            key: None,
+        },
+        &[],
+    );
     let mut ingest = Ingest::new();
     let t0 = Instant::now();
     println!("ingest: {hosts} hosts, {step}s per step, one receiving thread, loopback");
@@ -92,7 +98,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  reused Decoder   {reused:.3} us/packet");
     println!("  new Decoder each {fresh:.3} us/packet (ratio {:.1}x)", fresh / reused);
     // Full table path without sockets.
-    let mut t2 = HostTable::new(TableConf { intervals: Intervals::default(), key: None }, &[]);
+    let mut t2 = HostTable::new(
+        TableConf {
+            intervals: Intervals { hbd_senders: 1_000_000, ..Intervals::default() },
+            key: None,
+        },
+        &[],
+    );
     let (mut ack, mut ch) = (Vec::new(), Vec::new());
     let from = "127.0.0.1:9".parse()?;
     let full = runs(&mut |d| {

@@ -114,6 +114,11 @@ pub fn parse_ival(spec: &str) -> std::result::Result<f64, String> {
     if total < 0.0 {
         return Err(format!("interval '{s}' is negative"));
     }
+    // A long run of digits parses to infinity; 999999999999999999w is
+    // finite but absurd: both are refused (issue 13 item 8).
+    if !total.is_finite() || total > crate::ranges::MAX_IVAL {
+        return Err(format!("interval '{s}' is too long (at most 10 years)"));
+    }
     Ok(total)
 }
 
@@ -209,7 +214,9 @@ pub const IVAL_KEYS: &[&str] = &[
 ];
 
 impl Conf {
-    /// Defaults for a system install (root with a conf).
+    /// Defaults for a system install (root with a conf, or root with none):
+    /// the FHS paths, or the directories systemd made for the unit
+    /// (`$STATE_DIRECTORY`, `$LOGS_DIRECTORY`, `$RUNTIME_DIRECTORY`) when set.
     pub fn system_defaults() -> Conf {
         Conf {
             file: None,
@@ -220,9 +227,9 @@ impl Conf {
             port: None,
             hb_port: None,
             http_port: None,
-            vardir: "/var/lib/hbmon".into(),
-            logdir: "/var/log/hbmon".into(),
-            rundir: "/run/hbmon".into(),
+            vardir: systemd_dir("STATE_DIRECTORY").unwrap_or_else(|| "/var/lib/hbmon".into()),
+            logdir: systemd_dir("LOGS_DIRECTORY").unwrap_or_else(|| "/var/log/hbmon".into()),
+            rundir: systemd_dir("RUNTIME_DIRECTORY").unwrap_or_else(|| "/run/hbmon".into()),
             bindir: "/usr/local/sbin".into(),
             workconf: "/etc/hbmon/work".into(),
             loglvl: LogLevel::Terse,
@@ -240,13 +247,19 @@ impl Conf {
         }
     }
 
-    /// The embedded default: no conf file; state under the user's state dir.
-    pub fn embedded(state_home: &Path) -> Conf {
+    /// The embedded default: no conf file, listening on 127.0.0.1. Root
+    /// gets the system paths (so the unit's `ProtectHome=` and its
+    /// directories fit); other users get `state_home/hbmon`, except where
+    /// systemd (a user unit) named a directory.
+    pub fn embedded(state_home: &Path, root: bool) -> Conf {
+        if root {
+            return Conf { bind: Some("127.0.0.1".into()), ..Conf::system_defaults() };
+        }
         let base = state_home.join("hbmon");
         Conf {
-            vardir: base.clone(),
-            logdir: base.join("log"),
-            rundir: base.join("run"),
+            vardir: systemd_dir("STATE_DIRECTORY").unwrap_or_else(|| base.clone()),
+            logdir: systemd_dir("LOGS_DIRECTORY").unwrap_or_else(|| base.join("log")),
+            rundir: systemd_dir("RUNTIME_DIRECTORY").unwrap_or_else(|| base.join("run")),
             workconf: base.join("work"),
             bind: Some("127.0.0.1".into()),
             ..Conf::system_defaults()
@@ -340,7 +353,10 @@ fn apply(
         }
     };
     let port = |v: &str| -> std::result::Result<u16, String> {
-        v.parse::<u16>().map_err(|_| format!("'{}': '{v}' is not a port number", e.key))
+        v.parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("'{}': '{v}' is not a port number (1 to 65535)", e.key))
     };
     match e.key.as_str() {
         "server" => c.server = Some(need(v)?),
@@ -372,8 +388,8 @@ fn apply(
             let (Some(n), Some(iv), None) = (n, iv, it.next()) else {
                 return Err("rotate: expected 'rotate NUM IVAL'".into());
             };
-            let n = n.parse::<u32>().map_err(|_| format!("rotate: '{n}' is not a count"))?;
-            c.rotate = (n, parse_ival(iv)?);
+            let n = crate::ranges::check_count("rotate", n)? as u32;
+            c.rotate = (n, crate::ranges::check_ival("rotate", parse_ival(iv)?)?);
         }
         "key" => c.key = Some(need(v)?),
         "heartbeat_to" => c.heartbeat_to.extend(v.split_whitespace().map(String::from)),
@@ -384,22 +400,33 @@ fn apply(
         "journal_enabled" => c.journal_enabled = parse_bool(v)?,
         "journal_dir" => c.journal_dir = Some(abs(&need(v)?)),
         "journal_file" => c.journal_file = need(v)?,
-        "journal_max_size" => c.journal_max_size = parse_size(v)?,
-        "journal_max_backups" => {
-            c.journal_max_backups =
-                v.parse().map_err(|_| format!("journal_max_backups: '{v}' is not a count"))?
+        "journal_max_size" => {
+            let n = parse_size(v)?;
+            crate::ranges::check_count("journal_max_size", &n.to_string())?;
+            c.journal_max_size = n
         }
-        "missed" => {
-            let n = v.parse::<u32>().map_err(|_| format!("missed: '{v}' is not a count"))?;
-            c.intervals.insert("missed".into(), n as f64);
+        "journal_max_backups" => {
+            c.journal_max_backups = crate::ranges::check_count("journal_max_backups", v)? as u32
+        }
+        "missed" | "hbd_senders" => {
+            let n = crate::ranges::check_count(&e.key, v)?;
+            c.intervals.insert(e.key.clone(), n as f64);
         }
         k if IVAL_KEYS.contains(&k) => {
             let s = parse_ival(v).map_err(|m| format!("{k}: {m}"))?;
-            c.intervals.insert(k.into(), s);
+            c.intervals.insert(k.into(), crate::ranges::check_ival(k, s)?);
         }
         k => return Err(format!("unknown key '{k}'")),
     }
     Ok(())
+}
+
+/// A directory systemd made for the unit: the first of a `:`-separated
+/// list, if absolute.
+fn systemd_dir(var: &str) -> Option<PathBuf> {
+    let v = std::env::var_os(var)?;
+    let first = v.to_str()?.split(':').next()?.to_string();
+    Some(PathBuf::from(first)).filter(|p| p.is_absolute())
 }
 
 fn parse_bool(v: &str) -> std::result::Result<bool, String> {
@@ -422,12 +449,17 @@ pub fn parse_size(v: &str) -> std::result::Result<u64, String> {
     num.trim().parse::<u64>().map(|n| n * mult).map_err(|_| format!("'{v}' is not a size"))
 }
 
-/// Finds and reads the conf: `-c FILE`, else `./hbmon.conf`, else
-/// `/etc/hbmon/conf`, else the embedded default.
+/// The system conf, read when there is no `-c FILE`.
+pub const SYSTEM_CONF: &str = "/etc/hbmon/conf";
+
+/// Finds and reads the conf: `-c FILE`, else `/etc/hbmon/conf`, else the
+/// embedded default. The current directory is never searched: a daemon
+/// started from `/` (systemd) and `hbmon state` typed in a home directory
+/// must find the same conf.
 pub fn load(explicit: Option<&Path>) -> Result<Conf> {
     let candidates: Vec<PathBuf> = match explicit {
         Some(p) => vec![p.to_path_buf()],
-        None => vec!["hbmon.conf".into(), "/etc/hbmon/conf".into()],
+        None => vec![SYSTEM_CONF.into()],
     };
     for p in candidates {
         if explicit.is_none() && !p.exists() {
@@ -438,7 +470,7 @@ pub fn load(explicit: Option<&Path>) -> Result<Conf> {
         let abs = std::fs::canonicalize(&p).unwrap_or(p);
         return parse(&abs, &text);
     }
-    Ok(Conf::embedded(&Conf::state_home()))
+    Ok(Conf::embedded(&Conf::state_home(), nix::unistd::geteuid().is_root()))
 }
 
 #[cfg(test)]
@@ -507,6 +539,21 @@ mod tests {
     fn continuation_without_key_is_an_error() {
         let e = parse(Path::new("/x/conf"), "  orphan\n").unwrap_err();
         assert!(e.to_string().starts_with("/x/conf:1:"));
+    }
+
+    #[test]
+    fn embedded_default_root_uses_fhs_others_xdg() {
+        let root = Conf::embedded(Path::new("/home/u/.local/state"), true);
+        if std::env::var_os("STATE_DIRECTORY").is_none() {
+            assert_eq!(root.vardir, PathBuf::from("/var/lib/hbmon"));
+            assert_eq!(root.logdir, PathBuf::from("/var/log/hbmon"));
+            assert_eq!(root.rundir, PathBuf::from("/run/hbmon"));
+            let user = Conf::embedded(Path::new("/home/u/.local/state"), false);
+            assert_eq!(user.vardir, PathBuf::from("/home/u/.local/state/hbmon"));
+            assert_eq!(user.rundir, PathBuf::from("/home/u/.local/state/hbmon/run"));
+        }
+        assert_eq!(root.bind.as_deref(), Some("127.0.0.1"));
+        assert_eq!(root.file, None);
     }
 
     #[test]

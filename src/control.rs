@@ -59,6 +59,75 @@ fn print_answer(text: &str) -> i32 {
     }
 }
 
+/// A local command that may take minutes (UPGRADE waits for the fleet).
+pub fn long_command(conf: &Conf, line: &str) -> Result<i32> {
+    let text = send_command(local_cmd_addr(conf), line, Duration::from_secs(900))?;
+    Ok(print_answer(&text))
+}
+
+/// The JSON body of the local daemon's answer to `line`; a COMMAND ERROR
+/// is a run-time error with its reason. A RELAYed answer is unwrapped.
+fn local_json(conf: &Conf, line: &str) -> Result<serde_json::Value> {
+    let text = send_command(local_cmd_addr(conf), line, Duration::from_secs(60))?;
+    let mut body = crate::command::parse_answer(&text).map_err(Error::Runtime)?;
+    if body.starts_with("COMMAND ") {
+        body = crate::command::parse_answer(&body).map_err(Error::Runtime)?;
+    }
+    serde_json::from_str(&body).map_err(|e| Error::Runtime(format!("{line}: not JSON ({e})")))
+}
+
+fn level_names() -> Vec<String> {
+    crate::work::default_levels().into_iter().map(|l| l.name).collect()
+}
+
+/// `hbmon clients [HOST]`.
+pub fn clients_table(conf: &Conf, host: Option<&str>) -> Result<i32> {
+    let line = format!("CLIENTS {} 0", host.unwrap_or(""));
+    let v = local_json(conf, &line)?;
+    let levels = level_names();
+    let levels: Vec<&str> = levels.iter().map(String::as_str).collect();
+    print!("{}", crate::tables::clients(&v, &levels));
+    if host.is_some() {
+        let names: Vec<String> =
+            v["hosts"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
+        for name in names {
+            println!();
+            print!("{}", crate::tables::host_items(&v, &name, crate::state::Now::wall_now()));
+        }
+    }
+    Ok(0)
+}
+
+/// `hbmon events [HOST] [ITEM] [N|IVAL]`.
+pub fn events_table(conf: &Conf, filter: &[String]) -> Result<i32> {
+    let v = local_json(conf, &format!("CLIENTS {}", filter.join(" ")))?;
+    print!("{}", crate::tables::events(&v));
+    Ok(0)
+}
+
+/// `hbmon hist HOST [ITEM] [IVAL]`: HIST here when HOST is this host, else
+/// RELAY through this host (the server).
+pub fn hist_table(conf: &Conf, host: &str, rest: &[String]) -> Result<i32> {
+    let is_ival = |a: &str| {
+        let l = a.to_ascii_lowercase();
+        ["h", "d", "w", "m", "y", "hour", "day", "week", "month", "year"].contains(&l.as_str())
+    };
+    let ival = rest.iter().find(|a| is_ival(a)).map(|a| a[..1].to_ascii_uppercase());
+    let item = rest.iter().find(|a| !is_ival(a));
+    let ival = ival.unwrap_or_else(|| "H".into());
+    let me = crate::run::hostname(conf);
+    let local = host.eq_ignore_ascii_case(&me) || me.split('.').next() == Some(host);
+    let item = item.map(String::as_str).unwrap_or("");
+    let line = if local {
+        format!("HIST {ival} {me} {item}")
+    } else {
+        format!("RELAY {host} HIST {ival} {item}")
+    };
+    let v = local_json(conf, line.trim_end())?;
+    print!("{}", crate::tables::hist(&v));
+    Ok(0)
+}
+
 pub fn local_command(conf: &Conf, line: &str) -> Result<i32> {
     let addr = local_cmd_addr(conf);
     let text = send_command(addr, line, Duration::from_secs(30))?;
@@ -150,11 +219,23 @@ pub fn reload(conf: &Conf) -> Result<i32> {
 /// `hbmon test`: checks the conf and the work; prints what would run.
 pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
     let host = crate::run::hostname(conf);
+    // On the server the work-config is checked as mkwork checks it (every
+    // problem as file:line, exit 2), even while older work-files still run.
+    let workconf = match conf.file.is_some() && crate::run::conf_says_server(conf, &host) {
+        true if conf.workconf.exists() => {
+            let works = crate::work::load(&conf.workconf)?;
+            Some(format!("workconf {} ok ({} hosts)", conf.workconf.display(), works.len()))
+        }
+        _ => None,
+    };
     let (work, origin) = crate::run::load_work(conf, &host)?;
     let work = crate::run::apply_conf_overrides(conf, work);
     println!("hostname {host}");
     println!("roles {}", crate::state::roles_text(work.roles));
     println!("work {origin}");
+    if let Some(w) = workconf {
+        println!("{w}");
+    }
     println!("server {} {}:{}", work.server.host, work.server.address, work.server.ports.port);
     println!("command port {}", local_cmd_addr(conf));
     if work.roles.server {

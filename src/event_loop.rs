@@ -3,6 +3,7 @@
 //! helper threads. Protocol lives elsewhere; this file only moves bytes and
 //! dispatches by token.
 
+mod accept;
 mod udp;
 
 use crate::command;
@@ -36,6 +37,8 @@ pub const MAX_SESSIONS: usize = 256;
 pub const SESSION_TIMEOUT: f64 = 10.0;
 /// The heartbeat socket's pause between drains under load (seconds).
 const UDP_COALESCE: f64 = 0.002;
+/// An UPGRADE session (a rollout, an install, a BINARY transfer) may last this.
+pub const UPGRADE_SESSION_TIMEOUT: f64 = 600.0;
 /// Most outgoing calls in flight; more wait in a queue.
 pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
@@ -81,6 +84,8 @@ pub struct EventLoop {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     sessions: HashMap<usize, Session>,
+    /// Open sessions per (canonical) peer address.
+    per_source: HashMap<std::net::IpAddr, u32>,
     calls: HashMap<usize, (Call, CallOwner)>,
     queued_calls: VecDeque<CallReq>,
     pending: HashMap<usize, Pending>,
@@ -95,6 +100,8 @@ pub struct EventLoop {
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
+    /// systemd's notify socket (a no-op without one).
+    notifier: crate::systemd::Notifier,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -131,6 +138,7 @@ impl EventLoop {
             done_tx,
             done_rx,
             sessions: HashMap::new(),
+            per_source: HashMap::new(),
             calls: HashMap::new(),
             queued_calls: VecDeque::new(),
             pending: HashMap::new(),
@@ -142,9 +150,24 @@ impl EventLoop {
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             early_results: Vec::new(),
+            notifier: crate::systemd::Notifier::none(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
+    }
+
+    /// Takes systemd's notifier and starts the watchdog pings, which only
+    /// this loop's timers send: a loop that stops turning stops them.
+    pub fn set_notifier(&mut self, n: crate::systemd::Notifier) {
+        if n.watchdog_every().is_some() {
+            let now = self.now();
+            self.timers.at(now.mono, Tick::Watchdog);
+        }
+        self.notifier = n;
+    }
+
+    pub fn notifier(&self) -> &crate::systemd::Notifier {
+        &self.notifier
     }
 
     pub fn now(&self) -> Now {
@@ -193,7 +216,14 @@ impl EventLoop {
                     }
                     WAKER => {
                         while let Ok(d) = self.done_rx.try_recv() {
-                            on_done(st, d, now, fx);
+                            match d {
+                                Done::Upgrade(u) => {
+                                    if self.upgrade_done(u, st) {
+                                        return Ok(Exit::Reexec);
+                                    }
+                                }
+                                d => on_done(st, d, now, fx),
+                            }
                         }
                     }
                     Token(t) if self.sessions.contains_key(&t) => {
@@ -243,6 +273,7 @@ impl EventLoop {
                 let done = match job {
                     Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
                     Job::Notify(n) => Done::Notify(crate::server::run_notify_job(*n)),
+                    Job::Upgrade(u) => Done::Upgrade(crate::upgrade::verb::run(*u)),
                 };
                 let _ = tx.send(done);
                 let _ = waker.wake();
@@ -253,39 +284,27 @@ impl EventLoop {
         }
     }
 
+    /// An upgrade job's answer goes to its session; true: re-exec now (the
+    /// answer is already in the socket, which closes at the exec).
+    fn upgrade_done(&mut self, u: crate::upgrade::verb::UpgradeDone, st: &mut State) -> bool {
+        st.upgrade.busy = false;
+        if let Some(l) = &u.last {
+            st.upgrade.last = l.clone();
+        }
+        let text = match &u.answer {
+            Ok(body) => command::frame_ok("UPGRADE", body),
+            Err(why) => command::frame_err("UPGRADE", why),
+        };
+        if let Some(s) = self.sessions.get_mut(&u.token) {
+            let next = s.answer(text);
+            self.settle(u.token, next);
+        }
+        u.reexec
+    }
+
     fn token(&mut self) -> usize {
         self.next_token += 1;
         self.next_token
-    }
-
-    fn accept(&mut self, st: &mut State, now: Now) {
-        loop {
-            match self.listener.accept() {
-                Ok((mut stream, peer)) => {
-                    if self.sessions.len() >= MAX_SESSIONS {
-                        use std::io::Write;
-                        let _ = stream.write(command::frame_err("?", "busy").as_bytes());
-                        st.counters.refuse("busy");
-                        continue;
-                    }
-                    let t = self.token();
-                    let interest = Interest::READABLE;
-                    if self.poll.registry().register(&mut stream, Token(t), interest).is_err() {
-                        continue;
-                    }
-                    let deadline = now.mono + SESSION_TIMEOUT;
-                    self.sessions.insert(t, Session::new(stream, peer, deadline));
-                    self.timers.at(deadline, Tick::ConnDeadline(t));
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    // EMFILE and friends: log and let the next poll retry.
-                    log::warn!("accept: {e}");
-                    return;
-                }
-            }
-        }
     }
 
     fn session_event(
@@ -333,6 +352,22 @@ impl EventLoop {
         };
         match reply {
             Reply::Now(text) => s.answer(text),
+            Reply::Shared(data) => {
+                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
+                s.deadline = d;
+                let next = s.answer_shared(data);
+                self.timers.at(d, Tick::ConnDeadline(t));
+                next
+            }
+            Reply::Job(mut task) => {
+                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
+                s.deadline = d;
+                s.phase = Phase::Waiting;
+                task.token = t;
+                self.timers.at(d, Tick::ConnDeadline(t));
+                self.spawn_job(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
             Reply::Later(d) => {
                 s.phase = Phase::Waiting;
                 let n = d.parts.len();
@@ -356,6 +391,7 @@ impl EventLoop {
         if close {
             if let Some(mut s) = self.sessions.remove(&t) {
                 let _ = self.poll.registry().deregister(&mut s.stream);
+                self.forget_source(s.peer.ip());
             }
             self.pending.remove(&t);
             return;
@@ -486,6 +522,12 @@ impl EventLoop {
             }
             Tick::RotateLog => crate::logger::rotate_now(),
             Tick::UdpRearm => self.rearm_udp(st, now, fx),
+            Tick::Watchdog => {
+                if let Some(every) = self.notifier.watchdog_every() {
+                    self.notifier.send(crate::systemd::Note::Watchdog);
+                    self.timers.at(now.mono + every, Tick::Watchdog);
+                }
+            }
         }
     }
 
@@ -536,15 +578,18 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 c.on_probe_done(p, now, fx);
             }
         }
-        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => match n.result {
-            Ok(()) => log::warn!("fallback notification delivered"),
-            Err(e) => log::error!("fallback notification failed: {e}"),
-        },
+        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => {
+            if let Some(c) = st.client.as_mut() {
+                c.on_fallback_done(n.result, now, fx);
+            }
+        }
         Done::Notify(n) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_notify_done(n, now, fx);
             }
         }
+        // Answered by the loop itself (it owns the sessions).
+        Done::Upgrade(_) => {}
     }
 }
 

@@ -6,6 +6,11 @@
 //! rotation is dmon's `rotate NUM IVAL`: once the file is older than IVAL it
 //! becomes `hbmon.log.1`, older ones shift up, NUM old files are kept.
 //!
+//! Under systemd, when stderr is the journal (`$JOURNAL_STREAM` names it),
+//! stderr lines carry no time of their own (journald stamps them) and start
+//! with the syslog priority (`<4>` for WARN), which journald turns into the
+//! entry's priority.
+//!
 //! Logging must never fail or panic the caller: write errors are dropped
 //! (there is nowhere better to report them), and a poisoned lock is reused.
 
@@ -28,6 +33,8 @@ type SyslogWriter = syslog::Logger<syslog::LoggerBackend, crate::syslog3164::Rfc
 
 enum Sink {
     Stderr,
+    /// stderr connected to journald.
+    Journal,
     File(FileSink),
     Syslog(Box<SyslogWriter>),
 }
@@ -48,6 +55,7 @@ fn sink() -> MutexGuard<'static, Option<Sink>> {
 /// to stderr with a warning.
 pub fn init(target: Target, level: log::LevelFilter) -> Result<()> {
     let (new, warning) = match target {
+        Target::Stderr if stderr_is_journal() => (Sink::Journal, None),
         Target::Stderr => (Sink::Stderr, None),
         Target::File { path, rotate_num, rotate_ival_secs } => {
             (Sink::File(FileSink::open(path, rotate_num, rotate_ival_secs, now_secs())?), None)
@@ -92,6 +100,7 @@ fn write_syslog(w: &mut SyslogWriter, level: log::Level, msg: String) -> bool {
 pub fn target_kind() -> &'static str {
     match sink().as_ref() {
         None | Some(Sink::Stderr) => "stderr",
+        Some(Sink::Journal) => "journal",
         Some(Sink::File(_)) => "file",
         Some(Sink::Syslog(_)) => "syslog",
     }
@@ -125,6 +134,10 @@ impl log::Log for Logger {
                 let line = format_line(now, r.level(), &r.args().to_string());
                 let _ = std::io::stderr().write_all(line.as_bytes());
             }
+            Some(Sink::Journal) => {
+                let line = journal_line(r.level(), &r.args().to_string());
+                let _ = std::io::stderr().write_all(line.as_bytes());
+            }
             Some(Sink::File(f)) => {
                 f.write(now, &format_line(now, r.level(), &r.args().to_string()))
             }
@@ -151,6 +164,29 @@ impl log::Log for Logger {
 
 fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Whether fd 2 is the stream systemd connected to the journal: systemd
+/// sets `$JOURNAL_STREAM` to its `device:inode`, and a child whose stderr
+/// was redirected elsewhere must not be mistaken for it.
+fn stderr_is_journal() -> bool {
+    use std::os::fd::AsRawFd;
+    let Some(v) = std::env::var_os("JOURNAL_STREAM") else { return false };
+    let Some((dev, ino)) = v.to_str().and_then(|v| v.split_once(':')) else { return false };
+    let Ok(st) = nix::sys::stat::fstat(std::io::stderr().as_raw_fd()) else { return false };
+    dev.parse::<u64>().is_ok_and(|d| d == st.st_dev)
+        && ino.parse::<u64>().is_ok_and(|i| i == st.st_ino)
+}
+
+/// A line for journald: `<priority>message`, no time stamp (journald adds one).
+pub fn journal_line(level: log::Level, msg: &str) -> String {
+    let prio = match level {
+        log::Level::Error => 3,
+        log::Level::Warn => 4,
+        log::Level::Info => 6,
+        log::Level::Debug | log::Level::Trace => 7,
+    };
+    format!("<{prio}>{msg}\n")
 }
 
 /// One log line, newline included: UTC time to the millisecond, the level

@@ -231,6 +231,7 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
             "ival_deadman" => iv.deadman = *v,
             "grace" => iv.grace = *v,
             "missed" => iv.missed = *v as u32,
+            "hbd_senders" => iv.hbd_senders = *v as u32,
             _ => {}
         }
     }
@@ -394,6 +395,9 @@ fn run_daemon(
         own_addrs.push(ip);
     }
     let work_lm = settle_version(&conf, &host, &work, lm);
+    // Finishes or undoes an upgrade a SIGKILL interrupted (upgrade/watch.rs).
+    let exe = plan.as_ref().ok().map(|p| p.exe.clone());
+    let (last, report) = crate::upgrade::watch::recover(&conf.vardir, exe.as_deref());
     let mut st = State {
         conf,
         hostname: host,
@@ -410,9 +414,14 @@ fn run_daemon(
         reload: false,
         own_addrs,
         reexec: plan,
+        upgrade: crate::upgrade::Local { last, report, ..Default::default() },
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
+    if let (Some(why), Some(c)) = (st.upgrade.report.take(), st.client.as_mut()) {
+        log::error!("upgrade rolled back: {why}");
+        c.set_item("upgrade", None, "", &format!("rolled back: {why}"), now, &mut fx);
+    }
     log::info!(
         "hbmon {} started as {} ({}) on {}; work: {origin}",
         crate::VERSION,
@@ -426,7 +435,12 @@ fn run_daemon(
     if let Some(r) = ready.take() {
         r.ready();
     }
+    // Sockets bound, work loaded, parts built: now systemd may call us up.
+    let notifier = crate::systemd::Notifier::from_env();
+    notifier.send(crate::systemd::Note::Ready);
+    el.set_notifier(notifier);
     let exit = el.run(&mut st, &mut fx, &mut reload)?;
+    el.notifier().send(crate::systemd::Note::Stopping);
     let now = el.now();
     shutdown_parts(&mut st, now, &mut fx);
     el.flush(&mut fx);

@@ -43,6 +43,8 @@ pub struct Session {
     pub refusal: Option<String>,
     buf: Vec<u8>,
     out: Vec<u8>,
+    /// An answer shared with other sessions (BINARY), written instead of `out`.
+    shared: Option<std::sync::Arc<Vec<u8>>>,
     pos: usize,
 }
 
@@ -59,6 +61,7 @@ impl Session {
             refusal: None,
             buf: Vec::new(),
             out: Vec::new(),
+            shared: None,
             pos: 0,
         }
     }
@@ -122,13 +125,26 @@ impl Session {
         self.on_writable()
     }
 
+    /// Queues a shared answer (no copy) and starts writing it.
+    pub fn answer_shared(&mut self, data: std::sync::Arc<Vec<u8>>) -> Next {
+        self.out = Vec::new();
+        self.shared = Some(data);
+        self.pos = 0;
+        self.phase = Phase::Writing;
+        self.on_writable()
+    }
+
     /// Writes what the socket takes; when all is written, shuts the write side.
     pub fn on_writable(&mut self) -> Next {
         if self.phase != Phase::Writing {
             return Next::Continue;
         }
-        while self.pos < self.out.len() {
-            match self.stream.write(&self.out[self.pos..]) {
+        let out: &[u8] = match &self.shared {
+            Some(s) => s,
+            None => &self.out,
+        };
+        while self.pos < out.len() {
+            match self.stream.write(&out[self.pos..]) {
                 Ok(0) => return Next::Close,
                 Ok(n) => self.pos += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Next::Continue,
@@ -139,6 +155,7 @@ impl Session {
         let _ = self.stream.flush();
         let _ = self.stream.shutdown(Shutdown::Write);
         self.out = Vec::new();
+        self.shared = None;
         self.phase = Phase::Draining;
         Next::Continue
     }

@@ -37,6 +37,8 @@ pub enum Tick {
     RotateLog,
     /// Re-arm the heartbeat socket after a coalescing pause.
     UdpRearm,
+    /// Tell systemd's watchdog the loop is turning (`WATCHDOG=1`).
+    Watchdog,
 }
 
 /// Who asked for an outgoing call, so its result goes back there.
@@ -63,11 +65,13 @@ pub struct CallReq {
 pub enum Job {
     Probe(crate::client::ProbeJob),
     Notify(Box<crate::server::NotifyJob>),
+    Upgrade(Box<crate::upgrade::verb::UpgradeTask>),
 }
 
 pub enum Done {
     Probe(crate::client::ProbeDone),
     Notify(crate::server::NotifyDone),
+    Upgrade(crate::upgrade::verb::UpgradeDone),
 }
 
 /// What handlers ask the loop to do.
@@ -136,6 +140,8 @@ pub struct State {
     pub own_addrs: Vec<IpAddr>,
     /// What SIGUSR1 execs, resolved at start (or why it cannot).
     pub reexec: Result<crate::reexec::Plan, String>,
+    /// UPGRADE: the server's offer, this host's last outcome.
+    pub upgrade: crate::upgrade::Local,
 }
 
 impl State {

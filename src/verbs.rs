@@ -12,6 +12,10 @@ pub enum Reply {
     Now(String),
     /// Run these calls, then `finish` builds the answer.
     Later(Deferred),
+    /// Run this upgrade job in a helper thread; its result is the answer.
+    Job(crate::upgrade::verb::UpgradeTask),
+    /// A complete framed answer shared with other sessions (BINARY).
+    Shared(std::sync::Arc<Vec<u8>>),
 }
 
 #[derive(Debug, Clone)]
@@ -44,6 +48,7 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
     let local = st.is_local(peer);
     let reply = match v {
         "PING" => ping(st),
+        "PROBE" => probe(st, req, peer),
         "STATE" => ok(v, &state_text(st, now)),
         "DUMP" => ok(v, &dump(st, now).to_string()),
         "STOP" => stop(st, req),
@@ -63,6 +68,8 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
                 (None, None) => err(v, "not a client"),
             }
         }
+        "UPGRADE" => crate::upgrade::verb::upgrade(st, req, peer, local),
+        "BINARY" => crate::upgrade::verb::binary(st),
         "WORK" | "WORK_LM" | "REPORT" | "EVENTS" | "CLIENTS" | "ALLPING" | "ALLSEND" | "RELAY"
         | "ACK" | "SILENCE" => match st.server.as_mut() {
             Some(s) => s.verb(req, peer, local, now, fx),
@@ -100,6 +107,30 @@ pub fn refusal_kind(why: &str) -> &'static str {
     } else {
         "refused"
     }
+}
+
+/// `PROBE HOST ADDR`: the server asks this client to PING a suspected host
+/// (issue 15's confirmation). Only the server may ask: anyone else could
+/// make the fleet's clients connect wherever they like.
+fn probe(st: &State, req: &Request, peer: IpAddr) -> Reply {
+    let v = "PROBE";
+    let from_server =
+        st.server_cmd_addr().is_some_and(|a| a.ip() == crate::state::canonical_ip(peer));
+    if !from_server {
+        return err(v, "access denied: only the server may ask PROBE");
+    }
+    if st.client.is_none() {
+        return err(v, "not a client");
+    }
+    let [host, addr] = req.args.as_slice() else {
+        return err(v, "usage: PROBE HOST ADDR:PORT");
+    };
+    let Ok(addr) = addr.parse::<SocketAddr>() else {
+        return err(v, &format!("usage: PROBE HOST ADDR:PORT ('{addr}' is not an address)"));
+    };
+    let d =
+        Deferred { verb: v.into(), relay: false, parts: vec![(host.clone(), addr, "PING".into())] };
+    Reply::Later(d)
 }
 
 fn ping(st: &State) -> Reply {

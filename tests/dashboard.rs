@@ -4,90 +4,13 @@
 //! in the API; hostile names and messages escaped everywhere, SVG included.
 
 mod common;
+mod dashfleet;
 use common::*;
+use dashfleet::*;
 use serde_json::Value;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
-
-const XSS: &str = "<script>alert(1)</script>";
-
-/// Fast intervals: heartbeats every second, down after ~4 s, reports every 2 s.
-pub const FAST: &str =
-    "ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1s\nival_send_report 2s\n";
-
-pub struct Web {
-    pub addr: SocketAddr,
-}
-
-/// A raw HTTP/1.1 exchange (the dashboard closes after each answer).
-pub fn http(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> (u16, String, String) {
-    let mut s = match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
-        Ok(s) => s,
-        Err(e) => return (0, String::new(), e.to_string()),
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    if s.write_all(req.as_bytes()).is_err() {
-        return (0, String::new(), String::new());
-    }
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    (status, head.to_string(), body.to_string())
-}
-
-impl Web {
-    pub fn get(&self, path: &str) -> (u16, String) {
-        let (st, _, b) = http(self.addr, "GET", path, "", "");
-        (st, b)
-    }
-    /// GET that must answer 200.
-    pub fn ok(&self, path: &str) -> String {
-        let (st, b) = self.get(path);
-        assert_eq!(st, 200, "GET {path}: {b}");
-        b
-    }
-    pub fn json(&self, path: &str) -> Value {
-        let b = self.ok(path);
-        serde_json::from_str(&b).unwrap_or_else(|e| panic!("{path}: {e}: {b}"))
-    }
-}
-
-/// srv (server), web (pagemaker), c1 and c2 (clients); c1 runs a hostile
-/// probe. Started, with the dashboard answering.
-pub fn dash_fleet(work_extra: &str) -> (Fleet, Web) {
-    let work = format!(
-        "pmaker web\n{FAST}probe c1 xss\nfit probe:xss sick >0\nget all cpu_load uptime\n\
-         channel cmd command /bin/true\nuser ops cmd\nalert all * sick ops\n{work_extra}"
-    );
-    let mut f = Fleet::new(&["srv", "web", "c1", "c2"], &work, "");
-    f.mkwork();
-    // The probe prints an item named like a script, with such a message,
-    // and fails with it on stderr (the probe item's message).
-    let probes = f.host("c1").vardir().join("probes");
-    std::fs::create_dir_all(&probes).unwrap();
-    let script = format!("#!/bin/sh\necho '{XSS} 5 {XSS}'\necho '{XSS}' >&2\nexit 2\n");
-    let p = probes.join("xss");
-    std::fs::write(&p, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-    f.start_all();
-    let web = Web { addr: SocketAddr::new(f.host("web").ip.into(), f.port + 1) };
-    wait_for(20.0, "the dashboard answers", || (web.get("/api/v1/summary").0 == 200).then_some(()));
-    (f, web)
-}
 
 fn host_of<'a>(v: &'a Value, name: &str) -> Option<&'a Value> {
     v["hosts"].as_array()?.iter().find(|h| h["name"] == name)
@@ -155,6 +78,12 @@ fn every_page_and_route_shows_the_fleet() {
     assert_eq!(two.matches("<path d=\"M").count(), 2, "two hosts, two lines: {two}");
     let several = web.ok(&format!("/graph/{c1}/cpu_load?item=uptime"));
     assert!(several.contains("cpu_load, uptime"), "two items on one chart");
+    // The fitness thresholds are bands in the level colours.
+    let banded = wait_for(30.0, "probe:xss history", || {
+        let s = web.ok(&format!("/svg/{c1}/probe:xss?ival=H"));
+        s.contains("<circle").then_some(s)
+    });
+    assert!(banded.contains("<title>sick 0..inf</title>"), "{banded}");
     for iv in ["W", "M", "Y"] {
         assert!(web.ok(&format!("/svg/{c1}/cpu_load?ival={iv}")).contains("</svg>"));
     }
@@ -325,4 +254,36 @@ fn limits_and_a_restarting_server() {
     wait_for(30.0, "fresh data after the server's restart", || {
         web.json("/api/v1/hosts")["data"]["error"].is_null().then_some(())
     });
+}
+
+#[test]
+fn the_api_examples_of_docs_api_md() {
+    let (f, web) = dash_fleet("");
+    let c1 = f.hosts[2].name.clone();
+    wait_for(30.0, "c1 reported", || {
+        web.json(&format!("/api/v1/hosts/{c1}"))["host"]["items"]
+            .as_array()
+            .is_some_and(|a| a.len() >= 3)
+            .then_some(())
+    });
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/api.md")).unwrap();
+    let block = doc
+        .split("```api-examples\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the examples block");
+    let mut n = 0;
+    for line in block.lines().filter(|l| !l.trim().is_empty()) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let (method, path, status, keys) = (w[0], w[1].replace("{c1}", &c1), w[2], &w[3..]);
+        let (st, _, body) = http(web.addr, method, &path, "", "");
+        assert_eq!(st.to_string(), status, "{line}: {body}");
+        let v: Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{line}: {e}: {body}"));
+        for k in keys {
+            assert!(v.get(k).is_some(), "{line}: no {k} in {body}");
+        }
+        n += 1;
+    }
+    assert!(n >= 15, "{n} examples");
 }

@@ -32,11 +32,12 @@ fn show(what: &str, o: &Output) -> String {
 fn systemd_unit_verifies() {
     let text = std::fs::read_to_string(init_file("hbmon.service")).unwrap();
     for want in [
-        "Type=forking",
-        "PIDFile=/run/hbmon/hbmon.pid",
-        "ExecStart=/usr/local/sbin/hbmon start",
-        "ExecReload=/bin/kill -HUP $MAINPID",
-        "ExecStop=/usr/local/sbin/hbmon stop",
+        "Type=notify",
+        "NotifyAccess=main",
+        "WatchdogSec=30s",
+        "ExecStart=/usr/local/sbin/hbmon start -i",
+        "ExecReload=/usr/local/sbin/hbmon reload",
+        "SyslogIdentifier=hbmon",
         "Restart=on-failure",
         "After=network-online.target",
         "RuntimeDirectory=hbmon",

@@ -290,7 +290,8 @@ fn alertmanager_lists_then_resolves() {
     let ours = |a: &&serde_json::Value| a["labels"]["host"] == "www1.example.org";
     let listed = am_alerts(port);
     let a = listed.iter().find(ours).expect("alert listed");
-    assert_eq!(a["labels"]["level"], "crit");
+    assert_eq!(a["annotations"]["level"], "crit");
+    assert!(a["labels"].get("level").is_none(), "the level is not part of the identity: {a}");
     assert_eq!(a["status"]["state"], "active");
     n.on_event(&c, &ev("crit", "ok", t0 + 1.0), "up", t0 + 1.0).unwrap();
     assert_eq!(pump(&c, &mut n, t0 + 1.0)[0].1.result, Ok(()));

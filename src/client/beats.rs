@@ -50,10 +50,77 @@ impl Client {
                 self.set_item("server", Some(1.0), &best, "the server answers", now, fx);
                 "the server answers again".to_string()
             };
-            if let Some(ch) = &self.fallback {
-                let j = fallback::job(ch, &self.host, &self.work.server.host, dead, &msg, now.wall);
-                fx.jobs.push(Job::Notify(Box::new(j)));
+            if let Some(fb) = &mut self.fallback {
+                let j = fallback::job(
+                    &fb.channel,
+                    &self.host,
+                    &self.work.server.host,
+                    dead,
+                    &msg,
+                    now.wall,
+                );
+                fb.on_server(dead, j);
             }
+            self.pump_fallback(now, fx);
+        }
+    }
+
+    /// Conf `fallback` (at start and at every reload): a channel added
+    /// while the server is dead is told so at once; one that changed keeps
+    /// what is owed.
+    pub(super) fn set_fallback(&mut self, conf: &crate::conf::Conf, now: Now, fx: &mut Effects) {
+        let ch = conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
+            Ok(ch) => Some(ch),
+            Err(e) => {
+                log::error!("{e}");
+                None
+            }
+        });
+        match (ch, &mut self.fallback) {
+            (None, _) => self.fallback = None,
+            (Some(ch), Some(fb)) => fb.channel = ch,
+            (Some(ch), None) => {
+                let mut fb = fallback::Fallback::new(ch);
+                if self.server_dead {
+                    let msg =
+                        format!("no ACK from the server for {}s", self.work.intervals.server_dead);
+                    let j = fallback::job(
+                        &fb.channel,
+                        &self.host,
+                        &self.work.server.host,
+                        true,
+                        &msg,
+                        now.wall,
+                    );
+                    fb.on_server(true, j);
+                }
+                self.fallback = Some(fb);
+                self.pump_fallback(now, fx);
+            }
+        }
+    }
+
+    /// Starts the fallback delivery that is owed, if its time has come.
+    pub(super) fn pump_fallback(&mut self, now: Now, fx: &mut Effects) {
+        if let Some(j) = self.fallback.as_mut().and_then(|fb| fb.due(now.mono)) {
+            fx.jobs.push(Job::Notify(Box::new(j)));
+        }
+    }
+
+    /// A fallback delivery's outcome (from the helper thread).
+    pub fn on_fallback_done(&mut self, result: Result<(), String>, now: Now, fx: &mut Effects) {
+        match &result {
+            Ok(()) => log::warn!("fallback notification delivered"),
+            Err(e) => log::error!("fallback notification failed: {e}"),
+        }
+        let Some(fb) = self.fallback.as_mut() else { return };
+        match fb.on_done(&result, now.mono) {
+            Some(at) if at > now.mono => {
+                log::warn!("fallback: retrying at +{:.0}s ({})", at - now.mono, fb.describe());
+                self.schedule_fallback(at, fx);
+            }
+            Some(_) => self.pump_fallback(now, fx),
+            None => {}
         }
     }
 
@@ -68,6 +135,7 @@ impl Client {
     ) {
         match self.hb.on_ack(d, stamp.unwrap_or(now.wall), now) {
             Ok(a) => {
+                self.clock_item(a.clock_off, now, fx);
                 if let Some(rtt) = a.rtt_ms {
                     let best = self.items.level_name(0).to_string();
                     self.set_item("rtt", Some(rtt), &best, "", now, fx);
@@ -80,6 +148,35 @@ impl Client {
                 }
             }
             Err(e) => log::debug!("datagram from {from} ignored: {e:?}"),
+        }
+    }
+
+    /// The `clock` item: an error while the server says our clock is off
+    /// by more than its window (it drops our heartbeats then), cleared by
+    /// the next normal ACK.
+    fn clock_item(&mut self, off: Option<f64>, now: Now, fx: &mut Effects) {
+        match off {
+            Some(off) => {
+                let worst =
+                    self.items.level_name(self.work.levels.len().saturating_sub(1)).to_string();
+                let msg = format!(
+                    "clock off by {off:+.1}s from the server {} (allowed {}s): heartbeats are dropped; fix the time (NTP)",
+                    self.work.server.host,
+                    crate::wire::MAX_SKEW
+                );
+                if !self.clock_off {
+                    log::error!("{msg}");
+                }
+                self.clock_off = true;
+                self.set_item("clock", None, &worst, &msg, now, fx);
+            }
+            None if self.clock_off => {
+                self.clock_off = false;
+                log::warn!("the clock agrees with the server again");
+                let best = self.items.level_name(0).to_string();
+                self.set_item("clock", Some(0.0), &best, "", now, fx);
+            }
+            None => {}
         }
     }
 }

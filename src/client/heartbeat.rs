@@ -1,5 +1,6 @@
 //! The client's heartbeat: builds HTB datagrams (`name ts seq interval rtt
-//! acks ver`, `boot=1` on the first, `shutdown=1` on a clean stop, signed
+//! acks ver bid`, `bid` a random boot identity of this process so a signed
+//! server can tell replays from restarts, `boot=1` on the first, `shutdown=1` on a clean stop, signed
 //! when a fleet key is set), matches ACKs to measure the RTT, and says when
 //! the server has been silent for `ival_server_dead`.
 //!
@@ -23,6 +24,9 @@ pub struct AckInfo {
     pub rtt_ms: Option<f64>,
     /// The version of the work the server has for us (a change means reload).
     pub work_lm: Option<crate::work::version::Version>,
+    /// The server dropped our heartbeat: our `ts` was off by this many
+    /// seconds (positive: our clock is ahead).
+    pub clock_off: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,14 +44,20 @@ pub struct Heartbeat {
     interval: f64,
     server_dead: f64,
     seq: u64,
+    /// This run's boot identity (random, positive, fits JSON's integers).
+    bid: i64,
     boot_sent: bool,
     /// (seq, wall send time).
     pending: VecDeque<(u64, f64)>,
     pub last_rtt_ms: Option<f64>,
     pub acks: u64,
     pub sent: u64,
-    started: Option<f64>,
-    last_ack: Option<f64>,
+    /// Monotonic send time of the first heartbeat not answered yet (the
+    /// first one after the last ACK): the server is dead once it has been
+    /// asked for `server_dead` without an answer. Counting from the last
+    /// ACK instead would call it dead after any long pause between our own
+    /// heartbeats (a work that shortens the interval, a stalled loop).
+    waiting_since: Option<f64>,
     /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
     /// from it (the server shows it and sees a reboot when it drops).
     uptime_base: Option<(f64, f64)>,
@@ -62,13 +72,13 @@ impl Heartbeat {
             interval,
             server_dead,
             seq: 0,
+            bid: boot_identity(),
             boot_sent: false,
             pending: VecDeque::with_capacity(PENDING),
             last_rtt_ms: None,
             acks: 0,
             sent: 0,
-            started: None,
-            last_ack: None,
+            waiting_since: None,
             uptime_base: None,
             dec: Decoder::new(),
         }
@@ -79,16 +89,19 @@ impl Heartbeat {
         self.uptime_base = Some((uptime, mono));
     }
 
+    /// A new work: new intervals and maybe a new server address, which
+    /// has not been asked anything yet (the wait for an answer restarts).
     pub fn set_intervals(&mut self, interval: f64, server_dead: f64) {
         self.interval = interval;
         self.server_dead = server_dead;
+        self.waiting_since = None;
     }
 
     /// The next HTB (one datagram, sent to every target).
     pub fn build(&mut self, now: Now, shutdown: bool) -> Vec<u8> {
         self.seq += 1;
         self.sent += 1;
-        self.started.get_or_insert(now.mono);
+        self.waiting_since.get_or_insert(now.mono);
         let mut p: Vec<(&str, Value)> = vec![
             ("name", Value::Str(self.name.clone())),
             ("ts", Value::Float(now.wall)),
@@ -97,6 +110,7 @@ impl Heartbeat {
             ("rtt", Value::Float(self.last_rtt_ms.unwrap_or(0.0))),
             ("acks", Value::Int(self.acks as i64)),
             ("ver", Value::Str(crate::VERSION.into())),
+            ("bid", Value::Int(self.bid)),
         ];
         if let Some((up, at)) = self.uptime_base {
             p.push(("uptime", Value::Float((up + now.mono - at).max(0.0))));
@@ -122,15 +136,33 @@ impl Heartbeat {
         if m.id != "ACK" {
             return Err(AckError::NotAck);
         }
+        let clock_off = m.get("clock_off").and_then(|v| v.as_f64()).filter(|o| o.is_finite());
         if let Some(k) = &self.key {
-            let v = wire::verify(&m, k, now.wall);
-            if v != Verified::Ok {
-                return Err(AckError::Refused(v.reason()));
+            match wire::verify(&m, k, now.wall) {
+                Verified::Ok => {}
+                // A clock_off ACK is judged by our own clock, which is the
+                // one that is off: its signature and the echo of a `ts` we
+                // sent recently (below) are what make it genuine.
+                Verified::Stale if clock_off.is_some() => {}
+                v => return Err(AckError::Refused(v.reason())),
             }
         }
         let seq =
             m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0).ok_or(AckError::NoSeq)?
                 as u64;
+        if clock_off.is_some() {
+            let echo = m.get("ts").and_then(|v| v.as_f64());
+            let ours = self
+                .pending
+                .iter()
+                .any(|(s, t)| *s == seq && echo.is_some_and(|e| (e - t).abs() < 1e-3));
+            if !ours {
+                return Err(AckError::Refused("clock_off for a heartbeat we did not send"));
+            }
+            // The server is alive (it answered), but it dropped the heartbeat.
+            self.waiting_since = None;
+            return Ok(AckInfo { seq, rtt_ms: None, work_lm: None, clock_off });
+        }
         let work_lm = m.get("work").and_then(|v| match v.as_i64() {
             Some(i) => crate::work::version::from_number(i as f64),
             None => v.as_f64().and_then(crate::work::version::from_number),
@@ -145,18 +177,26 @@ impl Heartbeat {
             self.last_rtt_ms = rtt_ms;
         }
         self.acks += 1;
-        self.last_ack = Some(now.mono);
-        Ok(AckInfo { seq, rtt_ms, work_lm })
+        self.waiting_since = None;
+        Ok(AckInfo { seq, rtt_ms, work_lm, clock_off: None })
     }
 
-    /// True once no ACK has come for `server_dead` seconds (counted from the
-    /// first heartbeat if none ever came).
+    /// True once a heartbeat has waited `server_dead` seconds for an ACK
+    /// (none has come since).
     pub fn server_dead(&self, now_mono: f64) -> bool {
-        match self.last_ack.or(self.started) {
-            Some(t) => now_mono - t > self.server_dead,
-            None => false,
-        }
+        self.waiting_since.is_some_and(|t| now_mono - t > self.server_dead)
     }
+}
+
+/// A random boot identity: `RandomState` is seeded from the OS's random
+/// source, mixed with the pid and the clock; kept positive and below 2^53.
+fn boot_identity() -> i64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    h.write_u128(t.map(|d| d.as_nanos()).unwrap_or(0));
+    (h.finish() >> 11) as i64
 }
 
 /// The heartbeat targets: the server and each `heartbeat_to` entry (`IP` or
@@ -235,6 +275,30 @@ mod tests {
         Now { mono: t, wall: 1_000_000.0 + t }
     }
 
+    /// Issue 13 item 5: a client whose clock is an hour ahead gets a signed
+    /// clock_off ACK it accepts (by its echo), though its own clock calls
+    /// the ACK stale; a forged one for a heartbeat it never sent is refused.
+    #[test]
+    fn clock_off_ack_is_accepted_by_its_echo_13_5() {
+        let key = Some(b"k".to_vec());
+        let mut hb = Heartbeat::new("c.example", 10.0, 50.0, key.clone());
+        let mut table = HostTable::new(TableConf { intervals: Intervals::default(), key }, &[]);
+        let from: SocketAddr = "127.0.0.3:1234".parse().unwrap();
+        let client_now = Now { mono: 0.0, wall: 1_003_600.0 };
+        let (mut ack, mut ch) = (Vec::new(), Vec::new());
+        let d = hb.build(client_now, false);
+        let r = table.on_datagram(&d, from, at(0.0), &mut ack, &mut ch);
+        assert!(r.is_err() && !ack.is_empty());
+        let info = hb.on_ack(&ack, 1_003_600.001, client_now).unwrap();
+        assert_eq!(info.clock_off, Some(3600.0));
+        assert_eq!(
+            hb.on_ack(&ack, 1_003_600.001, client_now).ok().and_then(|i| i.clock_off),
+            Some(3600.0)
+        );
+        let mut other = Heartbeat::new("c.example", 10.0, 50.0, Some(b"k".to_vec()));
+        assert!(other.on_ack(&ack, 1_003_600.0, client_now).is_err());
+    }
+
     /// Client and server codecs wired together without sockets.
     #[test]
     fn heartbeat_ack_round_trip_with_table() {
@@ -290,7 +354,19 @@ mod tests {
         let ack = wire::encode("ACK", &[("seq", Value::Int(1))]);
         hb.on_ack(&ack, 1_000_060.0, at(60.0)).unwrap();
         assert!(!hb.server_dead(100.0));
-        assert!(hb.server_dead(110.5));
+        assert!(!hb.server_dead(500.0), "not asked since the answer");
+        // A long pause in our own heartbeats (here a 10 s timer that a new
+        // work shortened to 0.5 s) is not a silence of the server.
+        hb.build(at(510.0), false);
+        assert!(!hb.server_dead(510.0));
+        hb.build(at(510.5), false);
+        assert!(!hb.server_dead(559.0));
+        assert!(hb.server_dead(560.5));
+        // A new work (the first heartbeat went to the bootstrap address).
+        hb.set_intervals(0.5, 2.0);
+        assert!(!hb.server_dead(600.0));
+        hb.build(at(600.0), false);
+        assert!(hb.server_dead(602.5));
     }
 
     #[test]

@@ -249,12 +249,15 @@ impl Items {
             .then(|| make_event(&self.levels, host, item, st, old_level, old_value, ids))
     }
 
-    /// STATE lines, one per item:
-    /// `-- item cpu_load 0.42 fine age 12s`,
+    /// STATE lines, one per item, values with their units:
+    /// `-- item cpu_load 0.42 fine age 12s`, `-- item disk_used:/ 41.2% fine age 3s`,
     /// `-- item http:https://x/ - dead error "timed out after 30s" age 3s`.
     pub fn state_lines(&self, out: &mut String, now_wall: f64) {
         for (name, st) in &self.items {
-            let value = st.value.map(fmt_value).unwrap_or_else(|| "-".into());
+            let value = st
+                .value
+                .map(|v| crate::units::fmt_with_unit(name, v))
+                .unwrap_or_else(|| "-".into());
             let level = st.level.map(|l| self.level_name(l)).unwrap_or("-");
             let _ = write!(out, "-- item {name} {value} {level}");
             if let Some(e) = &st.error {
@@ -274,11 +277,12 @@ impl Items {
     /// One item as REPORT shows it: value, level, message, error and time.
     fn item_json(&self, st: &ItemState) -> Map<String, Value> {
         let mut m = Map::new();
-        m.insert("value".into(), json!(st.value));
+        m.insert("value".into(), json!(st.value.map(crate::units::round_json)));
         m.insert("level".into(), json!(st.level.map(|l| self.level_name(l))));
-        m.insert("message".into(), json!(st.message));
-        m.insert("error".into(), json!(st.error));
-        m.insert("time".into(), json!(st.time));
+        // Clipped so an item stays within the server's REPORT limits.
+        m.insert("message".into(), json!(clip(&st.message)));
+        m.insert("error".into(), json!(st.error.as_deref().map(clip)));
+        m.insert("time".into(), json!(st.time.map(crate::units::round_json)));
         m
     }
 
@@ -301,6 +305,14 @@ impl Items {
             m.insert(name.clone(), Value::Object(e));
         }
         Value::Object(m)
+    }
+}
+
+/// At most 1000 characters of a message.
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(1000) {
+        Some((i, _)) => &s[..i],
+        None => s,
     }
 }
 
@@ -328,27 +340,15 @@ fn make_event(
         item: item.to_string(),
         old_level: old_level.map(name),
         new_level: st.level.map(name).unwrap_or_default(),
-        old_value,
-        new_value: st.value,
-        time: st.time.unwrap_or_default(),
+        // Rounded as JSON shows them (CLIENTS, EVENTS): 5 decimals.
+        old_value: old_value.map(crate::units::round_json),
+        new_value: st.value.map(crate::units::round_json),
+        time: crate::units::round_json(st.time.unwrap_or_default()),
         message: st.error.clone().unwrap_or_else(|| st.message.clone()),
     }
 }
 
 /// Up to 6 significant digits, no trailing zeros: `0.42`, `1234.57`, `3`.
-fn fmt_value(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        return format!("{}", v as i64);
-    }
-    let digits = (5 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
-    let s = format!("{v:.digits$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
-}
-
 fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("\"{s}\""))
 }

@@ -96,8 +96,10 @@ pub struct Client {
     hb_targets: Vec<SocketAddr>,
     extra_targets: Vec<String>,
     server_dead: bool,
+    /// The server said our clock is off (the `clock` item is raised).
+    clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
-    fallback: Option<crate::work::model::Channel>,
+    fallback: Option<fallback::Fallback>,
     /// Events and counts the history could not take (a full vardir).
     spool: spool::Spool,
     /// Files of the vardir found corrupt at start (raised as `store`).
@@ -139,18 +141,13 @@ impl Client {
             hb_targets: Vec::new(),
             extra_targets: st.conf.heartbeat_to.clone(),
             server_dead: false,
+            clock_off: false,
             fallback: None,
             spool: spool::Spool::default(),
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
             vardir: st.conf.vardir.clone(),
         };
-        c.fallback = st.conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
-            Ok(ch) => Some(ch),
-            Err(e) => {
-                log::error!("{e}");
-                None
-            }
-        });
+        c.set_fallback(&st.conf, now, fx);
         c.set_targets();
         // Read once at start (not per heartbeat): the monotonic clock carries it on.
         let root = crate::probes::inline::ProcRoot::from_env().proc.join("uptime");
@@ -186,6 +183,7 @@ impl Client {
         self.extra_targets = conf.heartbeat_to.clone();
         self.hb.set_intervals(work.intervals.heartbeat, work.intervals.server_dead);
         self.set_targets();
+        self.set_fallback(conf, now, fx);
         // New heartbeat targets or interval (the bootstrap work guesses the
         // server's heartbeat port): the next heartbeat goes now, not after
         // the old interval.
@@ -344,12 +342,10 @@ impl Client {
             "ZAP" => self.zap(now),
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = req
-                    .args
-                    .first()
-                    .and_then(|a| a.parse::<f64>().ok())
-                    .unwrap_or(30.0)
-                    .clamp(0.0, 30.0);
+                let spread = match crate::ranges::send_spread(&req.args) {
+                    Ok(s) => s,
+                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
+                };
                 self.schedule_report(now, fx, sync::jitter(spread));
                 let when = crate::verbs::fmt_time(self.next_report_wall);
                 let body = format!("SEND next_send {} {when}", self.work.server.host);
@@ -376,8 +372,13 @@ impl Client {
             }
         }
         let mut pnts = None;
-        if let Some(n) = args.peek().and_then(|a| a.parse::<u32>().ok()) {
-            pnts = Some(n);
+        // A number here is pnts and must be a valid one (`-1`, `nan` and
+        // `99999999999` are errors, not item names).
+        if let Some(a) = args.peek().filter(|a| crate::ranges::looks_numeric(a)) {
+            match crate::ranges::check_count("HIST pnts", a) {
+                Ok(n) => pnts = Some(n as u32),
+                Err(e) => return Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
+            }
             args.next();
         }
         if args.peek().is_some_and(|a| {
@@ -420,6 +421,9 @@ impl Client {
         let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
         self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
+        if let Some(fb) = &self.fallback {
+            let _ = writeln!(out, "-- fallback {} {}", fb.channel.kind, fb.describe());
+        }
         self.items.state_lines(out, now.wall);
     }
 

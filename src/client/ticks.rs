@@ -22,6 +22,8 @@ pub enum ClientTick {
     CheckWork(u64),
     Zap(u64),
     EventsRetry(u64),
+    /// A fallback delivery's retry time has come.
+    Fallback(u64),
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +34,7 @@ pub(super) struct Chains {
     check_work: Chain,
     zap: Chain,
     events_retry: Chain,
+    fallback: Chain,
 }
 
 impl Chains {
@@ -43,6 +46,7 @@ impl Chains {
             ClientTick::CheckWork(g) => self.check_work.is_current(g),
             ClientTick::Zap(g) => self.zap.is_current(g),
             ClientTick::EventsRetry(g) => self.events_retry.is_current(g),
+            ClientTick::Fallback(g) => self.fallback.is_current(g),
         }
     }
 }
@@ -86,6 +90,12 @@ impl Client {
         fx.timer(now.mono + after, Tick::Client(ClientTick::EventsRetry(g)));
     }
 
+    /// (Re)schedules the next try of the fallback delivery that is owed.
+    pub(super) fn schedule_fallback(&mut self, at: f64, fx: &mut Effects) {
+        let g = self.chains.fallback.arm();
+        fx.timer(at, Tick::Client(ClientTick::Fallback(g)));
+    }
+
     pub fn on_tick(&mut self, t: ClientTick, now: Now, fx: &mut Effects) {
         if !self.chains.is_current(&t) {
             // Replaced by a later arming of the same job: not a second schedule.
@@ -121,6 +131,7 @@ impl Client {
                 fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap(g)));
             }
             ClientTick::EventsRetry(_) => self.send_events(now, fx),
+            ClientTick::Fallback(_) => self.pump_fallback(now, fx),
             ClientTick::Heartbeat(_) => {
                 self.heartbeat(now, fx);
                 self.arm_heartbeat(now.mono + self.work.intervals.heartbeat.max(0.05), fx);

@@ -22,6 +22,12 @@ pub struct AlertState {
     pub notified: BTreeSet<String>,
     /// Channel -> user, for storm accounting of reminders and recoveries.
     pub users: BTreeMap<String, String>,
+    /// Channel -> outbox id of this episode's first alert row there. If
+    /// that row has not left the outbox when the item recovers, the
+    /// episode's rows are withdrawn (nothing is sent to that channel,
+    /// neither the alert nor a recovery); the outbox says whether it left.
+    #[serde(default)]
+    pub queued: BTreeMap<String, i64>,
     pub acked: bool,
     pub flapping: bool,
     /// The down parent this alert was suppressed into, if any.

@@ -2,16 +2,17 @@
 //! observed as the jobs `tick` hands out.
 
 use super::*;
-use crate::work::model::{AlertRule, Noise, User};
+use crate::notify::{NotifyDone, DEADMAN_ID};
+use crate::work::model::{AlertRule, Channel, Noise, User};
 
-fn levels() -> Vec<Level> {
+pub(super) fn levels() -> Vec<Level> {
     ["ok", "sick", "crit"]
         .iter()
         .map(|n| Level { name: n.to_string(), long: n.to_string() })
         .collect()
 }
 
-fn work() -> ServerWork {
+pub(super) fn work() -> ServerWork {
     let ch = |n: &str, opts: &[(&str, &str)]| Channel {
         name: n.into(),
         kind: "webhook".into(),
@@ -44,13 +45,13 @@ fn work() -> ServerWork {
     }
 }
 
-fn setup(w: &ServerWork) -> (Connection, Notifier) {
+pub(super) fn setup(w: &ServerWork) -> (Connection, Notifier) {
     let conn = Connection::open_in_memory().unwrap();
     let n = Notifier::new(&conn, w, &levels(), &Intervals::default(), None).unwrap();
     (conn, n)
 }
 
-fn ev(host: &str, item: &str, old: &str, new: &str, v: f64, t: f64) -> Event {
+pub(super) fn ev(host: &str, item: &str, old: &str, new: &str, v: f64, t: f64) -> Event {
     Event {
         id: format!("{t}"),
         host: host.into(),
@@ -65,7 +66,7 @@ fn ev(host: &str, item: &str, old: &str, new: &str, v: f64, t: f64) -> Event {
 }
 
 /// Ticks, delivers every job successfully, returns "channel kind subject".
-fn deliver(conn: &Connection, n: &mut Notifier, now: f64) -> Vec<String> {
+pub(super) fn deliver(conn: &Connection, n: &mut Notifier, now: f64) -> Vec<String> {
     let jobs = n.tick(conn, now).unwrap();
     let mut out = Vec::new();
     for j in jobs {
@@ -256,11 +257,17 @@ fn children_of_a_down_parent_are_suppressed() {
     for j in r {
         n.on_done(&c, NotifyDone { id: j.id, result: Ok(()) }, 3601.0).unwrap();
     }
-    // Parent back up, child still down: the child alerts now.
+    // Parent back up: its recovery now; the child, still down one
+    // heartbeat + grace later, alerts on its own then (ok -> crit).
     n.on_event(&c, &ev("router.x", "heartbeat", "crit", "ok", 1.0, 3700.0), "up", 3700.0).unwrap();
     let got = deliver(&c, &mut n, 3700.0);
-    assert!(got.iter().any(|g| g.contains("alert [hbmon] www1 heartbeat crit")), "{got:?}");
-    assert!(got.iter().any(|g| g.contains("recovery [hbmon] router heartbeat")), "{got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(got.iter().all(|g| g.contains("recovery [hbmon] router heartbeat")), "{got:?}");
+    assert!(deliver(&c, &mut n, 3714.9).is_empty());
+    let j = n.tick(&c, 3715.0).unwrap();
+    assert_eq!(j.len(), 2, "{j:?}");
+    assert!(j.iter().all(|j| j.msg.subject == "[hbmon] www1 heartbeat crit (0)"), "{j:?}");
+    assert!(j[0].msg.body.contains("Level:  ok -> crit\n"), "{}", j[0].msg.body);
 }
 
 #[test]
@@ -281,11 +288,12 @@ fn child_down_before_its_parent_waits_then_is_listed() {
     assert!(deliver(&c, &mut n, 20.0).is_empty());
     // Without a down parent, the wait ends in an alert.
     n.on_event(&c, &ev("router.x", "heartbeat", "crit", "ok", 1.0, 30.0), "up", 30.0).unwrap();
-    let mut got = deliver(&c, &mut n, 30.0);
+    assert_eq!(deliver(&c, &mut n, 30.0).len(), 2, "the router's recoveries");
+    let mut got = deliver(&c, &mut n, 45.0);
     got.sort();
-    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
     assert!(got[0].starts_with("hook alert [hbmon] www1 heartbeat crit"), "{got:?}");
-    assert!(got[2].starts_with("pager alert [hbmon] www1 heartbeat crit"), "{got:?}");
+    assert!(got[1].starts_with("pager alert [hbmon] www1 heartbeat crit"), "{got:?}");
 }
 
 #[test]
@@ -303,11 +311,11 @@ fn retries_back_off_fail_and_survive_restart() {
     let w = work();
     let (c, mut n) = setup(&w);
     n.on_event(&c, &ev("www6.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0).unwrap();
-    // Recovery queued before the alert is delivered: one per channel in flight, in order.
-    n.on_event(&c, &ev("www6.x", "cpu_load", "sick", "ok", 1.0, 0.5), "up", 0.5).unwrap();
     let j = n.tick(&c, 1.0).unwrap();
     assert_eq!(j.len(), 1);
     assert_eq!(j[0].msg.kind, Kind::Alert);
+    // Recovery queued before the alert is delivered: one per channel in flight, in order.
+    n.on_event(&c, &ev("www6.x", "cpu_load", "sick", "ok", 1.0, 1.5), "up", 1.5).unwrap();
     let fail = |id| NotifyDone { id, result: Err("connection refused".into()) };
     n.on_done(&c, fail(j[0].id), 1.0).unwrap();
     assert_eq!(n.next_deadline(), Some(6.0));

@@ -50,10 +50,6 @@ pub struct Message {
     pub body: String,
     /// Dashboard link for the host, if a dashboard is configured.
     pub link: Option<String>,
-    /// Alertmanager: levels whose alerts this message resolves (recovery, or
-    /// the previous level on an escalation, since the level is a label).
-    #[serde(default)]
-    pub resolve_levels: Vec<String>,
 }
 
 impl Message {
@@ -159,7 +155,6 @@ pub fn compose(c: &Change) -> Message {
         subject,
         body,
         link,
-        resolve_levels: Vec::new(),
     }
 }
 
@@ -187,7 +182,6 @@ pub fn digest(msgs: &[Message], now: f64) -> Message {
         subject,
         body,
         link: None,
-        resolve_levels: Vec::new(),
     }
 }
 

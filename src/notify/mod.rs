@@ -15,6 +15,7 @@ mod engine;
 pub mod message;
 pub mod noise;
 pub mod outbox;
+mod retarget;
 pub mod rules;
 
 pub use channels::validate_channel;

@@ -38,8 +38,14 @@ CREATE TABLE IF NOT EXISTS notify_silences (
 /// First retry after 5 s, doubling, capped at 5 min.
 pub const BACKOFF_FIRST: f64 = 5.0;
 pub const BACKOFF_CAP: f64 = 300.0;
-/// Tries before a delivery is marked failed (about 20 min of retrying).
+/// Tries before a delivery is marked failed (about 20 min of retrying);
+/// a channel's `retries=N` option changes it for that channel.
 pub const MAX_TRIES: u32 = 8;
+/// A delivery still undelivered this long after it was queued is given up
+/// (a chain of rows behind a dead channel must not wait for days).
+pub const MAX_AGE: f64 = 6.0 * 3600.0;
+/// Failed rows kept for STATE/DUMP (the oldest go first): disk stays bounded.
+pub const MAX_FAILED: i64 = 100;
 
 /// Delay before try number `tries + 1`, after `tries` failed tries (>= 1).
 pub fn backoff(tries: u32) -> f64 {
@@ -49,8 +55,15 @@ pub fn backoff(tries: u32) -> f64 {
 
 pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch(SCHEMA)?;
-    // Deliveries in flight when the process died are retried (at least once).
-    conn.execute("UPDATE notify_outbox SET state = 'pending' WHERE state = 'inflight'", [])?;
+    // Deliveries in flight when the process died are retried (at least
+    // once); they may have arrived, so they are never withdrawn.
+    conn.execute(
+        "UPDATE notify_outbox SET state = 'pending',
+           last_error = CASE WHEN last_error = '' THEN 'in flight when hbmon stopped'
+                        ELSE last_error END
+         WHERE state = 'inflight'",
+        [],
+    )?;
     Ok(())
 }
 
@@ -66,14 +79,14 @@ pub fn enqueue(
     msg: &Message,
     held: bool,
     now: f64,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     let payload = serde_json::to_string(msg).unwrap_or_default();
     conn.execute(
         "INSERT INTO notify_outbox (alert_key, channel, user, payload, next_at, state, created)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?5)",
         params![key, channel, user, payload, now, if held { "held" } else { "pending" }],
     )?;
-    Ok(())
+    Ok(conn.last_insert_rowid())
 }
 
 /// No older undelivered row of the same (alert, channel) pair.
@@ -93,6 +106,16 @@ pub struct Due {
 /// waits while an older one of the same pair is undelivered, so an alert is
 /// never overtaken by its recovery and never two are in flight.
 pub fn take_due(conn: &Connection, now: f64, limit: usize) -> rusqlite::Result<Vec<Due>> {
+    let old = conn.execute(
+        "UPDATE notify_outbox SET state = 'failed', last_error = 'gave up after ' || tries
+           || ' tries: undelivered for ' || ?2 || ' s' || CASE WHEN last_error = '' THEN ''
+           ELSE '; last error: ' || last_error END
+         WHERE state = 'pending' AND created < ?1",
+        params![now - MAX_AGE, MAX_AGE as i64],
+    )?;
+    if old > 0 {
+        prune_failed(conn)?;
+    }
     let mut st = conn.prepare(&format!(
         "SELECT id, channel, payload, tries FROM notify_outbox o
          WHERE state = 'pending' AND next_at <= ?1 AND {UNBLOCKED} ORDER BY id LIMIT ?2"
@@ -124,20 +147,94 @@ pub fn delivered(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// Records a failed try: back to pending with backoff, or failed for good.
-pub fn failed_try(conn: &Connection, id: i64, err: &str, now: f64) -> rusqlite::Result<()> {
-    let tries: Option<u32> = conn
-        .query_row("SELECT tries FROM notify_outbox WHERE id = ?1", [id], |r| r.get(0))
+/// Records a failed try: back to pending with backoff, or failed for good
+/// once the channel's tries (`max_tries(channel)`) are used up. True when
+/// it failed for good.
+pub fn failed_try(
+    conn: &Connection,
+    id: i64,
+    err: &str,
+    now: f64,
+    max_tries: impl Fn(&str) -> u32,
+) -> rusqlite::Result<bool> {
+    let row: Option<(u32, String)> = conn
+        .query_row("SELECT tries, channel FROM notify_outbox WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
-    let Some(tries) = tries else { return Ok(()) };
+    let Some((tries, channel)) = row else { return Ok(false) };
     let tries = tries + 1;
-    let (state, next) =
-        if tries >= MAX_TRIES { ("failed", now) } else { ("pending", now + backoff(tries)) };
+    let give_up = tries >= max_tries(&channel).max(1);
+    let (state, next, err) = if give_up {
+        ("failed", now, format!("gave up after {tries} tries: {err}"))
+    } else {
+        ("pending", now + backoff(tries), err.to_string())
+    };
     conn.execute(
         "UPDATE notify_outbox SET tries = ?2, state = ?3, next_at = ?4, last_error = ?5 WHERE id = ?1",
         params![id, tries, state, next, err],
     )?;
+    if give_up {
+        prune_failed(conn)?;
+    }
+    Ok(give_up)
+}
+
+/// Marks a row failed at once, with why (a channel or user that is gone).
+pub fn fail_now(conn: &Connection, id: i64, why: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE notify_outbox SET state = 'failed', last_error = ?2 WHERE id = ?1",
+        params![id, why],
+    )?;
+    prune_failed(conn)
+}
+
+/// Keeps the newest `MAX_FAILED` failed rows.
+fn prune_failed(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "DELETE FROM notify_outbox WHERE state = 'failed' AND id NOT IN
+           (SELECT id FROM notify_outbox WHERE state = 'failed' ORDER BY id DESC LIMIT ?1)",
+        [MAX_FAILED],
+    )?;
     Ok(())
+}
+
+/// A row never handed out: still waiting, no try, no error (a row in
+/// flight when the process stopped is marked by `migrate`).
+const UNTOUCHED: &str = "state IN ('pending', 'held') AND tries = 0 AND last_error = ''";
+
+/// The alert recovered before it left: when the episode's first row `from`
+/// of this (alert, channel) pair was never handed out and waits for no
+/// older delivery of the pair (it did not leave only because no tick came
+/// between the two events: a burst, a client's late batch, a storm),
+/// removes it and the episode's later rows and returns how many; None when
+/// it had left or is queued behind earlier news of the alert (then the
+/// whole story goes out, in order).
+pub fn withdraw(
+    conn: &Connection,
+    key: &str,
+    channel: &str,
+    from: i64,
+) -> rusqlite::Result<Option<usize>> {
+    let waiting: bool = conn.query_row(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM notify_outbox o WHERE id = ?1 AND alert_key = ?2
+               AND channel = ?3 AND {UNTOUCHED} AND {UNBLOCKED})"
+        ),
+        params![from, key, channel],
+        |r| r.get(0),
+    )?;
+    if !waiting {
+        return Ok(None);
+    }
+    let n = conn.execute(
+        &format!(
+            "DELETE FROM notify_outbox WHERE alert_key = ?1 AND channel = ?2 AND id >= ?3
+               AND {UNTOUCHED}"
+        ),
+        params![key, channel, from],
+    )?;
+    Ok(Some(n))
 }
 
 /// Earliest `next_at` of a pending row.
@@ -161,7 +258,7 @@ pub fn counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
 /// A failed row: (id, channel, subject, tries, last_error).
 pub type Failure = (i64, String, String, u32, String);
 
-/// Failed rows.
+/// Failed rows (at most `MAX_FAILED`, see `prune_failed`).
 pub fn failures(conn: &Connection) -> rusqlite::Result<Vec<Failure>> {
     let mut st = conn.prepare(
         "SELECT id, channel, payload, tries, last_error FROM notify_outbox

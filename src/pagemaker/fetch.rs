@@ -22,6 +22,8 @@ const HIST_CACHE: usize = 256;
 #[derive(Debug, Clone)]
 pub struct Peer {
     pub server: SocketAddr,
+    /// The server's name when the work gives one: resolved at each connect.
+    pub name: Option<String>,
     /// Our own address: outgoing connections come from it, so the server
     /// recognises the pagemaker as a host of its work.
     pub bind: Option<IpAddr>,
@@ -53,6 +55,18 @@ pub fn command(peer: &Peer, line: &str) -> Result<Value, String> {
 
 fn exchange(peer: &Peer, line: &str) -> Result<String, String> {
     use socket2::{Domain, Socket, Type};
+    let resolved;
+    let peer = match &peer.name {
+        Some(n) => {
+            use std::net::ToSocketAddrs;
+            let port = peer.server.port();
+            let a = (n.as_str(), port).to_socket_addrs().ok().and_then(|mut a| a.next());
+            let a = a.ok_or_else(|| format!("cannot resolve the server {n}"))?;
+            resolved = Peer { server: a, name: None, ..peer.clone() };
+            &resolved
+        }
+        None => peer,
+    };
     let err = |what: &str, e: std::io::Error| format!("{what} {}: {e}", peer.server);
     let dom = if peer.server.is_ipv4() { Domain::IPV4 } else { Domain::IPV6 };
     let s = Socket::new(dom, Type::STREAM, None).map_err(|e| err("socket for", e))?;
@@ -73,6 +87,8 @@ fn exchange(peer: &Peer, line: &str) -> Result<String, String> {
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
     pub fleet: Arc<Fleet>,
+    /// The answer as it came (for /metrics).
+    pub raw: Arc<Value>,
     /// Wall time of the answer shown (0 = never had one).
     pub fetched: f64,
     /// Why the last try failed, when it did (the snapshot is then older).
@@ -248,6 +264,7 @@ fn parse_alert(a: &Value) -> AlertView {
 
 /// A history answer and when it came.
 type Cached = (Instant, Result<Value, String>);
+type CachedDump = (Instant, Result<Arc<Value>, String>);
 
 /// The cache in front of the server.
 pub struct Fetcher {
@@ -258,6 +275,7 @@ pub struct Fetcher {
     /// take its answer.
     asking: Mutex<()>,
     hist: Mutex<HashMap<String, Cached>>,
+    dump: Mutex<Option<CachedDump>>,
     /// CLIENTS asked of the server (for tests and the bench).
     pub asked: std::sync::atomic::AtomicU64,
 }
@@ -270,6 +288,7 @@ impl Fetcher {
             snap: Mutex::new((Snapshot::default(), None)),
             asking: Mutex::new(()),
             hist: Mutex::new(HashMap::new()),
+            dump: Mutex::new(None),
             asked: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -306,8 +325,8 @@ impl Fetcher {
         let Ok(mut g) = self.snap.lock() else { return Snapshot::default() };
         match answer {
             Ok(v) => {
-                g.0 =
-                    Snapshot { fleet: Arc::new(parse_clients(&v)), fetched: now_wall, error: None }
+                let fleet = Arc::new(parse_clients(&v));
+                g.0 = Snapshot { fleet, raw: Arc::new(v), fetched: now_wall, error: None }
             }
             Err(e) => {
                 log::info!("dashboard: CLIENTS from {}: {e}", self.peer().server);
@@ -347,7 +366,7 @@ impl Fetcher {
             }
         }
         let to = match own {
-            Some(a) => Peer { server: a, ..peer },
+            Some(a) => Peer { server: a, name: None, ..peer },
             None => peer,
         };
         let v = command(&to, &line).and_then(|v| match v.get("data") {
@@ -363,6 +382,19 @@ impl Fetcher {
             }
             g.insert(line, (Instant::now(), v.clone()));
         }
+        v
+    }
+
+    /// The server's DUMP (its counters, for /metrics), cached for the ttl.
+    pub fn dump(&self) -> Result<Arc<Value>, String> {
+        let Ok(mut g) = self.dump.lock() else { return Err("lock".into()) };
+        if let Some((t, v)) = g.as_ref() {
+            if t.elapsed() < self.ttl {
+                return v.clone();
+            }
+        }
+        let v = command(&self.peer(), "DUMP").map(Arc::new);
+        *g = Some((Instant::now(), v.clone()));
         v
     }
 
@@ -414,6 +446,7 @@ mod tests {
         // Nothing listens on port 1 of loopback.
         let peer = Peer {
             server: "127.0.0.1:1".parse().unwrap(),
+            name: None,
             bind: None,
             timeout: Duration::from_millis(500),
             own: None,

@@ -110,7 +110,18 @@ pub fn pct_decode(s: &str) -> String {
 
 /// A path segment or query value, encoded for a URL.
 pub fn enc(s: &str) -> String {
-    crate::notify::message::pct_encode(s)
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(s.len() + 8);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[(b >> 4) as usize] as char);
+            out.push(HEX[(b & 15) as usize] as char);
+        }
+    }
+    out
 }
 
 pub fn parse_form(q: &str) -> Vec<(String, String)> {
@@ -135,6 +146,9 @@ pub fn route(sh: &Shared, req: &Req) -> Resp {
     let segs: Vec<&str> = req.segs.iter().map(String::as_str).collect();
     let user = super::views::session_user(sh, req);
     if user.is_none() && sh.site().part.login_required && !matches!(segs.as_slice(), ["login"]) {
+        if segs.first() == Some(&"api") {
+            return api::error(401, "log in first");
+        }
         return Resp::redirect("/login");
     }
     let u = user.as_ref();

@@ -4,12 +4,18 @@
 //! on the event-loop thread and never touches the loop's state: it learns
 //! the fleet over the command port like any peer.
 //!
-//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs` asks the server, `pages.rs` and
-//! `views.rs` render HTML, `svg.rs` draws graphs, `api.rs` answers JSON.
+//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs`
+//! asks the server, `pages.rs` and `views.rs` render HTML, `svg.rs` draws
+//! graphs, `api.rs` answers JSON, `auth.rs` owns logins, sessions and
+//! visibility (wired in by `login.rs`), `metrics.rs` the Prometheus text of
+//! `/metrics`.
 
 pub mod api;
+pub mod auth;
 pub mod fetch;
 pub mod http;
+pub mod login;
+pub mod metrics;
 pub mod pages;
 pub mod serve;
 pub mod svg;
@@ -36,12 +42,20 @@ pub struct Site {
     pub refresh: f64,
     /// The server's name, for the header.
     pub server: String,
+    /// `part.hosts` by FQDN and tag, so visibility is one lookup per host.
+    pub host_ix: std::collections::HashMap<String, usize>,
 }
 
 impl Site {
     pub fn from_work(w: &Work) -> Site {
         let part = w.pmaker_part.clone().unwrap_or_default();
+        let mut host_ix = std::collections::HashMap::new();
+        for (i, h) in part.hosts.iter().enumerate() {
+            host_ix.insert(h.host.clone(), i);
+            host_ix.entry(h.tag.clone()).or_insert(i);
+        }
         Site {
+            host_ix,
             title: if part.title.is_empty() { "hbmon".into() } else { part.title.clone() },
             host: w.host.clone(),
             levels: w.levels.clone(),
@@ -49,6 +63,11 @@ impl Site {
             refresh: w.intervals.heartbeat.clamp(2.0, 300.0),
             server: w.server.host.clone(),
         }
+    }
+
+    /// The work's entry of a host (by FQDN or tag).
+    pub fn entry(&self, name: &str) -> Option<&crate::work::model::HostEntry> {
+        self.host_ix.get(name).and_then(|&i| self.part.hosts.get(i))
     }
 
     /// Index of a level name (0 = best); unknown names count as the worst.
@@ -88,6 +107,7 @@ impl Site {
 pub struct Shared {
     pub site: RwLock<Arc<Site>>,
     pub fetch: fetch::Fetcher,
+    pub logins: login::LoginState,
 }
 
 impl Shared {
@@ -107,28 +127,18 @@ pub struct Pagemaker {
 
 /// How the pagemaker reaches the server: the work's address, from our own
 /// bind address (so the server knows who asks).
-fn peer_of(conf: &Conf, w: &Work) -> crate::error::Result<fetch::Peer> {
+fn peer_of(conf: &Conf, w: &Work) -> fetch::Peer {
     let bind = conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
     let bind = bind.filter(|ip| !ip.is_unspecified());
-    let ip: IpAddr = match w.server.address.parse() {
-        Ok(ip) => ip,
-        // A name is resolved here, on the role's own start-up (not the loop's
-        // hot path); the pool threads then use the address.
-        Err(_) => {
-            use std::net::ToSocketAddrs;
-            let q = (w.server.address.as_str(), w.server.ports.port);
-            q.to_socket_addrs().ok().and_then(|mut a| a.next()).map(|a| a.ip()).ok_or_else(
-                || {
-                    crate::error::Error::Usage(format!(
-                        "pagemaker: cannot resolve the server {}",
-                        w.server.address
-                    ))
-                },
-            )?
-        }
+    // A name is resolved by the pool threads when they connect (a lookup
+    // blocks, and this runs on the event loop); an address is used as is.
+    let (ip, name) = match w.server.address.parse::<IpAddr>() {
+        Ok(ip) => (ip, None),
+        Err(_) => (IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), Some(w.server.address.clone())),
     };
-    Ok(fetch::Peer {
+    fetch::Peer {
         server: SocketAddr::new(ip, w.server.ports.port),
+        name,
         bind,
         timeout: Duration::from_secs(10),
         own: Some((
@@ -138,16 +148,17 @@ fn peer_of(conf: &Conf, w: &Work) -> crate::error::Result<fetch::Peer> {
                 w.ports.port,
             ),
         )),
-    })
+    }
 }
 
 impl Pagemaker {
     /// Binds `bind:http_port` and starts the pool.
     pub fn start(conf: &Conf, w: &Work) -> crate::error::Result<Pagemaker> {
-        let peer = peer_of(conf, w)?;
+        let peer = peer_of(conf, w);
         let shared = Arc::new(Shared {
             site: RwLock::new(Arc::new(Site::from_work(w))),
             fetch: fetch::Fetcher::new(peer, CACHE_TTL),
+            logins: Default::default(),
         });
         let ip = conf
             .bind
@@ -166,10 +177,8 @@ impl Pagemaker {
         if let Ok(mut g) = self.shared.site.write() {
             *g = Arc::new(Site::from_work(w));
         }
-        match peer_of(conf, w) {
-            Ok(p) => self.shared.fetch.set_peer(p),
-            Err(e) => log::error!("{e}"),
-        }
+        login::retain(&self.shared, &self.shared.site().part.users);
+        self.shared.fetch.set_peer(peer_of(conf, w));
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -301,12 +301,16 @@ pub fn standard_items(hosts: &[&HostView], n: usize) -> Vec<String> {
     names
 }
 
+/// Rows of the /hosts grid per page.
+pub const HOSTS_PER_PAGE: usize = 500;
+
 pub fn hosts(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
     let snap = sh.fetch.fleet(req.now);
     let site = sh.site();
     let group = req.q("group");
     let sort = req.q("sort").unwrap_or("host");
-    Resp::new(200, HTML, render_hosts(&site, &snap, user, group, sort, req.now).into_string())
+    let page = req.q("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    Resp::new(200, HTML, render_hosts(&site, &snap, user, group, sort, page, req.now).into_string())
 }
 
 pub fn render_hosts(
@@ -315,11 +319,12 @@ pub fn render_hosts(
     user: Option<&User>,
     group: Option<&str>,
     sort: &str,
+    page: usize,
     now: f64,
 ) -> Markup {
     let in_group = |h: &str| match group {
         None => true,
-        Some(g) => site.part.hosts.iter().any(|e| e.host == h && e.groups.iter().any(|x| x == g)),
+        Some(g) => site.entry(h).is_some_and(|e| e.groups.iter().any(|x| x == g)),
     };
     let mut hosts: Vec<&HostView> = snap
         .fleet
@@ -328,6 +333,8 @@ pub fn render_hosts(
         .filter(|h| can_see(site, user, &h.name) && in_group(&h.name))
         .collect();
     let cols = standard_items(&hosts, 12);
+    let cols_enc: Vec<String> = cols.iter().map(|c| enc(c)).collect();
+    const CELL: [&str; 5] = ["n c0", "n c1", "n c2", "n c3", "n c4"];
     let worst = |h: &HostView| {
         let r = site.reach_index(&h.state).unwrap_or(0);
         h.items
@@ -345,14 +352,20 @@ pub fn render_hosts(
         }),
         _ => {}
     }
-    let mut groups: Vec<&str> =
+    let groups: std::collections::BTreeSet<&str> =
         site.part.hosts.iter().flat_map(|h| h.groups.iter().map(String::as_str)).collect();
-    groups.sort();
-    groups.dedup();
-    let sort_link = |s: &str| match group {
-        Some(g) => format!("/hosts?group={}&sort={}", enc(g), enc(s)),
-        None => format!("/hosts?sort={}", enc(s)),
+    let link = |s: &str, p: usize| match group {
+        Some(g) => format!("/hosts?group={}&sort={}&page={p}", enc(g), enc(s)),
+        None => format!("/hosts?sort={}&page={p}", enc(s)),
     };
+    let sort_link = |s: &str| link(s, 0);
+    // A page of the grid at a time: 10,000 rows help nobody and cost the
+    // browser more than the server.
+    let pages = hosts.len().div_ceil(HOSTS_PER_PAGE).max(1);
+    let page = page.min(pages - 1);
+    let all = hosts.len();
+    let hosts: Vec<&HostView> =
+        hosts.into_iter().skip(page * HOSTS_PER_PAGE).take(HOSTS_PER_PAGE).collect();
     let body = html! {
         form.sum method="get" action="/hosts" {
             "group " select name="group" {
@@ -360,7 +373,10 @@ pub fn render_hosts(
                 @for g in &groups { option value=(g) selected[group == Some(*g)] { (g) } }
             }
             input type="hidden" name="sort" value=(sort);
-            " " button { "show" } " · " (hosts.len()) " hosts"
+            " " button { "show" } " · " (all) " hosts"
+            @if pages > 1 { " · page " (page + 1) " of " (pages) " "
+                @if page > 0 { a href=(link(sort, page - 1)) { "← previous" } " " }
+                @if page + 1 < pages { a href=(link(sort, page + 1)) { "next →" } } }
         }
         table {
             thead { tr {
@@ -369,17 +385,17 @@ pub fn render_hosts(
                 th.n { "rtt ms" } th.n { a href=(sort_link("level")) { "worst" } }
                 @for c in &cols { th.n { a href=(sort_link(c)) { (c) } } }
             } }
-            tbody { @for h in &hosts { tr {
-                td { a href=(host_link(&h.name)) { (h.name) } }
+            tbody { @for h in &hosts { @let he = enc(&h.name); tr {
+                td { a href=(format!("/host/{he}")) { (h.name) } }
                 td { (reach(site, &h.state)) }
                 td.n { @if let Some(r) = h.rtt_ms { (fmt_num(r)) } }
                 td.n { @let w = worst(h); @if let Some(l) = site.levels.get(w) { (lv(site, Some(&l.name))) } }
-                @for c in &cols {
+                @for (c, ce) in cols.iter().zip(&cols_enc) {
                     @match h.items.iter().find(|i| &i.name == c) {
                         Some(it) => {
-                            @let cls = it.level.as_deref().map(|l| format!("n c{}", site.colour(site.level_index(l)))).unwrap_or_else(|| "n".into());
+                            @let cls = it.level.as_deref().map(|l| CELL[site.colour(site.level_index(l)).min(4)]).unwrap_or("n");
                             td class=(cls) title=(it.level.as_deref().unwrap_or("no level")) {
-                                a href=(graph_link(&h.name, c)) { (value_text(it)) } }
+                                a href=(format!("/graph/{he}/{ce}")) { (value_text(it)) } }
                         }
                         None => td.n { "" },
                     }
@@ -423,7 +439,7 @@ pub fn render_host(
     let series = |item: &str| -> Option<Vec<(f64, Option<f64>)>> {
         super::svg::series_of(hist.as_ref().ok()?, item)
     };
-    let entry = site.part.hosts.iter().find(|e| e.host == h.name);
+    let entry = site.entry(&h.name);
     let body = html! {
         h2 { (h.name) " " (reach(site, &h.state)) }
         dl {

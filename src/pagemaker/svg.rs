@@ -246,6 +246,8 @@ pub fn chart(c: &Chart, series: &[Series]) -> String {
     if hi <= lo {
         hi = lo + 1.0;
     }
+    // A little headroom so the highest point is not on the frame.
+    hi += (hi - lo) * 0.04;
     let ticks = value_ticks(lo, hi, 5);
     lo = lo.min(ticks.first().copied().unwrap_or(lo));
     hi = hi.max(ticks.last().copied().unwrap_or(hi));
@@ -255,7 +257,7 @@ pub fn chart(c: &Chart, series: &[Series]) -> String {
     let mut o = String::with_capacity(4096 + 200 * vals.len());
     let _ = write!(
         o,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="system-ui,sans-serif" font-size="11">"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="system-ui,sans-serif" font-size="12">"#
     );
     let _ = write!(o, "<title>{}</title>", esc(&c.title));
     o.push_str(r#"<style>text{fill:#555}.ax{stroke:#999;stroke-width:1}.gr{stroke:#ccc;stroke-width:.5}@media (prefers-color-scheme:dark){text{fill:#bbb}.gr{stroke:#444}}</style>"#);

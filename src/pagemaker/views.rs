@@ -1,7 +1,7 @@
 //! The pages beyond the fleet tables: `/events`, `/alerts` with the
 //! acknowledge and silence forms, `/graph/...` and `/svg/...`, `/login`,
-//! `/logout`, `/metrics`; and the seam to logins (`session_user`, `can_see`,
-//! CSRF), which `auth.rs` owns. HTML through maud only.
+//! `/logout`, `/metrics` (the last three through `login.rs`). HTML through
+//! maud only.
 
 use super::fetch::Snapshot;
 use super::http::{enc, Req, Resp, HTML, SVG, TEXT};
@@ -12,28 +12,15 @@ use crate::verbs::{fmt_age, fmt_time};
 use maud::{html, PreEscaped};
 use serde_json::Value;
 
-/// A logged-in dashboard user.
-pub type User = crate::work::model::WebUser;
-
-/// The user of this request's session cookie, if any.
-pub fn session_user(_sh: &Shared, _req: &Req) -> Option<User> {
-    None
-}
-
-/// May this viewer see this host? Anonymous viewers see what read-only
-/// pages show (every host; `login_required` keeps them out entirely).
-pub fn can_see(_site: &Site, user: Option<&User>, _host: &str) -> bool {
-    let _ = user;
-    true
-}
+pub use super::login::{can_see, session_user, User};
 
 /// The CSRF token of the user's session, for forms.
-pub fn csrf_of(_u: &User) -> String {
-    String::new()
+pub fn csrf_of(u: &User) -> String {
+    u.csrf.clone()
 }
 
-fn csrf_ok(_sh: &Shared, _req: &Req, _u: &User) -> bool {
-    false
+fn csrf_ok(sh: &Shared, req: &Req, u: &User) -> bool {
+    super::login::csrf_ok(sh, req, u)
 }
 
 /// A window name -> (seconds, default points).
@@ -232,8 +219,39 @@ pub fn change(sh: &Shared, req: &Req, user: Option<&User>, what: &str) -> Resp {
 }
 
 /// The threshold bands of an item's fitness function on a host.
-pub fn bands(_site: &Site, _host: &str, _item: &str) -> Vec<Band> {
-    Vec::new()
+pub fn bands(site: &Site, host: &str, item: &str) -> Vec<Band> {
+    let fits = &site.part.fits;
+    let mine = fits.iter().find(|f| f.item == item && f.hosts.iter().any(|h| h == host));
+    match mine.or_else(|| fits.iter().find(|f| f.item == item && f.hosts.is_empty())) {
+        Some(f) => bands_of(site, &f.rules),
+        None => Vec::new(),
+    }
+}
+
+/// `soso >2 sick >4 crit >8` -> soso 2..4, sick 4..8, crit 8..; `<` rules
+/// band downwards. `==`/`!=` rules have no band.
+pub fn bands_of(site: &Site, rules: &[crate::work::model::Rule]) -> Vec<Band> {
+    use crate::work::model::Op;
+    let band = |lo: f64, hi: f64, level: &str| Band {
+        lo,
+        hi,
+        colour: site.colour(site.level_index(level)),
+        level: level.to_string(),
+    };
+    let mut up: Vec<_> = rules.iter().filter(|r| matches!(r.op, Op::Gt | Op::Ge)).collect();
+    up.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let mut down: Vec<_> = rules.iter().filter(|r| matches!(r.op, Op::Lt | Op::Le)).collect();
+    down.sort_by(|a, b| b.value.total_cmp(&a.value));
+    let mut out = Vec::new();
+    for (i, r) in up.iter().enumerate() {
+        let hi = up.get(i + 1).map(|n| n.value).unwrap_or(f64::INFINITY);
+        out.push(band(r.value, hi, &r.level));
+    }
+    for (i, r) in down.iter().enumerate() {
+        let lo = down.get(i + 1).map(|n| n.value).unwrap_or(f64::NEG_INFINITY);
+        out.push(band(lo, r.value, &r.level));
+    }
+    out
 }
 
 /// What one graph shows: hosts x items in a window.
@@ -396,29 +414,62 @@ pub fn graph(sh: &Shared, req: &Req, user: Option<&User>, hosts: &str, item: Opt
     )
 }
 
+/// The login form, with a fresh CSRF token in a hidden field and its
+/// pre-session cookie (`login.rs`).
 pub fn login_page(sh: &Shared, req: &Req, err: Option<&str>) -> Resp {
     let site = sh.site();
+    let (cookie, csrf) = match super::login::login_form(sh, req) {
+        Ok(t) => t,
+        Err(e) => return Resp::new(500, super::http::TEXT, format!("no login form: {e}\n")),
+    };
     let body = html! {
         h2 { "Log in" }
         @if let Some(e) = err { p.stale { (e) } }
         form method="post" action="/login" {
+            input type="hidden" name="csrf" value=(csrf);
             p { label { "user " input name="user" autocomplete="username" required; } }
             p { label { "password " input name="password" type="password" autocomplete="current-password" required; } }
             button { "log in" }
         }
     };
     let status = if err.is_some() { 403 } else { 200 };
-    Resp::new(status, HTML, layout(&site, None, None, "Log in", false, req.now, body).into_string())
+    let page = layout(&site, None, None, "Log in", false, req.now, body).into_string();
+    Resp::new(status, HTML, page).header("Set-Cookie", &cookie)
 }
 
 pub fn login(sh: &Shared, req: &Req) -> Resp {
-    login_page(sh, req, Some("Logins are not available on this dashboard."))
+    super::login::login(sh, req)
 }
 
-pub fn logout(_sh: &Shared, _req: &Req) -> Resp {
-    Resp::redirect("/")
+pub fn logout(sh: &Shared, req: &Req) -> Resp {
+    super::login::logout(sh, req)
 }
 
-pub fn metrics(_sh: &Shared, _req: &Req, _user: Option<&User>) -> Resp {
-    Resp::new(501, TEXT, "metrics not built\n")
+pub fn metrics(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
+    super::login::metrics(sh, req, user)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::work::model::{Op, Rule};
+
+    #[test]
+    fn rules_become_bands() {
+        let site = Site { levels: crate::work::default_levels(), ..Site::default() };
+        let r = |level: &str, op, value| Rule { level: level.into(), op, value };
+        let b = bands_of(
+            &site,
+            &[r("crit", Op::Gt, 8.0), r("soso", Op::Gt, 2.0), r("sick", Op::Ge, 4.0)],
+        );
+        let got: Vec<(f64, f64, &str, usize)> =
+            b.iter().map(|b| (b.lo, b.hi, b.level.as_str(), b.colour)).collect();
+        assert_eq!(
+            got,
+            vec![(2.0, 4.0, "soso", 1), (4.0, 8.0, "sick", 2), (8.0, f64::INFINITY, "crit", 3)]
+        );
+        let low = bands_of(&site, &[r("sick", Op::Lt, 1.0), r("dead", Op::Eq, 0.0)]);
+        assert_eq!(low.len(), 1);
+        assert_eq!((low[0].lo, low[0].hi), (f64::NEG_INFINITY, 1.0));
+    }
 }

@@ -9,6 +9,7 @@ use crate::event::Event;
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::state::{Effects, Now, Tick};
+use crate::units::round_json;
 use crate::work::model::Level;
 use fleet::EventsFilter;
 
@@ -25,7 +26,7 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
     };
     match r {
         Reach::New | Reach::Up => at(0),
-        Reach::Late => match levels.iter().find(|l| l.name == "sick") {
+        Reach::Late | Reach::Unreachable => match levels.iter().find(|l| l.name == "sick") {
             Some(l) => l.name.clone(),
             None => at(n / 2),
         },
@@ -47,6 +48,11 @@ impl Server {
 
     /// The CheckHosts timer: late/down from the table's deadlines.
     pub(super) fn check_hosts(&mut self, now: Now, fx: &mut Effects) {
+        // A timer served late means the loop itself stalled: the silence it
+        // finds may be the server's own (isolation guard).
+        if let Some(at) = self.check_at {
+            self.note_lag(now.mono - at, now, fx);
+        }
         self.check_at = None;
         let changes = self.udp.check(now);
         self.host_changes(changes, now, fx);
@@ -74,13 +80,19 @@ impl Server {
     /// outage or 100,000 first heartbeats must not cost a commit each),
     /// then hands each to notifications.
     fn host_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
+        let changes = self.hold_for_confirmation(changes, now, fx);
+        self.emit_changes(changes, now, fx);
+    }
+
+    /// Stores and notifies changes (confirmed ones come here directly).
+    pub(super) fn emit_changes(&mut self, changes: Vec<HostChange>, now: Now, fx: &mut Effects) {
         if changes.is_empty() {
             return;
         }
         let mut events = Vec::with_capacity(changes.len());
         for c in &changes {
             if let Some(ev) = self.change_event(c) {
-                log::info!("{} {}: {}", ev.host, ev.item, c.message);
+                log_change(c, &ev);
                 events.push(ev);
             }
         }
@@ -108,6 +120,15 @@ impl Server {
             // A new host is news about its heartbeat (the message says so),
             // not about an item called `new`.
             ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
+            ChangeKind::Isolated(on) => {
+                let (fine, sick) =
+                    (reach_level(levels, Reach::Up), reach_level(levels, Reach::Late));
+                if *on {
+                    ("isolation", Some(fine), sick)
+                } else {
+                    ("isolation", Some(sick), fine)
+                }
+            }
         };
         self.event_seq += 1;
         Some(Event {
@@ -118,7 +139,7 @@ impl Server {
             new_level: new,
             old_value: None,
             new_value: None,
-            time: c.time,
+            time: round_json(c.time),
             message: c.message.clone(),
         })
     }
@@ -175,14 +196,26 @@ impl Server {
         serde_json::json!({
             "state": h.state.name(),
             "level": reach_level(&self.work.levels, h.state),
-            "rtt_ms": h.rtt_ms,
-            "phi": h.last_seen.and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace)),
-            "seen": h.last_seen.map(|l| (now.mono - l).max(0.0)),
+            "rtt_ms": h.rtt_ms.map(round_json),
+            "phi": h.last_seen
+                .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
+                .map(round_json),
+            "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
             "version": h.version,
             "uptime": h.uptime,
             "items": h.items,
         })
     }
+}
+
+/// A host going late, unreachable, down, stopped or back, as
+/// `HOST ITEM: message`: WARN for down (someone should look), INFO for the rest.
+fn log_change(c: &HostChange, ev: &Event) {
+    let level = match &c.kind {
+        ChangeKind::Heartbeat { new: Reach::Down, .. } => log::Level::Warn,
+        _ => log::Level::Info,
+    };
+    log::log!(level, "{} {}: {}", ev.host, ev.item, c.message);
 }
 
 #[cfg(test)]

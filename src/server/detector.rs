@@ -18,6 +18,15 @@
 //!   drives the state: late when phi > T/2, down when phi > T. With fewer
 //!   than [`MIN_SAMPLES`] gaps phi is not yet meaningful and the fixed rule
 //!   applies.
+//! - `detector tuned` ([`Kind::Tuned`]) is the loss-aware phi of
+//!   `tuned.rs`, chosen with the pure simulation (`detect_sim.rs`): past
+//!   [`TUNED_SUSPECT`] the host is `down` to the table, but the server
+//!   confirms by probes before it tells anyone (`confirm.rs`). The default
+//!   stays the fixed rule (`detector fixed`) until the tuned one has run
+//!   through the whole suite and a release.
+
+mod tuned;
+pub use tuned::{DOWN as TUNED_DOWN, LATE as TUNED_LATE, SUSPECT as TUNED_SUSPECT};
 
 /// Gaps remembered per host. Small and inline: 100,000 hosts x 32 x 4 bytes
 /// = 12.8 MB, where 100 f64 would be 80 MB.
@@ -34,6 +43,9 @@ pub enum Reach {
     Down,
     /// Stopped cleanly (`shutdown=1`): level `down`, not a failure.
     Stopped,
+    /// Silent, and the server cannot reach it, but peers can (confirmation,
+    /// `confirm.rs`): a path problem, not a dead host.
+    Unreachable,
 }
 
 impl Reach {
@@ -46,6 +58,7 @@ impl Reach {
             Reach::Late => "late",
             Reach::Down => "down",
             Reach::Stopped => "stopped",
+            Reach::Unreachable => "unreachable",
         }
     }
     pub fn parse(s: &str) -> Option<Reach> {
@@ -55,6 +68,7 @@ impl Reach {
             "late" => Reach::Late,
             "down" => Reach::Down,
             "stopped" => Reach::Stopped,
+            "unreachable" => Reach::Unreachable,
             _ => return None,
         })
     }
@@ -67,8 +81,29 @@ pub struct Params {
     pub interval: f64,
     pub grace: f64,
     pub missed: u32,
-    /// `detector phi T`.
-    pub phi_threshold: Option<f64>,
+    pub kind: Kind,
+}
+
+/// Which rule judges silence.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Kind {
+    /// The default (`detector fixed`): interval + grace, missed x interval + grace.
+    Fixed,
+    /// `detector phi T`: the plain phi-accrual, late at T/2, down at T.
+    Phi(f64),
+    /// `detector tuned`: the loss-aware phi of `tuned.rs`.
+    Tuned,
+}
+
+impl Kind {
+    /// From the work's `detector` line (`phi_threshold`, `detector_tuned`).
+    pub fn from_intervals(iv: &crate::work::model::Intervals) -> Kind {
+        match (iv.phi_threshold, iv.detector_tuned) {
+            (Some(t), _) => Kind::Phi(t),
+            (None, true) => Kind::Tuned,
+            (None, false) => Kind::Fixed,
+        }
+    }
 }
 
 /// The last [`WINDOW`] inter-arrival gaps of one host, with running sums.
@@ -79,11 +114,13 @@ pub struct Window {
     next: u8,
     sum: f64,
     sumsq: f64,
+    /// Moving-average share of heartbeats lost (seq gaps), see `tuned.rs`.
+    loss: f32,
 }
 
 impl Default for Window {
     fn default() -> Self {
-        Window { gaps: [0.0; WINDOW], len: 0, next: 0, sum: 0.0, sumsq: 0.0 }
+        Window { gaps: [0.0; WINDOW], len: 0, next: 0, sum: 0.0, sumsq: 0.0, loss: 0.0 }
     }
 }
 
@@ -168,17 +205,33 @@ impl Window {
 
 /// -log10 of the probability that a normal(mean, sd) gap exceeds `elapsed`.
 pub fn phi(elapsed: f64, mean: f64, sd: f64) -> f64 {
-    let y = (elapsed - mean) / sd;
-    let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
-    let p_later = if elapsed > mean { e / (1.0 + e) } else { 1.0 - 1.0 / (1.0 + e) };
     // Deep in the tail p underflows to 0: cap phi instead of returning inf.
-    -(p_later.max(1e-300)).log10()
+    -(normal_sf(elapsed, mean, sd).max(1e-300)).log10()
+}
+
+/// P(X > x) for X normal(mean, sd), by the logistic approximation (no
+/// underflow to exactly 0 before ~1e-300 in the far tail).
+pub fn normal_sf(x: f64, mean: f64, sd: f64) -> f64 {
+    let y = (x - mean) / sd;
+    let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
+    if x > mean {
+        e / (1.0 + e)
+    } else {
+        1.0 - 1.0 / (1.0 + e)
+    }
 }
 
 /// The state of a host last heard at `last` (not stopped, not new).
 pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
     let elapsed = now - last;
-    if let Some(t) = p.phi_threshold {
+    if p.kind == Kind::Tuned {
+        // A suspicion: the server confirms it by probes before anyone is
+        // told (`confirm.rs`); there is no late from silence alone.
+        if let Some(phi) = w.tuned_phi(elapsed) {
+            return if phi > TUNED_SUSPECT { Reach::Down } else { Reach::Up };
+        }
+    }
+    if let Kind::Phi(t) = p.kind {
         if let Some(phi) = w.phi(elapsed, p.grace) {
             return if phi > t {
                 Reach::Down
@@ -191,7 +244,7 @@ pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
     }
     if elapsed > p.missed.max(1) as f64 * p.interval + p.grace {
         Reach::Down
-    } else if elapsed > p.interval + p.grace {
+    } else if elapsed > p.interval + p.grace && p.kind != Kind::Tuned {
         Reach::Late
     } else {
         Reach::Up
@@ -204,15 +257,21 @@ pub fn next_deadline(p: &Params, w: &Window, last: f64, current: Reach) -> Optio
     let target = match current {
         Reach::Up | Reach::New => Reach::Late,
         Reach::Late => Reach::Down,
-        Reach::Down | Reach::Stopped => return None,
+        Reach::Down | Reach::Stopped | Reach::Unreachable => return None,
     };
-    if let Some(t) = p.phi_threshold {
+    if p.kind == Kind::Tuned {
+        if let Some(e) = w.tuned_elapsed_for(TUNED_SUSPECT) {
+            return Some(last + e);
+        }
+    }
+    if let Kind::Phi(t) = p.kind {
         let phi_target = if target == Reach::Late { t / 2.0 } else { t };
         if let Some(e) = w.elapsed_for_phi(phi_target, p.grace) {
             return Some(last + e);
         }
     }
-    let after = if target == Reach::Late {
+    // Tuned without history: the fixed rule's down only (no late from silence).
+    let after = if target == Reach::Late && p.kind != Kind::Tuned {
         p.interval + p.grace
     } else {
         p.missed.max(1) as f64 * p.interval + p.grace
@@ -226,7 +285,8 @@ mod tests {
     use super::*;
 
     fn params(phi: Option<f64>) -> Params {
-        Params { interval: 10.0, grace: 5.0, missed: 3, phi_threshold: phi }
+        let kind = phi.map(Kind::Phi).unwrap_or(Kind::Fixed);
+        Params { interval: 10.0, grace: 5.0, missed: 3, kind }
     }
 
     #[test]
@@ -319,7 +379,9 @@ mod tests {
 
     #[test]
     fn names_and_levels() {
-        for r in [Reach::New, Reach::Up, Reach::Late, Reach::Down, Reach::Stopped] {
+        for r in
+            [Reach::New, Reach::Up, Reach::Late, Reach::Down, Reach::Stopped, Reach::Unreachable]
+        {
             assert_eq!(Reach::parse(r.name()), Some(r));
         }
         assert_eq!(Reach::parse("x"), None);

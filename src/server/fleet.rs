@@ -48,9 +48,23 @@ pub fn parse_events(rest: &str) -> std::result::Result<EventsBatch, String> {
     Ok(EventsBatch { host: w.host, events: w.events })
 }
 
-/// Parses `REPORT <json>`: an object with `host` (string) and `items`.
+/// A REPORT's JSON is at most this long (the server keeps one per host,
+/// so this bounds the memory a host can take).
+pub const MAX_REPORT_BYTES: usize = 512 * 1024;
+/// Items per REPORT at most.
+pub const MAX_REPORT_ITEMS: usize = 1000;
+/// One item's JSON (name and state) at most.
+pub const MAX_ITEM_BYTES: usize = 4096;
+
+/// Parses `REPORT <json>`: an object with `host` (string) and `items`,
+/// within the limits above (issue 13 item 7: oversized reports are refused
+/// with the limit they broke, before anything is kept).
 pub fn parse_report(rest: &str) -> std::result::Result<(String, Value), String> {
+    if rest.len() > MAX_REPORT_BYTES {
+        return Err(format!("REPORT too large: {} bytes (at most {MAX_REPORT_BYTES})", rest.len()));
+    }
     let v: Value = serde_json::from_str(rest).map_err(|e| format!("bad REPORT JSON: {e}"))?;
+    check_report_items(v.get("items"))?;
     let host = v
         .get("host")
         .and_then(Value::as_str)
@@ -60,6 +74,38 @@ pub fn parse_report(rest: &str) -> std::result::Result<(String, Value), String> 
         Some(Value::Object(_)) | Some(Value::Array(_)) => Ok((host, v)),
         _ => Err("REPORT without items".into()),
     }
+}
+
+fn check_report_items(items: Option<&Value>) -> std::result::Result<(), String> {
+    let check = |name: &str, v: &Value| {
+        let n = name.len() + serde_json::to_string(v).map(|t| t.len()).unwrap_or(usize::MAX);
+        if n > MAX_ITEM_BYTES {
+            let name: String = name.chars().take(64).collect();
+            return Err(format!(
+                "REPORT item '{name}' too large: {n} bytes (at most {MAX_ITEM_BYTES})"
+            ));
+        }
+        Ok(())
+    };
+    let n = match items {
+        Some(Value::Object(m)) => {
+            for (k, v) in m {
+                check(k, v)?;
+            }
+            m.len()
+        }
+        Some(Value::Array(a)) => {
+            for v in a {
+                check("", v)?;
+            }
+            a.len()
+        }
+        _ => 0,
+    };
+    if n > MAX_REPORT_ITEMS {
+        return Err(format!("REPORT has {n} items (at most {MAX_REPORT_ITEMS})"));
+    }
+    Ok(())
 }
 
 /// Stores events in one transaction; returns how many were new (a retry of
@@ -194,12 +240,13 @@ pub fn parse_clients_args(
 ) -> std::result::Result<(Option<String>, Option<String>, EventsFilter), String> {
     let (mut host, mut item, mut filter) = (None, None, EventsFilter::Last(100));
     for a in args {
-        if let Ok(n) = a.parse::<usize>() {
-            filter = EventsFilter::Last(n.min(100_000));
+        if crate::ranges::looks_numeric(a) {
+            filter = EventsFilter::Last(crate::ranges::check_count("CLIENTS n", a)? as usize);
         } else if host.is_none() && item.is_none() && resolve_host(a).is_some() {
             host = resolve_host(a);
         } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
-            filter = EventsFilter::Since(now - crate::conf::parse_ival(a).unwrap_or(0.0));
+            let secs = crate::conf::parse_ival(a).unwrap_or(0.0);
+            filter = EventsFilter::Since(now - crate::ranges::check_ival("CLIENTS ival", secs)?);
         } else if item.is_none() && (host.is_some() || known_item(a)) {
             item = Some(a.clone());
         } else if host.is_none() && item.is_none() {
@@ -214,7 +261,7 @@ pub fn parse_clients_args(
 /// The `report` part of a host's CLIENTS entry.
 pub fn report_json(r: &Report, now: f64) -> Value {
     json!({
-        "time": r.time,
+        "time": crate::units::round_json(r.time),
         "age": (now - r.time).max(0.0).round(),
         "ip": r.ip,
         "items": r.body.get("items").cloned().unwrap_or(Value::Null),
@@ -224,6 +271,22 @@ pub fn report_json(r: &Report, now: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oversized_reports_are_refused_13_7() {
+        let items = |n: usize, len: usize| {
+            let m: serde_json::Map<String, Value> =
+                (0..n).map(|i| (format!("i{i}"), json!({"error": "x".repeat(len)}))).collect();
+            json!({"host": "h", "items": m}).to_string()
+        };
+        assert!(parse_report(&items(MAX_REPORT_ITEMS, 100)).is_ok());
+        let e = parse_report(&items(MAX_REPORT_ITEMS + 1, 1)).unwrap_err();
+        assert_eq!(e, "REPORT has 1001 items (at most 1000)");
+        let e = parse_report(&items(1, MAX_ITEM_BYTES)).unwrap_err();
+        assert!(e.starts_with("REPORT item 'i0' too large: "), "{e}");
+        let e = parse_report(&items(200, 3000)).unwrap_err();
+        assert!(e.starts_with("REPORT too large: ") && e.ends_with("(at most 524288)"), "{e}");
+    }
 
     fn ev(host: &str, id: &str, item: &str, t: f64) -> Event {
         Event {

@@ -13,7 +13,13 @@
 //!   changes (a reboot and new→up), so they are pushed into a `Vec` given by
 //!   the caller rather than returned as one `Option`.
 //! - Hosts named in the work start `new` and stay so until heard from; a name
-//!   not in the work is created on its first HTB with a [`ChangeKind::NewHost`].
+//!   not in the work gets a record (with a [`ChangeKind::NewHost`], itself
+//!   rate-limited) only while fewer than `hbd_senders` such records exist;
+//!   further names are strangers (`strangers.rs`): bounded, counted, shown,
+//!   never persisted, never an event.
+//! - Without a key, a datagram naming a work host is accepted only from one
+//!   of that host's addresses; with a key, the signature speaks for it, and
+//!   `guard.rs` drops replays and answers stale clocks.
 //! - Late/down are found by a min-heap of deadlines with at most one entry
 //!   per host; a heartbeat does not touch the heap (the entry is re-judged,
 //!   and re-pushed from the newer last-seen, when it falls due).
@@ -27,11 +33,14 @@ use crate::wire::{self, Decoder, Message, Val, Verified};
 use crate::work::model::{HostEntry, Intervals};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
-use std::fmt::Write;
 use std::net::{IpAddr, SocketAddr};
 
+mod guard;
 mod persist;
+pub mod strangers;
+use guard::{BootSeq, ClockAcks};
 pub use persist::SCHEMA;
+use strangers::{Bucket, Strangers};
 
 /// Source addresses whose refusals are tracked one by one.
 pub const MAX_SOURCES: usize = 4096;
@@ -54,6 +63,8 @@ pub enum ChangeKind {
     Reboot,
     /// A name not in the work sent its first heartbeat.
     NewHost,
+    /// The server suspects itself (`isolate.rs`): true when it starts.
+    Isolated(bool),
 }
 
 /// A change the server turns into a `crate::event::Event`.
@@ -71,6 +82,7 @@ impl HostChange {
     pub fn item(&self) -> &'static str {
         match self.kind {
             ChangeKind::Reboot => "reboot",
+            ChangeKind::Isolated(_) => "isolation",
             _ => "heartbeat",
         }
     }
@@ -96,6 +108,8 @@ pub struct Host {
     pub last_seen_wall: Option<f64>,
     pub seq: Option<u64>,
     pub seq_gaps: u64,
+    /// Suspicions the host answered itself (heartbeats lost, host alive).
+    pub answered: u64,
     /// As the client reported it (its last measured RTT to us), ms.
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
@@ -108,6 +122,9 @@ pub struct Host {
     /// The host's work-file mtime, echoed in ACKs.
     pub work_lm: crate::work::version::Version,
     pub received: u64,
+    /// Addresses a datagram naming this work host may come from unsigned.
+    pub sources: Vec<IpAddr>,
+    replay: BootSeq,
     queued: bool,
 }
 
@@ -122,6 +139,7 @@ impl Host {
             last_seen_wall: None,
             seq: None,
             seq_gaps: 0,
+            answered: 0,
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
@@ -131,6 +149,8 @@ impl Host {
             items: BTreeMap::new(),
             work_lm: 0,
             received: 0,
+            sources: Vec::new(),
+            replay: BootSeq::default(),
             queued: false,
         }
     }
@@ -162,7 +182,16 @@ pub struct SourceRefusals {
     pub count: u64,
     pub last_reason: &'static str,
     pub last_wall: f64,
+    /// The host the last refused datagram named (wrong source, replay, stale).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Its `ts` minus our clock, when it was stale (seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_off: Option<f64>,
 }
+
+/// "New host" events per minute at most (beyond a burst of 10).
+const NEW_HOST_EVENTS_PER_MIN: f64 = 10.0;
 
 /// Everything except the decoder, so a decoded message (borrowing the
 /// decoder) can be applied to the records.
@@ -179,6 +208,13 @@ struct Records {
     by_source: HashMap<IpAddr, SourceRefusals>,
     other_sources: u64,
     ack_text: String,
+    strangers: Strangers,
+    /// Records of names not in the work (bounded by `hbd_senders`).
+    senders: usize,
+    new_host_events: Bucket,
+    clock_acks: ClockAcks,
+    /// What the refusal being made is about: (name, clock offset).
+    detail: Option<(String, Option<f64>)>,
 }
 
 pub struct HostTable {
@@ -207,6 +243,11 @@ impl HostTable {
                 by_source: HashMap::new(),
                 other_sources: 0,
                 ack_text: String::with_capacity(128),
+                strangers: Strangers::new(strangers::MAX_STRANGERS),
+                senders: 0,
+                new_host_events: Bucket::new(10.0, NEW_HOST_EVENTS_PER_MIN / 60.0),
+                clock_acks: ClockAcks::default(),
+                detail: None,
             },
         };
         t.set_work_hosts(work_hosts);
@@ -220,11 +261,33 @@ impl HostTable {
         }
         for e in work_hosts {
             let i = self.r.find_or_add(&e.host, true);
-            self.r.hosts[i].in_work = true;
-            if let Ok(ip) = e.address.parse::<IpAddr>() {
+            let h = &mut self.r.hosts[i];
+            h.in_work = true;
+            h.sources.clear();
+            let addr = e.address.trim_matches(['[', ']']);
+            if let Ok(ip) = addr.parse::<IpAddr>() {
+                h.sources.push(crate::state::canonical_ip(ip));
                 self.r.by_ip.entry(ip).or_insert(i as u32);
             }
         }
+        self.r.senders = self.r.hosts.iter().filter(|h| !h.in_work).count();
+    }
+
+    /// More addresses a work host's unsigned datagrams may come from (its
+    /// name's other addresses; the server's own addresses for its own name).
+    pub fn allow_sources(&mut self, host: &str, ips: &[IpAddr]) {
+        let Some(&i) = self.r.by_name.get(host) else { return };
+        let h = &mut self.r.hosts[i as usize];
+        for ip in ips {
+            let ip = crate::state::canonical_ip(*ip);
+            if !h.sources.contains(&ip) {
+                h.sources.push(ip);
+            }
+        }
+    }
+
+    pub fn strangers(&self) -> &Strangers {
+        &self.r.strangers
     }
 
     pub fn set_intervals(&mut self, iv: Intervals) {
@@ -284,6 +347,26 @@ impl HostTable {
         res
     }
 
+    /// A confirmation's verdict (`confirm.rs`): `Up` when the host answered
+    /// (its silence counts anew from now), else `Unreachable` or `Down`.
+    /// Returns the state it had.
+    pub fn set_verdict(&mut self, name: &str, new: Reach, now: Now) -> Option<Reach> {
+        let i = *self.r.by_name.get(name)? as usize;
+        let h = &mut self.r.hosts[i];
+        let old = h.state;
+        if old != Reach::Down {
+            // A heartbeat came back meanwhile: it has the last word.
+            return Some(old);
+        }
+        h.state = new;
+        if new == Reach::Up {
+            h.answered += 1;
+            h.last_seen = Some(now.mono);
+            self.r.schedule(i);
+        }
+        Some(old)
+    }
+
     /// The earliest monotonic time at which [`check`](Self::check) may find a change.
     pub fn next_deadline(&self) -> Option<f64> {
         self.r.heap.peek().map(|Reverse((us, _))| *us as f64 / 1e6)
@@ -329,7 +412,7 @@ impl Records {
             interval: h.interval,
             grace: iv.grace,
             missed: iv.missed,
-            phi_threshold: iv.phi_threshold,
+            kind: super::detector::Kind::from_intervals(iv),
         }
     }
 
@@ -364,18 +447,22 @@ impl Records {
     fn refuse(&mut self, reason: &'static str, ip: IpAddr, wall: f64) {
         self.stats.refused += 1;
         *self.by_reason.entry(reason).or_insert(0) += 1;
+        let detail = self.detail.take();
         let n = self.by_source.len();
-        match self.by_source.get_mut(&ip) {
-            Some(s) => {
-                s.count += 1;
-                s.last_reason = reason;
-                s.last_wall = wall;
+        let s = match self.by_source.get_mut(&ip) {
+            Some(s) => s,
+            None if n < MAX_SOURCES => self.by_source.entry(ip).or_default(),
+            None => {
+                self.other_sources += 1;
+                return;
             }
-            None if n < MAX_SOURCES => {
-                self.by_source
-                    .insert(ip, SourceRefusals { count: 1, last_reason: reason, last_wall: wall });
-            }
-            None => self.other_sources += 1,
+        };
+        s.count += 1;
+        s.last_reason = reason;
+        s.last_wall = wall;
+        if let Some((name, off)) = detail {
+            s.name = Some(name);
+            s.clock_off = off.or(s.clock_off.filter(|_| reason == "stale"));
         }
     }
 
@@ -388,9 +475,10 @@ impl Records {
         changes: &mut Vec<HostChange>,
     ) -> Result<Accepted, Refused> {
         if let Some(key) = &self.conf.key {
-            let v = wire::verify(m, key, now.wall);
-            if v != Verified::Ok {
-                return Err(Refused(v.reason()));
+            match wire::verify(m, key, now.wall) {
+                Verified::Ok => {}
+                Verified::Stale => return Err(self.on_stale(m, from, now, ack)),
+                v => return Err(Refused(v.reason())),
             }
         }
         match m.id {
@@ -419,15 +507,30 @@ impl Records {
             return Err(Refused("bad_name"));
         }
         if let Some(&i) = self.by_name.get(name.as_ref()) {
+            let h = &self.hosts[i as usize];
+            // Signed datagrams speak for themselves; unsigned ones for a
+            // work host only from its own addresses.
+            let ip = crate::state::canonical_ip(from.ip());
+            if h.in_work && self.conf.key.is_none() && !h.sources.contains(&ip) {
+                self.detail = Some((name.into_owned(), None));
+                return Err(Refused("wrong_source"));
+            }
             return Ok(i as usize);
         }
+        if self.senders >= self.conf.intervals.hbd_senders as usize {
+            self.strangers.touch(&name, from.ip(), now.wall);
+            return Err(Refused("stranger"));
+        }
+        self.senders += 1;
         let i = self.find_or_add(&name, false);
-        changes.push(HostChange {
-            host: name.into_owned(),
-            kind: ChangeKind::NewHost,
-            time: now.wall,
-            message: format!("new host from {}", from.ip()),
-        });
+        if self.new_host_events.take(now.mono) {
+            changes.push(HostChange {
+                host: name.into_owned(),
+                kind: ChangeKind::NewHost,
+                time: now.wall,
+                message: format!("new host from {}", from.ip()),
+            });
+        }
         Ok(i)
     }
 
@@ -454,6 +557,15 @@ impl Records {
         changes: &mut Vec<HostChange>,
     ) -> Result<(), Refused> {
         let i = self.host_for(m, from, now, changes)?;
+        if self.conf.key.is_some() {
+            let bid = m.get("bid").and_then(|v| v.as_i64());
+            let seq = m.get("seq").and_then(|v| v.as_i64());
+            let ts = m.get("ts").and_then(|v| v.as_f64());
+            if !self.hosts[i].replay.accept(bid, seq, ts) {
+                self.detail = Some((self.hosts[i].name.clone(), None));
+                return Err(Refused("replay"));
+            }
+        }
         self.touch(i, from);
         let default_iv = self.conf.intervals.heartbeat;
         let h = &mut self.hosts[i];
@@ -461,12 +573,15 @@ impl Records {
         let prev_seen = h.last_seen;
         let f = |k: &str| m.get(k).and_then(|v: Val<'_>| v.as_f64());
         let booted = m.get("boot").and_then(|v| v.as_bool()) == Some(true);
+        // Seq numbers this gap spans (1: nothing lost), for the detector.
+        let mut delta = 1;
         if let Some(seq) = m.get("seq").and_then(|v| v.as_i64()).filter(|s| *s >= 0) {
             let seq = seq as u64;
             // A restarted client starts a new sequence: no gap across a boot.
             if let Some(prev) = h.seq.filter(|_| !booted) {
                 if seq > prev + 1 {
                     h.seq_gaps += seq - prev - 1;
+                    delta = seq - prev;
                 }
             }
             h.seq = Some(seq);
@@ -504,7 +619,7 @@ impl Records {
         // Only gaps between heartbeats of a live host describe its rhythm.
         if let (Some(last), Reach::Up | Reach::Late) = (h.last_seen, h.state) {
             if !booted {
-                h.window.push(now.mono - last);
+                h.window.observe(now.mono - last, delta);
             }
         }
         h.last_seen = Some(now.mono);
@@ -530,59 +645,6 @@ impl Records {
         self.build_ack(m, now, work_lm, ack);
         Ok(())
     }
-
-    fn build_ack(
-        &mut self,
-        m: &Message<'_>,
-        now: Now,
-        work_lm: crate::work::version::Version,
-        ack: &mut Vec<u8>,
-    ) {
-        let t = &mut self.ack_text;
-        t.clear();
-        // seq and ts are echoed as sent (ts verbatim, so the client can match it).
-        let _ = write!(t, "seq={}", m.get("seq").map(|v| v.text()).unwrap_or_default());
-        if let Some(Val::Plain(ts)) = m.get("ts") {
-            let _ = write!(t, ";ts={ts}");
-        }
-        // The work version is an integer (ms): the client compares it exactly.
-        let _ = write!(t, ";srv_ts={:.5};work={work_lm}", now.wall);
-        if let Some(key) = &self.conf.key {
-            wire::sign_payload(t, key);
-        }
-        wire::frame_stored("ACK", t.as_bytes(), ack);
-    }
-
-    fn on_plg(
-        &mut self,
-        m: &Message<'_>,
-        from: SocketAddr,
-        now: Now,
-        changes: &mut Vec<HostChange>,
-    ) -> Result<(), Refused> {
-        let plugin = match m.get("plugin") {
-            Some(p) => p.text().into_owned(),
-            None => return Err(Refused("no_plugin")),
-        };
-        let i = self.host_for(m, from, now, changes)?;
-        self.touch(i, from);
-        let h = &mut self.hosts[i];
-        for (k, v) in m.pairs() {
-            if matches!(k, "name" | "plugin" | "ts" | "sig") {
-                continue;
-            }
-            let item = format!("{plugin}.{k}");
-            if h.items.len() >= MAX_ITEMS && !h.items.contains_key(&item) {
-                continue;
-            }
-            let val = match v.as_f64() {
-                Some(n) => ItemVal::Num(n),
-                None => ItemVal::Text(v.text().chars().take(1024).collect()),
-            };
-            h.items.insert(item, val);
-        }
-        Ok(())
-    }
 }
 
 /// Why a host is up now: its first heartbeat, or back after a silence.
@@ -594,6 +656,7 @@ fn back_message(old: Reach, silent: Option<f64>, from: SocketAddr) -> String {
     }
 }
 
+mod ack;
 mod report;
 
 #[cfg(test)]

@@ -234,3 +234,147 @@ fn persist_round_trip_no_new_events_and_grace() {
     let (_, ch, _) = feed(&mut t2, &htb("z.example", 2, &[]), at(52.0));
     assert!(!ch.iter().any(|c| c.kind == ChangeKind::NewHost));
 }
+
+fn feed_from(
+    t: &mut HostTable,
+    d: &[u8],
+    from: &str,
+    now: Now,
+) -> (Result<Accepted, Refused>, Vec<u8>) {
+    let (mut ack, mut ch) = (Vec::new(), Vec::new());
+    let r = t.on_datagram(d, from.parse().unwrap(), now, &mut ack, &mut ch);
+    (r, ack)
+}
+
+#[test]
+fn forged_names_beyond_hbd_senders_are_bounded_strangers_13_2() {
+    let intervals = Intervals { hbd_senders: 3, ..iv(1.0) };
+    let mut t =
+        HostTable::new(TableConf { intervals, key: None }, &[entry("a.example", "127.0.0.2")]);
+    let mut news = 0;
+    for i in 0..3_000 {
+        let (mut ack, mut ch) = (Vec::new(), Vec::new());
+        let r = t.on_datagram(&htb(&format!("f{i}.x"), 1, &[]), from(), at(0.0), &mut ack, &mut ch);
+        news += ch.iter().filter(|c| c.kind == ChangeKind::NewHost).count();
+        assert_eq!(r.is_ok(), i < 3, "{i}");
+        assert_eq!(ack.is_empty(), i >= 3, "strangers get no ACK");
+    }
+    assert_eq!(t.hosts().len(), 4, "work host + 3 hbd-style senders");
+    assert_eq!(news, 3);
+    assert_eq!(t.strangers().len(), strangers::MAX_STRANGERS);
+    assert_eq!(t.strangers().stats.datagrams, 3_000 - 3);
+    assert_eq!(t.refusals().get("stranger"), Some(&(3_000 - 3)));
+    let mut st = String::new();
+    t.state_lines(&mut st, at(0.0));
+    assert!(st.contains("-- strangers held 1024 of 1024 names 2997"), "{st}");
+    assert!(t.dump(at(0.0))["strangers"]["recent"].as_array().is_some_and(|a| a.len() == 1024));
+}
+
+#[test]
+fn new_host_events_are_rate_limited_13_2() {
+    let intervals = Intervals { hbd_senders: 100, ..iv(1.0) };
+    let mut t = HostTable::new(TableConf { intervals, key: None }, &[]);
+    let count = |t: &mut HostTable, range: std::ops::Range<i32>, now: Now| {
+        range
+            .map(|i| {
+                let (mut ack, mut ch) = (Vec::new(), Vec::new());
+                let _ =
+                    t.on_datagram(&htb(&format!("n{i}.x"), 1, &[]), from(), now, &mut ack, &mut ch);
+                ch.iter().filter(|c| c.kind == ChangeKind::NewHost).count()
+            })
+            .sum::<usize>()
+    };
+    assert_eq!(count(&mut t, 0..50, at(0.0)), 10, "a burst of 10");
+    assert_eq!(count(&mut t, 50..60, at(60.0)), 10, "then 10 a minute");
+    assert_eq!(t.hosts().len(), 60, "records are made all the same");
+}
+
+#[test]
+fn a_work_host_name_from_another_address_is_refused_13_3() {
+    let mut t = table(None);
+    let (r, ack) = feed_from(&mut t, &htb("a.example", 1, &[]), "127.0.0.9:5000", at(0.0));
+    assert_eq!(r, Err(Refused("wrong_source")));
+    assert!(ack.is_empty());
+    assert_eq!(t.host("a.example").unwrap().state, Reach::New);
+    let (r, _) = feed_from(
+        &mut t,
+        &htb("a.example", 2, &[("shutdown", Value::Bool(true))]),
+        "127.0.0.9:5000",
+        at(0.0),
+    );
+    assert!(r.is_err());
+    let d = t.dump(at(0.0));
+    let src = &d["refused_by_source"]["127.0.0.9"];
+    assert_eq!((src["count"].as_u64(), src["name"].as_str()), (Some(2), Some("a.example")), "{d}");
+    // From its own address (any port), or an address allowed for it.
+    assert_eq!(
+        feed_from(&mut t, &htb("a.example", 3, &[]), "127.0.0.2:1", at(0.0)).0,
+        Ok(Accepted::Htb)
+    );
+    t.allow_sources("a.example", &["127.0.0.7".parse().unwrap()]);
+    assert_eq!(
+        feed_from(&mut t, &htb("a.example", 4, &[]), "127.0.0.7:1", at(0.5)).0,
+        Ok(Accepted::Htb)
+    );
+    assert_eq!(t.host("a.example").unwrap().state, Reach::Up);
+}
+
+fn signed(name: &str, seq: i64, bid: i64, ts: f64) -> Vec<u8> {
+    let p = vec![
+        ("name", Value::Str(name.into())),
+        ("ts", Value::Float(ts)),
+        ("seq", Value::Int(seq)),
+        ("bid", Value::Int(bid)),
+    ];
+    encode_signed("HTB", &p, Some(b"k"))
+}
+
+#[test]
+fn signed_replays_are_dropped_13_4() {
+    let mut t = table(Some(b"k"));
+    let d = signed("a.example", 5, 77, 1_000_000.0);
+    // A signature speaks for the host from anywhere.
+    assert_eq!(feed_from(&mut t, &d, "127.0.0.9:1", at(0.0)).0, Ok(Accepted::Htb));
+    for _ in 0..20 {
+        assert_eq!(feed_from(&mut t, &d, "127.0.0.9:1", at(1.0)).0, Err(Refused("replay")));
+    }
+    assert_eq!(t.refusals().get("replay"), Some(&20));
+    assert_eq!(
+        feed_from(&mut t, &signed("a.example", 6, 77, 1_000_001.0), "127.0.0.2:1", at(1.0)).0,
+        Ok(Accepted::Htb)
+    );
+    // A restart (new boot identity) starts at 1 again.
+    assert_eq!(
+        feed_from(&mut t, &signed("a.example", 1, 78, 1_000_002.0), "127.0.0.2:1", at(2.0)).0,
+        Ok(Accepted::Htb)
+    );
+    assert_eq!(feed_from(&mut t, &d, "127.0.0.2:1", at(2.0)).0, Err(Refused("replay")));
+}
+
+#[test]
+fn a_stale_clock_is_counted_and_answered_with_clock_off_13_5() {
+    let mut t = table(Some(b"k"));
+    let d = signed("a.example", 1, 1, 1_000_000.0 + 3600.0);
+    let (r, ack) = feed_from(&mut t, &d, "127.0.0.2:1", at(0.0));
+    assert_eq!(r, Err(Refused("stale")));
+    let mut dec = Decoder::new();
+    let m = dec.decode(&ack).expect("a clock_off ACK");
+    assert_eq!(m.get("clock_off").and_then(|v| v.as_f64()), Some(3600.0));
+    assert_eq!(crate::wire::verify(&m, b"k", 1_003_600.0), crate::wire::Verified::Ok);
+    // Rate-limited: the next within 5 s is dropped silently.
+    let (_, ack) =
+        feed_from(&mut t, &signed("a.example", 2, 1, 1_003_601.0), "127.0.0.2:1", at(1.0));
+    assert!(ack.is_empty());
+    let (_, ack) =
+        feed_from(&mut t, &signed("a.example", 3, 1, 1_003_606.0), "127.0.0.2:1", at(6.0));
+    assert!(!ack.is_empty());
+    let mut st = String::new();
+    t.state_lines(&mut st, at(6.0));
+    assert!(
+        st.contains("-- udp refused_from 127.0.0.2 stale 3 name a.example clock_off +3600.0s"),
+        "{st}"
+    );
+    // An unsigned stale datagram gets nothing.
+    let u = encode("HTB", &[("name", Value::Str("a.example".into())), ("ts", Value::Float(5.0))]);
+    assert!(feed_from(&mut t, &u, "127.0.0.2:1", at(20.0)).1.is_empty());
+}

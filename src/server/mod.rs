@@ -3,10 +3,13 @@
 //! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
 
 mod beats;
+mod confirm;
 pub mod db;
+pub mod detect_sim;
 pub mod detector;
 pub mod fleet;
 pub mod hosts;
+mod isolate;
 mod reconcile;
 mod relay;
 pub mod udp;
@@ -38,10 +41,15 @@ pub enum ServerTick {
     Deadman,
     /// The poll of the work-files (`ival_check_work`).
     CheckWork(u64),
+    /// The end of an isolation hold (`isolate.rs`).
+    IsolationEnd,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ServerCall {}
+pub enum ServerCall {
+    /// A probe of a suspected host (`confirm.rs`).
+    Confirm(confirm::Ask),
+}
 
 pub use crate::notify::{NotifyDone, NotifyJob};
 
@@ -86,6 +94,9 @@ pub struct Server {
     /// Monotonic time of the pending Notify tick, if one is set.
     notify_at: Option<f64>,
     stats: Stats,
+    /// Addresses this host's own heartbeats may come from (its name is
+    /// refused from anywhere else without a key).
+    own_udp: Vec<IpAddr>,
     /// `HBMON_FAULT=crash_after_store`: abort between storing events and
     /// answering ok (the crash test's hook).
     fault_after_store: bool,
@@ -104,6 +115,8 @@ pub struct Server {
     dir_lm: Version,
     /// Host-items not at the best level, as the last event left them.
     open: reconcile::Open,
+    /// Suspected hosts whose down is held while probes confirm it.
+    confirm: confirm::Confirmations,
 }
 
 #[derive(Debug, Default)]
@@ -173,6 +186,7 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
+            own_udp: own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             store_notice: None,
             dispatched: Default::default(),
@@ -180,9 +194,11 @@ impl Server {
             own_lm: st.work_lm,
             dir_lm: 0,
             open,
+            confirm: Default::default(),
         };
         s.index_hosts();
         s.set_work_lms();
+        s.allow_udp_sources();
         s.store_notice_event(opened.notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
@@ -213,13 +229,17 @@ impl Server {
         let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
         self.udp.set_work_hosts(&work_hosts);
+        self.allow_udp_sources();
         self.udp.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.schedule_check_work(now, fx);
         self.arm_check(now, fx);
-        match new_notifier(&self.db, work) {
-            Ok(n) => self.notifier = n,
-            Err(e) => log::error!("reload: notifications kept as they were: {e}"),
+        // The notifier keeps what it knows (alerts, host states, storms)
+        // and moves what is owed to the new work's users and channels.
+        let sp = work.server_part.clone().unwrap_or_default();
+        let r = self.notifier.reload(&self.db, &sp, &work.levels, &work.intervals, dashboard(work));
+        if let Err(e) = r {
+            log::error!("reload: notifications: {e}");
         }
         self.notify_soon(now, fx, 0.0);
         self.reconcile_work(&left, now, fx);
@@ -251,6 +271,18 @@ impl Server {
 
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
+    }
+
+    /// Besides its work address, a host's heartbeats may come from the
+    /// address its name resolved to, and the server's own from its own
+    /// addresses.
+    fn allow_udp_sources(&mut self) {
+        for (name, h) in &self.hosts {
+            if let Some(a) = h.cmd {
+                self.udp.allow_sources(name, &[a.ip()]);
+            }
+        }
+        self.udp.allow_sources(&self.host, &self.own_udp);
     }
 
     fn index_hosts(&mut self) {
@@ -439,12 +471,19 @@ impl Server {
         // The open alerts ride along so the dashboard shows acknowledged,
         // silenced, flapping and suppressed badges from one answer.
         let notify = self.notifier.open_alerts(host.as_deref(), now.wall);
-        let body = json!({"resp": "ok clients", "cdmp": cdmp, "events": events, "notify": notify});
+        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
+        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
+            "events": events, "notify": notify});
         Reply::Now(frame_ok("CLIENTS", &body.to_string()))
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
-        let report = self.reports.get(name).map(|r| fleet::report_json(r, now.wall));
+        let stale = is_stale(self.reach_name(name));
+        let report = self.reports.get(name).map(|r| {
+            let mut j = fleet::report_json(r, now.wall);
+            j["stale"] = json!(stale);
+            j
+        });
         json!({
             "tag": h.tag,
             "address": h.address,
@@ -503,7 +542,7 @@ impl Server {
         let Some(host) = self.resolve_host(name) else {
             return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
         };
-        let secs = match crate::conf::parse_ival(ival) {
+        let secs = match crate::ranges::silence_secs(ival) {
             Ok(s) => s,
             Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
         };
@@ -530,7 +569,14 @@ impl Server {
     pub fn state_lines(&self, out: &mut String, now: Now) {
         let _ = writeln!(out, "-- keeping state for {} clients", self.hosts.len());
         let mut levels: BTreeMap<String, usize> = BTreeMap::new();
-        for r in self.reports.values() {
+        // The last report of a host that is not reachable says nothing
+        // about now: its items are stale, not fine.
+        let mut stale = 0;
+        for (name, r) in &self.reports {
+            if is_stale(self.reach_name(name)) {
+                for_each_item_level(&r.body, |_| stale += 1);
+                continue;
+            }
             for_each_item_level(&r.body, |l| *levels.entry(l.to_string()).or_insert(0) += 1);
         }
         let lv: Vec<String> = self
@@ -539,7 +585,7 @@ impl Server {
             .iter()
             .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
             .collect();
-        let _ = writeln!(out, "-- items by level {}", lv.join(" "));
+        let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
         let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
         if let Some(n) = &self.store_notice {
             let _ = writeln!(out, "-- store {n}");
@@ -629,17 +675,20 @@ impl Server {
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::Deadman => {}
+            ServerTick::IsolationEnd => self.isolation_end(now, fx),
         }
     }
 
     pub fn on_call(
         &mut self,
         c: ServerCall,
-        _r: crate::session::CallResult,
-        _now: Now,
-        _fx: &mut Effects,
+        r: crate::session::CallResult,
+        now: Now,
+        fx: &mut Effects,
     ) {
-        match c {}
+        match c {
+            ServerCall::Confirm(a) => self.on_confirm(a, r, now, fx),
+        }
     }
 
     pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
@@ -652,6 +701,11 @@ impl Server {
 }
 
 /// Calls `f` with the level of every item in a report body.
+/// Reachability states in which a host's last report is out of date.
+fn is_stale(reach: &str) -> bool {
+    matches!(reach, "down" | "unreachable" | "stopped")
+}
+
 fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
     match body.get("items") {
         Some(Value::Object(m)) => {
@@ -674,8 +728,35 @@ fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
 
 fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<Notifier> {
     let sp = work.server_part.clone().unwrap_or_default();
-    let dashboard =
-        work.pmaker.as_ref().map(|p| format!("http://{}:{}", p.address, p.ports.http_port));
-    Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard)
+    Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard(work))
         .map_err(|e| crate::error::Error::db("start notifications", e))
+}
+
+/// The pagemaker's base URL for links in alert texts, if the work names a
+/// pagemaker: its address and dashboard port, or this host's own (after
+/// conf `bind`/`http_port`) when the server is the pagemaker too. No
+/// pagemaker, no link (unless the work sets a `dashboard` URL).
+pub fn dashboard(work: &Work) -> Option<String> {
+    let p = work.pmaker.as_ref()?;
+    let (addr, port) = if work.roles.pmaker {
+        (work.address.as_str(), work.ports.http_port)
+    } else {
+        (p.address.as_str(), p.ports.http_port)
+    };
+    let addr = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
+    Some(format!("http://{addr}:{port}"))
+}
+
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+fn own_udp_sources(st: &State) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.clone();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
 }

@@ -84,3 +84,36 @@ impl Server {
         }))
     }
 }
+
+impl Server {
+    /// UPGRADE's clients: the named hosts (all when none), in host order,
+    /// with a command address; (targets, skipped with why). The server's
+    /// own host is skipped: its re-exec would end the rollout answering.
+    #[allow(clippy::type_complexity)]
+    pub fn upgrade_targets(
+        &self,
+        names: &[String],
+    ) -> Result<(Vec<(String, std::net::SocketAddr)>, Vec<(String, String)>), String> {
+        let mut wanted = Vec::new();
+        for n in names {
+            wanted.push(self.resolve_host(n).ok_or_else(|| format!("unknown host {n}"))?);
+        }
+        let (mut targets, mut skipped) = (Vec::new(), Vec::new());
+        for (name, h) in &self.hosts {
+            if !wanted.is_empty() && !wanted.contains(name) {
+                continue;
+            }
+            if name.eq_ignore_ascii_case(&self.host) {
+                if !wanted.is_empty() {
+                    skipped.push((name.clone(), "the server does not upgrade itself yet".into()));
+                }
+                continue;
+            }
+            match h.cmd {
+                Some(a) => targets.push((name.clone(), a)),
+                None => skipped.push((name.clone(), "no address".into())),
+            }
+        }
+        Ok((targets, skipped))
+    }
+}

@@ -18,7 +18,7 @@ mod sig;
 #[cfg(test)]
 mod tests;
 
-pub use sig::{sign_payload, verify, Verified};
+pub use sig::{sign_payload, verify, Verified, MAX_SKEW};
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use std::borrow::Cow;

@@ -89,6 +89,24 @@ pub struct Intervals {
     /// `detector phi THRESHOLD`: phi drives late/down when set.
     #[serde(default)]
     pub phi_threshold: Option<f64>,
+    /// `detector tuned`: the loss-aware phi (`server/detector/tuned.rs`).
+    #[serde(default)]
+    pub detector_tuned: bool,
+    /// Names not in the work given a full host record (hbd-style senders);
+    /// more are kept in the bounded strangers table.
+    #[serde(default = "default_hbd_senders", skip_serializing_if = "is_default_hbd_senders")]
+    pub hbd_senders: u32,
+}
+
+/// `hbd_senders` when neither work nor conf sets it.
+pub const HBD_SENDERS: u32 = 64;
+
+fn default_hbd_senders() -> u32 {
+    HBD_SENDERS
+}
+
+fn is_default_hbd_senders(n: &u32) -> bool {
+    *n == HBD_SENDERS
 }
 
 impl Default for Intervals {
@@ -106,6 +124,8 @@ impl Default for Intervals {
             server_dead: 50.0,
             deadman: 60.0,
             phi_threshold: None,
+            detector_tuned: false,
+            hbd_senders: HBD_SENDERS,
         }
     }
 }
@@ -288,6 +308,20 @@ pub struct PmakerWork {
     /// Public base URL of the dashboard (behind a proxy), for links.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dashboard_url: Option<String>,
+    /// The fitness thresholds of every host's items, for the graphs' bands.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fits: Vec<ItemFits>,
+}
+
+/// One item's thresholds on some hosts: `hosts` empty means every host
+/// that has the item and is not listed in another entry for it (the
+/// common case, so the pagemaker's work stays small for a big fleet).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct ItemFits {
+    pub item: String,
+    pub rules: Vec<Rule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 /// A dashboard login.

@@ -7,6 +7,7 @@
 
 use crate::conf::{parse_ival, split_entries};
 use crate::error::{Error, Result};
+use crate::work::logins::{self, LoginDecl};
 use crate::work::model::{NagiosMap, Op, Rule};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -94,6 +95,8 @@ pub struct UserDecl {
     pub line: usize,
     pub name: String,
     pub channels: Vec<ChanRef>,
+    /// `password HASH`, `admin`, `groups=`, `owns=` (see `logins.rs`).
+    pub login: LoginDecl,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +133,8 @@ pub struct Ast {
     /// `ival_*`, `grace` in seconds; `missed` as a count.
     pub intervals: BTreeMap<String, f64>,
     pub phi_threshold: Option<f64>,
+    /// `detector tuned`.
+    pub detector_tuned: bool,
     pub gets: Vec<GetDecl>,
     pub nagios: Vec<ExtDecl>,
     pub probes: Vec<ExtDecl>,
@@ -150,6 +155,10 @@ pub struct Ast {
     pub deadman: Option<(usize, String)>,
     pub dashboard: Option<(usize, String)>,
     pub title: Option<String>,
+    /// `login everywhere|changes`: (line, every page needs a login).
+    pub login: Option<(usize, bool)>,
+    /// `cookies secure|plain`: (line, Secure cookies).
+    pub cookies: Option<(usize, bool)>,
 }
 
 type Msg = std::result::Result<(), String>;
@@ -196,12 +205,10 @@ fn host_list(w: &str) -> Vec<String> {
     w.split(',').filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
-fn count(key: &str, w: &str) -> std::result::Result<u32, String> {
-    w.parse::<u32>().map_err(|_| format!("{key}: '{w}' is not a count"))
-}
-
+/// An interval, checked against the key's documented range.
 fn ival(key: &str, w: &str) -> std::result::Result<f64, String> {
-    parse_ival(w).map_err(|m| format!("{key}: {m}"))
+    let s = parse_ival(w).map_err(|m| format!("{key}: {m}"))?;
+    crate::ranges::check_ival(key, s)
 }
 
 fn arity(key: &str, words: &[&str], min: usize, max: usize, usage: &str) -> Msg {
@@ -244,25 +251,38 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "port" | "hb_port" | "http_port" => {
             arity(key, w, 1, 1, "N")?;
-            let p = w[0].parse::<u16>().map_err(|_| format!("{key}: '{}' is not a port", w[0]))?;
+            let p = w[0]
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("{key}: '{}' is not a port (1 to 65535)", w[0]))?;
             ast.ports.insert(key.into(), (line, p));
         }
-        "missed" => {
+        "missed" | "hbd_senders" => {
             arity(key, w, 1, 1, "N")?;
-            ast.intervals.insert(key.into(), count(key, w[0])? as f64);
+            ast.intervals.insert(key.into(), crate::ranges::check_count(key, w[0])? as f64);
         }
         k if IVAL_KEYS.contains(&k) => {
             arity(key, w, 1, 1, "IVAL")?;
             ast.intervals.insert(key.into(), ival(key, w[0])?);
         }
-        "detector" => {
-            if w.len() != 2 || w[0] != "phi" {
-                return Err("detector: expected 'detector phi THRESHOLD'".into());
+        "detector" => match w {
+            ["fixed"] => {
+                ast.detector_tuned = false;
+                ast.phi_threshold = None;
             }
-            let t = w[1].parse::<f64>().ok().filter(|t| *t > 0.0);
-            ast.phi_threshold =
-                Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
-        }
+            ["tuned"] => {
+                ast.detector_tuned = true;
+                ast.phi_threshold = None;
+            }
+            ["phi", t] => {
+                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
+                ast.phi_threshold =
+                    Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
+                ast.detector_tuned = false;
+            }
+            _ => return Err("detector: expected 'detector tuned|fixed|phi THRESHOLD'".into()),
+        },
         "get" => {
             arity(key, w, 2, MANY, "HOSTS ITEM...")?;
             let items = w[1..].iter().map(|s| s.to_string()).collect();
@@ -304,9 +324,14 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
             ast.parents.push((line, w[0].into(), w[1].into()));
         }
         "user" => {
-            arity(key, w, 2, MANY, "NAME CHANNEL...")?;
-            ast.users.push(UserDecl { line, name: w[0].into(), channels: user_channels(&w[1..])? });
+            let usage = "NAME [CHANNEL...] [password HASH] [admin] [groups=G,...] [owns=H,...]";
+            arity(key, w, 2, MANY, usage)?;
+            let (chans, login) = logins::split(w[0], &w[1..])?;
+            let channels = user_channels(&chans)?;
+            ast.users.push(UserDecl { line, name: w[0].into(), channels, login });
         }
+        "login" => ast.login = Some((line, logins::login_key(w)?)),
+        "cookies" => ast.cookies = Some((line, logins::cookies_key(w)?)),
         "channel" => ast.channels.push(channel(w, line)?),
         "alert" => {
             arity(key, w, 4, MANY, "HOSTS ITEM_GLOB LEVEL WHO...")?;
@@ -316,7 +341,8 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "flap" | "storm" => {
             arity(key, w, 2, 2, "N IVAL")?;
-            let v = Some((count(key, w[0])?, ival(key, w[1])?));
+            let n = crate::ranges::check_count(key, w[0])? as u32;
+            let v = Some((n, ival(key, w[1])?));
             if key == "flap" {
                 ast.flap = v
             } else {
@@ -374,10 +400,7 @@ fn fit(w: &[&str], line: usize) -> std::result::Result<FitDecl, String> {
             "nagios" => f.nagios = true,
             "count" => {
                 let n = w.get(i + 1).ok_or("fit: 'count' needs a number")?;
-                f.count = count("fit count", n)?;
-                if f.count == 0 {
-                    return Err("fit: count must be at least 1".into());
-                }
+                f.count = crate::ranges::check_count("count", n)? as u32;
                 i += 1;
             }
             "hyst" => {
@@ -470,8 +493,23 @@ fn user_channels(w: &[&str]) -> std::result::Result<Vec<ChanRef>, String> {
 }
 
 /// Options a `channel` line may carry.
-pub const CHANNEL_OPTIONS: &[&str] =
-    &["min_level", "method", "body", "timeout", "fallback", "sendmail", "from", "ends_after"];
+pub const CHANNEL_OPTIONS: &[&str] = &[
+    "min_level",
+    "method",
+    "body",
+    "timeout",
+    "retries",
+    "fallback",
+    "sendmail",
+    "from",
+    "ends_after",
+    "smtp_server",
+    "port",
+    "tls",
+    "user",
+    "password",
+    "tls_ca",
+];
 
 /// `channel NAME TYPE TARGET [key=value ...]` (`syslog` TARGET is optional).
 fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> {
@@ -480,6 +518,9 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
         return Err(usage.into());
     }
     let kind = w[1];
+    if logins::LOGIN_WORDS.contains(&w[0]) || w[0].contains('=') {
+        return Err(format!("channel {}: that name is reserved (a user line option)", w[0]));
+    }
     if !CHANNEL_TYPES.contains(&kind) {
         return Err(format!(
             "channel {}: unknown type '{kind}' (expected {})",
@@ -517,6 +558,15 @@ fn channel(w: &[&str], line: usize) -> std::result::Result<ChannelDecl, String> 
             }
             "timeout" => {
                 ival("channel timeout", v)?;
+            }
+            "retries" => {
+                let max = crate::notify::channels::MAX_RETRIES;
+                if !v.parse::<u32>().is_ok_and(|n| (1..=max).contains(&n)) {
+                    return Err(format!(
+                        "channel {}: retries '{v}' is not a number of tries from 1 to {max}",
+                        w[0]
+                    ));
+                }
             }
             _ => {}
         }

@@ -108,3 +108,22 @@ fn urls() {
     assert!(check_url("x", "https://").is_err());
     assert!(check_url("x", "mailto:x@y").is_err());
 }
+
+#[test]
+fn detector_kinds_and_errors() {
+    assert!(p("detector tuned\n").detector_tuned);
+    let a = p("detector tuned\ndetector fixed\n");
+    assert!(!a.detector_tuned && a.phi_threshold.is_none());
+    let a = p("detector tuned\ndetector phi 8\n");
+    assert!(!a.detector_tuned && a.phi_threshold == Some(8.0));
+    for bad in [
+        "detector\n",
+        "detector phi\n",
+        "detector phi 0\n",
+        "detector phi nan\n",
+        "detector slow\n",
+    ] {
+        let e = parse(Path::new("/w"), bad).unwrap_err().to_string();
+        assert!(e.starts_with("/w:1: detector:"), "{bad:?}: {e}");
+    }
+}

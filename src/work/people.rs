@@ -93,6 +93,15 @@ pub(super) fn people(
         if c.kind != "mail" {
             continue;
         }
+        // Direct SMTP: its options are checked instead of a sendmail.
+        match crate::notify::channels::smtp::settings(&c.options) {
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(e) => {
+                ck.err(*line, format!("channel {name}: {e}"));
+                continue;
+            }
+        }
         let sm = c.options.get("sendmail").map(String::as_str).unwrap_or(DEFAULT_SENDMAIL);
         if !sendmail_exists(Path::new(sm)) {
             ck.err(*line, format!("channel {name}: sendmail '{sm}' does not exist (install an MTA or set sendmail=PATH on a 'channel' line)"));

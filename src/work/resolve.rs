@@ -10,12 +10,12 @@
 
 use crate::error::{Error, Result};
 use crate::work::model::{
-    AlertRule, Endpoint, Fitness, HostEntry, Intervals, Item, Noise, PmakerWork, Ports, ProbeSpec,
-    Roles, ServerWork, Work, WORK_VERSION,
+    AlertRule, Endpoint, Fitness, HostEntry, Intervals, Item, ItemFits, Noise, PmakerWork, Ports,
+    ProbeSpec, Roles, Rule, ServerWork, Work, WORK_VERSION,
 };
 use crate::work::parse::{parse_partial, Ast, FitDecl};
 use crate::work::validate::{check, many, Index};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// Seconds before a builtin probe (tcp, http, ping, ...) gives up.
@@ -100,7 +100,7 @@ fn build(ast: &Ast, ix: &Index) -> Vec<Work> {
         fits.entry(f.item.as_str()).or_default().push((i, f));
     }
     let server_part = server_part(ast, ix, ports);
-    (0..ast.hosts.len())
+    let mut works: Vec<Work> = (0..ast.hosts.len())
         .map(|h| {
             let d = &ast.hosts[h];
             let is_server = h == ix.server;
@@ -123,11 +123,61 @@ fn build(ast: &Ast, ix: &Index) -> Vec<Work> {
                     title: ast.title.clone().unwrap_or_else(|| "hbmon".into()),
                     hosts: server_part.hosts.clone(),
                     dashboard_url: server_part.dashboard_url.clone(),
-                    ..PmakerWork::default()
+                    users: ix.web_users.clone(),
+                    login_required: ast.login.is_some_and(|l| l.1),
+                    secure_cookies: secure_cookies(ast),
+                    fits: Vec::new(),
                 }),
             }
         })
-        .collect()
+        .collect();
+    if let Some(p) = ix.pmaker.filter(|&p| p < works.len()) {
+        let fits = item_fits(&works);
+        if let Some(pm) = works[p].pmaker_part.as_mut() {
+            pm.fits = fits;
+        }
+    }
+    works
+}
+
+/// Some rules and the hosts that have them.
+type RulesHosts = (Vec<Rule>, Vec<String>);
+
+/// Every item's thresholds, grouped: per item, the rules most hosts have
+/// apply to all (no host list); other rules list their hosts.
+fn item_fits(works: &[Work]) -> Vec<ItemFits> {
+    let mut by: BTreeMap<(&str, String), RulesHosts> = BTreeMap::new();
+    for w in works {
+        for it in &w.items {
+            let Some(f) = it.fit.as_ref().filter(|f| !f.rules.is_empty() && !f.nagios) else {
+                continue;
+            };
+            let key = (it.name.as_str(), serde_json::to_string(&f.rules).unwrap_or_default());
+            by.entry(key).or_insert_with(|| (f.rules.clone(), Vec::new())).1.push(w.host.clone());
+        }
+    }
+    let mut out: Vec<ItemFits> = Vec::new();
+    let mut items: BTreeMap<&str, Vec<RulesHosts>> = BTreeMap::new();
+    for ((item, _), v) in by {
+        items.entry(item).or_default().push(v);
+    }
+    for (item, mut vs) in items {
+        vs.sort_by_key(|v| std::cmp::Reverse(v.1.len()));
+        for (i, (rules, hosts)) in vs.into_iter().enumerate() {
+            let hosts = if i == 0 { Vec::new() } else { hosts };
+            out.push(ItemFits { item: item.to_string(), rules, hosts });
+        }
+    }
+    out
+}
+
+/// `cookies secure|plain`, else `Secure` when the dashboard's public URL
+/// is https (a proxy in front terminates TLS).
+fn secure_cookies(ast: &Ast) -> bool {
+    match ast.cookies {
+        Some((_, s)) => s,
+        None => ast.dashboard.as_ref().is_some_and(|d| d.1.starts_with("https://")),
+    }
 }
 
 fn address(ast: &Ast, h: usize) -> String {
@@ -156,7 +206,11 @@ fn intervals(ast: &Ast) -> Intervals {
     if let Some(m) = get("missed") {
         iv.missed = m as u32;
     }
+    if let Some(m) = get("hbd_senders") {
+        iv.hbd_senders = m as u32;
+    }
     iv.phi_threshold = ast.phi_threshold;
+    iv.detector_tuned = ast.detector_tuned;
     iv
 }
 

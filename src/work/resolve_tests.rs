@@ -204,6 +204,37 @@ alert all * sick alice
     assert_eq!(e.to_string(), "work:8: get: unknown host or group 'wbe'");
 }
 
+#[test]
+fn dashboard_logins_reach_the_pagemakers_part_only() {
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$LzeTFRdvWOPdAUP9SSnOvQ$dZ3h0jCTxJhwwZY+flFSEJNS7YelrHP7Fbl/VKmhkjU";
+    let text = format!(
+        "{FLEET}user root password {HASH} admin\nuser wes syslog password {HASH} groups=web owns=d,s.example.org,d\nuser nolog syslog\nlogin everywhere\ndashboard https://mon.example.org/\n"
+    );
+    let ws = works(&text);
+    let d = for_host(&ws, "d").unwrap();
+    let p = d.pmaker_part.unwrap();
+    assert!(p.login_required);
+    assert!(p.secure_cookies, "an https dashboard URL means Secure cookies");
+    let names: Vec<&str> = p.users.iter().map(|u| u.name.as_str()).collect();
+    assert_eq!(names, ["root", "wes"], "only users with a password, sorted");
+    let wes = &p.users[1];
+    assert_eq!(wes.hash, HASH);
+    assert!(!wes.admin && p.users[0].admin);
+    assert_eq!(wes.groups, ["web"]);
+    assert_eq!(wes.hosts, ["d.example.org", "s.example.org"], "owned hosts by FQDN, once");
+    // The server's notification users still include everyone, hash-free.
+    let s = for_host(&ws, "s").unwrap().server_part.unwrap();
+    assert_eq!(s.users.len(), 3);
+    assert!(!serde_json::to_string(&s).unwrap().contains("argon2id"));
+    assert!(for_host(&ws, "w1").unwrap().pmaker_part.is_none());
+
+    let plain = works(&format!("{FLEET}dashboard https://x.example.org/\ncookies plain\n"));
+    let p = for_host(&plain, "d").unwrap().pmaker_part.unwrap();
+    assert!(!p.secure_cookies && !p.login_required && p.users.is_empty());
+    let sec = works(&format!("{FLEET}cookies secure\n"));
+    assert!(for_host(&sec, "d").unwrap().pmaker_part.unwrap().secure_cookies);
+}
+
 /// A fit for `NAME.label` rides on the `nagios:NAME` / `probe:NAME` item of
 /// each host it applies to, chosen like any fit (host beats group beats all).
 #[test]

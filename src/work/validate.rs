@@ -5,7 +5,7 @@
 //! work. Pure except for one injected question: does a sendmail exist?
 
 use crate::error::{Error, Result};
-use crate::work::model::{Channel, Level, NagiosMap, ProbeSpec, User};
+use crate::work::model::{Channel, Level, NagiosMap, ProbeSpec, User, WebUser};
 use crate::work::parse::{check_url, Ast, ExtDecl, FitDecl, BUILTIN_ARG, BUILTIN_PLAIN};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
@@ -49,6 +49,8 @@ pub struct Index {
     pub channels: Vec<Channel>,
     /// Per `ast.alerts` entry: (host numbers, user names), both sorted.
     pub alerts: Vec<(Vec<usize>, Vec<String>)>,
+    /// Dashboard logins (users with a password), sorted by name.
+    pub web_users: Vec<WebUser>,
 }
 
 pub(super) struct Ck<'a> {
@@ -97,6 +99,7 @@ pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index
     let (users, ugroups, channels) =
         crate::work::people::people(&mut ck, &level_ok, sendmail_exists);
     let alerts = crate::work::people::alerts(&mut ck, &level_ok, &users, &ugroups);
+    let web_users = crate::work::logins::check(&mut ck);
 
     if !ck.errs.is_empty() {
         let errs = ck.errs.into_iter().map(|(l, m)| Error::conf(&ast.file, l, m)).collect();
@@ -123,6 +126,7 @@ pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index
         ugroups,
         channels,
         alerts,
+        web_users,
     })
 }
 

@@ -83,7 +83,20 @@ fn unknown_channel_type() {
 
 #[test]
 fn unknown_channel_option() {
-    has("channel x webhook http://h/ color=red\n", "/w:4: channel x: unknown option 'color' (expected min_level method body timeout fallback sendmail from ends_after)");
+    has("channel x webhook http://h/ color=red\n", "/w:4: channel x: unknown option 'color' (expected min_level method body timeout retries fallback sendmail from ends_after smtp_server port tls user password tls_ca)");
+}
+
+#[test]
+fn channel_retries_is_a_bounded_count_12_5() {
+    has(
+        "channel x webhook http://h/ retries=0\n",
+        "/w:4: channel x: retries '0' is not a number of tries from 1 to 100",
+    );
+    has(
+        "channel x webhook http://h/ retries=lots\n",
+        "/w:4: channel x: retries 'lots' is not a number of tries from 1 to 100",
+    );
+    assert_eq!(errs("channel x webhook http://h/ retries=3\nuser u x\n"), "");
 }
 
 #[test]
@@ -237,9 +250,24 @@ fn defined_twice() {
 fn unknown_key_and_bad_values() {
     has("colour blue\n", "/w:4: unknown key 'colour'");
     has("fit_level count\n", "/w:4: fit_level: 'count' is reserved (a fit option)");
-    has("port 70000\n", "/w:4: port: '70000' is not a port");
+    has("port 70000\n", "/w:4: port: '70000' is not a port (1 to 65535)");
+    has("port 0\n", "/w:4: port: '0' is not a port (1 to 65535)");
     has("ival_heartbeat 5x\n", "/w:4: ival_heartbeat: unknown unit 'x' in interval '5x'");
-    has("missed -1\n", "/w:4: missed: '-1' is not a count");
+    has("missed -1\n", "/w:4: missed: '-1' is not a count (a whole number 1 to 100)");
+    // Issue 13 item 8: every number has a documented range.
+    has("missed 0\n", "/w:4: missed: 0 is out of range (1 to 100)");
+    has("ival_heartbeat 0\n", "/w:4: ival_heartbeat: 0s is out of range (0.1s to 1h)");
+    has(
+        "ival_keep_events 999999999999999999w\n",
+        "/w:4: ival_keep_events: interval '999999999999999999w' is too long (at most 10 years)",
+    );
+    has("hbd_senders 1000001\n", "/w:4: hbd_senders: 1000001 is out of range (0 to 100000)");
+    has("detector phi inf\n", "/w:4: detector: 'inf' is not a threshold");
+    has("fit cpu_load soso >nan\n", "/w:4: fit cpu_load: condition '>nan': 'nan' is not a number");
+    has(
+        "fit cpu_load soso >2 count 0\n",
+        "/w:4: fit cpu_load: count: 0 is out of range (1 to 1000)",
+    );
     has("host x\n", "/w:4: host: expected 'host FQDN TAG [ADDRESS]'");
 }
 
@@ -270,6 +298,66 @@ fn every_error_is_reported_in_line_order() {
             "/w:6: parent: unknown host 'zz'",
         ]
     );
+}
+
+/// A real argon2id hash (of "pw"), as `hbmon passwd` prints it.
+const HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$LzeTFRdvWOPdAUP9SSnOvQ$dZ3h0jCTxJhwwZY+flFSEJNS7YelrHP7Fbl/VKmhkjU";
+
+#[test]
+fn dashboard_logins_name_real_groups_and_hosts() {
+    let ok = format!("group web b\nuser u password {HASH} groups=web owns=a\n");
+    assert_eq!(errs(&ok), "");
+    has(
+        &format!("group web b\nuser u password {HASH} groups=web,nope\n"),
+        "/w:5: user u: groups=: unknown group 'nope'",
+    );
+    has(
+        &format!("user u password {HASH} groups=b\n"),
+        "/w:4: user u: 'b' is a host, not a group (use owns=b)",
+    );
+    has(&format!("user u password {HASH} owns=zz\n"), "/w:4: user u: owns=: unknown host 'zz'");
+    has(
+        &format!("group web b\nuser u password {HASH} owns=web\n"),
+        "/w:5: user u: 'web' is a group, not a host (use groups=web)",
+    );
+    has(
+        &format!("user u password {HASH} owns=all\n"),
+        "/w:4: user u: 'all' is a group, not a host (use groups=all)",
+    );
+}
+
+#[test]
+fn a_bad_hash_is_an_error_on_its_line() {
+    for bad in ["hunter2", "$2y$10$abcdefghijklmnopqrstuv"] {
+        let got = errs(&format!("user u password {bad} admin\n"));
+        assert!(got.starts_with("/w:4: user u: not a password hash ("), "{got}");
+    }
+    let md5ish = "user u password $argon2i$v=19$m=19456,t=2,p=1$LzeTFRdvWOPdAUP9SSnOvQ$dZ3h0jCTxJhwwZY+flFSEJNS7YelrHP7Fbl/VKmhkjU admin\n";
+    has(md5ish, "/w:4: user u: 'argon2i' hash: expected argon2id (made by `hbmon passwd`)");
+}
+
+#[test]
+fn login_words_without_a_password_and_logins_nobody_can_use() {
+    has(
+        "user u syslog admin\n",
+        "/w:4: user u: admin, groups= and owns= need a password (see `hbmon passwd`)",
+    );
+    has(
+        &format!("user u password {HASH}\n"),
+        "/w:4: user u: a dashboard login needs admin, groups=GROUPS or owns=HOSTS",
+    );
+    has(
+        "login everywhere\n",
+        "/w:4: login everywhere: no user has a password, so nobody could log in",
+    );
+    has("login sometimes\n", "/w:4: login: expected 'login everywhere' or 'login changes'");
+    has("cookies yes\n", "/w:4: cookies: expected 'cookies secure' or 'cookies plain'");
+    has(
+        "channel admin syslog\n",
+        "/w:4: channel admin: that name is reserved (a user line option)",
+    );
+    assert_eq!(errs("login changes\nuser u syslog\n"), "");
 }
 
 /// Nagios perfdata (`NAME.label`) and external-probe lines (`NAME.item`)

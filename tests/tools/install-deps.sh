@@ -16,6 +16,19 @@ msmtp                                msmtp-mta
 /usr/lib/python3/dist-packages/aiosmtpd python3-aiosmtpd
 /usr/bin/prometheus-alertmanager     prometheus-alertmanager
 pgrep                                procps
+nft                                  nftables
+ip                                   iproute2
+faketime                             faketime
+promtool                             prometheus
+/usr/bin/prometheus                  prometheus
+tmux                                 tmux
+chromium                             chromium
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf fonts-dejavu-core
+man                                  man-db
+readelf                              binutils
+strip                                binutils
+make                                 make
+openssl                              openssl
 '
 
 missing=''

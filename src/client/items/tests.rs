@@ -240,10 +240,10 @@ fn reload_keeps_state_of_remaining_items() {
 
 #[test]
 fn values_format_compactly() {
-    assert_eq!(fmt_value(0.42), "0.42");
-    assert_eq!(fmt_value(3.0), "3");
-    assert_eq!(fmt_value(1234.5678), "1234.57");
-    assert_eq!(fmt_value(-0.000123456789), "-0.000123457");
+    assert_eq!(crate::units::fmt_plain(0.42), "0.42");
+    assert_eq!(crate::units::fmt_plain(3.0), "3");
+    assert_eq!(crate::units::fmt_plain(1234.5678), "1234.57");
+    assert_eq!(crate::units::fmt_plain(-0.000123456789), "-0.000123457");
     assert_eq!(sample_values(&[rd("a", Some(1.0)), rd("b", None)]), vec![("a", 1.0)]);
 }
 

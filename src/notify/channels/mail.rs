@@ -1,6 +1,7 @@
 //! `mail` channel: an RFC 5322 message piped to `sendmail -t -oi` (the
 //! program and its leading arguments from the `sendmail=` option, default
-//! /usr/sbin/sendmail), killed at the timeout.
+//! /usr/sbin/sendmail), killed at the timeout; or, with `smtp_server=`,
+//! handed to an SMTP server directly (`smtp.rs`).
 
 use super::super::message::{rfc5322, Message};
 use super::run_child;
@@ -51,6 +52,9 @@ pub fn send(
 ) -> Result<(), String> {
     let from = options.get("from").cloned().unwrap_or_else(|| "hbmon@localhost".to_string());
     let text = render(to, &from, msg, now, id);
+    if let Some(smtp) = super::smtp::settings(options)? {
+        return super::smtp::send(&smtp, &from, to, text.as_bytes(), timeout);
+    }
     let mut argv = sendmail_argv(options);
     argv.push("-t".into());
     argv.push("-oi".into());

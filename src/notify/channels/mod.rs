@@ -5,10 +5,14 @@
 pub mod alertmanager;
 pub mod command;
 pub mod mail;
+pub mod smtp;
 pub mod syslog;
 pub mod webhook;
 
 use std::time::Duration;
+
+/// Most tries a channel's `retries=N` may ask for.
+pub const MAX_RETRIES: u32 = 100;
 
 pub const KINDS: [&str; 5] = ["mail", "webhook", "command", "syslog", "alertmanager"];
 
@@ -21,6 +25,16 @@ pub fn validate_channel(
     for key in ["timeout", "ends_after"] {
         if let Some(v) = options.get(key) {
             crate::conf::parse_ival(v).map_err(|e| format!("{key}={v}: {e}"))?;
+        }
+    }
+    if let Some(v) = options.get("retries") {
+        match v.parse::<u32>() {
+            Ok(n) if (1..=MAX_RETRIES).contains(&n) => {}
+            _ => {
+                return Err(format!(
+                    "retries={v}: expected a number of tries from 1 to {MAX_RETRIES}"
+                ))
+            }
         }
     }
     match kind {
@@ -42,6 +56,11 @@ pub fn validate_channel(
         "mail" => {
             if !target.contains('@') {
                 return Err(format!("mail target {target:?} is not an address"));
+            }
+            // Direct SMTP needs no MTA here: sendmail is checked only for
+            // the channels that use it.
+            if smtp::settings(options)?.is_some() {
+                return Ok(());
             }
             let sm = mail::sendmail_argv(options);
             let prog = sm.first().map(String::as_str).unwrap_or("");
@@ -131,6 +150,10 @@ mod tests {
         assert!(validate_channel("command", " ", &none).is_err());
         let bad = BTreeMap::from([("timeout".to_string(), "soon".to_string())]);
         assert!(validate_channel("syslog", "", &bad).unwrap_err().starts_with("timeout=soon"));
+        for (v, ok) in [("1", true), ("100", true), ("0", false), ("101", false), ("many", false)] {
+            let r = BTreeMap::from([("retries".to_string(), v.to_string())]);
+            assert_eq!(validate_channel("syslog", "", &r).is_ok(), ok, "retries={v}");
+        }
     }
 
     #[test]

@@ -92,10 +92,19 @@ impl HostTable {
                 ))
             })
             .map_err(|e| Error::db("load hosts", e))?;
-        let mut n = 0;
+        let (mut n, mut skipped) = (0, 0);
         for row in rows {
             let (name, addr, state, seen, seq, gaps, rtt, boot, up, ver, ival, items) =
                 row.map_err(|e| Error::db("read saved host", e))?;
+            // Only work hosts and up to `hbd_senders` other names come
+            // back: a table bloated by a flood is not restored.
+            if !self.r.by_name.contains_key(&name) {
+                if self.r.senders >= self.r.conf.intervals.hbd_senders as usize {
+                    skipped += 1;
+                    continue;
+                }
+                self.r.senders += 1;
+            }
             let i = self.r.find_or_add(&name, false);
             let h: &mut Host = &mut self.r.hosts[i];
             h.addr = addr.and_then(|a| a.parse().ok());
@@ -115,6 +124,11 @@ impl HostTable {
             }
             self.r.schedule(i);
             n += 1;
+        }
+        if skipped > 0 {
+            log::warn!(
+                "server.db: {skipped} saved hosts not in the work dropped (over hbd_senders)"
+            );
         }
         Ok(n)
     }
