@@ -13,7 +13,7 @@ BIN     ?= target/release/hbmon
 MANGEN  ?= target/release/examples/mangen
 MANOUT  ?= target/man
 
-.PHONY: all build run test test-deps lint bench man install install-files uninstall clean
+.PHONY: all build run test test-deps lint bench man install install-files uninstall clean mutants
 
 all: build
 
@@ -25,7 +25,21 @@ run: build
 	./target/release/hbmon start -i
 
 # The whole suite: first the tools the tests use, then lint, then every test.
-test: test-deps# hbmon(8) and hbmon-COMMAND(8) from the clap definitions (examples/mangen.rs).
+test: test-deps lint
+	bash tests/tools/run-tests.sh
+
+test-deps:
+	sh tests/tools/install-deps.sh
+
+lint:
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+# Benchmarks: each prints its parameters, medians and ratios (see README "Performance").
+bench: build
+	sh bench/run.sh
+
+# hbmon(8) and hbmon-COMMAND(8) from the clap definitions (examples/mangen.rs).
 man:
 	$(CARGO) build --release --example mangen
 
@@ -58,3 +72,14 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# Mutation testing of the pure core (cargo-mutants; not in CI: slow). Unit
+# tests only (--lib), in place (no tree copy, reuses target/; so one job): the
+# machine is shared. Narrow it with MUTANTS_FILES=src/command.rs. Report in
+# mutants.out/ (summary kept in docs/mutants/); figures in the README.
+MUTANTS_FILES ?= src/wire/mod.rs src/wire/sig.rs src/command.rs src/work/parse.rs \
+	src/client/fitness.rs src/server/detector.rs src/notify/rules.rs src/notify/noise.rs
+mutants:
+	$(CARGO) mutants --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-mutants
+	$(CARGO) mutants --in-place --no-shuffle --timeout 300 \
+		$(foreach f,$(MUTANTS_FILES),-f $(f)) -- --lib

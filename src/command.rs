@@ -159,3 +159,51 @@ mod answer_tests {
         assert_eq!(parse_answer("garbage"), Err("no answer frame".into()));
     }
 }
+
+/// Boundaries and texts the tests above leave open (found by `make mutants`).
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn line_limits_are_inclusive() {
+        let at = format!("PING {}", "x".repeat(MAX_LINE - 5));
+        assert_eq!(at.len(), MAX_LINE);
+        assert!(parse_line(at.as_bytes()).is_ok());
+        assert_eq!(
+            parse_line(format!("{at}x").as_bytes()),
+            Err(ParseError::TooLong { limit: MAX_LINE })
+        );
+        assert_eq!(MAX_PAYLOAD_LINE, 4 << 20);
+        let at = format!("EVENTS {}", "x".repeat(MAX_PAYLOAD_LINE - 7));
+        assert!(parse_line(at.as_bytes()).is_ok());
+        assert_eq!(
+            parse_line(format!("{at}x").as_bytes()),
+            Err(ParseError::TooLong { limit: MAX_PAYLOAD_LINE })
+        );
+    }
+
+    #[test]
+    fn verbs_up_to_32_of_letters_digits_underscore() {
+        assert_eq!(parse_line("A_1".as_bytes()).unwrap().verb, "A_1");
+        assert!(parse_line("V".repeat(32).as_bytes()).is_ok());
+        assert_eq!(parse_line("V".repeat(33).as_bytes()), Err(ParseError::BadVerb));
+        assert_eq!(parse_line(b"A-B"), Err(ParseError::BadVerb));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert_eq!(ParseError::Empty.to_string(), "empty command");
+        assert_eq!(ParseError::NotUtf8.to_string(), "command is not UTF-8");
+        assert_eq!(ParseError::TooLong { limit: 9 }.to_string(), "too long (limit 9 bytes)");
+        assert_eq!(ParseError::BadVerb.to_string(), "bad verb");
+    }
+
+    #[test]
+    fn framing_adds_a_newline_only_when_missing() {
+        assert_eq!(frame_ok("ZAP", ""), "COMMAND ZAP\nCOMMAND DONE\n");
+        assert_eq!(frame_ok("X", "a\n"), "COMMAND X\na\nCOMMAND DONE\n");
+        assert_eq!(parse_answer("COMMAND ERROR x"), Err("answer cut short".into()));
+        assert_eq!(parse_answer("COMMAND DONE"), Err("answer cut short".into()));
+    }
+}

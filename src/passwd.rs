@@ -87,10 +87,14 @@ impl Drop for NoEcho {
 }
 
 fn prompt(text: &str) -> Result<String> {
+    // Echo goes off before the prompt shows: whoever types as soon as they
+    // see it must not have the first keys echoed (as getpass(3) does).
+    let _guard = NoEcho::new()?;
     eprint!("{text}");
     let _ = std::io::stderr().flush();
-    let _guard = NoEcho::new()?;
-    read_line(&mut std::io::stdin().lock())
+    let line = read_line(&mut std::io::stdin().lock());
+    eprintln!();
+    line
 }
 
 /// The command: prints `user USER password HASH`.

@@ -49,7 +49,7 @@ pub const COUNT_RANGES: &[(&str, u64, u64)] = &[
     ("flap", 1, 1_000_000),
     ("storm", 1, 1_000_000),
     ("HIST pnts", 1, 100_000),
-    ("CLIENTS n", 1, 100_000),
+    ("CLIENTS n", 0, 100_000),
 ];
 
 fn fmt_secs(s: f64) -> String {

@@ -179,7 +179,12 @@ fn fitness_level_changes_count_and_hyst() {
         let st = h.try_cmd("STATE")?;
         item_line(&st, &ic)?.contains(&format!("{ic} 1 ")).then_some(())
     });
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Two more rounds see the value 1 (two more samples in history), and the
+    // level they computed is still sick.
+    let ones = samples(&db, &ic).iter().filter(|s| s.1 == 1.0).count();
+    wait_for(15.0, "two more rounds of c at 1", || {
+        (samples(&db, &ic).iter().filter(|s| s.1 == 1.0).count() >= ones + 2).then_some(())
+    });
     assert_eq!(level_of(h, &ic).as_deref(), Some("sick"), "hyst holds the level");
     drop(c1);
     wait_for(10.0, "c fine", || (level_of(h, &ic)? == "fine").then_some(()));

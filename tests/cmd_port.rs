@@ -105,6 +105,7 @@ fn stop_needs_the_secret() {
             break;
         }
         assert!(t.elapsed() < Duration::from_secs(10), "did not stop");
+        // sleep: poll interval while waiting for the exit, with a deadline
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -158,6 +159,32 @@ fn bad_input_is_refused_and_ping_still_answers() {
     assert!(st.contains("-- refused unknown command 1"), "{st}");
 }
 
+/// Everything `s` receives until the peer closes it; panics at `deadline`.
+fn read_until_closed(s: &mut TcpStream, deadline: Instant) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "not closed by the deadline: {:?}", String::from_utf8_lossy(&got));
+        s.set_read_timeout(Some(left)).expect("timeout");
+        match s.read(&mut buf) {
+            Ok(0) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A reset after the answer also closes the connection.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                return String::from_utf8_lossy(&got).into_owned()
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+}
+
 #[test]
 fn three_hundred_idle_connections_get_busy_then_ping_answers() {
     let mut f = Fleet::solo("");
@@ -165,21 +192,24 @@ fn three_hundred_idle_connections_get_busy_then_ping_answers() {
     h.start();
     let mut conns = Vec::new();
     for _ in 0..300 {
-        let s = TcpStream::connect(h.cmd_addr()).expect("connect");
-        s.set_read_timeout(Some(Duration::from_millis(300))).expect("timeout");
-        conns.push(s);
+        conns.push(TcpStream::connect(h.cmd_addr()).expect("connect"));
     }
-    std::thread::sleep(Duration::from_millis(500));
-    let mut busy = 0;
+    // Each connection is answered then closed: at once `busy` past the
+    // session limit, `timeout` after the 10 s idle limit for the others.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut busy, mut timeout) = (0, 0);
     for s in &mut conns {
-        let mut buf = [0u8; 128];
-        if let Ok(n) = s.read(&mut buf) {
-            if String::from_utf8_lossy(&buf[..n]).contains("COMMAND ERROR busy") {
-                busy += 1;
-            }
+        let ans = read_until_closed(s, deadline);
+        if ans.contains("COMMAND ERROR busy") {
+            busy += 1;
+        } else if ans.contains("COMMAND ERROR timeout") {
+            timeout += 1;
+        } else {
+            panic!("neither busy nor timeout: {ans:?}");
         }
     }
     assert!(busy >= 300 - 256, "only {busy} of 300 were told busy");
+    assert!(timeout >= 1, "no connection was accepted");
     drop(conns);
     let t = Instant::now();
     wait_for(5.0, "PING after the idle storm", || h.try_cmd("PING").filter(|a| a.contains("PONG")));

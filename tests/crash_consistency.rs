@@ -127,6 +127,7 @@ fn kills_lose_and_duplicate_nothing_13_crash() {
                 let p = flag_of(&dir, tag);
                 let on = std::fs::read_to_string(&p).unwrap_or_default().trim() == "1";
                 let _ = std::fs::write(&p, if on { "0\n" } else { "1\n" });
+                // sleep: random flip pace: the chaos is the point, nothing to await
                 std::thread::sleep(Duration::from_millis(150 + r.below(350)));
             }
         })
@@ -138,12 +139,14 @@ fn kills_lose_and_duplicate_nothing_13_crash() {
     let mut recorded: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let t = Instant::now();
     for v in victims {
+        // sleep: random pause between kills: the chaos is the point
         std::thread::sleep(Duration::from_millis(200 + rng.below(800)));
         let h = &mut f.hosts[v];
         h.kill9();
         if v > 0 {
             recorded.entry(h.name.clone()).or_default().extend(outbox_ids(h));
         }
+        // sleep: random time dead before restart: the chaos is the point
         std::thread::sleep(Duration::from_millis(rng.below(300)));
         h.start();
     }

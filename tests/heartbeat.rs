@@ -44,6 +44,15 @@ fn refused(srv: &Host, reason: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// N of STATE's `-- udp received N ...`: datagrams the server has read.
+fn udp_received(srv: &Host) -> u64 {
+    let st = srv.cmd("STATE");
+    st.lines()
+        .find_map(|l| l.strip_prefix("-- udp received "))
+        .and_then(|r| r.split(' ').next()?.parse().ok())
+        .expect("a '-- udp received N' line in STATE")
+}
+
 #[test]
 fn up_late_down_reboot_and_planned_stop() {
     let mut f = Fleet::new(&["srv", "www1"], HB, "");
@@ -167,7 +176,10 @@ fn a_server_restart_remembers_every_host() {
         assert!(!l.contains(" new "), "{l}");
         wait_for(10.0, "up", || host_line(f.server(), &name).filter(|l| l.contains(" up ")));
     }
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // Two more heartbeats from each client reach the server after both are
+    // up again: any event they were to cause has been made by then.
+    let n0 = udp_received(f.server());
+    wait_for(20.0, "four more heartbeats", || (udp_received(f.server()) >= n0 + 4).then_some(()));
     let after: usize = ["www1", "www2"]
         .iter()
         .map(|t| hb_events(f.server(), &format!("{t}.{DOMAIN}"), "heartbeat").len())

@@ -400,6 +400,7 @@ impl SlowReceiver {
                         *o = (*o).max(*n);
                     }
                     l.lock().unwrap().push((key.clone(), v["kind"].as_str().unwrap_or("?").into()));
+                    // sleep: a slow receiver on purpose: the delivery must stay in flight
                     std::thread::sleep(Duration::from_secs(5));
                     *a.lock().unwrap().get_mut(&key).unwrap() -= 1;
                     let _ = req.respond(tiny_http::Response::from_string("ok"));

@@ -107,6 +107,7 @@ fn sink(dir: &Path, mode: &str, cert: Option<&(PathBuf, PathBuf, PathBuf)>) -> S
     let until = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < until, "aiosmtpd ({mode}) not listening on {port}");
+        // sleep: poll interval while waiting for the SMTP port, with a deadline
         std::thread::sleep(Duration::from_millis(50));
     }
     Sink { child, out, port }
@@ -170,6 +171,7 @@ fn received(s: &Sink) -> String {
             return t;
         }
         assert!(Instant::now() < until, "no mail reached the sink in {}", s.out.display());
+        // sleep: poll interval while waiting for the mail, with a deadline
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -32,6 +32,7 @@ fn wait_port(port: u16) {
     let until = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < until, "nothing listening on {port}");
+        // sleep: poll interval while waiting for the port, with a deadline
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -246,6 +247,7 @@ fn mail_through_msmtp_to_smtp_sink() {
             break std::fs::read_to_string(f.path()).unwrap();
         }
         assert!(Instant::now() < until, "no mail arrived");
+        // sleep: poll interval while waiting for the mail, with a deadline
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(text.contains("Subject: [hbmon] www1 heartbeat crit (0)"), "{text}");
@@ -301,6 +303,7 @@ fn alertmanager_lists_then_resolves() {
             break;
         }
         assert!(Instant::now() < until, "still active: {after:?}");
+        // sleep: poll interval while waiting for alertmanager to resolve, with a deadline
         std::thread::sleep(Duration::from_millis(100));
     }
 }

@@ -319,6 +319,7 @@ fn kill_during(f: &mut Fleet, step: impl Fn() -> bool) -> bool {
             seen = true;
             break;
         }
+        // sleep: poll interval of a deadline loop (the step is its condition)
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     f.hosts[1].kill9();

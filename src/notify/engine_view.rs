@@ -85,11 +85,12 @@ impl Notifier {
         let alerting = self.alerts.values().filter(|a| a.alerting()).count();
         let silenced = self.silences.values().filter(|&&u| u > now).count();
         out.push_str(&format!(
-            "-- notify pending {} held {} inflight {} failed {} alerting {alerting} silenced {silenced}\n",
+            "-- notify pending {} held {} inflight {} failed {} alerting {alerting} silenced {silenced} retrying {}\n",
             self.count("pending"),
             self.count("held"),
             self.count("inflight"),
             self.count("failed"),
+            self.count("retrying"),
         ));
         out.push_str(&format!(
             "-- notify retries {} per delivery (channel option retries=N), given up after {}h\n",

@@ -245,8 +245,12 @@ pub fn next_pending(conn: &Connection) -> rusqlite::Result<Option<f64>> {
 }
 
 /// (state, count) pairs.
+/// Also counts `retrying`: pending rows that have failed at least one try.
 pub fn counts(conn: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut st = conn.prepare("SELECT state, COUNT(*) FROM notify_outbox GROUP BY state")?;
+    let mut st = conn.prepare(
+        "SELECT state, COUNT(*) FROM notify_outbox GROUP BY state
+         UNION ALL SELECT 'retrying', COUNT(*) FROM notify_outbox WHERE state = 'pending' AND tries > 0",
+    )?;
     let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }

@@ -4,8 +4,9 @@
 //! The same visibility as the pages: a user sees only the hosts they may.
 
 use super::fetch::{HostView, ItemView};
-use super::http::{Method, Req, Resp, JSON};
-use super::views::{can_see, parse_ival, User};
+use super::login::{can_see, User};
+use super::views::parse_ival;
+use super::web::{Method, Req, Resp, JSON};
 use super::Shared;
 use serde_json::{json, Value};
 
@@ -51,7 +52,7 @@ pub fn route(sh: &Shared, req: &Req, user: Option<&User>, rest: &[&str]) -> Resp
 
 fn item_json(i: &ItemView) -> Value {
     json!({"name": i.name, "value": i.value, "text": i.text, "level": i.level, "message": i.message,
-           "error": i.error, "time": i.time, "unit": super::pages::unit(&i.name)})
+           "error": i.error, "time": i.time, "unit": super::web::unit(&i.name)})
 }
 
 fn host_json(h: &HostView, items: bool) -> Value {
@@ -216,7 +217,7 @@ fn history(sh: &Shared, req: &Req, user: Option<&User>, host: &str, item: &str) 
             let pts = super::svg::series_of(&d, item).unwrap_or_default();
             let rows: Vec<Value> = pts.iter().map(|(t, v)| json!([t, v])).collect();
             ok(
-                json!({"host": h.name, "item": item, "ival": ival.to_string(), "unit": super::pages::unit(item),
+                json!({"host": h.name, "item": item, "ival": ival.to_string(), "unit": super::web::unit(item),
                       "cols": ["TIME", item], "rows": rows}),
             )
         }
@@ -257,7 +258,7 @@ fn post(sh: &Shared, req: &Req, user: Option<&User>, what: &str) -> Resp {
     }
     let loc =
         r.headers.iter().find(|(k, _)| k == "Location").map(|(_, v)| v.as_str()).unwrap_or("");
-    let msg = super::http::pct_decode(loc.trim_start_matches("/alerts?msg="));
+    let msg = super::web::pct_decode(loc.trim_start_matches("/alerts?msg="));
     if msg.contains(" failed: ") {
         error(502, &msg)
     } else {

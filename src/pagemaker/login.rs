@@ -1,11 +1,13 @@
 //! Logins on the HTTP side: the session store and the login throttle
 //! behind one mutex, the request's user from its cookie, the CSRF check of
-//! forms, `/login` and `/logout`, and `/metrics` for what a viewer may see.
-//! The policies (hashes, tokens, who sees what) are `auth.rs`'s; this file
-//! only calls them. Passwords and tokens are never logged.
+//! forms, the login POST's outcome (a value: `views.rs` draws the page),
+//! `/logout`, and `/metrics` for what a viewer may see. The policies
+//! (hashes, tokens, who sees what) are `auth.rs`'s; this file only calls
+//! them. Passwords and tokens are never logged. Below the renderers: it
+//! depends on `auth.rs`, `metrics.rs` and `web.rs` only.
 
 use super::auth::{self, LoginThrottle, Sessions};
-use super::http::{Req, Resp, TEXT};
+use super::web::{Req, Resp, TEXT};
 use super::{Shared, Site};
 use crate::work::model::WebUser;
 use std::sync::Mutex;
@@ -82,9 +84,24 @@ pub fn login_form(sh: &Shared, req: &Req) -> crate::error::Result<(String, Strin
     Ok((cookie, field.expose().to_string()))
 }
 
+/// What a login POST came to; `views.rs` renders it (the form again, or
+/// the redirect), so this file draws no page.
+#[derive(Debug)]
+pub enum LoginOutcome {
+    /// Logged in: the session cookie's Set-Cookie value.
+    Session(String),
+    /// No session could be made (500).
+    Failed(String),
+    /// The form again with this message (403): bad form token, wrong
+    /// user or password.
+    Refused(String),
+    /// Too many failed logins from this source: wait this many seconds (429).
+    Throttled(f64),
+}
+
 /// POST /login: the form's CSRF token, throttled per source, then the
 /// password; a session cookie.
-pub fn login(sh: &Shared, req: &Req) -> Resp {
+pub fn login(sh: &Shared, req: &Req) -> LoginOutcome {
     let site = sh.site();
     let ip = req.peer.unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     let nonce = req.cookie.as_deref().and_then(|c| auth::login_nonce(c, site.part.secure_cookies));
@@ -101,19 +118,13 @@ pub fn login(sh: &Shared, req: &Req) -> Resp {
         log::info!("dashboard: login from {ip} refused: bad or missing form token");
         // A fresh form, so a user whose form merely expired can try again.
         let msg = "The login form expired or was not ours: please log in again.";
-        return super::views::login_page(sh, req, Some(msg));
+        return LoginOutcome::Refused(msg.to_string());
     }
-    // Its own statement: the lock must be released before login_page,
-    // which takes it again for a fresh form token.
+    // Its own statement: the lock must be released before the form is
+    // drawn again, which takes it for a fresh form token.
     let checked = logins(sh).throttle.check(ip, req.now);
     if let Err(wait) = checked {
-        let secs = wait.ceil().max(1.0);
-        let r = super::views::login_page(
-            sh,
-            req,
-            Some(&format!("Too many failed logins: wait {secs:.0} s.")),
-        );
-        return Resp { status: 429, ..r }.header("Retry-After", &format!("{secs:.0}"));
+        return LoginOutcome::Throttled(wait.ceil().max(1.0));
     }
     let (name, pw) = (req.f("user").unwrap_or(""), req.f("password").unwrap_or(""));
     // Verifying a hash is slow by design; the lock is not held meanwhile.
@@ -125,10 +136,12 @@ pub fn login(sh: &Shared, req: &Req) -> Resp {
             match l.sessions.create(&user, req.now) {
                 Ok(s) => {
                     log::info!("dashboard: {user} logged in from {ip}");
-                    let cookie = auth::session_cookie(s.token.expose(), site.part.secure_cookies);
-                    Resp::redirect("/").header("Set-Cookie", &cookie)
+                    LoginOutcome::Session(auth::session_cookie(
+                        s.token.expose(),
+                        site.part.secure_cookies,
+                    ))
                 }
-                Err(e) => Resp::new(500, TEXT, format!("no session: {e}\n")),
+                Err(e) => LoginOutcome::Failed(format!("no session: {e}")),
             }
         }
         None => {
@@ -140,7 +153,7 @@ pub fn login(sh: &Shared, req: &Req) -> Resp {
             } else {
                 "Wrong user or password.".to_string()
             };
-            super::views::login_page(sh, req, Some(&msg))
+            LoginOutcome::Refused(msg)
         }
     }
 }

@@ -4,11 +4,23 @@
 //! on the event-loop thread and never touches the loop's state: it learns
 //! the fleet over the command port like any peer.
 //!
-//! `serve.rs` owns the sockets and limits, `http.rs` routes, `fetch.rs`
-//! asks the server, `pages.rs` and `views.rs` render HTML, `svg.rs` draws
-//! graphs, `api.rs` answers JSON, `auth.rs` owns logins, sessions and
-//! visibility (wired in by `login.rs`), `metrics.rs` the Prometheus text of
-//! `/metrics`.
+//! The files in layers; each uses only those below it (and this file's
+//! `Site`/`Shared`), so there is no import circle:
+//!
+//! 1. `web.rs`: requests and answers as values (`Req`, `Resp`), content
+//!    types, URL/form encoding, shared formatting (numbers, units, level
+//!    badges, links). `fetch.rs` asks the server (caches the fleet);
+//!    `auth.rs` (with `throttle.rs`) owns the login policies: hashes,
+//!    sessions, tokens, visibility; `metrics.rs` the Prometheus text.
+//! 2. `svg.rs`: pure graph drawing, on `web.rs`'s formatting only.
+//!    `login.rs`: auth wired to requests (the session user, CSRF checks,
+//!    `/logout`, `/metrics`); a login POST returns a `LoginOutcome` value
+//!    and draws no page.
+//! 3. `pages.rs`: the layout and the fleet pages; `views.rs` on top of it:
+//!    events, alerts, graphs, the login form and the login outcome's page;
+//!    `api.rs`: the JSON API (reuses `views.rs`'s checks).
+//! 4. `http.rs`: the router, on top of all; `serve.rs` (sockets, threads,
+//!    limits) knows only `web.rs` and gets the router as a closure here.
 
 pub mod api;
 pub mod auth;
@@ -20,6 +32,7 @@ pub mod pages;
 pub mod serve;
 pub mod svg;
 pub mod views;
+pub mod web;
 
 use crate::conf::Conf;
 use crate::work::model::{Level, PmakerWork, Work};
@@ -167,7 +180,7 @@ impl Pagemaker {
             .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let addr = SocketAddr::new(ip, w.ports.http_port);
         let sh = shared.clone();
-        let server = serve::serve(addr, Arc::new(move |req: &http::Req| http::route(&sh, req)))?;
+        let server = serve::serve(addr, Arc::new(move |req: &web::Req| http::route(&sh, req)))?;
         log::warn!("dashboard on http://{addr}/");
         Ok(Pagemaker { shared, server })
     }

@@ -2,11 +2,13 @@
 //! auto-refresh), `/` problems, `/hosts` grid, `/host/<host>`,
 //! `/item/<item>` and the 404 page. HTML through maud only, so every string
 //! from a host, a probe or the network is escaped. Pure over a snapshot:
-//! the fetching is the caller's (see `render_*` for the bench).
+//! the fetching is the caller's (see `render_*` for the bench). Uses
+//! `web.rs` (badges, links, numbers), `svg.rs` (sparklines) and `login.rs`
+//! (who sees what); `views.rs` builds on its layout.
 
 use super::fetch::{AlertView, HostView, ItemView, Snapshot};
-use super::http::{enc, Req, Resp, HTML};
-use super::views::{can_see, User};
+use super::login::{can_see, User};
+use super::web::{enc, fmt_num, graph_link, host_link, lv, reach, unit, Req, Resp, HTML};
 use super::{Shared, Site};
 use crate::verbs::{fmt_age, fmt_time};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
@@ -75,7 +77,7 @@ pub fn layout(
                     span style="margin-left:auto" {
                         @match user {
                             Some(u) => { (u.name) " " form.inl method="post" action="/logout" {
-                                input type="hidden" name="csrf" value=(super::views::csrf_of(u));
+                                input type="hidden" name="csrf" value=(u.csrf);
                                 button { "log out" } } }
                             None => a href="/login" { "log in" },
                         }
@@ -100,51 +102,6 @@ fn data_age(s: &Snapshot, now: f64) -> Markup {
     }
 }
 
-/// A level badge: colour and name together.
-pub fn lv(site: &Site, level: Option<&str>) -> Markup {
-    match level {
-        Some(l) => {
-            let c = site.colour(site.level_index(l));
-            html! { span class=(format!("lv l{c}")) { (l) } }
-        }
-        None => html! { span.lv.lna { "none" } },
-    }
-}
-
-/// A reachability state badge, coloured as the level it stands for.
-pub fn reach(site: &Site, state: &str) -> Markup {
-    let cls = match site.reach_index(state) {
-        Some(i) => format!("lv l{}", site.colour(i)),
-        None => "lv lna".into(),
-    };
-    html! { span class=(cls) { (state) } }
-}
-
-/// The unit of an item, by its probe (DESIGN.md section 5).
-pub fn unit(item: &str) -> &'static str {
-    let base = item.split(':').next().unwrap_or(item);
-    match base {
-        "cpu_pct" | "mem_used" | "swap_used" | "disk_used" | "inode_used" => "%",
-        "disk_avail" => "GiB",
-        "uptime" => "s",
-        "net_rx" | "net_tx" => "B/s",
-        "tcp" | "http" | "ping" | "rtt" => "ms",
-        _ => "",
-    }
-}
-
-pub fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else if v.abs() >= 100.0 {
-        format!("{v:.0}")
-    } else if v.abs() >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
-    }
-}
-
 pub fn value_text(it: &ItemView) -> String {
     match (it.value, &it.text) {
         (Some(v), _) => {
@@ -158,13 +115,6 @@ pub fn value_text(it: &ItemView) -> String {
         (None, Some(t)) => t.clone(),
         _ => "-".into(),
     }
-}
-
-pub fn host_link(h: &str) -> String {
-    format!("/host/{}", enc(h))
-}
-pub fn graph_link(h: &str, i: &str) -> String {
-    format!("/graph/{}/{}", enc(h), enc(i))
 }
 
 fn badges(a: Option<&AlertView>) -> Markup {

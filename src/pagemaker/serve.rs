@@ -9,7 +9,7 @@
 //! and stops accepting for good on the first accept error (EMFILE); a
 //! dashboard facing a network needs all three, in ~200 lines.
 
-use super::http::{Method, Req, Resp};
+use super::web::{Method, Req, Resp};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -141,7 +141,7 @@ fn accept(listener: TcpListener, tx: std::sync::mpsc::SyncSender<TcpStream>, sto
                 Err(TrySendError::Full(mut s)) => {
                     let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
                     let _ =
-                        s.write_all(&response(&Resp::new(503, super::http::TEXT, "busy\n"), false));
+                        s.write_all(&response(&Resp::new(503, super::web::TEXT, "busy\n"), false));
                 }
                 Err(TrySendError::Disconnected(_)) => return,
             },
@@ -228,7 +228,7 @@ fn one(mut s: TcpStream, h: &Handler) {
         }
     }
     body.truncate(len);
-    let mut req = Req::get(&head.target, super::http::now_wall());
+    let mut req = Req::get(&head.target, super::web::now_wall());
     req.method = method;
     req.peer = peer;
     req.cookie = head.header("cookie").map(str::to_string);
@@ -236,7 +236,7 @@ fn one(mut s: TcpStream, h: &Handler) {
         .header("content-type")
         .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
     if method == Method::Post && form {
-        req.form = super::http::parse_form(&String::from_utf8_lossy(&body));
+        req.form = super::web::parse_form(&String::from_utf8_lossy(&body));
     }
     let resp = h(&req);
     let _ = s.write_all(&response(&resp, head.method == "HEAD"));
@@ -244,7 +244,7 @@ fn one(mut s: TcpStream, h: &Handler) {
 }
 
 fn fail(s: &mut TcpStream, code: u16, why: &str) {
-    let _ = s.write_all(&response(&Resp::new(code, super::http::TEXT, format!("{why}\n")), false));
+    let _ = s.write_all(&response(&Resp::new(code, super::web::TEXT, format!("{why}\n")), false));
 }
 
 fn reason(code: u16) -> &'static str {

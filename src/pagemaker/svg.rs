@@ -221,7 +221,7 @@ fn stats(pts: &[(f64, Option<f64>)]) -> Option<(f64, f64, f64)> {
 }
 
 pub fn fmt(v: f64) -> String {
-    super::pages::fmt_num(v)
+    super::web::fmt_num(v)
 }
 
 /// The whole chart.

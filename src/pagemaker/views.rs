@@ -1,27 +1,18 @@
 //! The pages beyond the fleet tables: `/events`, `/alerts` with the
-//! acknowledge and silence forms, `/graph/...` and `/svg/...`, `/login`,
-//! `/logout`, `/metrics` (the last three through `login.rs`). HTML through
-//! maud only.
+//! acknowledge and silence forms, `/graph/...` and `/svg/...`, and `/login`:
+//! the login form and the page of a login POST's outcome (decided by
+//! `login.rs`). HTML through maud only. Above `pages.rs` (its layout),
+//! `svg.rs`, `login.rs` and `web.rs`; only `http.rs` and `api.rs` use it.
 
 use super::fetch::Snapshot;
-use super::http::{enc, Req, Resp, HTML, SVG, TEXT};
-use super::pages::{graph_link, host_link, layout, lv, not_found, unit};
+use super::login::{can_see, csrf_ok, LoginOutcome, User};
+use super::pages::{layout, not_found};
 use super::svg::{self, Band, Chart, Series};
+use super::web::{enc, graph_link, host_link, lv, unit, Req, Resp, HTML, SVG, TEXT};
 use super::{Shared, Site};
 use crate::verbs::{fmt_age, fmt_time};
 use maud::{html, PreEscaped};
 use serde_json::Value;
-
-pub use super::login::{can_see, session_user, User};
-
-/// The CSRF token of the user's session, for forms.
-pub fn csrf_of(u: &User) -> String {
-    u.csrf.clone()
-}
-
-fn csrf_ok(sh: &Shared, req: &Req, u: &User) -> bool {
-    super::login::csrf_ok(sh, req, u)
-}
 
 /// A window name -> (seconds, default points).
 pub fn ival_span(ival: char) -> (f64, u32) {
@@ -145,7 +136,7 @@ pub fn render_alerts(
     list.sort_by_key(|a| {
         (std::cmp::Reverse(site.level_index(&a.level)), a.host.clone(), a.item.clone())
     });
-    let csrf = user.map(csrf_of).unwrap_or_default();
+    let csrf = user.map(|u| u.csrf.clone()).unwrap_or_default();
     let body = html! {
         @if let Some(m) = msg { p.sum { (m) } }
         @if user.is_none() { p.sum { a href="/login" { "Log in" } " to acknowledge or silence." } }
@@ -420,7 +411,7 @@ pub fn login_page(sh: &Shared, req: &Req, err: Option<&str>) -> Resp {
     let site = sh.site();
     let (cookie, csrf) = match super::login::login_form(sh, req) {
         Ok(t) => t,
-        Err(e) => return Resp::new(500, super::http::TEXT, format!("no login form: {e}\n")),
+        Err(e) => return Resp::new(500, TEXT, format!("no login form: {e}\n")),
     };
     let body = html! {
         h2 { "Log in" }
@@ -437,16 +428,18 @@ pub fn login_page(sh: &Shared, req: &Req, err: Option<&str>) -> Resp {
     Resp::new(status, HTML, page).header("Set-Cookie", &cookie)
 }
 
+/// POST /login, drawn: `login.rs` decides, this renders its outcome.
 pub fn login(sh: &Shared, req: &Req) -> Resp {
-    super::login::login(sh, req)
-}
-
-pub fn logout(sh: &Shared, req: &Req) -> Resp {
-    super::login::logout(sh, req)
-}
-
-pub fn metrics(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
-    super::login::metrics(sh, req, user)
+    match super::login::login(sh, req) {
+        LoginOutcome::Session(cookie) => Resp::redirect("/").header("Set-Cookie", &cookie),
+        LoginOutcome::Failed(e) => Resp::new(500, TEXT, format!("{e}\n")),
+        LoginOutcome::Refused(msg) => login_page(sh, req, Some(&msg)),
+        LoginOutcome::Throttled(secs) => {
+            let msg = format!("Too many failed logins: wait {secs:.0} s.");
+            let r = login_page(sh, req, Some(&msg));
+            Resp { status: 429, ..r }.header("Retry-After", &format!("{secs:.0}"))
+        }
+    }
 }
 
 #[cfg(test)]

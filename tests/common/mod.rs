@@ -123,6 +123,7 @@ impl Host {
             if self.try_cmd("PING").is_some_and(|a| a.contains("PONG")) {
                 return;
             }
+            // sleep: poll interval while waiting for PING with a deadline
             std::thread::sleep(Duration::from_millis(50));
         }
         panic!("{} did not answer on {}\n{}", self.name, self.cmd_addr(), self.diag());
@@ -175,6 +176,7 @@ impl Host {
                     self.diag()
                 );
             }
+            // sleep: poll interval of wait_state's deadline loop
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -206,6 +208,7 @@ impl Host {
                 if let Ok(Some(_)) = c.try_wait() {
                     return;
                 }
+                // sleep: poll interval while waiting for the child to exit after SIGTERM
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = c.kill();
@@ -282,6 +285,7 @@ pub fn wait_gone(pid: i32, secs: f64) -> bool {
         if !alive(pid) {
             return true;
         }
+        // sleep: poll interval of wait_gone's deadline loop
         std::thread::sleep(Duration::from_millis(20));
     }
     false
@@ -414,6 +418,7 @@ pub fn wait_for<T>(secs: f64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         if t.elapsed().as_secs_f64() > secs {
             panic!("waited {secs}s for {what}");
         }
+        // sleep: poll interval of wait_for's deadline loop
         std::thread::sleep(Duration::from_millis(100));
     }
 }
