@@ -4,7 +4,7 @@
 //! The same visibility as the pages: a user sees only the hosts they may.
 
 use super::fetch::{HostView, ItemView};
-use super::login::{can_see, User};
+use super::login::{can_see, visible_host, User};
 use super::views::parse_ival;
 use super::web::{Method, Req, Resp, JSON};
 use super::Shared;
@@ -87,12 +87,7 @@ fn hosts(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
 fn host(sh: &Shared, req: &Req, user: Option<&User>, name: &str) -> Resp {
     let snap = sh.fetch.fleet(req.now);
     let site = sh.site();
-    match snap
-        .fleet
-        .hosts
-        .iter()
-        .find(|h| (h.name == name || h.tag == name) && can_see(&site, user, &h.name))
-    {
+    match visible_host(&snap.fleet, &site, user, name) {
         Some(h) => ok(json!({"data": meta(&snap, req.now), "host": host_json(h, true)})),
         None => error(404, &format!("no host {name}")),
     }
@@ -195,12 +190,7 @@ fn alerts(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
 fn history(sh: &Shared, req: &Req, user: Option<&User>, host: &str, item: &str) -> Resp {
     let snap = sh.fetch.fleet(req.now);
     let site = sh.site();
-    let Some(h) = snap
-        .fleet
-        .hosts
-        .iter()
-        .find(|h| (h.name == host || h.tag == host) && can_see(&site, user, &h.name))
-    else {
+    let Some(h) = visible_host(&snap.fleet, &site, user, host) else {
         return error(404, &format!("no host {host}"));
     };
     if !h.items.iter().any(|i| i.name == item) && item != "rtt" {

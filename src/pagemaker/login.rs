@@ -7,6 +7,7 @@
 //! depends on `auth.rs`, `metrics.rs` and `web.rs` only.
 
 use super::auth::{self, LoginThrottle, Sessions};
+use super::fetch::{Fleet, HostView};
 use super::web::{Req, Resp, TEXT};
 use super::{Shared, Site};
 use crate::work::model::WebUser;
@@ -65,6 +66,17 @@ pub fn can_see(site: &Site, user: Option<&User>, host: &str) -> bool {
         // Not in the work (an hbd-style sender): auth's rule for those.
         None => auth::can_see_host(user, host, &[], lr),
     }
+}
+
+/// The host named `name` (its FQDN or tag), if this viewer may see it: the
+/// one lookup every page and API route uses, so none forgets visibility.
+pub fn visible_host<'a>(
+    fleet: &'a Fleet,
+    site: &Site,
+    user: Option<&User>,
+    name: &str,
+) -> Option<&'a HostView> {
+    fleet.hosts.iter().find(|h| (h.name == name || h.tag == name) && can_see(site, user, &h.name))
 }
 
 pub fn csrf_ok(sh: &Shared, req: &Req, u: &User) -> bool {

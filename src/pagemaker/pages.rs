@@ -7,7 +7,7 @@
 //! (who sees what); `views.rs` builds on its layout.
 
 use super::fetch::{AlertView, HostView, ItemView, Snapshot};
-use super::login::{can_see, User};
+use super::login::{can_see, visible_host, User};
 use super::web::{enc, fmt_num, graph_link, host_link, lv, reach, unit, Req, Resp, HTML};
 use super::{Shared, Site};
 use crate::verbs::{fmt_age, fmt_time};
@@ -359,12 +359,7 @@ pub fn render_hosts(
 pub fn host(sh: &Shared, req: &Req, user: Option<&User>, name: &str) -> Resp {
     let snap = sh.fetch.fleet(req.now);
     let site = sh.site();
-    let Some(h) = snap
-        .fleet
-        .hosts
-        .iter()
-        .find(|h| (h.name == name || h.tag == name) && can_see(&site, user, &h.name))
-    else {
+    let Some(h) = visible_host(&snap.fleet, &site, user, name) else {
         return not_found(sh, req, user, &format!("No host {name} in the fleet."));
     };
     // One HIST for every item: the sparklines of the last day.
