@@ -264,7 +264,17 @@ fn run(cli: &Cli) -> Result<i32> {
         Command::Test => {
             control::test(&cli.conf()?, cli.log_level().is_some_and(|l| l >= LogLevel::Verbose))
         }
-        Command::Mkwork(a) => control::mkwork(&cli.conf()?, a, cli.verbose),
+        Command::Mkwork(a) => {
+            let conf = cli.conf()?;
+            let opts = crate::work::mkwork::MkworkOpts {
+                workconf: a.work.clone().unwrap_or_else(|| conf.workconf.clone()),
+                out: a.out.clone().unwrap_or_else(|| conf.works_dir()),
+                force: a.force,
+                verbose: cli.verbose,
+                dry_run: a.dry_run,
+            };
+            control::mkwork(&conf, &opts)
+        }
         Command::Upgrade { force, canary, hosts } => {
             let mut line = String::from("UPGRADE");
             if *force {

@@ -12,10 +12,6 @@ use std::time::Duration;
 /// How long `stop` waits for the daemon to be gone.
 const STOP_WAIT: Duration = Duration::from_secs(15);
 
-pub fn run_files(conf: &Conf) -> RunFiles {
-    RunFiles { pid: conf.pid_file(), lock: conf.lock_file(), stop: conf.stop_file() }
-}
-
 /// Sends one command line and returns the whole answer (the peer closes
 /// after answering).
 pub fn send_command(addr: SocketAddr, line: &str, timeout: Duration) -> Result<String> {
@@ -147,7 +143,7 @@ pub fn cmd(conf: &Conf, host: &str, line: &str) -> Result<i32> {
 /// The running daemon's pid: the pid file's when that process lives, else
 /// the holder of the vardir's lock (the pid file may have been deleted).
 pub fn daemon_pid(conf: &Conf) -> Option<i32> {
-    let files = run_files(conf);
+    let files = RunFiles::of(conf);
     daemon::read_pid(&files)
         .filter(|p| daemon::process_alive(*p))
         .or_else(|| crate::vardir::holder(&conf.vardir).filter(|p| daemon::process_alive(*p)))
@@ -167,7 +163,7 @@ fn not_running(conf: &Conf) -> Result<i32> {
 /// pid at all, e.g. another pid namespace) by its command port and the
 /// secret. Waits until the process is gone.
 pub fn stop(conf: &Conf) -> Result<i32> {
-    let files = run_files(conf);
+    let files = RunFiles::of(conf);
     let pid = daemon_pid(conf);
     let by_command = daemon::read_secret(&files).and_then(|secret| {
         let text =
@@ -278,15 +274,8 @@ pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
 }
 
 /// `hbmon mkwork`.
-pub fn mkwork(conf: &Conf, a: &crate::cli::MkworkArgs, verbose: bool) -> Result<i32> {
-    let opts = crate::work::mkwork::MkworkOpts {
-        workconf: a.work.clone().unwrap_or_else(|| conf.workconf.clone()),
-        out: a.out.clone().unwrap_or_else(|| conf.works_dir()),
-        force: a.force,
-        verbose,
-        dry_run: a.dry_run,
-    };
-    let changes = crate::work::mkwork::mkwork(&opts)?;
+pub fn mkwork(conf: &Conf, opts: &crate::work::mkwork::MkworkOpts) -> Result<i32> {
+    let changes = crate::work::mkwork::mkwork(opts)?;
     print!("{}", crate::work::mkwork::report_text(&changes, opts.verbose, opts.dry_run));
     let changed = changes.iter().any(|(_, c)| *c != crate::work::mkwork::Change::Unchanged);
     if changed && !opts.dry_run && opts.out == conf.works_dir() {

@@ -33,6 +33,13 @@ pub struct RunFiles {
     pub stop: PathBuf,
 }
 
+impl RunFiles {
+    /// The run-time files a conf names.
+    pub fn of(conf: &crate::conf::Conf) -> RunFiles {
+        RunFiles { pid: conf.pid_file(), lock: conf.lock_file(), stop: conf.stop_file() }
+    }
+}
+
 /// The daemon's end of the pipe the waiting `hbmon start` reads. Consuming
 /// it (ready/fail) closes it; dropping it unused makes the parent report
 /// "failed to start (see log)".

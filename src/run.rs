@@ -361,7 +361,7 @@ fn run_daemon(
     ready: &mut Option<ReadyPipe>,
     plan: std::result::Result<reexec::Plan, String>,
 ) -> Result<Exit> {
-    let files = crate::control::run_files(&conf);
+    let files = crate::daemon::RunFiles::of(&conf);
     let lock = daemon::take_lock(&files)?;
     // One daemon per vardir, whatever its rundir.
     let vardir_lock = crate::vardir::lock(&conf.vardir)?;
