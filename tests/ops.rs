@@ -81,7 +81,13 @@ fn readable_tables_state_units_and_json_precision() {
     assert!(lines[0].starts_with("HOST ") && lines[0].contains("  STATE  RTT"), "{t}");
     let row = lines.iter().find(|l| l.starts_with(&h.name)).unwrap_or_else(|| panic!("{t}"));
     assert_eq!(row.find("  up ").map(|i| i + 2), lines[0].find("STATE"), "aligned:\n{t}");
-    let t = run(h, &["clients", "solo"]);
+    // The server shows what the client's REPORT said: wait for the one that
+    // follows its first round.
+    let t = common::wait_for(30.0, "a REPORT with disk_used:/", || {
+        let t = run(h, &["clients", "solo"]);
+        let disk = t.lines().find(|l| l.starts_with("disk_used:/ "))?;
+        disk.split_whitespace().nth(1).is_some_and(|v| v != "-").then_some(t)
+    });
     let disk = t.lines().find(|l| l.starts_with("disk_used:/ ")).unwrap_or_else(|| panic!("{t}"));
     assert!(disk.split_whitespace().nth(1).is_some_and(|v| v.ends_with('%')), "{t}");
 
