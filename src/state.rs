@@ -72,6 +72,40 @@ pub enum Done {
     Probe(crate::client::ProbeDone),
     Notify(crate::server::NotifyDone),
     Upgrade(crate::upgrade::verb::UpgradeDone),
+    /// The server's store thread finished a drain (`server/store.rs`).
+    Store(Vec<crate::server::store::Answer>),
+}
+
+/// A helper thread's way back to the loop: a `Done` on the loop's channel,
+/// then a wake of its poll.
+#[derive(Clone)]
+pub struct Wake {
+    tx: std::sync::mpsc::Sender<Done>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+impl Wake {
+    pub fn new(tx: std::sync::mpsc::Sender<Done>, waker: std::sync::Arc<mio::Waker>) -> Wake {
+        Wake { tx, waker }
+    }
+
+    /// False when the loop is gone.
+    pub fn send(&self, d: Done) -> bool {
+        let sent = self.tx.send(d).is_ok();
+        let _ = self.waker.wake();
+        sent
+    }
+}
+
+/// A session waiting for an answer from a helper (`Reply::Wait`): the
+/// helper's result names it, and the part hands the text to
+/// `Effects::answers`.
+pub type Ticket = u64;
+
+/// A ticket never used before in this process.
+pub fn new_ticket() -> Ticket {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What handlers ask the loop to do.
@@ -88,6 +122,8 @@ pub struct Effects {
     /// A part asks for a reload of conf and work (the server's own
     /// work-file changed), as HUP does.
     pub reload: bool,
+    /// Answers for sessions waiting on a ticket (`Reply::Wait`).
+    pub answers: Vec<(Ticket, String)>,
 }
 
 impl Effects {
@@ -142,6 +178,9 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
+    /// How helper threads that outlive one job (the server's store thread)
+    /// reach the loop.
+    pub wake: Wake,
 }
 
 impl State {

@@ -43,6 +43,11 @@ pub struct Notifier {
     next_outbox: Option<f64>,
     counts: Vec<(String, i64)>,
     failures: Vec<outbox::Failure>,
+    /// Set by the store thread: the outbox summaries (`refresh`) are read
+    /// once per drain (`flush`) instead of after every change, which a
+    /// 10,000-event outage would otherwise pay 10,000 times.
+    lazy_refresh: bool,
+    stale: bool,
 }
 
 /// What a child's parent says about alerting now.
@@ -89,6 +94,8 @@ impl Notifier {
             next_outbox: None,
             counts: Vec::new(),
             failures: Vec::new(),
+            lazy_refresh: false,
+            stale: false,
         };
         n.reload(conn, work, levels, intervals, dashboard)?;
         Ok(n)
@@ -128,7 +135,7 @@ impl Notifier {
                 self.children.entry(p.clone()).or_default().insert(a.host.clone());
             }
         }
-        let tx = conn.unchecked_transaction()?;
+        let tx = crate::server::db::Savepoint::new(conn)?;
         for note in retarget::retarget(&tx, &self.work, &mut self.alerts)? {
             log::warn!("notify: {note}");
         }
@@ -258,7 +265,7 @@ impl Notifier {
         if quiet && !was_unsettled {
             return Ok(());
         }
-        let tx = conn.unchecked_transaction()?;
+        let tx = crate::server::db::Savepoint::new(conn)?;
         if host_state == "down" && !was_down {
             self.suppress_children(&tx, &ev.host)?;
         }
@@ -443,7 +450,31 @@ impl Notifier {
         Ok(())
     }
 
+    /// Reads the outbox summaries once per drain from now on (see `flush`).
+    pub fn set_lazy_refresh(&mut self, on: bool) {
+        self.lazy_refresh = on;
+    }
+
+    /// Reads the outbox summaries if a change since the last read left
+    /// them stale; true if it did.
+    pub fn flush(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+        if !self.stale {
+            return Ok(false);
+        }
+        self.read_summaries(conn)?;
+        Ok(true)
+    }
+
     fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.lazy_refresh {
+            self.stale = true;
+            return Ok(());
+        }
+        self.read_summaries(conn)
+    }
+
+    fn read_summaries(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.stale = false;
         self.next_outbox = outbox::next_pending(conn)?;
         self.counts = outbox::counts(conn)?;
         self.failures = outbox::failures(conn)?;

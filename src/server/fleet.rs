@@ -110,9 +110,9 @@ fn check_report_items(items: Option<&Value>) -> std::result::Result<(), String> 
 
 /// Stores events in one transaction; returns how many were new (a retry of
 /// an already stored event is ignored).
-pub fn store_events(conn: &mut Connection, events: &[Event], now: f64) -> Result<usize> {
+pub fn store_events(conn: &Connection, events: &[Event], now: f64) -> Result<usize> {
     let db = |op: &str, e| Error::db(op.to_string(), e);
-    let tx = conn.transaction().map_err(|e| db("begin events", e))?;
+    let tx = super::db::Savepoint::new(conn).map_err(|e| db("begin events", e))?;
     let mut new = 0;
     {
         let mut ins = tx

@@ -37,6 +37,7 @@ use std::net::{IpAddr, SocketAddr};
 
 mod guard;
 mod persist;
+pub use persist::{save_rows, SavedHost};
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
 pub use persist::SCHEMA;
