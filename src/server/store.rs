@@ -163,6 +163,8 @@ pub struct Shared {
     pub commits: AtomicU64,
     pub requests: AtomicU64,
     pub stalls: AtomicU64,
+    /// The stall hook is holding the thread (shown in STATE, for its test).
+    pub stalling: std::sync::atomic::AtomicBool,
     view: Mutex<Arc<View>>,
 }
 
@@ -182,12 +184,13 @@ impl Shared {
     pub fn state_line(&self, queued: u64) -> String {
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "-- store requests {} queued {} drains {} commits {} stalls {}",
+            "-- store requests {} queued {} drains {} commits {} stalls {}{}",
             ld(&self.requests),
             queued.saturating_sub(ld(&self.requests)),
             ld(&self.drains),
             ld(&self.commits),
-            ld(&self.stalls)
+            ld(&self.stalls),
+            if self.stalling.load(Ordering::Relaxed) { " stalling" } else { "" }
         )
     }
 }
@@ -336,11 +339,13 @@ impl Worker {
     fn stall_if_asked(&mut self) {
         let Some(p) = &self.stall else { return };
         let Ok(text) = std::fs::read_to_string(p) else { return };
+        self.shared.stalling.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(p);
         let secs: f64 = text.trim().parse().unwrap_or(3.0);
         log::warn!("HBMON_STORE_STALL: the store thread stalls for {secs}s");
         self.shared.stalls.fetch_add(1, Ordering::Relaxed);
         std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 600.0)));
+        self.shared.stalling.store(false, Ordering::Relaxed);
         log::warn!("HBMON_STORE_STALL: the store thread goes on");
     }
 
