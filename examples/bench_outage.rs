@@ -147,7 +147,11 @@ fn main() {
         if up(&st) >= hosts && seq >= 3 {
             break;
         }
-        assert!(t.elapsed() < Duration::from_secs(120), "hosts not up:\n{}", &st[..st.len().min(3000)]);
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "hosts not up:\n{}",
+            &st[..st.len().min(3000)]
+        );
         std::thread::sleep(Duration::from_secs(1).saturating_sub(round.elapsed()));
     }
     let before = cmd(addr, "STATE").unwrap_or_default();
@@ -195,9 +199,7 @@ fn main() {
     let mut pings = pinger.join().expect("pinger");
     let after = cmd(addr, "STATE").unwrap_or_default();
     let first = first_down.unwrap_or_default().as_secs_f64();
-    println!(
-        "{hosts} hosts silent at once (heartbeat 1 s, grace 1 s, missed 3, detector fixed):"
-    );
+    println!("{hosts} hosts silent at once (heartbeat 1 s, grace 1 s, missed 3, detector fixed):");
     println!(
         "  down events stored: first {first:.2} s, all {:.2} s after the silence ({:.2} s from first to last)",
         stored.as_secs_f64(),

@@ -87,9 +87,8 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
     let db1 = f.hosts[2].name.clone();
     let www1 = f.hosts[1].name.clone();
     f.hosts[1].wait_state(30.0, "probe:flip", |s| item_line(s, "probe:flip").is_some());
-    f.hosts[0].wait_state(30.0, "a report of www1", |s| {
-        s.contains(&format!("-- client {www1} report"))
-    });
+    f.hosts[0]
+        .wait_state(30.0, "a report of www1", |s| s.contains(&format!("-- client {www1} report")));
     let srv_ip = f.hosts[0].ip;
     let udp_to = SocketAddr::new(srv_ip.into(), f.port);
     let sender_ip = Ipv4Addr::new(127, f.net[0], f.net[1], 9);
@@ -151,10 +150,14 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
     f.hosts[1].wait_state(30.0, "an empty outbox", |s| s.contains("-- outbox 0 queued events\n"));
     let state = f.hosts[0].wait_state(30.0, "the store idle", |s| s.contains(" queued 0 "));
     let db = f.hosts[0].vardir().join("server.db");
-    let dups = sqlite(&db, "SELECT count(*) FROM (SELECT host, id FROM events GROUP BY host, id HAVING count(*) > 1)");
+    let dups = sqlite(
+        &db,
+        "SELECT count(*) FROM (SELECT host, id FROM events GROUP BY host, id HAVING count(*) > 1)",
+    );
     assert_eq!(dups, "0", "an event stored twice");
     for id in &ids {
-        let n = sqlite(&db, &format!("SELECT count(*) FROM events WHERE host='{www1}' AND id='{id}'"));
+        let n =
+            sqlite(&db, &format!("SELECT count(*) FROM events WHERE host='{www1}' AND id='{id}'"));
         assert_eq!(n, "1", "{id}");
     }
     let flip = sqlite(

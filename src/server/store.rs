@@ -206,10 +206,16 @@ pub struct Store {
 
 impl Store {
     /// Takes over the opened database and the notifier built on it.
-    pub fn spawn(
+    pub fn spawn(conn: Connection, notifier: Notifier, wake: Wake) -> crate::error::Result<Store> {
+        Store::spawn_with(conn, notifier, wake, stall_hook())
+    }
+
+    /// `spawn`, with the stall hook's file given (the unit tests').
+    fn spawn_with(
         conn: Connection,
         mut notifier: Notifier,
         wake: Wake,
+        stall: Option<std::path::PathBuf>,
     ) -> crate::error::Result<Store> {
         let shared = Arc::new(Shared::default());
         shared.events_stored.store(fleet::count_events(&conn), Ordering::Relaxed);
@@ -220,7 +226,7 @@ impl Store {
             notifier,
             wake,
             shared: shared.clone(),
-            stall: stall_hook(),
+            stall,
             crash_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             dirty: true,
             last_view: None,
@@ -535,3 +541,7 @@ impl Worker {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
