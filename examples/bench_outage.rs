@@ -157,7 +157,7 @@ fn main() {
     let before = cmd(addr, "STATE").unwrap_or_default();
     let commits = |s: &str| -> u64 {
         s.lines()
-            .find_map(|l| l.strip_prefix("-- store requests "))
+            .find_map(|l| l.strip_prefix("-- store thread server.db requests "))
             .and_then(|l| l.split(" commits ").nth(1))
             .and_then(|l| l.split_whitespace().next())
             .and_then(|n| n.parse().ok())

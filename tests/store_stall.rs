@@ -132,6 +132,7 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
     }
     let (ev_answer, ev_at) = events.join().unwrap();
     let (rep_answer, _) = reported.join().unwrap();
+    eprintln!("{} rounds of heartbeat + PING answered during the stall", during.len());
     assert!(during.len() >= 3, "only {} rounds seen during the stall", during.len());
     assert!(
         during.iter().all(|(acked, pong, _)| *acked && *pong),

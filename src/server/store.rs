@@ -184,7 +184,7 @@ impl Shared {
     pub fn state_line(&self, queued: u64) -> String {
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "-- store requests {} queued {} drains {} commits {} stalls {}{}",
+            "-- store thread server.db requests {} queued {} drains {} commits {} stalls {}{}",
             ld(&self.requests),
             queued.saturating_sub(ld(&self.requests)),
             ld(&self.drains),
