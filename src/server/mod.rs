@@ -1,6 +1,9 @@
 //! The server role: who is alive (heartbeats), reports, durable events,
 //! work distribution, fleet verbs and alerting. The verbs are one function
-//! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
+//! each; reachability is in `hosts.rs`. `server.db` and the notification
+//! engine belong to the store thread (`store.rs`; its queries in
+//! `fleet.rs`/`db.rs`): the loop sends it requests and finishes the verbs
+//! that wait on a commit when its answers come back (`stored.rs`).
 
 mod beats;
 mod confirm;
