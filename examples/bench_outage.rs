@@ -154,7 +154,28 @@ fn main() {
         );
         std::thread::sleep(Duration::from_secs(1).saturating_sub(round.elapsed()));
     }
+    // The baseline: PING while all hosts heartbeat (two more rounds).
+    let mut base = Vec::new();
+    for _ in 0..2 {
+        seq += 1;
+        let round = Instant::now();
+        for (k, i) in (0..hosts).enumerate() {
+            let d = heartbeat(i, seq);
+            while sock.send_to(&d, addr).is_err() {
+                while sock.recv_from(&mut ack_buf).is_ok() {}
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            if k % 100 == 0 {
+                while sock.recv_from(&mut ack_buf).is_ok() {}
+                let t = Instant::now();
+                let _ = cmd(addr, "PING");
+                base.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(round.elapsed()));
+    }
     let before = cmd(addr, "STATE").unwrap_or_default();
+    eprintln!("silence (server pid {})", child.id());
     let commits = |s: &str| -> u64 {
         s.lines()
             .find_map(|l| l.strip_prefix("-- store thread server.db requests "))
@@ -219,6 +240,12 @@ fn main() {
         pct(&mut pings, 0.5),
         pct(&mut pings, 0.99),
         pct(&mut pings, 1.0)
+    );
+    let nb = base.len();
+    println!(
+        "  PING before it, while all hosts heartbeat ({nb} round trips): median {:.2} ms, p99 {:.2} ms",
+        pct(&mut base, 0.5),
+        pct(&mut base, 0.99)
     );
     let _ = child.kill();
     let _ = child.wait();

@@ -36,10 +36,7 @@ impl Notifier {
             return None;
         }
         let now: BTreeSet<String> =
-            rules::route(&self.work, &self.levels, &a.host, &a.item, a.level)
-                .into_iter()
-                .map(|r| r.channel)
-                .collect();
+            self.route(&a.host, &a.item, a.level).into_iter().map(|r| r.channel).collect();
         let to: Vec<(String, String)> = a
             .users
             .iter()

@@ -42,7 +42,9 @@ use std::time::{Duration, Instant};
 /// Most requests in one drain (one transaction): bounds how long the first
 /// of them waits for its commit.
 const DRAIN_MAX: usize = 4096;
-/// The notifier snapshot is rebuilt at most this often under load.
+/// The notifier snapshot is rebuilt at most this often under load, and
+/// at least ten times its own cost apart (10,000 alerts take milliseconds
+/// to show), so it takes under a tenth of the thread.
 const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
 
 /// What the loop asks of the store.
@@ -230,6 +232,7 @@ impl Store {
             crash_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             dirty: true,
             last_view: None,
+            snapshot_every: SNAPSHOT_EVERY,
             new_events: 0,
             cleaned: 0,
         };
@@ -291,6 +294,7 @@ struct Worker {
     /// The notifier changed since the last snapshot.
     dirty: bool,
     last_view: Option<Instant>,
+    snapshot_every: Duration,
     /// Events stored and cleaned in this drain, counted once it commits.
     new_events: u64,
     cleaned: u64,
@@ -322,8 +326,8 @@ impl Worker {
     fn next(&mut self, rx: &Receiver<Req>) -> Option<Req> {
         loop {
             let wait = if self.dirty {
-                let since = self.last_view.map(|t| t.elapsed()).unwrap_or(SNAPSHOT_EVERY);
-                SNAPSHOT_EVERY.saturating_sub(since)
+                let since = self.last_view.map(|t| t.elapsed()).unwrap_or(self.snapshot_every);
+                self.snapshot_every.saturating_sub(since)
             } else if self.stall.is_some() {
                 Duration::from_millis(200)
             } else {
@@ -397,7 +401,9 @@ impl Worker {
                 *n = next;
             }
         }
-        if self.dirty && (waited || self.last_view.is_none_or(|t| t.elapsed() >= SNAPSHOT_EVERY)) {
+        if self.dirty
+            && (waited || self.last_view.is_none_or(|t| t.elapsed() >= self.snapshot_every))
+        {
             self.snapshot();
         }
         if !answers.is_empty() {
@@ -420,6 +426,7 @@ impl Worker {
     }
 
     fn snapshot(&mut self) {
+        let began = Instant::now();
         let mut state = String::new();
         self.notifier.state_lines(&mut state, crate::state::Now::wall_now());
         let v = Arc::new(View { state, dump: self.notifier.dump() });
@@ -428,6 +435,7 @@ impl Worker {
         }
         self.dirty = false;
         self.last_view = Some(Instant::now());
+        self.snapshot_every = SNAPSHOT_EVERY.max(began.elapsed() * 10);
     }
 
     fn handle(&mut self, r: Req) -> Option<Answer> {
