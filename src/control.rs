@@ -88,7 +88,7 @@ pub fn clients_table(conf: &Conf, host: Option<&str>) -> Result<i32> {
             v["hosts"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
         for name in names {
             println!();
-            print!("{}", crate::tables::host_items(&v, &name, crate::state::Now::wall_now()));
+            print!("{}", crate::tables::host_items(&v, &name, crate::clock::Now::wall_now()));
         }
     }
     Ok(0)

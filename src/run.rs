@@ -8,12 +8,14 @@
 //! - otherwise a client: its cached `$vardir/work.json`, else a bootstrap
 //!   work that knows only the server, until the server sends the real one.
 
+use crate::clock::Now;
 use crate::conf::Conf;
 use crate::daemon::{self, ReadyPipe};
+use crate::effects::Effects;
 use crate::error::{Error, Result};
 use crate::event_loop::{self, EventLoop, Exit, Sockets};
 use crate::reexec;
-use crate::state::{Bound, Counters, Effects, Now, State};
+use crate::state::{Bound, Counters, State};
 use crate::work::model::{Endpoint, Ports, Roles, Work};
 use crate::work::version::{self, Version};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -217,24 +219,8 @@ pub fn apply_conf_overrides(conf: &Conf, mut w: Work) -> Work {
             }
         }
     }
-    let iv = &mut w.intervals;
     for (k, v) in &conf.intervals {
-        match k.as_str() {
-            "ival_heartbeat" => iv.heartbeat = *v,
-            "ival_make_state" => iv.make_state = *v,
-            "ival_send_report" => iv.send_report = *v,
-            "ival_check_work" => iv.check_work = *v,
-            "ival_keep_events" => iv.keep_events = *v,
-            "ival_keep_history" => iv.keep_history = *v,
-            "ival_renotify" => iv.renotify = *v,
-            "ival_server_dead" => iv.server_dead = *v,
-            "ival_deadman" => iv.deadman = *v,
-            "ival_upgrade_check" => iv.upgrade_check = *v,
-            "grace" => iv.grace = *v,
-            "missed" => iv.missed = *v as u32,
-            "hbd_senders" => iv.hbd_senders = *v as u32,
-            _ => {}
-        }
+        w.intervals.set(k, *v);
     }
     w
 }
@@ -500,7 +486,7 @@ fn settle_version(conf: &Conf, host: &str, work: &Work, lm: Version) -> Version 
 fn build_parts(st: &mut State, now: Now, fx: &mut Effects) -> Result<()> {
     let roles = st.work.roles;
     if roles.server && st.server.is_none() {
-        st.server = Some(crate::server::Server::start(st, now, fx)?);
+        st.server = Some(crate::server::Server::start(&st.setup(), now, fx)?);
     } else if !roles.server {
         if let Some(mut s) = st.server.take() {
             s.shutdown(now, fx);
@@ -513,7 +499,7 @@ fn build_parts(st: &mut State, now: Now, fx: &mut Effects) -> Result<()> {
         st.pmaker = None;
     }
     if roles.client && st.client.is_none() {
-        st.client = Some(crate::client::Client::start(st, now, fx)?);
+        st.client = Some(crate::client::Client::start(&st.setup(), now, fx)?);
     } else if !roles.client {
         if let Some(mut c) = st.client.take() {
             c.shutdown(now, fx);

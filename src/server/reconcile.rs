@@ -11,8 +11,9 @@
 //! so each is sent once: after it the item is no longer open.
 
 use super::{fleet, Server};
+use crate::clock::Now;
+use crate::effects::Effects;
 use crate::event::Event;
-use crate::state::{Effects, Now};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 

@@ -5,7 +5,7 @@
 
 use super::Server;
 use crate::command::{frame_err, Request};
-use crate::verbs::{Deferred, Reply, RELAYABLE};
+use crate::verbs::reply::{Deferred, Reply, RELAYABLE};
 
 impl Server {
     /// ALLPING / ALLSEND: the command to every client, in host order.

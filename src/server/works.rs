@@ -4,10 +4,12 @@
 //! new files: the server's own means a reload in place, another host's a
 //! new version in that host's ACKs.
 
-use super::{Server, ServerTick};
+use super::Server;
+use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
-use crate::state::{Effects, Now, Tick};
-use crate::verbs::Reply;
+use crate::effects::ServerTick;
+use crate::effects::{Effects, Tick};
+use crate::verbs::reply::Reply;
 use crate::work::version::{self, Version};
 use serde_json::{json, Value};
 use std::net::IpAddr;

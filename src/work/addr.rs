@@ -27,6 +27,14 @@ pub fn parse_host_port(s: &str, default_port: u16) -> Option<SocketAddr> {
     resolve(s, default_port)
 }
 
+/// IPv4-mapped IPv6 addresses compare as IPv4.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

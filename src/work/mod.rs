@@ -5,6 +5,7 @@
 //! here opens sockets; only `mkwork` and `resolve::load` touch files.
 
 pub mod addr;
+pub mod check;
 pub mod logins;
 pub mod mkwork;
 pub mod model;

@@ -2,32 +2,16 @@
 //! now) -> Reply`. No sockets here; answers that need other hosts (ALLPING,
 //! RELAY) come back as `Reply::Later` and the loop runs the calls.
 
+use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
-use crate::state::{Effects, Now, State};
+use crate::effects::Effects;
+use crate::state::State;
+use reply::{Deferred, Reply};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
-pub enum Reply {
-    /// A complete framed answer.
-    Now(String),
-    /// Run these calls, then `finish` builds the answer.
-    Later(Deferred),
-    /// Run this upgrade job in a helper thread; its result is the answer.
-    Job(crate::upgrade::verb::UpgradeTask),
-    /// A complete framed answer shared with other sessions (BINARY).
-    Shared(std::sync::Arc<Vec<u8>>),
-}
-
-#[derive(Debug, Clone)]
-pub struct Deferred {
-    pub verb: String,
-    pub relay: bool,
-    /// (host, address, command line), in host order.
-    pub parts: Vec<(String, SocketAddr, String)>,
-}
-
-/// Verbs a server forwards with RELAY.
-pub const RELAYABLE: &[&str] = &["PING", "STATE", "HIST", "SEND", "DUMP"];
+pub mod reply;
+mod upgrade;
 
 fn ok(verb: &str, body: &str) -> Reply {
     Reply::Now(frame_ok(verb, body))
@@ -68,8 +52,8 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
                 (None, None) => err(v, "not a client"),
             }
         }
-        "UPGRADE" => crate::upgrade::verb::upgrade(st, req, peer, local),
-        "BINARY" => crate::upgrade::verb::binary(st),
+        "UPGRADE" => upgrade::upgrade(st, req, peer, local),
+        "BINARY" => upgrade::binary(st),
         "WORK" | "WORK_LM" | "REPORT" | "EVENTS" | "CLIENTS" | "ALLPING" | "ALLSEND" | "RELAY"
         | "ACK" | "SILENCE" => match st.server.as_mut() {
             Some(s) => s.verb(req, peer, local, now, fx),
@@ -115,7 +99,7 @@ pub fn refusal_kind(why: &str) -> &'static str {
 fn probe(st: &State, req: &Request, peer: IpAddr) -> Reply {
     let v = "PROBE";
     let from_server =
-        st.server_cmd_addr().is_some_and(|a| a.ip() == crate::state::canonical_ip(peer));
+        st.server_cmd_addr().is_some_and(|a| a.ip() == crate::work::addr::canonical_ip(peer));
     if !from_server {
         return err(v, "access denied: only the server may ask PROBE");
     }
@@ -154,42 +138,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Seconds as `3d4h`, `5m2s`, `0.31s`.
-pub fn fmt_age(secs: f64) -> String {
-    if !secs.is_finite() {
-        return "never".into();
-    }
-    let s = secs.max(0.0) as u64;
-    let (d, h, m, sec) = (s / 86400, s % 86400 / 3600, s % 3600 / 60, s % 60);
-    match (d, h, m) {
-        (0, 0, 0) => format!("{sec}s"),
-        (0, 0, _) => format!("{m}m{sec}s"),
-        (0, _, _) => format!("{h}h{m}m"),
-        _ => format!("{d}d{h}h"),
-    }
-}
-
-/// Unix seconds as `2026-11-22 10:01:02 UTC`.
-pub fn fmt_time(t: f64) -> String {
-    let s = t.max(0.0) as i64;
-    let (days, rem) = (s.div_euclid(86400), s.rem_euclid(86400));
-    let (y, mo, d) = civil_from_days(days);
-    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Days since 1970-01-01 -> (year, month, day); Howard Hinnant's algorithm.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z.rem_euclid(146097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
-}
-
 /// The STATE text: `-- key value` lines; a function of the state only.
 pub fn state_text(st: &State, now: Now) -> String {
     let mut s = String::new();
@@ -212,8 +160,12 @@ pub fn state_text(st: &State, now: Now) -> String {
     let _ = writeln!(s, "-- log {log} ({:?})", st.conf.loglvl);
     let _ = writeln!(s, "-- vardir {}", st.conf.vardir.display());
     let lm = st.work_lm;
-    let _ = writeln!(s, "-- work {} (lm {lm})", fmt_time(crate::work::version::to_secs(lm)));
-    let _ = writeln!(s, "-- uptime {}", fmt_age(now.wall - st.started));
+    let _ = writeln!(
+        s,
+        "-- work {} (lm {lm})",
+        crate::clock::fmt_time(crate::work::version::to_secs(lm))
+    );
+    let _ = writeln!(s, "-- uptime {}", crate::clock::fmt_age(now.wall - st.started));
     let _ = writeln!(s, "-- pid {}", std::process::id());
     let _ = writeln!(s, "-- cpu_seconds {:.3}", cpu_seconds());
     let _ = writeln!(s, "-- commands {}", st.counters.commands);
@@ -255,36 +207,6 @@ pub fn dump(st: &State, now: Now) -> serde_json::Value {
     })
 }
 
-/// Builds the answer of a deferred verb from its calls' results.
-pub fn finish(d: &Deferred, results: Vec<crate::session::CallResult>) -> String {
-    if d.relay {
-        return match results.into_iter().next() {
-            Some(Ok(text)) => text,
-            Some(Err(e)) => frame_err(&d.verb, &format!("relay to {}: {e}", d.parts[0].0)),
-            None => frame_err(&d.verb, "relay: no answer"),
-        };
-    }
-    let mut body = String::new();
-    for ((host, _, _), r) in d.parts.iter().zip(results) {
-        match r.map(|t| crate::command::parse_answer(&t)) {
-            // Each answer line names the client that gave it: a SEND
-            // answer names only the server it reports to.
-            Ok(Ok(b)) => {
-                for line in b.lines() {
-                    let _ = writeln!(body, "{host}: {line}");
-                }
-            }
-            Ok(Err(e)) => {
-                let _ = writeln!(body, "-- {host} error: {e}");
-            }
-            Err(e) => {
-                let _ = writeln!(body, "-- {host} unreachable: {e}");
-            }
-        }
-    }
-    frame_ok(&d.verb, &body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,29 +220,5 @@ mod tests {
         assert_eq!(refusal_kind("bad args: pnts 0"), "bad args");
         assert_eq!(refusal_kind("bad secret"), "bad secret");
         assert_eq!(refusal_kind("too many events (10001 > 10000)"), "refused");
-    }
-
-    #[test]
-    fn time_formats() {
-        assert_eq!(fmt_time(0.0), "1970-01-01 00:00:00 UTC");
-        assert_eq!(fmt_time(1_795_000_000.0), "2026-11-18 11:06:40 UTC");
-        assert_eq!(fmt_age(5.2), "5s");
-        assert_eq!(fmt_age(3666.0), "1h1m");
-        assert_eq!(fmt_age(90000.0), "1d1h");
-    }
-
-    #[test]
-    fn finish_names_each_client_in_order_and_lists_unreachable_12_11() {
-        let a: SocketAddr = "127.0.0.2:1".parse().unwrap();
-        let d = Deferred {
-            verb: "ALLPING".into(),
-            relay: false,
-            parts: vec![("a".into(), a, "PING".into()), ("b".into(), a, "PING".into())],
-        };
-        let out = finish(
-            &d,
-            vec![Ok(frame_ok("PING", "PONG from client a")), Err("connect: refused".into())],
-        );
-        assert_eq!(out, "COMMAND ALLPING\na: PONG from client a\n-- b unreachable: connect: refused\nCOMMAND DONE\n");
     }
 }
