@@ -6,6 +6,7 @@
 
 pub mod addr;
 pub mod check;
+pub mod load;
 pub mod logins;
 pub mod mkwork;
 pub mod model;
