@@ -304,27 +304,15 @@ impl Client {
         self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
     }
 
-    pub fn verb(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
-        match req.verb.as_str() {
-            "HIST" => self.hist(req, now),
-            "ZAP" => self.zap(now),
-            "SEND" => {
-                // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = match crate::ranges::send_spread(&req.args) {
-                    Ok(s) => s,
-                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
-                };
-                self.schedule_report(now, fx, sync::jitter(spread));
-                let when = crate::clock::fmt_time(self.next_report_wall);
-                let body = format!("SEND next_send {} {when}", self.work.server.host);
-                Reply::Now(frame_ok("SEND", &body))
-            }
-            v => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
+    /// SEND: report within `spread` seconds; (the server reported to,
+    /// when the report is due, wall clock).
+    pub fn report_soon(&mut self, spread: f64, now: Now, fx: &mut Effects) -> (String, f64) {
+        self.schedule_report(now, fx, sync::jitter(spread));
+        (self.work.server.host.clone(), self.next_report_wall)
     }
 
     /// `HIST [ival] [pnts] [host] [item...]`: this host's history only.
-    fn hist(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn hist(&self, req: &Request, now: Now) -> Reply {
         let mut args = req.args.iter().peekable();
         let mut ival = "H".to_string();
         if let Some(a) = args.peek() {
@@ -367,7 +355,7 @@ impl Client {
         self.items.get(name).is_some()
     }
 
-    fn zap(&mut self, now: Now) -> Reply {
+    pub(crate) fn zap(&mut self, now: Now) -> Reply {
         match self.history.zap_all(now.wall, self.work.intervals.keep_history) {
             Ok((before, after)) => {
                 Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))

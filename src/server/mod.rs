@@ -284,34 +284,12 @@ impl Server {
         self.by_tag.get(name).cloned()
     }
 
-    pub fn verb(
-        &mut self,
-        req: &Request,
-        peer: IpAddr,
-        local: bool,
-        now: Now,
-        fx: &mut Effects,
-    ) -> Reply {
-        let v = req.verb.as_str();
-        match v {
-            "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now, fx),
-            "EVENTS" => self.events(req, peer, local, now, fx),
-            "CLIENTS" => self.clients(req, now),
-            "ALLPING" | "ALLSEND" => self.all(v),
-            "RELAY" => self.relay(req),
-            "ACK" => self.ack(req),
-            "SILENCE" => self.silence(req, now, fx),
-            _ => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
-    }
-
     /// May `peer` speak for `host`? Its own address, or localhost.
     fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
         local || self.by_ip.get(&crate::work::addr::canonical_ip(peer)).is_some_and(|h| h == host)
     }
 
-    fn report(
+    pub(crate) fn report(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -346,7 +324,7 @@ impl Server {
         Reply::Now(frame_ok("REPORT", &body.to_string()))
     }
 
-    fn events(
+    pub(crate) fn events(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -407,7 +385,7 @@ impl Server {
         );
     }
 
-    fn clients(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn clients(&self, req: &Request, now: Now) -> Reply {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed =
@@ -490,7 +468,7 @@ impl Server {
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
-    fn ack(&mut self, req: &Request) -> Reply {
+    pub(crate) fn ack(&mut self, req: &Request) -> Reply {
         let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
             return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
         };
@@ -505,7 +483,7 @@ impl Server {
     }
 
     /// `SILENCE <host> [item] <ival>`: a maintenance window.
-    fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
+    pub(crate) fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
         let usage = "usage: SILENCE <host> [item] <ival>";
         let (name, item, ival) = match req.args.as_slice() {
             [h, i] => (h, None, i),

@@ -1,23 +1,111 @@
-//! One function per verb of the command port: `(request, &mut State, peer,
-//! now) -> Reply`. No sockets here; answers that need other hosts (ALLPING,
-//! RELAY) come back as `Reply::Later` and the loop runs the calls.
+//! The command port's verbs: one table (`VERBS`: name -> handler, the roles
+//! that answer it, who may call it) and one `dispatch`. The handlers are
+//! split by role: `host.rs` (any host), `client.rs`, `server.rs`,
+//! `upgrade.rs`; each calls the part's domain methods and frames the answer
+//! (`reply.rs`). No sockets here: answers that need other hosts (ALLPING,
+//! RELAY, PROBE) come back as `Reply::Later` and the loop runs the calls.
+//!
+//! A new verb is one handler function and one row of `VERBS` (and its
+//! section in docs/command-port.md, which a test holds against the table).
 
 use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
 use crate::effects::Effects;
 use crate::state::State;
-use reply::{Deferred, Reply};
-use std::fmt::Write as _;
-use std::net::{IpAddr, SocketAddr};
+use reply::Reply;
+use std::net::IpAddr;
 
+mod client;
+mod host;
 pub mod reply;
+mod server;
 mod upgrade;
 
-fn ok(verb: &str, body: &str) -> Reply {
+/// A role part that answers a verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Any host: no part needed.
+    Host,
+    Client,
+    Server,
+}
+
+/// Who may call a verb, past the port's own access check (`State::allowed`:
+/// localhost, this host's server, a host of the fleet the server knows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    /// Anyone the port lets in; the handler may check more (STOP's secret,
+    /// REPORT's sender, UPGRADE's subcommands).
+    Allowed,
+    /// Only this host's server (its address in the work).
+    Server,
+}
+
+/// One request being answered.
+pub struct Call<'a> {
+    pub st: &'a mut State,
+    pub req: &'a Request,
+    pub peer: IpAddr,
+    /// Is the peer this host itself?
+    pub local: bool,
+    pub now: Now,
+    pub fx: &'a mut Effects,
+}
+
+pub struct Verb {
+    pub name: &'static str,
+    /// The host must have one of these parts (`Host`: none needed); else
+    /// `not a client` / `not a server`, after the first listed.
+    pub roles: &'static [Role],
+    pub who: Who,
+    pub run: fn(&mut Call) -> Reply,
+}
+
+const HOST: &[Role] = &[Role::Host];
+const CLIENT: &[Role] = &[Role::Client];
+const SERVER: &[Role] = &[Role::Server];
+
+/// Every verb of the command port (docs/command-port.md).
+pub const VERBS: &[Verb] = &[
+    Verb { name: "PING", roles: HOST, who: Who::Allowed, run: host::ping },
+    Verb { name: "PROBE", roles: CLIENT, who: Who::Server, run: host::probe },
+    Verb { name: "STATE", roles: HOST, who: Who::Allowed, run: host::state },
+    Verb { name: "DUMP", roles: HOST, who: Who::Allowed, run: host::dump_verb },
+    Verb { name: "STOP", roles: HOST, who: Who::Allowed, run: host::stop },
+    Verb { name: "WORK_RELOAD", roles: HOST, who: Who::Allowed, run: host::work_reload },
+    // On the server, HIST naming another host is that host's history.
+    Verb {
+        name: "HIST",
+        roles: &[Role::Client, Role::Server],
+        who: Who::Allowed,
+        run: client::hist,
+    },
+    Verb { name: "ZAP", roles: CLIENT, who: Who::Allowed, run: client::zap },
+    Verb { name: "SEND", roles: CLIENT, who: Who::Allowed, run: client::send },
+    Verb { name: "UPGRADE", roles: HOST, who: Who::Allowed, run: upgrade::upgrade },
+    Verb { name: "BINARY", roles: HOST, who: Who::Allowed, run: upgrade::binary },
+    Verb { name: "WORK", roles: SERVER, who: Who::Allowed, run: server::work },
+    Verb { name: "WORK_LM", roles: SERVER, who: Who::Allowed, run: server::work },
+    Verb { name: "REPORT", roles: SERVER, who: Who::Allowed, run: server::report },
+    Verb { name: "EVENTS", roles: SERVER, who: Who::Allowed, run: server::events },
+    Verb { name: "CLIENTS", roles: SERVER, who: Who::Allowed, run: server::clients },
+    Verb { name: "ALLPING", roles: SERVER, who: Who::Allowed, run: server::all },
+    Verb { name: "ALLSEND", roles: SERVER, who: Who::Allowed, run: server::all },
+    Verb { name: "RELAY", roles: SERVER, who: Who::Allowed, run: server::relay },
+    Verb { name: "ACK", roles: SERVER, who: Who::Allowed, run: server::ack },
+    Verb { name: "SILENCE", roles: SERVER, who: Who::Allowed, run: server::silence },
+];
+
+/// The row of a verb (names are upper case on the wire: `command` parses so).
+pub fn verb(name: &str) -> Option<&'static Verb> {
+    VERBS.iter().find(|v| v.name == name)
+}
+
+pub(crate) fn ok(verb: &str, body: &str) -> Reply {
     Reply::Now(frame_ok(verb, body))
 }
 
-fn err(verb: &str, reason: &str) -> Reply {
+pub(crate) fn err(verb: &str, reason: &str) -> Reply {
     Reply::Now(frame_err(verb, reason))
 }
 
@@ -29,39 +117,15 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
         st.counters.refuse("access denied");
         return err(v, "access denied");
     }
-    let local = st.is_local(peer);
-    let reply = match v {
-        "PING" => ping(st),
-        "PROBE" => probe(st, req, peer),
-        "STATE" => ok(v, &state_text(st, now)),
-        "DUMP" => ok(v, &dump(st, now).to_string()),
-        "STOP" => stop(st, req),
-        "WORK_RELOAD" => {
-            st.reload = true;
-            ok(v, "reloading work")
-        }
-        "HIST" | "ZAP" | "SEND" => {
-            // On the server, HIST naming another host is that host's history.
-            let elsewhere = match v {
-                "HIST" => st.server.as_ref().and_then(|s| s.hist_elsewhere(req)),
-                _ => None,
-            };
-            match (elsewhere, st.client.as_mut()) {
-                (Some(r), _) => r,
-                (None, Some(c)) => c.verb(req, now, fx),
-                (None, None) => err(v, "not a client"),
-            }
-        }
-        "UPGRADE" => upgrade::upgrade(st, req, peer, local),
-        "BINARY" => upgrade::binary(st),
-        "WORK" | "WORK_LM" | "REPORT" | "EVENTS" | "CLIENTS" | "ALLPING" | "ALLSEND" | "RELAY"
-        | "ACK" | "SILENCE" => match st.server.as_mut() {
-            Some(s) => s.verb(req, peer, local, now, fx),
-            None => err(v, "not a server"),
-        },
-        _ => {
-            st.counters.refuse("unknown command");
-            return err(v, &format!("unknown command {v}"));
+    let Some(row) = verb(v) else {
+        st.counters.refuse("unknown command");
+        return err(v, &format!("unknown command {v}"));
+    };
+    let reply = match refusal(st, row, peer) {
+        Some(why) => err(v, &why),
+        None => {
+            let local = st.is_local(peer);
+            (row.run)(&mut Call { st, req, peer, local, now, fx })
         }
     };
     if let Reply::Now(text) = &reply {
@@ -70,6 +134,29 @@ pub fn dispatch(st: &mut State, req: &Request, peer: IpAddr, now: Now, fx: &mut 
         }
     }
     reply
+}
+
+/// Why the table refuses this call (who may ask, which part answers), if it does.
+fn refusal(st: &State, row: &Verb, peer: IpAddr) -> Option<String> {
+    if row.who == Who::Server {
+        let ip = crate::work::addr::canonical_ip(peer);
+        let from_server = st.server_cmd_addr().is_some_and(|a| a.ip() == ip);
+        if !from_server {
+            return Some(format!("access denied: only the server may ask {}", row.name));
+        }
+    }
+    let has = |r: &Role| match r {
+        Role::Host => true,
+        Role::Client => st.client.is_some(),
+        Role::Server => st.server.is_some(),
+    };
+    match row.roles.iter().any(has) {
+        true => None,
+        false => Some(match row.roles.first() {
+            Some(Role::Server) => "not a server".into(),
+            _ => "not a client".into(),
+        }),
+    }
 }
 
 /// What kind of refusal an error answer is, in a few fixed words (the
@@ -93,120 +180,6 @@ pub fn refusal_kind(why: &str) -> &'static str {
     }
 }
 
-/// `PROBE HOST ADDR`: the server asks this client to PING a suspected host
-/// (issue 15's confirmation). Only the server may ask: anyone else could
-/// make the fleet's clients connect wherever they like.
-fn probe(st: &State, req: &Request, peer: IpAddr) -> Reply {
-    let v = "PROBE";
-    let from_server =
-        st.server_cmd_addr().is_some_and(|a| a.ip() == crate::work::addr::canonical_ip(peer));
-    if !from_server {
-        return err(v, "access denied: only the server may ask PROBE");
-    }
-    if st.client.is_none() {
-        return err(v, "not a client");
-    }
-    let [host, addr] = req.args.as_slice() else {
-        return err(v, "usage: PROBE HOST ADDR:PORT");
-    };
-    let Ok(addr) = addr.parse::<SocketAddr>() else {
-        return err(v, &format!("usage: PROBE HOST ADDR:PORT ('{addr}' is not an address)"));
-    };
-    let d =
-        Deferred { verb: v.into(), relay: false, parts: vec![(host.clone(), addr, "PING".into())] };
-    Reply::Later(d)
-}
-
-fn ping(st: &State) -> Reply {
-    ok("PING", &format!("PONG from {} {} {}", st.roles_text(), st.hostname, crate::VERSION))
-}
-
-fn stop(st: &mut State, req: &Request) -> Reply {
-    match req.args.first() {
-        Some(s)
-            if !st.secret.is_empty() && constant_time_eq(s.as_bytes(), st.secret.as_bytes()) =>
-        {
-            st.stop = true;
-            ok("STOP", &format!("stopping {}", st.hostname))
-        }
-        Some(_) => err("STOP", "bad secret"),
-        None => err("STOP", "STOP needs the secret from hbmon.stp"),
-    }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The STATE text: `-- key value` lines; a function of the state only.
-pub fn state_text(st: &State, now: Now) -> String {
-    let mut s = String::new();
-    let _ = writeln!(s, "-- version {}", crate::VERSION);
-    let _ = writeln!(s, "-- roles {}", st.roles_text());
-    let _ = writeln!(s, "-- hostname {}", st.hostname);
-    let sv = &st.work.server;
-    let _ = writeln!(s, "-- server {} {}:{}", sv.host, sv.address, sv.ports.port);
-    let _ = writeln!(s, "-- listening on {} (command)", st.bound.cmd);
-    if let Some(u) = st.bound.udp {
-        let _ = writeln!(s, "-- listening on {u} (heartbeat udp)");
-    }
-    if let Some(h) = st.bound.http {
-        let _ = writeln!(s, "-- listening on {h} (dashboard http)");
-    }
-    let log = match &st.conf.log {
-        crate::conf::LogTarget::Syslog => "syslog".to_string(),
-        _ => st.conf.log_file().display().to_string(),
-    };
-    let _ = writeln!(s, "-- log {log} ({:?})", st.conf.loglvl);
-    let _ = writeln!(s, "-- vardir {}", st.conf.vardir.display());
-    let lm = st.work_lm;
-    let _ = writeln!(
-        s,
-        "-- work {} (lm {lm})",
-        crate::clock::fmt_time(crate::work::version::to_secs(lm))
-    );
-    let _ = writeln!(s, "-- uptime {}", crate::clock::fmt_age(now.wall - st.started));
-    let _ = writeln!(s, "-- pid {}", std::process::id());
-    let _ = writeln!(s, "-- cpu_seconds {:.3}", cpu_seconds());
-    let _ = writeln!(s, "-- commands {}", st.counters.commands);
-    for (reason, n) in &st.counters.refused {
-        let _ = writeln!(s, "-- refused {reason} {n}");
-    }
-    if let Some(c) = &st.client {
-        c.state_lines(&mut s, now);
-    }
-    if let Some(sv) = &st.server {
-        sv.state_lines(&mut s, now);
-    }
-    s
-}
-
-/// This process's user+system CPU time in seconds.
-pub fn cpu_seconds() -> f64 {
-    match nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF) {
-        Ok(u) => {
-            let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-            tv(u.user_time()) + tv(u.system_time())
-        }
-        Err(_) => 0.0,
-    }
-}
-
-/// The full state as JSON (DUMP).
-pub fn dump(st: &State, now: Now) -> serde_json::Value {
-    serde_json::json!({
-        "version": crate::VERSION,
-        "hostname": st.hostname,
-        "roles": st.work.roles,
-        "work_lm": st.work_lm,
-        "started": st.started,
-        "now": now.wall,
-        "counters": st.counters,
-        "client": st.client.as_ref().map(|c| c.dump(now)),
-        "server": st.server.as_ref().map(|s| s.dump(now)),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,5 +193,18 @@ mod tests {
         assert_eq!(refusal_kind("bad args: pnts 0"), "bad args");
         assert_eq!(refusal_kind("bad secret"), "bad secret");
         assert_eq!(refusal_kind("too many events (10001 > 10000)"), "refused");
+    }
+
+    #[test]
+    fn one_row_per_verb_each_documented() {
+        let doc = include_str!("../../docs/command-port.md");
+        let mut seen = std::collections::HashSet::new();
+        for v in VERBS {
+            assert!(seen.insert(v.name), "{} twice in VERBS", v.name);
+            assert!(v.name.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{}", v.name);
+            assert!(!v.roles.is_empty(), "{}", v.name);
+            assert!(doc.contains(v.name), "docs/command-port.md does not name {}", v.name);
+        }
+        assert!(verb("PING").is_some() && verb("ping").is_none() && verb("NOPE").is_none());
     }
 }

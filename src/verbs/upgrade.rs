@@ -22,7 +22,8 @@ fn err(why: &str) -> Reply {
     Reply::Now(frame_err("UPGRADE", why))
 }
 
-pub fn upgrade(st: &mut State, req: &Request, peer: IpAddr, local: bool) -> Reply {
+pub(super) fn upgrade(c: &mut super::Call) -> Reply {
+    let (st, req, peer, local) = (&mut *c.st, c.req, c.peer, c.local);
     match req.args.first().map(|a| a.to_ascii_uppercase()).as_deref() {
         Some("OFFER") => offer(st, req, peer),
         Some("STATUS") => {
@@ -118,7 +119,8 @@ fn offer(st: &mut State, req: &Request, peer: IpAddr) -> Reply {
 }
 
 /// BINARY: the offered bytes, framed, shared with every other fetch.
-pub fn binary(st: &State) -> Reply {
+pub(super) fn binary(c: &mut super::Call) -> Reply {
+    let st = &*c.st;
     if st.server.is_none() {
         return Reply::Now(frame_err("BINARY", "not a server"));
     }
