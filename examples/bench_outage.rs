@@ -43,7 +43,7 @@ fn heartbeat(i: usize, seq: i64) -> Vec<u8> {
         "HTB",
         &[
             ("name", Value::Str(format!("h{i}.bench.example"))),
-            ("ts", Value::Float(hbmon::state::Now::wall_now())),
+            ("ts", Value::Float(hbmon::clock::Now::wall_now())),
             ("seq", Value::Int(seq)),
             ("interval", Value::Float(1.0)),
             ("bid", Value::Int(1000 + i as i64)),

@@ -32,7 +32,7 @@ fn heartbeat(name: &str, seq: i64) -> Vec<u8> {
         "HTB",
         &[
             ("name", Value::Str(name.into())),
-            ("ts", Value::Float(hbmon::state::Now::wall_now())),
+            ("ts", Value::Float(hbmon::clock::Now::wall_now())),
             ("seq", Value::Int(seq)),
             // Long: these senders never go late while the test counts events.
             ("interval", Value::Float(3600.0)),
@@ -50,7 +50,7 @@ fn heartbeat_acked(sock: &UdpSocket, to: SocketAddr, name: &str, seq: i64) -> Op
 }
 
 fn events_line(host: &str, ids: &[String]) -> String {
-    let now = hbmon::state::Now::wall_now();
+    let now = hbmon::clock::Now::wall_now();
     let events: Vec<serde_json::Value> = ids
         .iter()
         .map(|id| {

@@ -20,12 +20,13 @@ mod stored;
 pub mod udp;
 mod works;
 
+use crate::clock::Now;
 use crate::command::{frame_err, Request};
+use crate::effects::{Effects, ServerCall, ServerTick, Setup, Tick};
 use crate::event::Event;
-use crate::notify::Notifier;
-use crate::state::{Effects, Now, State, Tick};
+use crate::notify::{Notifier, NotifyDone};
 use crate::timers::Chain;
-use crate::verbs::Reply;
+use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
@@ -34,34 +35,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-
-/// Server timers; the periodic ones carry their chain's generation
-/// (`timers::Chain`), so a rebuilt server part never runs two schedules.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerTick {
-    CheckHosts,
-    Persist(u64),
-    Cleanup(u64),
-    Notify,
-    Deadman,
-    /// The poll of the work-files (`ival_check_work`).
-    CheckWork(u64),
-    /// The end of an isolation hold (`isolate.rs`).
-    IsolationEnd,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerCall {
-    /// A probe of a suspected host (`confirm.rs`).
-    Confirm(confirm::Ask),
-}
-
-pub use crate::notify::{NotifyDone, NotifyJob};
-
-/// Delivers one notification (on a helper thread).
-pub fn run_notify_job(j: NotifyJob) -> NotifyDone {
-    crate::notify::run_job(j)
-}
 
 /// Events are handed to delivery at most this long after they arrive.
 const NOTIFY_COALESCE: f64 = 0.02;
@@ -141,13 +114,13 @@ impl Server {
     /// the loop thread, once: before the loop turns at start, or when a
     /// reload makes this host the server), then hands the database to the
     /// store thread.
-    pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
+    pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let opened = db::open(&st.conf.server_db())?;
         let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
-        let notifier = new_notifier(&db, &st.work)?;
+        let notifier = new_notifier(&db, st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
         let work_hosts = st.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
@@ -157,13 +130,13 @@ impl Server {
             Ok(_) => {}
             Err(e) => log::error!("loading the host table: {e}"),
         }
-        let last_notice = beats::last_store_notice(&db, &st.hostname);
+        let last_notice = beats::last_store_notice(&db, st.hostname);
         let store = store::Store::spawn(db, notifier, st.wake.clone())?;
         let mut ingest = udp::Ingest::new();
         let mut journal_stats = None;
         if st.conf.journal_enabled {
             let j = crate::journal::Journal::spawn(
-                crate::journal::JournalConf::from_conf(&st.conf),
+                crate::journal::JournalConf::from_conf(st.conf),
                 crate::journal::QUEUE,
             )?;
             journal_stats = Some(j.stats.clone());
@@ -177,7 +150,7 @@ impl Server {
             }));
         }
         let mut s = Server {
-            host: st.hostname.clone(),
+            host: st.hostname.to_string(),
             work: st.work.clone(),
             works_dir: st.conf.works_dir(),
             store,
@@ -297,7 +270,7 @@ impl Server {
         for h in &sp.hosts {
             let cmd = crate::work::addr::resolve(&h.address, h.ports.port);
             if let Some(a) = cmd {
-                self.by_ip.insert(crate::state::canonical_ip(a.ip()), h.host.clone());
+                self.by_ip.insert(crate::work::addr::canonical_ip(a.ip()), h.host.clone());
             }
             self.by_tag.insert(h.tag.clone(), h.host.clone());
             self.hosts.insert(
@@ -315,34 +288,19 @@ impl Server {
         self.by_tag.get(name).cloned()
     }
 
-    pub fn verb(
+    /// May `peer` speak for `host`? Its own address, or localhost.
+    fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
+        local || self.by_ip.get(&crate::work::addr::canonical_ip(peer)).is_some_and(|h| h == host)
+    }
+
+    pub(crate) fn report(
         &mut self,
         req: &Request,
         peer: IpAddr,
         local: bool,
         now: Now,
-        fx: &mut Effects,
+        _fx: &mut Effects,
     ) -> Reply {
-        let v = req.verb.as_str();
-        match v {
-            "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now),
-            "EVENTS" => self.events(req, peer, local, now, fx),
-            "CLIENTS" => self.clients(req, now),
-            "ALLPING" | "ALLSEND" => self.all(v),
-            "RELAY" => self.relay(req),
-            "ACK" => self.ack(req),
-            "SILENCE" => self.silence(req, now),
-            _ => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
-    }
-
-    /// May `peer` speak for `host`? Its own address, or localhost.
-    fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
-        local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
-    }
-
-    fn report(&mut self, req: &Request, peer: IpAddr, local: bool, now: Now) -> Reply {
         let (host, body) = match fleet::parse_report(&req.rest) {
             Ok(x) => x,
             Err(e) => return Reply::Now(frame_err("REPORT", &e)),
@@ -358,12 +316,12 @@ impl Server {
         }
         let report = Report { time: now.wall, ip: peer.to_string(), body };
         // Answered (`on_store`) once stored.
-        let ticket = crate::state::new_ticket();
+        let ticket = crate::effects::new_ticket();
         self.store.send(store::Req::Report { host, report, ticket });
         Reply::Wait(ticket)
     }
 
-    fn events(
+    pub(crate) fn events(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -383,7 +341,7 @@ impl Server {
             return Reply::Now(frame_err("EVENTS", &why));
         }
         // Answered `ok` (`on_store`) only once the events are committed.
-        let ticket = crate::state::new_ticket();
+        let ticket = crate::effects::new_ticket();
         self.store_events(batch.events, Some(ticket), now, fx);
         Reply::Wait(ticket)
     }
@@ -405,7 +363,7 @@ impl Server {
         );
     }
 
-    fn clients(&mut self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn clients(&mut self, req: &Request, now: Now) -> Reply {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed =
@@ -432,7 +390,7 @@ impl Server {
             cdmp.insert(h.name.clone(), entry);
         }
         // The store thread adds the events and the open alerts.
-        let ticket = crate::state::new_ticket();
+        let ticket = crate::effects::new_ticket();
         self.store.send(store::Req::Clients { ticket, host, item, filter, cdmp, now: now.wall });
         Reply::Wait(ticket)
     }
@@ -477,19 +435,19 @@ impl Server {
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
-    fn ack(&mut self, req: &Request) -> Reply {
+    pub(crate) fn ack(&mut self, req: &Request) -> Reply {
         let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
             return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
         };
         let host = self.resolve_host(name).unwrap_or_else(|| name.clone());
         // Answered once the acknowledgement is on disk.
-        let ticket = crate::state::new_ticket();
+        let ticket = crate::effects::new_ticket();
         self.store.send(store::Req::Ack { ticket, host, item: item.clone() });
         Reply::Wait(ticket)
     }
 
     /// `SILENCE <host> [item] <ival>`: a maintenance window.
-    fn silence(&mut self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn silence(&mut self, req: &Request, now: Now, _fx: &mut Effects) -> Reply {
         let usage = "usage: SILENCE <host> [item] <ival>";
         let (name, item, ival) = match req.args.as_slice() {
             [h, i] => (h, None, i),
@@ -505,9 +463,9 @@ impl Server {
         };
         let until = now.wall + secs;
         let what = item.map(|i| format!("{host} {i}")).unwrap_or(host.clone());
-        let ok = format!("silenced {what} until {}", crate::verbs::fmt_time(until));
+        let ok = format!("silenced {what} until {}", crate::clock::fmt_time(until));
         // Answered once the silence is on disk.
-        let ticket = crate::state::new_ticket();
+        let ticket = crate::effects::new_ticket();
         let item = item.map(str::to_string);
         self.store.send(store::Req::Silence { ticket, host, item, until, secs, ok });
         Reply::Wait(ticket)
@@ -518,7 +476,7 @@ impl Server {
     }
 
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
-        self.by_ip.get(&crate::state::canonical_ip(ip)).map(String::as_str)
+        self.by_ip.get(&crate::work::addr::canonical_ip(ip)).map(String::as_str)
     }
 
     pub fn state_lines(&self, out: &mut String, now: Now) {
@@ -561,7 +519,7 @@ impl Server {
         );
         for name in self.hosts.keys() {
             let rep = match self.reports.get(name) {
-                Some(r) => format!("report {} ago", crate::verbs::fmt_age(now.wall - r.time)),
+                Some(r) => format!("report {} ago", crate::clock::fmt_age(now.wall - r.time)),
                 None => "no report".into(),
             };
             let _ = writeln!(out, "-- client {name} {rep}");
@@ -628,7 +586,6 @@ impl Server {
             ServerTick::Cleanup(_) | ServerTick::Persist(_) | ServerTick::CheckWork(_) => {}
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
-            ServerTick::Deadman => {}
             ServerTick::IsolationEnd => self.isolation_end(now, fx),
         }
     }
@@ -703,8 +660,8 @@ pub fn dashboard(work: &Work) -> Option<String> {
 /// The addresses this host's own client sends heartbeats from: its bind
 /// address and work address; with no bind address (all interfaces) also
 /// loopback, which the kernel picks as the source towards 127.0.0.1.
-fn own_udp_sources(st: &State) -> Vec<IpAddr> {
-    let mut v = st.own_addrs.clone();
+fn own_udp_sources(st: &Setup) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.to_vec();
     let bind =
         st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
     if bind.is_none_or(|b| b.is_unspecified()) {

@@ -28,9 +28,10 @@
 use super::fleet::{self, EventsFilter, Report};
 use super::hosts::SavedHost;
 use crate::command::{frame_err, frame_ok};
+pub use crate::effects::StoreAnswer as Answer;
+use crate::effects::{Done, Ticket, Wake};
 use crate::event::Event;
-use crate::notify::{Notifier, NotifyDone, NotifyJob};
-use crate::state::{Done, Ticket, Wake};
+use crate::notify::{Notifier, NotifyDone};
 use crate::work::model::{Intervals, Level, ServerWork};
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -107,53 +108,17 @@ pub enum Req {
     },
 }
 
-/// What the store answers, after the commit of its drain.
-#[derive(Debug)]
-pub enum Answer {
-    /// EVENTS: `n` events received, `new` stored (None: the store failed).
-    Events {
-        ticket: Ticket,
-        n: usize,
-        new: Option<usize>,
-    },
-    Report {
-        ticket: Ticket,
-        host: String,
-        report: Report,
-        stored: bool,
-    },
-    /// A finished answer (CLIENTS, ACK, SILENCE); `notify_in`: a Notify
-    /// tick is due that many seconds from now.
-    Text {
-        ticket: Ticket,
-        verb: &'static str,
-        text: String,
-        notify_in: Option<f64>,
-    },
-    Jobs {
-        jobs: Vec<NotifyJob>,
-        next: Option<f64>,
-    },
-    /// A delivery's outcome is recorded: it may be handed out again.
-    Recorded {
-        id: i64,
-        next: Option<f64>,
-    },
-}
-
-impl Answer {
-    /// The answer when its drain's commit failed: nothing it did is stored.
-    fn failed(self) -> Answer {
-        match self {
-            Answer::Events { ticket, n, .. } => Answer::Events { ticket, n, new: None },
-            Answer::Report { ticket, host, report, .. } => {
-                Answer::Report { ticket, host, report, stored: false }
-            }
-            Answer::Text { ticket, verb, notify_in, .. } if verb != "CLIENTS" => {
-                Answer::Text { ticket, verb, text: frame_err(verb, "cannot store"), notify_in }
-            }
-            a => a,
+/// The answer when its drain's commit failed: nothing it did is stored.
+fn failed(a: Answer) -> Answer {
+    match a {
+        Answer::Events { ticket, n, .. } => Answer::Events { ticket, n, new: None },
+        Answer::Report { ticket, host, time, ip, body, .. } => {
+            Answer::Report { ticket, host, time, ip, body, stored: false }
         }
+        Answer::Text { ticket, verb, notify_in, .. } if verb != "CLIENTS" => {
+            Answer::Text { ticket, verb, text: frame_err(verb, "cannot store"), notify_in }
+        }
+        a => a,
     }
 }
 
@@ -382,7 +347,7 @@ impl Worker {
                     Some(v.saturating_sub(cleaned))
                 });
         } else {
-            answers = answers.into_iter().map(Answer::failed).collect();
+            answers = answers.into_iter().map(failed).collect();
         }
         if let Err(e) = self.notifier.flush(&self.conn) {
             log::error!("notifications: {e}");
@@ -428,7 +393,7 @@ impl Worker {
     fn snapshot(&mut self) {
         let began = Instant::now();
         let mut state = String::new();
-        self.notifier.state_lines(&mut state, crate::state::Now::wall_now());
+        self.notifier.state_lines(&mut state, crate::clock::Now::wall_now());
         let v = Arc::new(View { state, dump: self.notifier.dump() });
         if let Ok(mut g) = self.shared.view.lock() {
             *g = v;
@@ -471,7 +436,8 @@ impl Worker {
                         false
                     }
                 };
-                Some(Answer::Report { ticket, host, report, stored })
+                let Report { time, ip, body } = report;
+                Some(Answer::Report { ticket, host, time, ip, body, stored })
             }
             Req::Clients { ticket, host, item, filter, cdmp, now } => {
                 let text = match fleet::query_events(c, host.as_deref(), item.as_deref(), &filter) {

@@ -4,9 +4,10 @@
 
 use super::store::{Answer, Req};
 use super::Server;
+use crate::clock::Now;
 use crate::command::{frame_err, frame_ok};
+use crate::effects::{Effects, Ticket};
 use crate::event::Event;
-use crate::state::{Effects, Now, Ticket};
 use serde_json::json;
 
 impl Server {
@@ -48,7 +49,8 @@ impl Server {
                     };
                     fx.answers.push((ticket, text));
                 }
-                Answer::Report { ticket, host, report, stored } => {
+                Answer::Report { ticket, host, time, ip, body, stored } => {
+                    let report = super::fleet::Report { time, ip, body };
                     if !stored {
                         fx.answers.push((ticket, frame_err("REPORT", "cannot store the report")));
                         continue;
@@ -70,7 +72,7 @@ impl Server {
                 }
                 Answer::Jobs { jobs, next } => {
                     let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
-                    fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))));
+                    fx.jobs.extend(new.map(|j| crate::effects::Job::Notify(Box::new(j))));
                     if let Some(t) = next {
                         self.notify_soon(now, fx, t - now.wall);
                     }
