@@ -413,6 +413,8 @@ impl Records {
             grace: iv.grace,
             missed: iv.missed,
             kind: super::detector::Kind::from_intervals(iv),
+            // The server has a command address only for hosts of the work.
+            confirmable: h.in_work,
         }
     }
 

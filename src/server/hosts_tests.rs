@@ -12,8 +12,15 @@ fn entry(name: &str, addr: &str) -> HostEntry {
     }
 }
 
+/// The fixed rule (`detector fixed`): these tests time its late and down.
 fn iv(interval: f64) -> Intervals {
-    Intervals { heartbeat: interval, grace: 0.5, missed: 3, ..Intervals::default() }
+    Intervals {
+        heartbeat: interval,
+        grace: 0.5,
+        missed: 3,
+        detector_tuned: false,
+        ..Intervals::default()
+    }
 }
 
 fn table(key: Option<&[u8]>) -> HostTable {
@@ -81,6 +88,40 @@ fn first_heartbeat_new_to_up_with_ack() {
     assert_eq!(h.rtt_ms, Some(0.31));
     assert_eq!(h.seq, Some(2));
     assert_eq!(t.host_by_ip("127.0.0.2".parse().unwrap()), Some("a.example"));
+}
+
+/// The default (tuned) detector: a work host is never `late` from silence,
+/// it is suspected (`down` to the table, confirmed by `confirm.rs`); a name
+/// not in the work, which the server cannot probe, goes late then down by
+/// the tuned phi's own thresholds.
+#[test]
+fn tuned_default_suspects_work_hosts_and_judges_strangers_alone() {
+    let conf = TableConf { intervals: Intervals { grace: 0.5, ..Intervals::default() }, key: None };
+    let mut t = HostTable::new(conf, &[entry("a.example", "127.0.0.2")]);
+    for s in 1..=20 {
+        let now = at(s as f64);
+        let _ = feed(&mut t, &htb("a.example", s, &[]), now);
+        let _ = feed(&mut t, &htb("z.example", s, &[]), now);
+    }
+    let mut seen = Vec::new();
+    let mut now = 20.0;
+    while now < 40.0 {
+        now += 0.05;
+        for c in t.check(at(now)) {
+            seen.push((c.host, c.kind));
+        }
+    }
+    let a: Vec<&ChangeKind> = seen.iter().filter(|(h, _)| h == "a.example").map(|x| &x.1).collect();
+    assert_eq!(a, vec![&ChangeKind::Heartbeat { old: Reach::Up, new: Reach::Down }], "{seen:?}");
+    let z: Vec<&ChangeKind> = seen.iter().filter(|(h, _)| h == "z.example").map(|x| &x.1).collect();
+    assert_eq!(
+        z,
+        vec![
+            &ChangeKind::Heartbeat { old: Reach::Up, new: Reach::Late },
+            &ChangeKind::Heartbeat { old: Reach::Late, new: Reach::Down }
+        ],
+        "{seen:?}"
+    );
 }
 
 #[test]

@@ -211,7 +211,8 @@ fn intervals(ast: &Ast) -> Intervals {
         iv.hbd_senders = m as u32;
     }
     iv.phi_threshold = ast.phi_threshold;
-    iv.detector_tuned = ast.detector_tuned;
+    // The default is the tuned detector; `detector fixed|phi T` opt out.
+    iv.detector_tuned = ast.phi_threshold.is_none() && !ast.detector_fixed;
     iv
 }
 
