@@ -165,7 +165,9 @@ impl Server {
             _ => return,
         };
         let Some(h) = self.confirm.pending.remove(&a.host) else { return };
-        let old = self.udp.set_verdict(&a.host, verdict, now);
+        let mut path = Vec::new();
+        let old = self.udp.set_verdict(&a.host, verdict, now, &mut path);
+        self.emit_changes(path, now, fx);
         if old != Some(Reach::Down) {
             return;
         }

@@ -65,7 +65,14 @@ pub enum ChangeKind {
     NewHost,
     /// The server suspects itself (`isolate.rs`): true when it starts.
     Isolated(bool),
+    /// The host answered the server's probe while its heartbeats were not
+    /// arriving (true): its heartbeat path (UDP) is blocked or lossy; false
+    /// once [`PATH_CLEAR`] heartbeats arrived since the last such answer.
+    HeartbeatPath(bool),
 }
+
+/// Heartbeats after the last answered probe that clear the path warning.
+pub const PATH_CLEAR: u32 = 100;
 
 /// A change the server turns into a `crate::event::Event`.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +90,7 @@ impl HostChange {
         match self.kind {
             ChangeKind::Reboot => "reboot",
             ChangeKind::Isolated(_) => "isolation",
+            ChangeKind::HeartbeatPath(_) => "heartbeat_path",
             _ => "heartbeat",
         }
     }
@@ -110,6 +118,9 @@ pub struct Host {
     pub seq_gaps: u64,
     /// Suspicions the host answered itself (heartbeats lost, host alive).
     pub answered: u64,
+    /// Heartbeats since the last answered probe while the path warning is
+    /// on (None: off).
+    pub path_warned: Option<u32>,
     /// As the client reported it (its last measured RTT to us), ms.
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
@@ -140,6 +151,7 @@ impl Host {
             seq: None,
             seq_gaps: 0,
             answered: 0,
+            path_warned: None,
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
@@ -350,7 +362,15 @@ impl HostTable {
     /// A confirmation's verdict (`confirm.rs`): `Up` when the host answered
     /// (its silence counts anew from now), else `Unreachable` or `Down`.
     /// Returns the state it had.
-    pub fn set_verdict(&mut self, name: &str, new: Reach, now: Now) -> Option<Reach> {
+    /// An `Up` verdict also turns the path warning on (its change is pushed
+    /// to `changes` the first time).
+    pub fn set_verdict(
+        &mut self,
+        name: &str,
+        new: Reach,
+        now: Now,
+        changes: &mut Vec<HostChange>,
+    ) -> Option<Reach> {
         let i = *self.r.by_name.get(name)? as usize;
         let h = &mut self.r.hosts[i];
         let old = h.state;
@@ -361,7 +381,20 @@ impl HostTable {
         h.state = new;
         if new == Reach::Up {
             h.answered += 1;
+            let silent = h.last_seen.map(|l| now.mono - l).unwrap_or(0.0);
             h.last_seen = Some(now.mono);
+            if h.path_warned.replace(0).is_none() {
+                changes.push(HostChange {
+                    host: h.name.clone(),
+                    kind: ChangeKind::HeartbeatPath(true),
+                    time: now.wall,
+                    message: format!(
+                        "no heartbeat for {silent:.1}s but it answers the server: heartbeats \
+                         lost ({} so far), the heartbeat path (UDP) is blocked or lossy",
+                        h.seq_gaps
+                    ),
+                });
+            }
             self.r.schedule(i);
         }
         Some(old)
@@ -641,6 +674,18 @@ impl Records {
                     back_message(old, prev_seen.map(|t| now.mono - t), from)
                 },
             });
+        }
+        if let Some(n) = h.path_warned.as_mut() {
+            *n += 1;
+            if *n >= PATH_CLEAR {
+                h.path_warned = None;
+                changes.push(HostChange {
+                    host: h.name.clone(),
+                    kind: ChangeKind::HeartbeatPath(false),
+                    time: now.wall,
+                    message: format!("{PATH_CLEAR} heartbeats since the last probe it answered"),
+                });
+            }
         }
         let work_lm = h.work_lm;
         self.schedule(i);
