@@ -288,9 +288,9 @@ fn run_cell(bin: &str, c: &Cell, sz: &Size, seed: u64) -> Outcome {
     let t_end = wall();
     let srv = SocketAddr::from((Ipv4Addr::new(127, 13, 255, 1), port));
     let mut o = Outcome { heartbeats, ..Outcome::default() };
-    for i in 0..sz.hosts {
+    for (i, &death) in died.iter().enumerate() {
         let from = t0 + WARMUP;
-        let until = died[i].unwrap_or(t_end);
+        let until = death.unwrap_or(t_end);
         o.host_hours += (until - from).max(0.0) / 3600.0;
         let text = cmd(srv, &format!("CLIENTS {} heartbeat 1000", name(i))).unwrap_or_default();
         let body = hbmon::command::parse_answer(&text).unwrap_or_default();
@@ -306,11 +306,11 @@ fn run_cell(bin: &str, c: &Cell, sz: &Size, seed: u64) -> Outcome {
             if t < until {
                 o.false_alarms += 1;
                 o.false_down += (lvl == "dead") as u64;
-            } else if died[i].is_some() && lvl == "dead" && found.is_none() {
+            } else if death.is_some() && lvl == "dead" && found.is_none() {
                 found = Some(t - until);
             }
         }
-        match (died[i], found) {
+        match (death, found) {
             (Some(_), Some(s)) => o.detect.push(s),
             (Some(_), None) => o.missed += 1,
             _ => {}
