@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 mod guard;
+mod path;
 mod persist;
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
@@ -71,8 +72,7 @@ pub enum ChangeKind {
     HeartbeatPath(bool),
 }
 
-/// Heartbeats after the last answered probe that clear the path warning.
-pub const PATH_CLEAR: u32 = 100;
+pub use path::PATH_CLEAR;
 
 /// A change the server turns into a `crate::event::Event`.
 #[derive(Debug, Clone, PartialEq)]
@@ -381,20 +381,8 @@ impl HostTable {
         h.state = new;
         if new == Reach::Up {
             h.answered += 1;
-            let silent = h.last_seen.map(|l| now.mono - l).unwrap_or(0.0);
+            changes.extend(path::answered(h, now));
             h.last_seen = Some(now.mono);
-            if h.path_warned.replace(0).is_none() {
-                changes.push(HostChange {
-                    host: h.name.clone(),
-                    kind: ChangeKind::HeartbeatPath(true),
-                    time: now.wall,
-                    message: format!(
-                        "no heartbeat for {silent:.1}s but it answers the server: heartbeats \
-                         lost ({} so far), the heartbeat path (UDP) is blocked or lossy",
-                        h.seq_gaps
-                    ),
-                });
-            }
             self.r.schedule(i);
         }
         Some(old)
@@ -675,18 +663,7 @@ impl Records {
                 },
             });
         }
-        if let Some(n) = h.path_warned.as_mut() {
-            *n += 1;
-            if *n >= PATH_CLEAR {
-                h.path_warned = None;
-                changes.push(HostChange {
-                    host: h.name.clone(),
-                    kind: ChangeKind::HeartbeatPath(false),
-                    time: now.wall,
-                    message: format!("{PATH_CLEAR} heartbeats since the last probe it answered"),
-                });
-            }
-        }
+        changes.extend(path::heartbeat(h, now));
         let work_lm = h.work_lm;
         self.schedule(i);
         self.build_ack(m, now, work_lm, ack);
