@@ -5,7 +5,7 @@
 //! answered probe; the host's `path_warned` counts them meanwhile.
 
 use super::{ChangeKind, Host, HostChange};
-use crate::state::Now;
+use crate::clock::Now;
 
 /// Heartbeats after the last answered probe that clear the path warning.
 pub const PATH_CLEAR: u32 = 100;
