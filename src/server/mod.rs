@@ -163,7 +163,7 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
-            own_udp: own_udp_sources(st),
+            own_udp: beats::own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             store_notice: None,
             dispatched: Default::default(),
@@ -591,18 +591,4 @@ pub fn dashboard(work: &Work) -> Option<String> {
     };
     let addr = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
     Some(format!("http://{addr}:{port}"))
-}
-
-/// The addresses this host's own client sends heartbeats from: its bind
-/// address and work address; with no bind address (all interfaces) also
-/// loopback, which the kernel picks as the source towards 127.0.0.1.
-fn own_udp_sources(st: &Setup) -> Vec<IpAddr> {
-    let mut v = st.own_addrs.to_vec();
-    let bind =
-        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
-    if bind.is_none_or(|b| b.is_unspecified()) {
-        v.push(IpAddr::from([127, 0, 0, 1]));
-        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
-    }
-    v
 }
