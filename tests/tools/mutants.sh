@@ -32,7 +32,7 @@ TIMEOUT=${MUTANTS_TIMEOUT:-30}
 
 cargo mutants --version >/dev/null 2>&1 || cargo install --locked cargo-mutants
 echo "baseline: cargo test --profile mutants --lib"
-cargo test --profile mutants --lib -q >/dev/null
+cargo test --profile mutants --lib -q >/dev/null 2>&1 || { echo "baseline failed"; exit 1; }
 
 mkdir -p mutants.out
 want=" $* "
