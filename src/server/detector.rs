@@ -399,7 +399,8 @@ mod tests {
     #[test]
     fn a_window_ignores_impossible_gaps_and_starts_empty() {
         let mut w = Window::default();
-        assert!(w.is_empty() && w.len() == 0 && w.mean().is_none() && w.std_dev().is_none());
+        assert_eq!((w.len(), w.is_empty()), (0, true));
+        assert!(w.mean().is_none() && w.std_dev().is_none());
         w.push(0.0);
         w.push(4.0);
         assert!(!w.is_empty() && w.len() == 2);
