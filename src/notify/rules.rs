@@ -113,6 +113,8 @@ mod tests {
         // Backtracking: the star first swallows too little, then the rest.
         assert!(glob("*ab", "aab") && glob("*a*b", "xxaxxb") && !glob("*ab", "aba"));
         assert!(glob("a*?c", "abbc") && !glob("a*?c", "ac"));
+        // A '*' in the text is an ordinary character to the star before it.
+        assert!(glob("*?", "a*") && glob("h*?", "hx*"));
     }
 
     fn work() -> ServerWork {
