@@ -11,7 +11,8 @@
 #
 # Usage: tests/tools/mutants.sh [NAME[/K]...]   (default: every module below)
 # NAME/K tests every K-th mutant of the module only (a round-robin sample:
-# an estimate when there is no time for all of them; the summary says so).
+# an estimate when there is no time for all of them; the summary says so);
+# NAME/K:S takes the S-th such sample (0 <= S < K), to widen one later.
 # Report: mutants.out/NAME/mutants.out/{caught,missed,timeout,unviable}.txt
 # and one summary line per module on stdout and in mutants.out/summary.txt.
 set -euo pipefail
@@ -39,17 +40,17 @@ cargo test --profile mutants --lib -q >/dev/null 2>&1 || { echo "baseline failed
 mkdir -p mutants.out
 echo "$SPECS" | while read -r name file filter fns; do
 	[ -n "$name" ] || continue
-	k=1
+	k=1 s=0 out=mutants.out/$name
 	if [ $# -gt 0 ]; then
-		arg=$(printf '%s\n' "$@" | grep -E "^$name(/[0-9]+)?$" | head -1 || true)
+		arg=$(printf '%s\n' "$@" | grep -E "^$name(/[0-9]+(:[0-9]+)?)?$" | head -1 || true)
 		[ -n "$arg" ] || continue
 		[[ "$arg" != */* ]] || k=${arg#*/}
+		[[ "$k" != *:* ]] || { s=${k#*:} k=${k%:*} out=$out-$s-of-$k; }
 	fi
-	out=mutants.out/$name
 	rm -rf "$out"
 	sel=(-f "$file")
 	[ "$fns" = - ] || sel+=(-F "$fns")
-	[ "$k" = 1 ] || sel+=(--shard "0/$k" --sharding round-robin)
+	[ "$k" = 1 ] || sel+=(--shard "$s/$k" --sharding round-robin)
 	start=$(date +%s)
 	# Exit status 2/3 = some mutants missed/timed out: that is the report.
 	cargo mutants --in-place --no-shuffle --baseline skip --profile mutants \
@@ -63,7 +64,7 @@ echo "$SPECS" | while read -r name file filter fns; do
 	c=$(n caught) m=$(n missed) t=$(n timeout) u=$(n unviable)
 	v=$((c + m + t))
 	pct=$([ "$v" -gt 0 ] && echo $(((c + t) * 100 / v)) || echo -)
-	sample=$([ "$k" = 1 ] || echo ", every ${k}th mutant only")
+	sample=$([ "$k" = 1 ] || echo ", sample $s of $k: every ${k}th mutant only")
 	line="$name $file: caught $c, timeout $t, missed $m, unviable $u; $((c + t))/$v = $pct % ($secs s$sample)"
 	echo "$line" | tee -a mutants.out/summary.txt
 done
