@@ -25,7 +25,7 @@ noise         src/notify/noise.rs     notify::         -
 command       src/command.rs          command::        -
 sig           src/wire/sig.rs         wire::           -
 rules         src/notify/rules.rs     notify::         -
-ival          src/conf.rs             conf::           parse_ival
+ival          src/ranges.rs           ranges::         parse_ival
 fitness       src/client/fitness.rs   client::         -
 parse         src/work/parse.rs       work::           -
 wire          src/wire/mod.rs         wire::           -
