@@ -105,6 +105,8 @@ pub struct EventLoop {
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
+    /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
+    waiting: HashMap<crate::effects::Ticket, usize>,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -154,6 +156,7 @@ impl EventLoop {
             udp_parked: false,
             early_results: Vec::new(),
             notifier: crate::systemd::Notifier::none(),
+            waiting: HashMap::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
@@ -167,6 +170,11 @@ impl EventLoop {
             self.timers.at(now.mono, Tick::Watchdog);
         }
         self.notifier = n;
+    }
+
+    /// The way back to this loop for long-lived helper threads.
+    pub fn wake(&self) -> crate::effects::Wake {
+        crate::effects::Wake::new(self.done_tx.clone(), self.waker.clone())
     }
 
     pub fn notifier(&self) -> &crate::systemd::Notifier {
@@ -252,6 +260,14 @@ impl EventLoop {
         }
         for job in fx.jobs.drain(..) {
             self.spawn_job(job);
+        }
+        for (ticket, text) in std::mem::take(&mut fx.answers) {
+            // A session that timed out or closed meanwhile gets nothing.
+            let Some(t) = self.waiting.remove(&ticket) else { continue };
+            if let Some(s) = self.sessions.get_mut(&t) {
+                let next = s.answer(text);
+                self.settle(t, next);
+            }
         }
         if let Some(u) = &self.udp_client {
             for (to, d) in fx.datagrams.drain(..) {
@@ -369,6 +385,11 @@ impl EventLoop {
                 task.token = t;
                 self.timers.at(d, Tick::ConnDeadline(t));
                 self.spawn_job(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
+            Reply::Wait(ticket) => {
+                s.phase = Phase::Waiting;
+                self.waiting.insert(ticket, t);
                 Next::Continue
             }
             Reply::Later(d) => {
@@ -589,6 +610,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
         Done::Notify(n) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_notify_done(n, now, fx);
+            }
+        }
+        Done::Store(a) => {
+            if let Some(s) = st.server.as_mut() {
+                s.on_store(a, now, fx);
             }
         }
         // Answered by the loop itself (it owns the sessions).
