@@ -172,7 +172,7 @@ pub struct Refused(pub &'static str);
 /// What an accepted datagram was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
-    /// A heartbeat: the ACK is in `out`.
+    /// A heartbeat: the ACK, if one is due ([`ack_due`]), is in `out`.
     Htb,
     Plg,
 }
@@ -642,8 +642,24 @@ impl Records {
         }
         let work_lm = h.work_lm;
         self.schedule(i);
-        self.build_ack(m, now, work_lm, ack);
+        if ack_due(m, work_lm) {
+            self.build_ack(m, now, work_lm, ack);
+        }
         Ok(())
+    }
+}
+
+/// Whether an accepted HTB is answered (docs/wire.md, "ACK on demand"):
+/// always, unless it says `ack=0`; then only when it names a `work`
+/// version other than the one we have for it (a pending work change).
+/// Senders that do not know the field (hbd's) get an ACK for every one.
+pub(crate) fn ack_due(m: &Message<'_>, work_lm: crate::work::version::Version) -> bool {
+    if m.get("ack").and_then(|v| v.as_bool()) != Some(false) {
+        return true;
+    }
+    match m.get("work") {
+        Some(v) => work_lm > 0 && v.as_i64() != Some(work_lm),
+        None => false,
     }
 }
 

@@ -378,3 +378,32 @@ fn a_stale_clock_is_counted_and_answered_with_clock_off_13_5() {
     let u = encode("HTB", &[("name", Value::Str("a.example".into())), ("ts", Value::Float(5.0))]);
     assert!(feed_from(&mut t, &u, "127.0.0.2:1", at(20.0)).1.is_empty());
 }
+
+/// Issue 18: who gets an ACK. Every HTB of a sender that does not use the
+/// `ack` field (hbd-style), every `ack=1` (and any value that is not a
+/// clear 0); an `ack=0` only when its `work` differs from ours.
+#[test]
+fn ack_on_demand_rule_18() {
+    let mut t = table(None);
+    t.set_work_lm("a.example", 7);
+    let cases: &[(&[(&str, Value)], bool)] = &[
+        (&[], true),
+        (&[("ack", Value::Bool(true))], true),
+        (&[("ack", Value::Str("yes".into()))], true),
+        (&[("ack", Value::Bool(false))], false),
+        (&[("ack", Value::Bool(false)), ("work", Value::Int(7))], false),
+        (&[("ack", Value::Bool(false)), ("work", Value::Int(6))], true),
+        (&[("ack", Value::Bool(false)), ("work", Value::Str("x".into()))], true),
+        (&[("ack", Value::Bool(true)), ("work", Value::Int(7))], true),
+    ];
+    for (i, (extra, answered)) in cases.iter().enumerate() {
+        let (r, _, ack) = feed(&mut t, &htb("a.example", i as i64 + 1, extra), at(i as f64));
+        assert_eq!(r, Ok(Accepted::Htb), "case {i}");
+        assert_eq!(!ack.is_empty(), *answered, "case {i}: {extra:?}");
+    }
+    // Not asked and no version known here: nothing to tell.
+    let mut t = table(None);
+    let d = htb("a.example", 1, &[("ack", Value::Bool(false)), ("work", Value::Int(3))]);
+    assert!(feed(&mut t, &d, at(0.0)).2.is_empty());
+    assert_eq!(t.host("a.example").unwrap().state, Reach::Up, "accepted all the same");
+}
