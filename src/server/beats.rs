@@ -36,14 +36,23 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
 }
 
 impl Server {
-    /// Drains the heartbeat socket (recvmmsg batches, ACKs by sendmmsg).
-    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) {
+    /// Drains this turn's share of the heartbeat socket (recvmmsg batches,
+    /// ACKs by sendmmsg). True when datagrams may be left for the next turn.
+    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) -> bool {
         let mut changes = Vec::new();
-        if let Err(e) = self.ingest.drain(sock, &mut self.udp, now, |c| changes.push(c)) {
-            log::warn!("heartbeat socket: {e}");
-        }
+        let more = match self
+            .ingest
+            .drain(sock, &mut self.udp, now, super::udp::TURN, |c| changes.push(c))
+        {
+            Ok((_, more)) => more,
+            Err(e) => {
+                log::warn!("heartbeat socket: {e}");
+                false
+            }
+        };
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
+        more
     }
 
     /// The CheckHosts timer: late/down from the table's deadlines.
