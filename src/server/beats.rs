@@ -210,7 +210,7 @@ impl Server {
                 .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
                 .map(round_json),
             "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
-            "version": h.version,
+            "version": &*h.version,
             "uptime": h.uptime,
             "items": h.items,
         })

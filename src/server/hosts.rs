@@ -34,11 +34,15 @@ use crate::work::model::{HostEntry, Intervals};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 mod guard;
+mod intern;
 mod persist;
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
+use intern::Versions;
+pub use intern::MAX_VERSIONS;
 pub use persist::SCHEMA;
 use strangers::{Bucket, Strangers};
 
@@ -99,7 +103,8 @@ pub enum ItemVal {
 /// One host's record.
 #[derive(Debug, Clone)]
 pub struct Host {
-    pub name: String,
+    /// Shared with the name index (one copy of each name).
+    pub name: Arc<str>,
     pub in_work: bool,
     pub addr: Option<SocketAddr>,
     pub state: Reach,
@@ -114,7 +119,9 @@ pub struct Host {
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
     pub uptime: Option<f64>,
-    pub version: String,
+    /// Interned (see [`Records::intern_version`]): a fleet runs a handful
+    /// of versions, so 100,000 records share a few strings.
+    pub version: Arc<str>,
     /// The interval the host announces (the work's until it does).
     pub interval: f64,
     pub window: Window,
@@ -124,14 +131,16 @@ pub struct Host {
     pub received: u64,
     /// Addresses a datagram naming this work host may come from unsigned.
     pub sources: Vec<IpAddr>,
-    replay: BootSeq,
+    /// Only with a fleet key (made at the first signed heartbeat): boxed, so
+    /// an unsigned fleet's 100,000 records do not carry it (issue 18).
+    replay: Option<Box<BootSeq>>,
     queued: bool,
 }
 
 impl Host {
-    fn new(name: &str, in_work: bool, interval: f64) -> Host {
+    fn new(name: Arc<str>, in_work: bool, interval: f64) -> Host {
         Host {
-            name: name.to_string(),
+            name,
             in_work,
             addr: None,
             state: Reach::New,
@@ -143,14 +152,14 @@ impl Host {
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
-            version: String::new(),
+            version: Arc::from(""),
             interval,
             window: Window::default(),
             items: BTreeMap::new(),
             work_lm: 0,
             received: 0,
             sources: Vec::new(),
-            replay: BootSeq::default(),
+            replay: None,
             queued: false,
         }
     }
@@ -198,7 +207,7 @@ const NEW_HOST_EVENTS_PER_MIN: f64 = 10.0;
 struct Records {
     conf: TableConf,
     hosts: Vec<Host>,
-    by_name: HashMap<String, u32>,
+    by_name: HashMap<Arc<str>, u32>,
     by_ip: HashMap<IpAddr, u32>,
     /// (deadline in µs of monotonic time, host index); one entry per host.
     heap: BinaryHeap<Reverse<(u64, u32)>>,
@@ -215,6 +224,7 @@ struct Records {
     clock_acks: ClockAcks,
     /// What the refusal being made is about: (name, clock offset).
     detail: Option<(String, Option<f64>)>,
+    versions: Versions,
 }
 
 pub struct HostTable {
@@ -248,6 +258,7 @@ impl HostTable {
                 new_host_events: Bucket::new(10.0, NEW_HOST_EVENTS_PER_MIN / 60.0),
                 clock_acks: ClockAcks::default(),
                 detail: None,
+                versions: Versions::default(),
             },
         };
         t.set_work_hosts(work_hosts);
@@ -311,7 +322,7 @@ impl HostTable {
         &self.r.hosts
     }
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
-        self.r.by_ip.get(&ip).map(|&i| self.r.hosts[i as usize].name.as_str())
+        self.r.by_ip.get(&ip).map(|&i| &*self.r.hosts[i as usize].name)
     }
     pub fn stats(&self) -> &UdpStats {
         &self.r.stats
@@ -393,7 +404,7 @@ impl HostTable {
                 let old = h.state;
                 h.state = new;
                 out.push(HostChange {
-                    host: h.name.clone(),
+                    host: h.name.to_string(),
                     kind: ChangeKind::Heartbeat { old, new },
                     time: now.wall,
                     message: format!("no heartbeat for {:.1}s", now.mono - last),
@@ -435,12 +446,13 @@ impl Records {
             return i as usize;
         }
         let i = self.hosts.len();
-        let mut h = Host::new(name, in_work, self.conf.intervals.heartbeat);
-        if let Some(lm) = self.pending_lm.remove(name) {
+        let name: Arc<str> = Arc::from(name);
+        let mut h = Host::new(name.clone(), in_work, self.conf.intervals.heartbeat);
+        if let Some(lm) = self.pending_lm.remove(&*name) {
             h.work_lm = lm;
         }
         self.hosts.push(h);
-        self.by_name.insert(name.to_string(), i as u32);
+        self.by_name.insert(name, i as u32);
         i
     }
 
@@ -561,8 +573,8 @@ impl Records {
             let bid = m.get("bid").and_then(|v| v.as_i64());
             let seq = m.get("seq").and_then(|v| v.as_i64());
             let ts = m.get("ts").and_then(|v| v.as_f64());
-            if !self.hosts[i].replay.accept(bid, seq, ts) {
-                self.detail = Some((self.hosts[i].name.clone(), None));
+            if !self.hosts[i].replay.get_or_insert_with(Box::default).accept(bid, seq, ts) {
+                self.detail = Some((self.hosts[i].name.to_string(), None));
                 return Err(Refused("replay"));
             }
         }
@@ -592,8 +604,8 @@ impl Records {
         }
         if let Some(ver) = m.get("ver") {
             let ver = ver.text();
-            if ver != h.version {
-                h.version = ver.chars().take(64).collect();
+            if *ver != *h.version {
+                h.version = self.versions.intern(&ver);
             }
         }
         let uptime = f("uptime");
@@ -606,7 +618,7 @@ impl Records {
         }
         if seen_before && (booted || lower_uptime) {
             changes.push(HostChange {
-                host: h.name.clone(),
+                host: h.name.to_string(),
                 kind: ChangeKind::Reboot,
                 time: now.wall,
                 message: if booted {
@@ -630,7 +642,7 @@ impl Records {
             let old = h.state;
             h.state = new;
             changes.push(HostChange {
-                host: h.name.clone(),
+                host: h.name.to_string(),
                 kind: ChangeKind::Heartbeat { old, new },
                 time: now.wall,
                 message: if shutdown {

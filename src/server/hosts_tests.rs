@@ -226,7 +226,7 @@ fn persist_round_trip_no_new_events_and_grace() {
     let h = t2.host("z.example").unwrap();
     assert_eq!(h.state, Reach::Up);
     assert_eq!(h.last_seen, Some(50.0));
-    assert_eq!(t2.host("a.example").unwrap().version, "hbmon-0.1.0");
+    assert_eq!(&*t2.host("a.example").unwrap().version, "hbmon-0.1.0");
     // One interval of grace from the load, then the rule applies.
     assert!(t2.check(at(51.0)).is_empty());
     assert_eq!(t2.check(at(51.6)).len(), 2);
@@ -406,4 +406,32 @@ fn ack_on_demand_rule_18() {
     let d = htb("a.example", 1, &[("ack", Value::Bool(false)), ("work", Value::Int(3))]);
     assert!(feed(&mut t, &d, at(0.0)).2.is_empty());
     assert_eq!(t.host("a.example").unwrap().state, Reach::Up, "accepted all the same");
+}
+
+/// Issue 18: 100,000 records in well under 100 MiB. A record stays small
+/// (the replay guard is boxed, only made with a key), its name is one
+/// copy shared with the index, and versions are shared between records up
+/// to MAX_VERSIONS distinct ones (a sender inventing versions gets copies).
+#[test]
+fn host_records_are_compact_and_share_names_and_versions_18() {
+    assert!(std::mem::size_of::<Host>() <= 440, "Host is {} bytes", std::mem::size_of::<Host>());
+    let intervals = Intervals { hbd_senders: 1000, ..iv(1.0) };
+    let mut t = HostTable::new(TableConf { intervals, key: None }, &[]);
+    for i in 0..300 {
+        let ver = if i < 40 { "hbmon-0.1.0".to_string() } else { format!("v{i}") };
+        let d = htb(&format!("h{i}.x"), 1, &[("ver", Value::Str(ver))]);
+        assert_eq!(feed(&mut t, &d, at(0.0)).0, Ok(Accepted::Htb));
+    }
+    let hosts = t.hosts();
+    assert!(Arc::ptr_eq(&hosts[0].version, &hosts[39].version), "one shared copy");
+    assert_eq!(&*hosts[250].version, "v250");
+    assert_eq!(t.r.versions.0.len(), MAX_VERSIONS, "261 distinct versions, 256 shared");
+    // The index points at the record's own name.
+    let (k, &i) = t.r.by_name.get_key_value("h7.x").unwrap();
+    assert!(Arc::ptr_eq(k, &hosts[i as usize].name));
+    assert!(hosts.iter().all(|h| h.replay.is_none()), "no key: no replay state");
+    // A version longer than 64 characters is cut.
+    let d = htb("h0.x", 2, &[("ver", Value::Str("x".repeat(100)))]);
+    assert_eq!(feed(&mut t, &d, at(1.0)).0, Ok(Accepted::Htb));
+    assert_eq!(t.host("h0.x").unwrap().version.len(), 64);
 }

@@ -98,7 +98,7 @@ impl HostTable {
                 row.map_err(|e| Error::db("read saved host", e))?;
             // Only work hosts and up to `hbd_senders` other names come
             // back: a table bloated by a flood is not restored.
-            if !self.r.by_name.contains_key(&name) {
+            if !self.r.by_name.contains_key(name.as_str()) {
                 if self.r.senders >= self.r.conf.intervals.hbd_senders as usize {
                     skipped += 1;
                     continue;
@@ -116,7 +116,7 @@ impl HostTable {
             h.rtt_ms = rtt;
             h.boot_wall = boot;
             h.uptime = up;
-            h.version = ver;
+            h.version = self.r.versions.intern(&ver);
             h.interval = if ival > 0.0 { ival } else { h.interval };
             h.items = serde_json::from_str::<BTreeMap<String, ItemVal>>(&items).unwrap_or_default();
             if let Some(a) = h.addr {
