@@ -132,7 +132,7 @@ impl Ingest {
 }
 
 #[cfg(target_os = "linux")]
-pub(crate) fn recv_batch(
+pub fn recv_batch(
     sock: &mio::net::UdpSocket,
     bufs: &mut [Vec<u8>],
     out: &mut [(usize, Option<SocketAddr>); BATCH],
@@ -264,7 +264,7 @@ fn std_to_sockaddr(a: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc::so
 }
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) fn recv_batch(
+pub fn recv_batch(
     sock: &mio::net::UdpSocket,
     bufs: &mut [Vec<u8>],
     out: &mut [(usize, Option<SocketAddr>); BATCH],
