@@ -125,6 +125,8 @@ pub struct EventLoop {
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
     /// What to serve again next turn (a share of the turn was used up).
     again: Again,
+    /// The start-up code pages were dropped (`footprint::trim_code`).
+    trimmed: bool,
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
 }
@@ -176,6 +178,7 @@ impl EventLoop {
             udp_parked: false,
             early_results: Vec::new(),
             again: Again::default(),
+            trimmed: false,
             notifier: crate::systemd::Notifier::none(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
@@ -283,6 +286,11 @@ impl EventLoop {
             for _ in 0..TIMERS_PER_TURN {
                 let Some(t) = self.timers.pop_due(now.mono) else { break };
                 self.on_tick(t, st, now, fx);
+            }
+            if !self.trimmed && now.mono > crate::footprint::TRIM_AFTER {
+                self.trimmed = true;
+                let n = crate::footprint::trim_code();
+                log::debug!("start-up over: {} KiB of code pages dropped from memory", n / 1024);
             }
             if st.reload || fx.reload || fx.new_work.is_some() {
                 on_reload(st, self, now, fx);

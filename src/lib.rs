@@ -12,6 +12,7 @@ pub mod dbfile;
 pub mod error;
 pub mod event;
 pub mod event_loop;
+pub mod footprint;
 pub mod hostname;
 pub mod journal;
 pub mod logger;

@@ -72,6 +72,9 @@ impl Server {
     /// earlier one is already set.
     pub(super) fn arm_check(&mut self, now: Now, fx: &mut Effects) {
         let Some(t) = self.udp.next_deadline() else { return };
+        // A deadline already past (the rest of a sliced mass check) is due
+        // next turn; armed for "now" so its wait does not read as a stall.
+        let t = t.max(now.mono);
         if self.check_at.is_some_and(|c| c <= t && c >= now.mono) {
             return;
         }

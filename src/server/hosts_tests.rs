@@ -435,3 +435,26 @@ fn host_records_are_compact_and_share_names_and_versions_18() {
     assert_eq!(feed(&mut t, &d, at(1.0)).0, Ok(Accepted::Htb));
     assert_eq!(t.host("h0.x").unwrap().version.len(), 64);
 }
+
+/// Issue 18: a mass outage is judged in slices of CHECK_PER_TURN hosts;
+/// what is left stays due (the next deadline is in the past) and the next
+/// calls judge it.
+#[test]
+fn a_mass_outage_is_judged_in_slices_18() {
+    let n = CHECK_PER_TURN * 2 + 10;
+    let intervals = Intervals { hbd_senders: n as u32 + 1, ..iv(1.0) };
+    let mut t = HostTable::new(TableConf { intervals, key: None }, &[]);
+    for i in 0..n {
+        let d = htb(&format!("m{i}.x"), 1, &[]);
+        assert_eq!(feed(&mut t, &d, at(0.0)).0, Ok(Accepted::Htb));
+    }
+    let late = |ch: &[HostChange]| {
+        ch.iter().filter(|c| matches!(c.kind, ChangeKind::Heartbeat { old: Reach::Up, .. })).count()
+    };
+    let now = at(100.0);
+    assert_eq!(late(&t.check(now)), CHECK_PER_TURN);
+    assert!(t.next_deadline().is_some_and(|d| d <= now.mono), "the rest is still due");
+    assert_eq!(late(&t.check(now)), CHECK_PER_TURN);
+    assert_eq!(late(&t.check(now)), 10);
+    assert!(t.hosts().iter().all(|h| h.state != Reach::Up));
+}
