@@ -75,7 +75,10 @@ impl EventLoop {
         };
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE;
         self.udp_last_drain = now.mono;
-        if busy && !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
+        // A full share means the socket is saturated: batches are full
+        // already, so no pause (it would only cap the rate); the next turn
+        // takes the next share.
+        if busy && !more && !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
             self.udp_parked = true;
             self.timers.at(now.mono + UDP_COALESCE, Tick::UdpRearm);
         }

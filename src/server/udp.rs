@@ -21,8 +21,9 @@ use std::net::SocketAddr;
 pub const BATCH: usize = 256;
 /// Most datagrams one drain takes (one loop turn): under a flood the rest
 /// wait in the socket for the next turn, so the command port and the
-/// timers are served in between whatever arrives.
-pub const TURN: usize = 4 * BATCH;
+/// timers are served in between whatever arrives. One batch: a turn's
+/// drain lasts about a millisecond (a PING needs two or three turns).
+pub const TURN: usize = BATCH;
 /// Receive buffer per datagram: one byte over the codec's limit, so an
 /// oversize datagram is seen (and refused) rather than silently truncated.
 pub const RECV_BUF: usize = crate::wire::MAX_DATAGRAM + 1;
