@@ -12,7 +12,7 @@
 use hbmon::bench_udp::datagrams;
 use hbmon::server::hosts::{HostTable, TableConf};
 use hbmon::server::udp::{recv_batch, send_batch, Ingest, BATCH, RECV_BUF};
-use hbmon::state::Now;
+use hbmon::clock::Now;
 use hbmon::work::model::Intervals;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};

@@ -4,11 +4,13 @@
 //! events that are stored like a client's and handed to notifications, and
 //! the table saved to server.db periodically and on stop.
 
-use super::{fleet, Server, ServerTick};
+use super::{fleet, Server};
+use crate::clock::Now;
+use crate::effects::ServerTick;
+use crate::effects::{Effects, Tick};
 use crate::event::Event;
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
-use crate::state::{Effects, Now, Tick};
 use crate::units::round_json;
 use crate::work::model::Level;
 use fleet::EventsFilter;
@@ -132,6 +134,16 @@ impl Server {
             // A new host is news about its heartbeat (the message says so),
             // not about an item called `new`.
             ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
+            // A warning (the second best level), not a failure of the host.
+            ChangeKind::HeartbeatPath(on) => {
+                let fine = reach_level(levels, Reach::Up);
+                let warn = levels.get(1).map(|l| l.name.clone()).unwrap_or_else(|| fine.clone());
+                if *on {
+                    ("heartbeat_path", Some(fine), warn)
+                } else {
+                    ("heartbeat_path", Some(warn), fine)
+                }
+            }
             ChangeKind::Isolated(on) => {
                 let (fine, sick) =
                     (reach_level(levels, Reach::Up), reach_level(levels, Reach::Late));
@@ -213,6 +225,11 @@ impl Server {
                 .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
                 .map(round_json),
             "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
+            // Observed loss (seq gaps) and probes answered while silent.
+            "lost": h.seq_gaps,
+            "loss": round_json(h.window.loss()),
+            "answered_probes": h.answered,
+            "path_warning": h.path_warned.is_some(),
             "version": &*h.version,
             "uptime": h.uptime,
             "items": h.items,
@@ -228,6 +245,21 @@ fn log_change(c: &HostChange, ev: &Event) {
         _ => log::Level::Info,
     };
     log::log!(level, "{} {}: {}", ev.host, ev.item, c.message);
+}
+
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+pub(super) fn own_udp_sources(st: &crate::effects::Setup) -> Vec<std::net::IpAddr> {
+    use std::net::IpAddr;
+    let mut v = st.own_addrs.to_vec();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
 }
 
 #[cfg(test)]

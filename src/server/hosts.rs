@@ -28,7 +28,7 @@
 //!   so a spoofed flood cannot grow memory.
 
 use super::detector::{judge, next_deadline, Params, Reach, Window};
-use crate::state::Now;
+use crate::clock::Now;
 use crate::wire::{self, Decoder, Message, Val, Verified};
 use crate::work::model::{HostEntry, Intervals};
 use std::cmp::Reverse;
@@ -38,6 +38,7 @@ use std::sync::Arc;
 
 mod guard;
 mod intern;
+mod path;
 mod persist;
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
@@ -71,7 +72,13 @@ pub enum ChangeKind {
     NewHost,
     /// The server suspects itself (`isolate.rs`): true when it starts.
     Isolated(bool),
+    /// The host answered the server's probe while its heartbeats were not
+    /// arriving (true): its heartbeat path (UDP) is blocked or lossy; false
+    /// once [`PATH_CLEAR`] heartbeats arrived since the last such answer.
+    HeartbeatPath(bool),
 }
+
+pub use path::PATH_CLEAR;
 
 /// A change the server turns into a `crate::event::Event`.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +96,7 @@ impl HostChange {
         match self.kind {
             ChangeKind::Reboot => "reboot",
             ChangeKind::Isolated(_) => "isolation",
+            ChangeKind::HeartbeatPath(_) => "heartbeat_path",
             _ => "heartbeat",
         }
     }
@@ -117,6 +125,9 @@ pub struct Host {
     pub seq_gaps: u64,
     /// Suspicions the host answered itself (heartbeats lost, host alive).
     pub answered: u64,
+    /// Heartbeats since the last answered probe while the path warning is
+    /// on (None: off).
+    pub path_warned: Option<u32>,
     /// As the client reported it (its last measured RTT to us), ms.
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
@@ -151,6 +162,7 @@ impl Host {
             seq: None,
             seq_gaps: 0,
             answered: 0,
+            path_warned: None,
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
@@ -279,7 +291,7 @@ impl HostTable {
             h.sources.clear();
             let addr = e.address.trim_matches(['[', ']']);
             if let Ok(ip) = addr.parse::<IpAddr>() {
-                h.sources.push(crate::state::canonical_ip(ip));
+                h.sources.push(crate::work::addr::canonical_ip(ip));
                 self.r.by_ip.entry(ip).or_insert(i as u32);
             }
         }
@@ -292,7 +304,7 @@ impl HostTable {
         let Some(&i) = self.r.by_name.get(host) else { return };
         let h = &mut self.r.hosts[i as usize];
         for ip in ips {
-            let ip = crate::state::canonical_ip(*ip);
+            let ip = crate::work::addr::canonical_ip(*ip);
             if !h.sources.contains(&ip) {
                 h.sources.push(ip);
             }
@@ -363,7 +375,15 @@ impl HostTable {
     /// A confirmation's verdict (`confirm.rs`): `Up` when the host answered
     /// (its silence counts anew from now), else `Unreachable` or `Down`.
     /// Returns the state it had.
-    pub fn set_verdict(&mut self, name: &str, new: Reach, now: Now) -> Option<Reach> {
+    /// An `Up` verdict also turns the path warning on (its change is pushed
+    /// to `changes` the first time).
+    pub fn set_verdict(
+        &mut self,
+        name: &str,
+        new: Reach,
+        now: Now,
+        changes: &mut Vec<HostChange>,
+    ) -> Option<Reach> {
         let i = *self.r.by_name.get(name)? as usize;
         let h = &mut self.r.hosts[i];
         let old = h.state;
@@ -374,6 +394,7 @@ impl HostTable {
         h.state = new;
         if new == Reach::Up {
             h.answered += 1;
+            changes.extend(path::answered(h, now));
             h.last_seen = Some(now.mono);
             self.r.schedule(i);
         }
@@ -432,6 +453,8 @@ impl Records {
             grace: iv.grace,
             missed: iv.missed,
             kind: super::detector::Kind::from_intervals(iv),
+            // The server has a command address only for hosts of the work.
+            confirmable: h.in_work,
         }
     }
 
@@ -530,7 +553,7 @@ impl Records {
             let h = &self.hosts[i as usize];
             // Signed datagrams speak for themselves; unsigned ones for a
             // work host only from its own addresses.
-            let ip = crate::state::canonical_ip(from.ip());
+            let ip = crate::work::addr::canonical_ip(from.ip());
             if h.in_work && self.conf.key.is_none() && !h.sources.contains(&ip) {
                 self.detail = Some((name.into_owned(), None));
                 return Err(Refused("wrong_source"));
@@ -660,6 +683,7 @@ impl Records {
                 },
             });
         }
+        changes.extend(path::heartbeat(h, now));
         let work_lm = h.work_lm;
         self.schedule(i);
         if ack_due(m, work_lm) {

@@ -1,6 +1,10 @@
 //! The server role: who is alive (heartbeats), reports, durable events,
-//! work distribution, fleet verbs and alerting. The verbs are one function
-//! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
+//! work distribution, the fleet verbs' domain side and alerting. This file
+//! is the part (start, reload, ticks, calls, the REPORT/EVENTS/CLIENTS/ACK/
+//! SILENCE paths); the verbs' table and framing are `verbs/server.rs`'s,
+//! storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`, heartbeats
+//! in `beats.rs`/`udp.rs`, work files in `works.rs`, fan-out targets in
+//! `relay.rs`, the STATE/DUMP lines in `show.rs`.
 
 mod beats;
 mod confirm;
@@ -12,51 +16,24 @@ pub mod hosts;
 mod isolate;
 mod reconcile;
 mod relay;
+mod show;
 pub mod udp;
 mod works;
 
+use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
+use crate::effects::{Effects, ServerCall, ServerTick, Setup, Tick};
 use crate::event::Event;
-use crate::notify::Notifier;
-use crate::state::{Effects, Now, State, Tick};
+use crate::notify::{Notifier, NotifyDone};
 use crate::timers::Chain;
-use crate::verbs::Reply;
+use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-
-/// Server timers; the periodic ones carry their chain's generation
-/// (`timers::Chain`), so a rebuilt server part never runs two schedules.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerTick {
-    CheckHosts,
-    Persist(u64),
-    Cleanup(u64),
-    Notify,
-    Deadman,
-    /// The poll of the work-files (`ival_check_work`).
-    CheckWork(u64),
-    /// The end of an isolation hold (`isolate.rs`).
-    IsolationEnd,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerCall {
-    /// A probe of a suspected host (`confirm.rs`).
-    Confirm(confirm::Ask),
-}
-
-pub use crate::notify::{NotifyDone, NotifyJob};
-
-/// Delivers one notification (on a helper thread).
-pub fn run_notify_job(j: NotifyJob) -> NotifyDone {
-    crate::notify::run_job(j)
-}
 
 /// Events are handed to delivery at most this long after they arrive.
 const NOTIFY_COALESCE: f64 = 0.02;
@@ -69,6 +46,9 @@ struct FleetHost {
     tag: String,
     address: String,
     cmd: Option<SocketAddr>,
+    /// Its groups of the work (`all` included): confirmation asks peers of
+    /// the same group first (`confirm.rs`).
+    groups: Vec<String>,
 }
 
 pub struct Server {
@@ -135,13 +115,13 @@ struct Stats {
 }
 
 impl Server {
-    pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
+    pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let opened = db::open(&st.conf.server_db())?;
         let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
-        let notifier = new_notifier(&db, &st.work)?;
+        let notifier = new_notifier(&db, st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
         let work_hosts = st.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
@@ -155,7 +135,7 @@ impl Server {
         let mut journal_stats = None;
         if st.conf.journal_enabled {
             let j = crate::journal::Journal::spawn(
-                crate::journal::JournalConf::from_conf(&st.conf),
+                crate::journal::JournalConf::from_conf(st.conf),
                 crate::journal::QUEUE,
             )?;
             journal_stats = Some(j.stats.clone());
@@ -169,7 +149,7 @@ impl Server {
             }));
         }
         let mut s = Server {
-            host: st.hostname.clone(),
+            host: st.hostname.to_string(),
             work: st.work.clone(),
             works_dir: st.conf.works_dir(),
             db,
@@ -186,7 +166,7 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
-            own_udp: own_udp_sources(st),
+            own_udp: beats::own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             store_notice: None,
             dispatched: Default::default(),
@@ -260,7 +240,7 @@ impl Server {
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
                 let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
-                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
+                fx.jobs.extend(new.map(|j| crate::effects::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -293,12 +273,17 @@ impl Server {
         for h in &sp.hosts {
             let cmd = crate::work::addr::resolve(&h.address, h.ports.port);
             if let Some(a) = cmd {
-                self.by_ip.insert(crate::state::canonical_ip(a.ip()), h.host.clone());
+                self.by_ip.insert(crate::work::addr::canonical_ip(a.ip()), h.host.clone());
             }
             self.by_tag.insert(h.tag.clone(), h.host.clone());
             self.hosts.insert(
                 h.host.clone(),
-                FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd },
+                FleetHost {
+                    tag: h.tag.clone(),
+                    address: h.address.clone(),
+                    cmd,
+                    groups: h.groups.clone(),
+                },
             );
         }
     }
@@ -311,34 +296,12 @@ impl Server {
         self.by_tag.get(name).cloned()
     }
 
-    pub fn verb(
-        &mut self,
-        req: &Request,
-        peer: IpAddr,
-        local: bool,
-        now: Now,
-        fx: &mut Effects,
-    ) -> Reply {
-        let v = req.verb.as_str();
-        match v {
-            "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now, fx),
-            "EVENTS" => self.events(req, peer, local, now, fx),
-            "CLIENTS" => self.clients(req, now),
-            "ALLPING" | "ALLSEND" => self.all(v),
-            "RELAY" => self.relay(req),
-            "ACK" => self.ack(req),
-            "SILENCE" => self.silence(req, now, fx),
-            _ => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
-    }
-
     /// May `peer` speak for `host`? Its own address, or localhost.
     fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
-        local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
+        local || self.by_ip.get(&crate::work::addr::canonical_ip(peer)).is_some_and(|h| h == host)
     }
 
-    fn report(
+    pub(crate) fn report(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -373,7 +336,7 @@ impl Server {
         Reply::Now(frame_ok("REPORT", &body.to_string()))
     }
 
-    fn events(
+    pub(crate) fn events(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -434,7 +397,7 @@ impl Server {
         );
     }
 
-    fn clients(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn clients(&self, req: &Request, now: Now) -> Reply {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed =
@@ -478,7 +441,7 @@ impl Server {
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
-        let stale = is_stale(self.reach_name(name));
+        let stale = show::is_stale(self.reach_name(name));
         let report = self.reports.get(name).map(|r| {
             let mut j = fleet::report_json(r, now.wall);
             j["stale"] = json!(stale);
@@ -517,7 +480,7 @@ impl Server {
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
-    fn ack(&mut self, req: &Request) -> Reply {
+    pub(crate) fn ack(&mut self, req: &Request) -> Reply {
         let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
             return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
         };
@@ -532,7 +495,7 @@ impl Server {
     }
 
     /// `SILENCE <host> [item] <ival>`: a maintenance window.
-    fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
+    pub(crate) fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
         let usage = "usage: SILENCE <host> [item] <ival>";
         let (name, item, ival) = match req.args.as_slice() {
             [h, i] => (h, None, i),
@@ -554,7 +517,7 @@ impl Server {
         let what = item.map(|i| format!("{host} {i}")).unwrap_or(host);
         Reply::Now(frame_ok(
             "SILENCE",
-            &format!("silenced {what} until {}", crate::verbs::fmt_time(until)),
+            &format!("silenced {what} until {}", crate::clock::fmt_time(until)),
         ))
     }
 
@@ -563,89 +526,7 @@ impl Server {
     }
 
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
-        self.by_ip.get(&crate::state::canonical_ip(ip)).map(String::as_str)
-    }
-
-    pub fn state_lines(&self, out: &mut String, now: Now) {
-        let _ = writeln!(out, "-- keeping state for {} clients", self.hosts.len());
-        let mut levels: BTreeMap<String, usize> = BTreeMap::new();
-        // The last report of a host that is not reachable says nothing
-        // about now: its items are stale, not fine.
-        let mut stale = 0;
-        for (name, r) in &self.reports {
-            if is_stale(self.reach_name(name)) {
-                for_each_item_level(&r.body, |_| stale += 1);
-                continue;
-            }
-            for_each_item_level(&r.body, |l| *levels.entry(l.to_string()).or_insert(0) += 1);
-        }
-        let lv: Vec<String> = self
-            .work
-            .levels
-            .iter()
-            .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
-            .collect();
-        let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
-        let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
-        if let Some(n) = &self.store_notice {
-            let _ = writeln!(out, "-- store {n}");
-        }
-        self.notifier.state_lines(out, now.wall);
-        self.udp.state_lines(out, now);
-        if let Some(js) = &self.journal_stats {
-            let _ = writeln!(out, "{}", crate::journal::stats_line(js));
-        }
-        let s = &self.stats;
-        let _ = writeln!(
-            out,
-            "-- events received {} new {} duplicate {}; reports {}",
-            s.events_received, s.events_stored, s.events_duplicate, s.reports
-        );
-        for name in self.hosts.keys() {
-            let rep = match self.reports.get(name) {
-                Some(r) => format!("report {} ago", crate::verbs::fmt_age(now.wall - r.time)),
-                None => "no report".into(),
-            };
-            let _ = writeln!(out, "-- client {name} {rep}");
-        }
-        self.plg_state_lines(out);
-    }
-
-    /// STATE: the items hbd-style senders report by PLG, one line each:
-    /// `-- plg HOST ITEM VALUE`, with `(not in the work)` for senders the
-    /// work does not name.
-    fn plg_state_lines(&self, out: &mut String) {
-        for h in self.udp.hosts().iter().filter(|h| !h.items.is_empty()) {
-            let mark = if h.in_work { "" } else { " (not in the work)" };
-            for (item, v) in &h.items {
-                let v = match v {
-                    hosts::ItemVal::Num(n) => format!("{n}"),
-                    hosts::ItemVal::Text(t) => t.chars().take(80).collect(),
-                };
-                let _ = writeln!(out, "-- plg {} {item} {v}{mark}", h.name);
-            }
-        }
-    }
-
-    pub fn dump(&self, now: Now) -> Value {
-        let hosts: serde_json::Map<String, Value> =
-            self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        let mut udp = self.udp.dump(now);
-        // `state` is reachability; `level` is the heartbeat item's fitness
-        // level in this work's levels (never a reachability word).
-        if let Some(list) = udp.get_mut("hosts").and_then(Value::as_array_mut) {
-            for h in list {
-                let level = h
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .and_then(detector::Reach::parse)
-                    .map(|r| beats::reach_level(&self.work.levels, r));
-                if let (Some(m), Some(l)) = (h.as_object_mut(), level) {
-                    m.insert("level".into(), Value::String(l));
-                }
-            }
-        }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
+        self.by_ip.get(&crate::work::addr::canonical_ip(ip)).map(String::as_str)
     }
 
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
@@ -674,7 +555,6 @@ impl Server {
             ServerTick::Cleanup(_) | ServerTick::Persist(_) | ServerTick::CheckWork(_) => {}
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
-            ServerTick::Deadman => {}
             ServerTick::IsolationEnd => self.isolation_end(now, fx),
         }
     }
@@ -700,32 +580,6 @@ impl Server {
     }
 }
 
-/// Calls `f` with the level of every item in a report body.
-/// Reachability states in which a host's last report is out of date.
-fn is_stale(reach: &str) -> bool {
-    matches!(reach, "down" | "unreachable" | "stopped")
-}
-
-fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
-    match body.get("items") {
-        Some(Value::Object(m)) => {
-            for v in m.values() {
-                if let Some(l) = v.get("level").and_then(Value::as_str) {
-                    f(l);
-                }
-            }
-        }
-        Some(Value::Array(a)) => {
-            for v in a {
-                if let Some(l) = v.get("level").and_then(Value::as_str) {
-                    f(l);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<Notifier> {
     let sp = work.server_part.clone().unwrap_or_default();
     Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard(work))
@@ -745,18 +599,4 @@ pub fn dashboard(work: &Work) -> Option<String> {
     };
     let addr = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
     Some(format!("http://{addr}:{port}"))
-}
-
-/// The addresses this host's own client sends heartbeats from: its bind
-/// address and work address; with no bind address (all interfaces) also
-/// loopback, which the kernel picks as the source towards 127.0.0.1.
-fn own_udp_sources(st: &State) -> Vec<IpAddr> {
-    let mut v = st.own_addrs.clone();
-    let bind =
-        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
-    if bind.is_none_or(|b| b.is_unspecified()) {
-        v.push(IpAddr::from([127, 0, 0, 1]));
-        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
-    }
-    v
 }

@@ -5,8 +5,9 @@
 //!
 //! Every line error is collected; `parse` fails with all of them at once.
 
-use crate::conf::{parse_ival, split_entries};
+use crate::conf::split_entries;
 use crate::error::{Error, Result};
+use crate::ranges::{parse_ival, IVAL_KEYS};
 use crate::work::logins::{self, LoginDecl};
 use crate::work::model::{NagiosMap, Op, Rule};
 use std::collections::BTreeMap;
@@ -21,10 +22,6 @@ pub const BUILTIN_ARG: &[&str] =
 /// Channel types a `channel` line or an inline user channel may name:
 /// the notification engine's own list.
 pub const CHANNEL_TYPES: &[&str] = &crate::notify::channels::KINDS;
-
-/// The interval keys of the work (`missed` is a count and handled apart):
-/// the same keys a host conf may override.
-pub use crate::conf::IVAL_KEYS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostDecl {
@@ -133,8 +130,9 @@ pub struct Ast {
     /// `ival_*`, `grace` in seconds; `missed` as a count.
     pub intervals: BTreeMap<String, f64>,
     pub phi_threshold: Option<f64>,
-    /// `detector tuned`.
-    pub detector_tuned: bool,
+    /// `detector fixed`: the plain timeout rule instead of the default
+    /// (`detector tuned`, see `server/detector.rs`).
+    pub detector_fixed: bool,
     pub gets: Vec<GetDecl>,
     pub nagios: Vec<ExtDecl>,
     pub probes: Vec<ExtDecl>,
@@ -168,7 +166,7 @@ type Msg = std::result::Result<(), String>;
 /// Parses a work-config's text. `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Ast> {
     let p = parse_partial(file, text)?;
-    match crate::work::validate::many(p.errors) {
+    match crate::error::many(p.errors) {
         None => Ok(p.ast),
         Some(e) => Err(e),
     }
@@ -270,18 +268,18 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "detector" => match w {
             ["fixed"] => {
-                ast.detector_tuned = false;
+                ast.detector_fixed = true;
                 ast.phi_threshold = None;
             }
             ["tuned"] => {
-                ast.detector_tuned = true;
+                ast.detector_fixed = false;
                 ast.phi_threshold = None;
             }
             ["phi", t] => {
                 let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
                 ast.phi_threshold =
                     Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
-                ast.detector_tuned = false;
+                ast.detector_fixed = false;
             }
             _ => return Err("detector: expected 'detector tuned|fixed|phi THRESHOLD'".into()),
         },
