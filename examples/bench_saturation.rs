@@ -10,9 +10,9 @@
 //! Needs 2 cores; loopback only.
 
 use hbmon::bench_udp::datagrams;
+use hbmon::clock::Now;
 use hbmon::server::hosts::{HostTable, TableConf};
 use hbmon::server::udp::{recv_batch, send_batch, Ingest, BATCH, RECV_BUF};
-use hbmon::clock::Now;
 use hbmon::work::model::Intervals;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};

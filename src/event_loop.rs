@@ -132,6 +132,8 @@ pub struct EventLoop {
     trimmed: bool,
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
+    /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
+    waiting: HashMap<crate::effects::Ticket, usize>,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -183,6 +185,7 @@ impl EventLoop {
             again: Again::default(),
             trimmed: false,
             notifier: crate::systemd::Notifier::none(),
+            waiting: HashMap::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
@@ -196,6 +199,11 @@ impl EventLoop {
             self.timers.at(now.mono, Tick::Watchdog);
         }
         self.notifier = n;
+    }
+
+    /// The way back to this loop for long-lived helper threads.
+    pub fn wake(&self) -> crate::effects::Wake {
+        crate::effects::Wake::new(self.done_tx.clone(), self.waker.clone())
     }
 
     pub fn notifier(&self) -> &crate::systemd::Notifier {
@@ -309,6 +317,14 @@ impl EventLoop {
         }
         for job in fx.jobs.drain(..) {
             self.spawn_job(job);
+        }
+        for (ticket, text) in std::mem::take(&mut fx.answers) {
+            // A session that timed out or closed meanwhile gets nothing.
+            let Some(t) = self.waiting.remove(&ticket) else { continue };
+            if let Some(s) = self.sessions.get_mut(&t) {
+                let next = s.answer(text);
+                self.settle(t, next);
+            }
         }
         if let Some(u) = &self.udp_client {
             for (to, d) in fx.datagrams.drain(..) {
@@ -426,6 +442,11 @@ impl EventLoop {
                 task.token = t;
                 self.timers.at(d, Tick::ConnDeadline(t));
                 self.spawn_job(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
+            Reply::Wait(ticket) => {
+                s.phase = Phase::Waiting;
+                self.waiting.insert(ticket, t);
                 Next::Continue
             }
             Reply::Later(d) => {
@@ -646,6 +667,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
         Done::Notify(n) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_notify_done(n, now, fx);
+            }
+        }
+        Done::Store(a) => {
+            if let Some(s) = st.server.as_mut() {
+                s.on_store(a, now, fx);
             }
         }
         // Answered by the loop itself (it owns the sessions).

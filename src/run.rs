@@ -183,6 +183,7 @@ fn run_daemon(
         own_addrs,
         reexec: plan,
         upgrade: crate::upgrade::Local { last, report, ..Default::default() },
+        wake: el.wake(),
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;

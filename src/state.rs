@@ -56,6 +56,9 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
+    /// How helper threads that outlive one job (the server's store thread)
+    /// reach the loop.
+    pub wake: crate::effects::Wake,
 }
 
 impl State {
@@ -90,6 +93,7 @@ impl State {
             work_lm: self.work_lm,
             server_cmd: self.server_cmd_addr(),
             own_addrs: &self.own_addrs,
+            wake: &self.wake,
         }
     }
 

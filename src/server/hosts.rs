@@ -40,6 +40,7 @@ mod guard;
 mod intern;
 mod path;
 mod persist;
+pub use persist::{save_rows, SavedHost};
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
 use intern::Versions;
@@ -51,8 +52,6 @@ use strangers::{Bucket, Strangers};
 pub const MAX_SOURCES: usize = 4096;
 /// Plugin items kept per host (a bounded map, whatever a client sends).
 pub const MAX_ITEMS: usize = 1000;
-/// Hosts judged by one [`HostTable::check`] (one loop turn).
-pub const CHECK_PER_TURN: usize = 2048;
 
 /// What the table needs from the work and the conf.
 #[derive(Debug, Clone)]
@@ -178,6 +177,9 @@ impl Host {
         }
     }
 }
+
+/// Most host changes one `check` returns (one loop turn's share of an outage).
+pub const CHECK_BATCH: usize = 500;
 
 /// Datagram counters (STATE `-- udp ...`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -406,20 +408,17 @@ impl HostTable {
         self.r.heap.peek().map(|Reverse((us, _))| *us as f64 / 1e6)
     }
 
-    /// Judges the hosts whose deadline has passed, at most
-    /// [`CHECK_PER_TURN`] of them: a mass outage (100,000 hosts going late
-    /// at once) is judged, stored and notified in slices, one per loop
-    /// turn, with the command port served in between. The rest stay due
-    /// ([`next_deadline`](Self::next_deadline) is then in the past).
+    /// Judges the hosts whose deadline has passed, at most [`CHECK_BATCH`]
+    /// changes per call: the rest stay due (`next_deadline` is already
+    /// past), so a mass outage is judged over several loop turns and PING
+    /// and heartbeats are served between them.
     pub fn check(&mut self, now: Now) -> Vec<HostChange> {
         let mut out = Vec::new();
         let due = micros(now.mono);
-        let mut judged = 0;
         while let Some(&Reverse((at, i))) = self.r.heap.peek() {
-            if at > due || judged == CHECK_PER_TURN {
+            if at > due || out.len() >= CHECK_BATCH {
                 break;
             }
-            judged += 1;
             self.r.heap.pop();
             let i = i as usize;
             self.r.hosts[i].queued = false;
