@@ -49,14 +49,23 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
 }
 
 impl Server {
-    /// Drains the heartbeat socket (recvmmsg batches, ACKs by sendmmsg).
-    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) {
+    /// Drains this turn's share of the heartbeat socket (recvmmsg batches,
+    /// ACKs by sendmmsg). True when datagrams may be left for the next turn.
+    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) -> bool {
         let mut changes = Vec::new();
-        if let Err(e) = self.ingest.drain(sock, &mut self.udp, now, |c| changes.push(c)) {
-            log::warn!("heartbeat socket: {e}");
-        }
+        let more = match self
+            .ingest
+            .drain(sock, &mut self.udp, now, super::udp::TURN, |c| changes.push(c))
+        {
+            Ok((_, more)) => more,
+            Err(e) => {
+                log::warn!("heartbeat socket: {e}");
+                false
+            }
+        };
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
+        more
     }
 
     /// The CheckHosts timer: late/down from the table's deadlines.
@@ -76,6 +85,9 @@ impl Server {
     /// earlier one is already set.
     pub(super) fn arm_check(&mut self, now: Now, fx: &mut Effects) {
         let Some(t) = self.udp.next_deadline() else { return };
+        // A deadline already past (the rest of a sliced mass check) is due
+        // next turn; armed for "now" so its wait does not read as a stall.
+        let t = t.max(now.mono);
         if self.check_at.is_some_and(|c| c <= t && c >= now.mono) {
             return;
         }
@@ -215,7 +227,7 @@ impl Server {
             "loss": round_json(h.window.loss()),
             "answered_probes": h.answered,
             "path_warning": h.path_warned.is_some(),
-            "version": h.version,
+            "version": &*h.version,
             "uptime": h.uptime,
             "items": h.items,
         })

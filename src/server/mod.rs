@@ -392,13 +392,13 @@ impl Server {
         }
         // Senders not in the work (hbd-style clients) are hosts with items too.
         for h in self.udp.hosts().iter().filter(|h| !h.in_work) {
-            if host.as_ref().is_some_and(|x| x != &h.name) || cdmp.contains_key(&h.name) {
+            if host.as_ref().is_some_and(|x| **x != *h.name) || cdmp.contains_key(&*h.name) {
                 continue;
             }
             let addr = h.addr.map(|a| a.ip().to_string()).unwrap_or_default();
             let hb = self.heartbeat_json(&h.name, now);
             let entry = json!({"tag": h.name, "address": addr, "heartbeat": hb, "report": null, "in_work": false});
-            cdmp.insert(h.name.clone(), entry);
+            cdmp.insert(h.name.to_string(), entry);
         }
         // The store thread adds the events and the open alerts.
         let ticket = crate::effects::new_ticket();
@@ -424,7 +424,7 @@ impl Server {
 
     /// The name of a sender heard from but not in the work.
     fn stranger(&self, name: &str) -> Option<&str> {
-        self.udp.host(name).filter(|h| !h.in_work).map(|h| h.name.as_str())
+        self.udp.host(name).filter(|h| !h.in_work).map(|h| &*h.name)
     }
 
     /// Does any host have an item of this name (in its report, its PLG

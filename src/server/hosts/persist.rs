@@ -90,7 +90,7 @@ impl HostTable {
             .hosts
             .iter()
             .map(|h| SavedHost {
-                name: h.name.clone(),
+                name: h.name.to_string(),
                 in_work: h.in_work,
                 addr: h.addr.map(|a| a.to_string()),
                 state: h.state.name(),
@@ -100,7 +100,7 @@ impl HostTable {
                 rtt_ms: h.rtt_ms,
                 boot_wall: h.boot_wall,
                 uptime: h.uptime,
-                version: h.version.clone(),
+                version: h.version.to_string(),
                 interval: h.interval,
                 items: h.items.clone(),
             })
@@ -147,7 +147,7 @@ impl HostTable {
                 row.map_err(|e| Error::db("read saved host", e))?;
             // Only work hosts and up to `hbd_senders` other names come
             // back: a table bloated by a flood is not restored.
-            if !self.r.by_name.contains_key(&name) {
+            if !self.r.by_name.contains_key(name.as_str()) {
                 if self.r.senders >= self.r.conf.intervals.hbd_senders as usize {
                     skipped += 1;
                     continue;
@@ -165,7 +165,7 @@ impl HostTable {
             h.rtt_ms = rtt;
             h.boot_wall = boot;
             h.uptime = up;
-            h.version = ver;
+            h.version = self.r.versions.intern(&ver);
             h.interval = if ival > 0.0 { ival } else { h.interval };
             h.items = serde_json::from_str::<BTreeMap<String, ItemVal>>(&items).unwrap_or_default();
             if let Some(a) = h.addr {
