@@ -197,6 +197,10 @@ pub struct Conf {
     pub journal_max_backups: u32,
     /// `ival_*`, `grace`, `missed` overrides of the work, in seconds (count for `missed`).
     pub intervals: BTreeMap<String, f64>,
+    /// `workers`: most worker threads for probes, notifications, lookups.
+    pub workers: usize,
+    /// `workers_queue`: most jobs of one kind waiting for a worker.
+    pub workers_queue: usize,
 }
 
 /// Interval keys a conf may override.
@@ -245,6 +249,8 @@ impl Conf {
             journal_max_size: 10 * 1024 * 1024,
             journal_max_backups: 5,
             intervals: BTreeMap::new(),
+            workers: crate::pool::DEFAULT_WORKERS,
+            workers_queue: crate::pool::DEFAULT_QUEUE,
         }
     }
 
@@ -408,6 +414,10 @@ fn apply(
         }
         "journal_max_backups" => {
             c.journal_max_backups = crate::ranges::check_count("journal_max_backups", v)? as u32
+        }
+        "workers" => c.workers = crate::ranges::check_count("workers", v)? as usize,
+        "workers_queue" => {
+            c.workers_queue = crate::ranges::check_count("workers_queue", v)? as usize
         }
         "missed" | "hbd_senders" => {
             let n = crate::ranges::check_count(&e.key, v)?;

@@ -416,9 +416,15 @@ fn run_daemon(
         own_addrs,
         reexec: plan,
         upgrade: crate::upgrade::Local { last, report, ..Default::default() },
+        names: Default::default(),
+        names_round: Default::default(),
+        pool: Default::default(),
     };
+    el.set_pool(st.conf.workers, st.conf.workers_queue);
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
+    // The parts start with IP literals only; names follow from the pool.
+    crate::event_loop::names::refresh(&mut st, now, &mut fx);
     if let (Some(why), Some(c)) = (st.upgrade.report.take(), st.client.as_mut()) {
         log::error!("upgrade rolled back: {why}");
         c.set_item("upgrade", None, "", &format!("rolled back: {why}"), now, &mut fx);
@@ -566,7 +572,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
         None => st.conf.clone(),
     };
     crate::logger::set_level(conf.loglvl.filter());
-    let host = hostname(&conf);
+    let host = reload_hostname(st, &conf);
     check_work_cache(&conf, &host);
     let lm = work_version(&conf, &host);
     let work = match load_work(&conf, &host) {
@@ -580,6 +586,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
         }
     };
     let had_server = st.work.roles.server;
+    el.set_pool(conf.workers, conf.workers_queue);
     st.conf = conf;
     st.work_lm = settle_version(&st.conf, &host, &work, lm);
     st.hostname = host;
@@ -620,6 +627,19 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
     if let Some(p) = st.pmaker.as_ref() {
         p.reload(&conf, &work);
     }
+    crate::event_loop::names::refresh(st, now, fx);
+}
+
+/// The hostname after a reload, without asking the resolver on the loop:
+/// unchanged `hostname`/`domain` keys keep the name found at start; new
+/// ones are qualified but their CNAME is not followed until a restart.
+fn reload_hostname(st: &State, conf: &Conf) -> String {
+    if conf.hostname == st.conf.hostname && conf.domain == st.conf.domain {
+        return st.hostname.clone();
+    }
+    let name = crate::hostname::without_lookup(conf.hostname.as_deref(), conf.domain.as_deref());
+    log::info!("reload: hostname now {name} (a restart follows its CNAME, if any)");
+    name
 }
 
 #[cfg(test)]

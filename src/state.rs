@@ -39,6 +39,8 @@ pub enum Tick {
     UdpRearm,
     /// Tell systemd's watchdog the loop is turning (`WATCHDOG=1`).
     Watchdog,
+    /// Look the work's names up again (round `gen` armed it; older ones are stale).
+    Names(u64),
 }
 
 /// Who asked for an outgoing call, so its result goes back there.
@@ -66,12 +68,15 @@ pub enum Job {
     Probe(crate::client::ProbeJob),
     Notify(Box<crate::server::NotifyJob>),
     Upgrade(Box<crate::upgrade::verb::UpgradeTask>),
+    /// Names of the work to look up (`names.rs`).
+    Resolve(crate::names::ResolveJob),
 }
 
 pub enum Done {
     Probe(crate::client::ProbeDone),
     Notify(crate::server::NotifyDone),
     Upgrade(crate::upgrade::verb::UpgradeDone),
+    Names(crate::names::Resolved),
 }
 
 /// What handlers ask the loop to do.
@@ -142,6 +147,12 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
+    /// The work's names, resolved off the loop; every address check reads it.
+    pub names: crate::names::Names,
+    /// The lookups in flight for `names`.
+    pub names_round: crate::names::Round,
+    /// The worker pool's numbers, copied by the loop before each command.
+    pub pool: crate::pool::stats::PoolStats,
 }
 
 impl State {
@@ -162,12 +173,14 @@ impl State {
             || self.own_addrs.contains(&ip)
     }
 
-    /// The address of this host's server, as a socket address for calls.
+    /// The address of this host's server, as a socket address for calls
+    /// (from the names table: no lookup here).
     pub fn server_cmd_addr(&self) -> Option<SocketAddr> {
-        crate::work::addr::resolve(&self.work.server.address, self.work.server.ports.port)
+        self.names.sock(&self.work.server.address, self.work.server.ports.port)
     }
 
-    /// May `ip` talk to this host's command port at all?
+    /// May `ip` talk to this host's command port at all? Reads only the
+    /// names table and the server's host index, never the resolver.
     pub fn allowed(&self, ip: IpAddr) -> bool {
         let ip = canonical_ip(ip);
         if self.is_local(ip) {
