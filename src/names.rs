@@ -143,13 +143,22 @@ pub fn run(job: ResolveJob) -> Resolved {
     Resolved { gen: job.gen, answers }
 }
 
-/// `HBMON_FAULT=slow_lookup` (debug builds): every lookup job first waits
-/// 3 s, so a test can show the loop does not wait for names.
+/// `HBMON_FAULT=slow_lookup[:SECS]` (debug builds): every lookup job first
+/// waits SECS (3) seconds, so a test can show the loop does not wait for names.
 fn fault_delay() {
     #[cfg(debug_assertions)]
-    if std::env::var("HBMON_FAULT").is_ok_and(|v| v == "slow_lookup") {
-        // sleep: the fault itself (a resolver that takes 3 s)
-        std::thread::sleep(std::time::Duration::from_secs(3));
+    if let Some(secs) = std::env::var("HBMON_FAULT").ok().and_then(|v| slow_lookup_secs(&v)) {
+        // sleep: the fault itself (a resolver that takes SECS)
+        std::thread::sleep(std::time::Duration::from_secs(secs));
+    }
+}
+
+/// The seconds of a `slow_lookup[:SECS]` fault; None for other faults.
+#[cfg(debug_assertions)]
+fn slow_lookup_secs(v: &str) -> Option<u64> {
+    match v.strip_prefix("slow_lookup")? {
+        "" => Some(3),
+        rest => rest.strip_prefix(':')?.parse().ok().map(|s: u64| s.min(60)),
     }
 }
 

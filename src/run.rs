@@ -421,10 +421,9 @@ fn run_daemon(
         pool: Default::default(),
     };
     el.set_pool(st.conf.workers, st.conf.workers_queue);
+    el.prime_names(&mut st, now, crate::event_loop::names::START_WAIT);
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
-    // The parts start with IP literals only; names follow from the pool.
-    crate::event_loop::names::refresh(&mut st, now, &mut fx);
     if let (Some(why), Some(c)) = (st.upgrade.report.take(), st.client.as_mut()) {
         log::error!("upgrade rolled back: {why}");
         c.set_item("upgrade", None, "", &format!("rolled back: {why}"), now, &mut fx);

@@ -58,3 +58,37 @@ fn install(st: &mut State, table: Names, now: Now, fx: &mut Effects) {
         c.set_names(st.names.clone(), now, fx);
     }
 }
+
+/// How long a start waits for the first round before the loop turns.
+pub const START_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl super::EventLoop {
+    /// At start, before the loop turns and before the parts exist: the
+    /// first round gets up to `wait` to answer, so the parts start with
+    /// their names (a start already waits as long for the hostname's
+    /// CNAME). What answers later is installed through the waker like any
+    /// round.
+    pub fn prime_names(&mut self, st: &mut State, now: Now, wait: std::time::Duration) {
+        let mut fx = Effects::default();
+        refresh(st, now, &mut fx);
+        for job in fx.jobs.drain(..) {
+            self.pool.submit(job);
+        }
+        for (at, t) in fx.timers.drain(..) {
+            self.timers.at(at, t);
+        }
+        let deadline = std::time::Instant::now() + wait;
+        while st.names_round.pending() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.done_rx.recv_timeout(left) {
+                Ok(crate::state::Done::Names(r)) => on_resolved(r, st, now, &mut fx),
+                // No other job exists before the parts are built.
+                Ok(_) => log::debug!("a job result before start"),
+                Err(_) => break,
+            }
+        }
+        if st.names_round.pending() {
+            log::warn!("names: lookups still running after {wait:?}; the loop starts without them");
+        }
+    }
+}

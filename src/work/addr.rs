@@ -1,5 +1,7 @@
-//! Turning work addresses (`127.0.0.2`, `srv.example.org`, `[::1]`) into
-//! socket addresses. Name lookups happen only when a work is loaded.
+//! Turning addresses given on the command line (`127.0.0.2`,
+//! `srv.example.org`, `[::1]:50006`) into socket addresses, for the CLI.
+//! These block in the resolver: the daemon never calls them; it reads the
+//! names table `names.rs` fills off the loop.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
