@@ -339,4 +339,62 @@ mod tests {
         assert_eq!(caps(16), [12, 8, 1, 2]);
         assert_eq!(caps(4), [3, 1, 1, 1]);
     }
+
+    fn sleeper(i: usize) -> Job {
+        Job::Probe(crate::client::ProbeJob {
+            item: format!("nagios:s{i}"),
+            spec: crate::work::model::ProbeSpec::Nagios {
+                argv: vec!["/bin/sleep".into(), "20".into()],
+            },
+            probes_dir: "/nonexistent".into(),
+            timeout: 30.0,
+        })
+    }
+
+    /// Real threads and real `sleep` processes: probes take their three
+    /// workers of four, the rest wait; a lookup still runs on the fourth
+    /// and answers first; a full queue fails the job at once, answered.
+    #[test]
+    fn a_probe_flood_leaves_lookups_a_worker_and_a_full_queue_answers() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pool = Pool::new(4, 10, tx, waker);
+        // 20 probes: 3 run, at most 10 wait, the rest fail at once.
+        for i in 0..20 {
+            pool.submit(sleeper(i));
+        }
+        let names = crate::names::ResolveJob { gen: 1, names: vec!["localhost".into()] };
+        pool.submit(Job::Resolve(names));
+        // Refused probes answer at once and may come first; no probe
+        // finishes before the lookup (each sleeps 20 s).
+        let mut refused = 0;
+        loop {
+            match rx.recv_timeout(Duration::from_secs(60)).expect("the lookup's result") {
+                Done::Probe(p) => {
+                    let e = p.samples[0].error.clone().unwrap_or_default();
+                    assert!(e.starts_with("worker pool full"), "a probe finished first: {e}");
+                    refused += 1;
+                }
+                Done::Names(r) => {
+                    assert!(r.answers[0].1.is_ok(), "{:?}", r.answers);
+                    break;
+                }
+                _ => panic!("unexpected result"),
+            }
+        }
+        let t = std::time::Instant::now();
+        let s = loop {
+            let s = pool.stats();
+            if s.kinds[0].busy == 3 || t.elapsed() > Duration::from_secs(60) {
+                break s;
+            }
+            std::thread::sleep(Duration::from_millis(20)); // sleep: poll until a deadline
+        };
+        let probe = &s.kinds[0];
+        assert!(s.threads <= 4, "{s:?}");
+        assert_eq!(probe.busy, 3, "{s:?}");
+        assert!(probe.queued <= 10 && probe.queued + probe.refused as usize == 17, "{s:?}");
+        assert!(refused >= 7 && s.refused == probe.refused, "{refused} {s:?}");
+    }
 }
