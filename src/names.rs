@@ -1,5 +1,5 @@
 //! The daemon's table of resolved names: the addresses of the server, the
-//! pagemaker, the fleet's hosts and this host itself, looked up once per
+//! pagemaker and the fleet's hosts, looked up once per
 //! work install (and again every `ival_check_work`) by lookup jobs on the
 //! worker pool, then installed on the loop through the waker. The loop
 //! itself never asks the resolver: access checks, calls and heartbeat
@@ -83,7 +83,9 @@ fn key(name: &str) -> String {
     name.trim().trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Every name (not literal) the work needs an address for, once each.
+/// Every name (not literal) the work needs an address for, once each: the
+/// server's, the pagemaker's, and on the server every host's. (This host's
+/// own `address` is for others; nothing here reads it.)
 pub fn wanted(work: &Work) -> Vec<String> {
     let mut v = BTreeSet::new();
     let mut add = |a: &str| {
@@ -91,7 +93,6 @@ pub fn wanted(work: &Work) -> Vec<String> {
             v.insert(key(a));
         }
     };
-    add(&work.address);
     add(&work.server.address);
     if let Some(p) = &work.pmaker {
         add(&p.address);
