@@ -15,13 +15,12 @@ use std::process::{Command, Stdio};
 fn start_with_hosts(h: &mut Host, hosts: &std::path::Path, env: &[(&str, &str)]) {
     let err = std::fs::File::create(h.dir.join("stderr.log")).expect("stderr file");
     let out = std::fs::File::create(h.dir.join("stdout.log")).expect("stdout file");
+    // Root needs only the mount namespace; anyone else also a user namespace.
+    // SAFETY: geteuid has no preconditions.
+    let ns: &[&str] = if unsafe { libc::geteuid() } == 0 { &["-m"] } else { &["-r", "-m"] };
     let child = Command::new("unshare")
-        .args([
-            "-m",
-            "sh",
-            "-c",
-            "mount --bind \"$1\" /etc/hosts && exec \"$2\" -c \"$3\" -v start -i",
-        ])
+        .args(ns)
+        .args(["sh", "-c", "mount --bind \"$1\" /etc/hosts && exec \"$2\" -c \"$3\" -v start -i"])
         .arg("sh")
         .arg(hosts)
         .arg(BIN)
