@@ -7,11 +7,14 @@ mod accept;
 pub mod names;
 mod udp;
 
+use crate::clock::Now;
 use crate::command;
+use crate::effects::{CallOwner, CallReq, Done, Effects, Job, Tick};
 use crate::session::{Call, Next, Phase, Session};
-use crate::state::{CallOwner, CallReq, Done, Effects, Job, Now, State, Tick};
+use crate::state::State;
 use crate::timers::Timers;
-use crate::verbs::{self, Deferred, Reply};
+use crate::verbs;
+use crate::verbs::reply::{Deferred, Reply};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -280,7 +283,7 @@ impl EventLoop {
 
     /// An upgrade job's answer goes to its session; true: re-exec now (the
     /// answer is already in the socket, which closes at the exec).
-    fn upgrade_done(&mut self, u: crate::upgrade::verb::UpgradeDone, st: &mut State) -> bool {
+    fn upgrade_done(&mut self, u: crate::upgrade::task::UpgradeDone, st: &mut State) -> bool {
         st.upgrade.busy = false;
         if let Some(l) = &u.last {
             st.upgrade.last = l.clone();
@@ -371,7 +374,7 @@ impl EventLoop {
                     fx.call(CallOwner::Session { token: t, index: i }, *addr, line.clone(), 10.0);
                 }
                 if n == 0 {
-                    let text = verbs::finish(&d, Vec::new());
+                    let text = crate::verbs::reply::finish(&d, Vec::new());
                     return s.answer(text);
                 }
                 self.pending.insert(t, Pending { deferred: d, results: vec![None; n], left: n });
@@ -465,7 +468,7 @@ impl EventLoop {
                             .into_iter()
                             .map(|r| r.unwrap_or(Err("lost".into())))
                             .collect();
-                        let text = verbs::finish(&p.deferred, results);
+                        let text = crate::verbs::reply::finish(&p.deferred, results);
                         if let Some(s) = self.sessions.get_mut(&token) {
                             let next = s.answer(text);
                             self.settle(token, next);

@@ -205,7 +205,7 @@ impl Round {
         for (name, a) in self.answers.drain(..) {
             match a.ok().or_else(|| old.map.get(&name).copied()) {
                 Some(ip) => {
-                    map.insert(name, crate::state::canonical_ip(ip));
+                    map.insert(name, crate::work::addr::canonical_ip(ip));
                 }
                 None => missing.push(name),
             }

@@ -11,11 +11,13 @@ pub mod spool;
 pub mod sync;
 mod ticks;
 
+use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
+use crate::effects::{CallOwner, ClientCall, Effects, Job, Setup};
 use crate::probes::{Inline, ProbeKind};
-use crate::state::{CallOwner, Effects, Job, Now, State};
+use crate::probes::{ProbeDone, ProbeJob};
 use crate::store::History;
-use crate::verbs::Reply;
+use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
@@ -23,40 +25,6 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use sync::{Backoff, WorkAnswer};
-pub use ticks::ClientTick;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientCall {
-    Report,
-    Events(Vec<String>),
-    WorkLm,
-    Work,
-    AllSend,
-    /// A `tcp:` probe's non-blocking connect, started at this monotonic time.
-    Tcp {
-        item: String,
-        started: f64,
-    },
-}
-
-/// One blocking probe run, for a helper thread.
-pub struct ProbeJob {
-    pub item: String,
-    pub spec: crate::work::model::ProbeSpec,
-    pub probes_dir: PathBuf,
-    pub timeout: f64,
-}
-
-pub struct ProbeDone {
-    pub item: String,
-    pub samples: Vec<crate::probes::Sample>,
-}
-
-pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
-    let timeout = std::time::Duration::from_secs_f64(j.timeout.max(0.1));
-    let samples = crate::probes::run_blocking(&j.item, &j.spec, &j.probes_dir, timeout);
-    ProbeDone { item: j.item, samples }
-}
 
 /// Seconds a call to the server may take.
 const CALL_TIMEOUT: f64 = 10.0;
@@ -110,19 +78,19 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
+    pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
         let (history, notice) = History::open_checked(&st.conf.history_db())?;
         let mut c = Client {
-            host: st.hostname.clone(),
+            host: st.hostname.to_string(),
             work: st.work.clone(),
             fetches_work: !st.work.roles.server,
-            server: st.server_cmd_addr(),
+            server: st.server_cmd,
             work_lm: st.work_lm,
             cache: st.conf.work_cache(),
             work_backoff: Backoff::default(),
             work_call: false,
             have_served_work: false,
-            items: Items::new(&st.work),
+            items: Items::new(st.work),
             inline: Inline::from_env(),
             history,
             probes_dir: st.conf.probes_dir(),
@@ -135,7 +103,7 @@ impl Client {
             next_report_wall: 0.0,
             chains: ticks::Chains::default(),
             hb: Heartbeat::new(
-                &st.hostname,
+                st.hostname,
                 st.work.intervals.heartbeat,
                 st.work.intervals.server_dead,
                 st.conf.key.as_ref().map(|k| k.as_bytes().to_vec()),
@@ -150,7 +118,7 @@ impl Client {
             vardir: st.conf.vardir.clone(),
             names: st.names.clone(),
         };
-        c.set_fallback(&st.conf, now, fx);
+        c.set_fallback(st.conf, now, fx);
         c.set_targets();
         // Read once at start (not per heartbeat): the monotonic clock carries it on.
         let root = crate::probes::inline::ProcRoot::from_env().proc.join("uptime");
@@ -339,27 +307,15 @@ impl Client {
         self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
     }
 
-    pub fn verb(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
-        match req.verb.as_str() {
-            "HIST" => self.hist(req, now),
-            "ZAP" => self.zap(now),
-            "SEND" => {
-                // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = match crate::ranges::send_spread(&req.args) {
-                    Ok(s) => s,
-                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
-                };
-                self.schedule_report(now, fx, sync::jitter(spread));
-                let when = crate::verbs::fmt_time(self.next_report_wall);
-                let body = format!("SEND next_send {} {when}", self.work.server.host);
-                Reply::Now(frame_ok("SEND", &body))
-            }
-            v => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
+    /// SEND: report within `spread` seconds; (the server reported to,
+    /// when the report is due, wall clock).
+    pub fn report_soon(&mut self, spread: f64, now: Now, fx: &mut Effects) -> (String, f64) {
+        self.schedule_report(now, fx, sync::jitter(spread));
+        (self.work.server.host.clone(), self.next_report_wall)
     }
 
     /// `HIST [ival] [pnts] [host] [item...]`: this host's history only.
-    fn hist(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn hist(&self, req: &Request, now: Now) -> Reply {
         let mut args = req.args.iter().peekable();
         let mut ival = "H".to_string();
         if let Some(a) = args.peek() {
@@ -402,7 +358,7 @@ impl Client {
         self.items.get(name).is_some()
     }
 
-    fn zap(&mut self, now: Now) -> Reply {
+    pub(crate) fn zap(&mut self, now: Now) -> Reply {
         match self.history.zap_all(now.wall, self.work.intervals.keep_history) {
             Ok((before, after)) => {
                 Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))
@@ -421,7 +377,7 @@ impl Client {
                 if self.have_served_work { "fetched" } else { "not fetched yet" }
             );
         }
-        let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
+        let _ = writeln!(out, "-- next report {}", crate::clock::fmt_time(self.next_report_wall));
         self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
         if let Some(fb) = &self.fallback {

@@ -7,9 +7,11 @@
 //! Also the EVENTS conversation: outbox rows plus held events, acked ids
 //! deleted (or remembered until the disk lets them be deleted).
 
-use super::{Client, ClientCall, EVENTS_BATCH};
+use super::{Client, EVENTS_BATCH};
+use crate::clock::Now;
+use crate::effects::ClientCall;
+use crate::effects::Effects;
 use crate::event::Event;
-use crate::state::{Effects, Now};
 use std::collections::{HashSet, VecDeque};
 use std::fmt::Write as _;
 
@@ -156,7 +158,7 @@ impl Client {
         if let (Some((since, _)), None) = (was_failing, &self.spool.failing) {
             log::warn!(
                 "history writes work again (failing since {}); {} samples were dropped",
-                crate::verbs::fmt_time(since),
+                crate::clock::fmt_time(since),
                 self.spool.samples_dropped
             );
         }
@@ -170,7 +172,7 @@ impl Client {
             problems.push(format!(
                 "history.db cannot be written since {} ({err}); vardir {} has {free} bytes free; \
                  {} events held in memory",
-                crate::verbs::fmt_time(*since),
+                crate::clock::fmt_time(*since),
                 self.vardir.display(),
                 self.spool.held().len()
             ));
@@ -200,7 +202,7 @@ impl Client {
             let _ = writeln!(
                 out,
                 "-- store history.db write failing since {}: {err}; vardir {} {free} bytes free",
-                crate::verbs::fmt_time(*since),
+                crate::clock::fmt_time(*since),
                 self.vardir.display()
             );
         }

@@ -4,8 +4,10 @@
 //! (its host index) and the client (the server's address, heartbeat
 //! targets). Nothing here waits for the resolver.
 
+use crate::clock::Now;
+use crate::effects::{Effects, Job, Tick};
 use crate::names::{missing_text, Names, Resolved};
-use crate::state::{Effects, Job, Now, State, Tick};
+use crate::state::State;
 
 /// Starts a new round for the running work's names (a work install).
 pub fn refresh(st: &mut State, now: Now, fx: &mut Effects) {
@@ -81,7 +83,7 @@ impl super::EventLoop {
         while st.names_round.pending() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             match self.done_rx.recv_timeout(left) {
-                Ok(crate::state::Done::Names(r)) => on_resolved(r, st, now, &mut fx),
+                Ok(crate::effects::Done::Names(r)) => on_resolved(r, st, now, &mut fx),
                 // No other job exists before the parts are built.
                 Ok(_) => log::debug!("a job result before start"),
                 Err(_) => break,

@@ -11,7 +11,7 @@
 
 pub mod stats;
 
-use crate::state::{Done, Job};
+use crate::effects::{Done, Job};
 use mio::Waker;
 use std::collections::VecDeque;
 use std::sync::mpsc::Sender;
@@ -77,9 +77,9 @@ pub fn caps(size: usize) -> [usize; 4] {
 /// Runs one job on the calling (worker) thread.
 fn run(job: Job) -> Done {
     match job {
-        Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
-        Job::Notify(n) => Done::Notify(crate::server::run_notify_job(*n)),
-        Job::Upgrade(u) => Done::Upgrade(crate::upgrade::verb::run(*u)),
+        Job::Probe(p) => Done::Probe(crate::probes::run_probe_job(p)),
+        Job::Notify(n) => Done::Notify(crate::notify::run_job(*n)),
+        Job::Upgrade(u) => Done::Upgrade(crate::upgrade::task::run(*u)),
         Job::Resolve(r) => Done::Names(crate::names::run(r)),
     }
 }
@@ -89,7 +89,7 @@ fn run(job: Job) -> Done {
 /// an upgrade an error answer, a lookup no addresses.
 fn fail(job: Job, why: &str) -> Done {
     match job {
-        Job::Probe(p) => Done::Probe(crate::client::ProbeDone {
+        Job::Probe(p) => Done::Probe(crate::probes::ProbeDone {
             samples: vec![crate::probes::Sample {
                 item: p.item.clone(),
                 value: None,
@@ -99,9 +99,9 @@ fn fail(job: Job, why: &str) -> Done {
             item: p.item,
         }),
         Job::Notify(n) => {
-            Done::Notify(crate::server::NotifyDone { id: n.id, result: Err(why.to_string()) })
+            Done::Notify(crate::notify::NotifyDone { id: n.id, result: Err(why.to_string()) })
         }
-        Job::Upgrade(u) => Done::Upgrade(crate::upgrade::verb::UpgradeDone {
+        Job::Upgrade(u) => Done::Upgrade(crate::upgrade::task::UpgradeDone {
             token: u.token,
             answer: Err(why.to_string()),
             reexec: false,
@@ -341,7 +341,7 @@ mod tests {
     }
 
     fn sleeper(i: usize) -> Job {
-        Job::Probe(crate::client::ProbeJob {
+        Job::Probe(crate::probes::ProbeJob {
             item: format!("nagios:s{i}"),
             spec: crate::work::model::ProbeSpec::Nagios {
                 argv: vec!["/bin/sleep".into(), "20".into()],
