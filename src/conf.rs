@@ -141,6 +141,11 @@ pub struct Conf {
     pub workers_queue: usize,
 }
 
+/// `workers` when the conf says nothing: most worker-pool threads.
+pub const DEFAULT_WORKERS: usize = 16;
+/// `workers_queue` when the conf says nothing: most queued jobs per kind.
+pub const DEFAULT_QUEUE: usize = 256;
+
 impl Conf {
     /// Defaults for a system install (root with a conf, or root with none):
     /// the FHS paths, or the directories systemd made for the unit
@@ -172,8 +177,8 @@ impl Conf {
             journal_max_size: 10 * 1024 * 1024,
             journal_max_backups: 5,
             intervals: BTreeMap::new(),
-            workers: crate::pool::DEFAULT_WORKERS,
-            workers_queue: crate::pool::DEFAULT_QUEUE,
+            workers: DEFAULT_WORKERS,
+            workers_queue: DEFAULT_QUEUE,
         }
     }
 

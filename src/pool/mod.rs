@@ -18,10 +18,7 @@ use std::sync::mpsc::Sender;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Most worker threads when the conf says nothing.
-pub const DEFAULT_WORKERS: usize = 16;
-/// Most queued jobs per kind when the conf says nothing.
-pub const DEFAULT_QUEUE: usize = 256;
+pub use crate::conf::{DEFAULT_QUEUE, DEFAULT_WORKERS};
 /// An idle worker ends after this; the next burst starts new ones.
 const IDLE_EXIT: Duration = Duration::from_secs(60);
 /// Stack of a worker: probes and channels need little.
