@@ -165,3 +165,28 @@ fn the_resolver_is_called_only_off_the_loop() {
     }
     assert!(bad.is_empty(), "name lookups outside the allowed files:\n{}", bad.join("\n"));
 }
+
+/// The table is looked up again every `ival_check_work`: a host whose name
+/// moves to another address is let in from the new one and no longer from
+/// the old, with no reload.
+#[test]
+fn names_are_refreshed_every_check_work() {
+    let (mut f, hosts) = named_fleet();
+    let conf = std::fs::read_to_string(&f.hosts[0].conf).unwrap();
+    f.hosts[0].write_conf(&format!("{conf}ival_check_work 2s\n"));
+    start_with_hosts(&mut f.hosts[0], &hosts, &[]);
+    let srv = &f.hosts[0];
+    let (old, new) = (f.hosts[1].ip, std::net::Ipv4Addr::new(127, f.net[0], f.net[1], 3));
+    srv.wait_state(20.0, "names resolved", |s| s.contains("-- names 2 resolved 0 unresolved"));
+    assert!(cmd_from(old, srv.cmd_addr(), "PING").contains("PONG"));
+    assert!(cmd_from(new, srv.cmd_addr(), "PING").contains("access denied"));
+    // Rewritten in place: the bind mount shows the same file's new text.
+    let text = std::fs::read_to_string(&hosts).unwrap();
+    std::fs::write(&hosts, text.replace(&format!("{old} c1.hbtest"), &format!("{new} c1.hbtest")))
+        .unwrap();
+    wait_for(30.0, "c1's new address let in", || {
+        cmd_from(new, srv.cmd_addr(), "PING").contains("PONG").then_some(())
+    });
+    let a = cmd_from(old, srv.cmd_addr(), "PING");
+    assert!(a.contains("access denied"), "c1's old address after the refresh: {a}");
+}
