@@ -1,6 +1,7 @@
 //! The client role: items probed every `ival_make_state`, judged by their
 //! fitness functions, kept in the local history; heartbeats, reports and
-//! events to the server; the client verbs HIST, ZAP, SEND.
+//! events to the server; the domain side of the client verbs HIST, ZAP,
+//! SEND (their table rows and framing are `verbs/client.rs`'s).
 
 mod beats;
 pub mod fallback;
