@@ -63,6 +63,78 @@ pub enum Done {
     Notify(crate::notify::NotifyDone),
     Upgrade(crate::upgrade::task::UpgradeDone),
     Names(crate::names::Resolved),
+    /// The server's store thread finished a drain (`server/store.rs`).
+    Store(Vec<StoreAnswer>),
+}
+
+/// A helper thread's way back to the loop: a `Done` on the loop's channel,
+/// then a wake of its poll.
+#[derive(Clone)]
+pub struct Wake {
+    tx: std::sync::mpsc::Sender<Done>,
+    waker: std::sync::Arc<mio::Waker>,
+}
+
+impl Wake {
+    pub fn new(tx: std::sync::mpsc::Sender<Done>, waker: std::sync::Arc<mio::Waker>) -> Wake {
+        Wake { tx, waker }
+    }
+
+    /// False when the loop is gone.
+    pub fn send(&self, d: Done) -> bool {
+        let sent = self.tx.send(d).is_ok();
+        let _ = self.waker.wake();
+        sent
+    }
+}
+
+/// A session waiting for an answer from a helper (`Reply::Wait`): the
+/// helper's result names it, and the part hands the text to
+/// `Effects::answers`.
+pub type Ticket = u64;
+
+/// A ticket never used before in this process.
+pub fn new_ticket() -> Ticket {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What the server's store thread answers, after the commit of its drain
+/// (`server/store.rs`; the server applies them in `server/stored.rs`).
+#[derive(Debug)]
+pub enum StoreAnswer {
+    /// EVENTS: `n` events received, `new` stored (None: the store failed).
+    Events {
+        ticket: Ticket,
+        n: usize,
+        new: Option<usize>,
+    },
+    /// REPORT of `host` (received at `time` from `ip`), stored or not.
+    Report {
+        ticket: Ticket,
+        host: String,
+        time: f64,
+        ip: String,
+        body: serde_json::Value,
+        stored: bool,
+    },
+    /// A finished answer (CLIENTS, ACK, SILENCE); `notify_in`: a Notify
+    /// tick is due that many seconds from now.
+    Text {
+        ticket: Ticket,
+        verb: &'static str,
+        text: String,
+        notify_in: Option<f64>,
+    },
+    Jobs {
+        jobs: Vec<crate::notify::NotifyJob>,
+        next: Option<f64>,
+    },
+    /// A delivery's outcome is recorded: it may be handed out again.
+    Recorded {
+        id: i64,
+        next: Option<f64>,
+    },
 }
 
 /// What handlers ask the loop to do.
@@ -79,6 +151,8 @@ pub struct Effects {
     /// A part asks for a reload of conf and work (the server's own
     /// work-file changed), as HUP does.
     pub reload: bool,
+    /// Answers for sessions waiting on a ticket (`Reply::Wait`).
+    pub answers: Vec<(Ticket, String)>,
 }
 
 impl Effects {
@@ -104,6 +178,8 @@ pub struct Setup<'a> {
     pub own_addrs: &'a [IpAddr],
     /// The work's names as resolved so far (`names.rs`).
     pub names: &'a crate::names::Names,
+    /// How long-lived helper threads (the server's store thread) reach the loop.
+    pub wake: &'a Wake,
 }
 
 /// A client timer and the generation of the chain that armed it

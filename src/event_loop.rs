@@ -107,6 +107,8 @@ pub struct EventLoop {
     notifier: crate::systemd::Notifier,
     /// Runs the jobs handlers ask for (bounded; `pool/`).
     pool: crate::pool::Pool,
+    /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
+    waiting: HashMap<crate::effects::Ticket, usize>,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -161,6 +163,7 @@ impl EventLoop {
             early_results: Vec::new(),
             notifier: crate::systemd::Notifier::none(),
             pool,
+            waiting: HashMap::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
@@ -179,6 +182,11 @@ impl EventLoop {
     /// The pool's size and queue bound (conf `workers`, `workers_queue`).
     pub fn set_pool(&mut self, size: usize, queue: usize) {
         self.pool.resize(size, queue);
+    }
+
+    /// The way back to this loop for long-lived helper threads.
+    pub fn wake(&self) -> crate::effects::Wake {
+        self.pool.wake()
     }
 
     pub fn notifier(&self) -> &crate::systemd::Notifier {
@@ -265,6 +273,14 @@ impl EventLoop {
         // The pool runs each job or fails it at once (full): never a wait.
         for job in fx.jobs.drain(..) {
             self.pool.submit(job);
+        }
+        for (ticket, text) in std::mem::take(&mut fx.answers) {
+            // A session that timed out or closed meanwhile gets nothing.
+            let Some(t) = self.waiting.remove(&ticket) else { continue };
+            if let Some(s) = self.sessions.get_mut(&t) {
+                let next = s.answer(text);
+                self.settle(t, next);
+            }
         }
         if let Some(u) = &self.udp_client {
             for (to, d) in fx.datagrams.drain(..) {
@@ -365,6 +381,11 @@ impl EventLoop {
                 task.token = t;
                 self.timers.at(d, Tick::ConnDeadline(t));
                 self.pool.submit(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
+            Reply::Wait(ticket) => {
+                s.phase = Phase::Waiting;
+                self.waiting.insert(ticket, t);
                 Next::Continue
             }
             Reply::Later(d) => {
@@ -589,6 +610,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
             }
         }
         Done::Names(r) => names::on_resolved(r, st, now, fx),
+        Done::Store(a) => {
+            if let Some(s) = st.server.as_mut() {
+                s.on_store(a, now, fx);
+            }
+        }
         // Answered by the loop itself (it owns the sessions).
         Done::Upgrade(_) => {}
     }

@@ -62,6 +62,9 @@ pub struct State {
     pub names_round: crate::names::Round,
     /// The worker pool's numbers, copied by the loop before each command.
     pub pool: crate::pool::stats::PoolStats,
+    /// How helper threads that outlive one job (the server's store thread)
+    /// reach the loop.
+    pub wake: crate::effects::Wake,
 }
 
 impl State {
@@ -98,6 +101,7 @@ impl State {
             server_cmd: self.server_cmd_addr(),
             own_addrs: &self.own_addrs,
             names: &self.names,
+            wake: &self.wake,
         }
     }
 

@@ -242,6 +242,12 @@ impl Pool {
         self.shared.cv.notify_one();
     }
 
+    /// The loop's channel and waker (the pool holds them), for helper
+    /// threads that outlive one job.
+    pub fn wake(&self) -> crate::effects::Wake {
+        crate::effects::Wake::new(self.tx.clone(), self.waker.clone())
+    }
+
     fn answer(&self, d: Done) {
         let _ = self.tx.send(d);
         let _ = self.waker.wake();

@@ -38,6 +38,7 @@ use std::net::{IpAddr, SocketAddr};
 mod guard;
 mod path;
 mod persist;
+pub use persist::{save_rows, SavedHost};
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
 pub use persist::SCHEMA;
@@ -167,6 +168,9 @@ impl Host {
         }
     }
 }
+
+/// Most host changes one `check` returns (one loop turn's share of an outage).
+pub const CHECK_BATCH: usize = 500;
 
 /// Datagram counters (STATE `-- udp ...`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -393,12 +397,15 @@ impl HostTable {
         self.r.heap.peek().map(|Reverse((us, _))| *us as f64 / 1e6)
     }
 
-    /// Judges the hosts whose deadline has passed.
+    /// Judges the hosts whose deadline has passed, at most [`CHECK_BATCH`]
+    /// changes per call: the rest stay due (`next_deadline` is already
+    /// past), so a mass outage is judged over several loop turns and PING
+    /// and heartbeats are served between them.
     pub fn check(&mut self, now: Now) -> Vec<HostChange> {
         let mut out = Vec::new();
         let due = micros(now.mono);
         while let Some(&Reverse((at, i))) = self.r.heap.peek() {
-            if at > due {
+            if at > due || out.len() >= CHECK_BATCH {
                 break;
             }
             self.r.heap.pop();

@@ -145,6 +145,28 @@ fn late_then_down_by_deadline_then_up() {
 }
 
 #[test]
+fn a_mass_outage_is_judged_in_batches() {
+    let n = CHECK_BATCH * 2 + 7;
+    let entries: Vec<HostEntry> =
+        (0..n).map(|i| entry(&format!("h{i}.example"), "127.0.0.2")).collect();
+    let mut t = HostTable::new(TableConf { intervals: iv(1.0), key: None }, &entries);
+    for i in 0..n {
+        let _ = feed(&mut t, &htb(&format!("h{i}.example"), 1, &[]), at(0.0));
+    }
+    let mut sizes = Vec::new();
+    loop {
+        let ch = t.check(at(1.6));
+        if ch.is_empty() {
+            break;
+        }
+        // What is left is still due: the next turn takes it.
+        assert!(t.next_deadline().is_some_and(|d| d <= 1.6) || sizes.len() == 2);
+        sizes.push(ch.len());
+    }
+    assert_eq!(sizes, vec![CHECK_BATCH, CHECK_BATCH, 7]);
+}
+
+#[test]
 fn heartbeats_keep_host_up_without_heap_growth() {
     let mut t = table(None);
     for i in 0..100 {

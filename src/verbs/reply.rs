@@ -16,6 +16,9 @@ pub enum Reply {
     Job(crate::upgrade::task::UpgradeTask),
     /// A complete framed answer shared with other sessions (BINARY).
     Shared(std::sync::Arc<Vec<u8>>),
+    /// A helper (the server's store thread) answers later: the session
+    /// waits until a part puts this ticket's text in `Effects::answers`.
+    Wait(crate::effects::Ticket),
 }
 
 #[derive(Debug, Clone)]
