@@ -178,6 +178,10 @@ impl Notifier {
                     log::error!("notify: delivery {} given up: {e}", done.id);
                 } else {
                     log::warn!("notify: delivery {} failed: {e}", done.id);
+                    // In flight at a work change: it follows its user now.
+                    for note in super::super::retarget::retarget_one(conn, &self.work, done.id)? {
+                        log::warn!("notify: {note}");
+                    }
                 }
             }
         }

@@ -137,6 +137,21 @@ mod tests {
         assert!(glob("exact", "exact"));
     }
 
+    #[test]
+    fn glob_needs_the_whole_text_and_the_whole_pattern() {
+        assert!(!glob("ab", "abc"), "text left over");
+        assert!(!glob("abc", "ab"), "pattern left over");
+        assert!(!glob("a?", "a"));
+        assert!(glob("ab**", "ab") && glob("**", "") && !glob("*x", ""));
+        assert!(!glob("", "a") && glob("", ""));
+        assert!(!glob("x*", "ax"), "a star inside does not float the pattern");
+        // Backtracking: the star first swallows too little, then the rest.
+        assert!(glob("*ab", "aab") && glob("*a*b", "xxaxxb") && !glob("*ab", "aba"));
+        assert!(glob("a*?c", "abbc") && !glob("a*?c", "ac"));
+        // A '*' in the text is an ordinary character to the star before it.
+        assert!(glob("*?", "a*") && glob("h*?", "hx*"));
+    }
+
     fn work() -> ServerWork {
         let ch = |n: &str, min: Option<&str>| Channel {
             name: n.into(),
@@ -174,5 +189,23 @@ mod tests {
         let crit = route(&w, &levels, "www1.x", "disk_used:/", 2);
         let names: Vec<&str> = crit.iter().map(|r| r.channel.as_str()).collect();
         assert_eq!(names, vec!["hook", "pager"]);
+        // Each channel is reached through the user that has it (ann has
+        // the pager, bob only the hook, which ann already reached).
+        let users: Vec<&str> = crit.iter().map(|r| r.user.as_str()).collect();
+        assert_eq!(users, vec!["ann", "ann"]);
+    }
+
+    #[test]
+    fn unknown_levels_count_as_the_worst_and_min_level_defaults_to_the_first_bad() {
+        let levels: Vec<String> = ["ok", "sick", "crit"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(level_index(&levels, "ok"), 0);
+        assert_eq!(level_index(&levels, "crit"), 2);
+        assert_eq!(level_index(&levels, "typo"), 2);
+        assert_eq!(level_index(&[], "any"), 0);
+        let w = work();
+        assert_eq!(min_level(channel(&w, "hook").unwrap(), &levels), 1);
+        assert_eq!(min_level(channel(&w, "pager").unwrap(), &levels), 2);
+        assert!(channel(&w, "fax").is_none());
+        assert_eq!(channel(&w, "pager").map(|c| c.name.as_str()), Some("pager"));
     }
 }
