@@ -135,7 +135,16 @@ pub struct Conf {
     pub journal_max_backups: u32,
     /// `ival_*`, `grace`, `missed` overrides of the work, in seconds (count for `missed`).
     pub intervals: BTreeMap<String, f64>,
+    /// `workers`: most worker threads for probes, notifications, lookups.
+    pub workers: usize,
+    /// `workers_queue`: most jobs of one kind waiting for a worker.
+    pub workers_queue: usize,
 }
+
+/// `workers` when the conf says nothing: most worker-pool threads.
+pub const DEFAULT_WORKERS: usize = 16;
+/// `workers_queue` when the conf says nothing: most queued jobs per kind.
+pub const DEFAULT_QUEUE: usize = 256;
 
 impl Conf {
     /// Defaults for a system install (root with a conf, or root with none):
@@ -168,6 +177,8 @@ impl Conf {
             journal_max_size: 10 * 1024 * 1024,
             journal_max_backups: 5,
             intervals: BTreeMap::new(),
+            workers: DEFAULT_WORKERS,
+            workers_queue: DEFAULT_QUEUE,
         }
     }
 
@@ -331,6 +342,10 @@ fn apply(
         }
         "journal_max_backups" => {
             c.journal_max_backups = crate::ranges::check_count("journal_max_backups", v)? as u32
+        }
+        "workers" => c.workers = crate::ranges::check_count("workers", v)? as usize,
+        "workers_queue" => {
+            c.workers_queue = crate::ranges::check_count("workers_queue", v)? as usize
         }
         "missed" | "hbd_senders" => {
             let n = crate::ranges::check_count(&e.key, v)?;

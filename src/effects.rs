@@ -3,7 +3,8 @@
 //! helper-thread work (`Job`/`Done`). The role parts (client, server)
 //! import this module, never `state.rs`, so `State` can own them without a
 //! circle; a new timer or call kind of a role is a variant here. Below the
-//! roles: imports only data types (`work`, `probes`, `notify`, `upgrade::task`).
+//! roles: imports only data types (`work`, `probes`, `notify`, `upgrade::task`,
+//! `names`).
 
 use crate::conf::Conf;
 use crate::work::model::Work;
@@ -24,6 +25,8 @@ pub enum Tick {
     UdpRearm,
     /// Tell systemd's watchdog the loop is turning (`WATCHDOG=1`).
     Watchdog,
+    /// Look the work's names up again (round `gen` armed it; older ones are stale).
+    Names(u64),
 }
 
 /// Who asked for an outgoing call, so its result goes back there.
@@ -51,12 +54,15 @@ pub enum Job {
     Probe(crate::probes::ProbeJob),
     Notify(Box<crate::notify::NotifyJob>),
     Upgrade(Box<crate::upgrade::task::UpgradeTask>),
+    /// Names of the work to look up (`names.rs`).
+    Resolve(crate::names::ResolveJob),
 }
 
 pub enum Done {
     Probe(crate::probes::ProbeDone),
     Notify(crate::notify::NotifyDone),
     Upgrade(crate::upgrade::task::UpgradeDone),
+    Names(crate::names::Resolved),
     /// The server's store thread finished a drain (`server/store.rs`).
     Store(Vec<StoreAnswer>),
 }
@@ -170,6 +176,8 @@ pub struct Setup<'a> {
     pub server_cmd: Option<SocketAddr>,
     /// Addresses counted as this host itself (besides loopback).
     pub own_addrs: &'a [IpAddr],
+    /// The work's names as resolved so far (`names.rs`).
+    pub names: &'a crate::names::Names,
     /// How long-lived helper threads (the server's store thread) reach the loop.
     pub wake: &'a Wake,
 }

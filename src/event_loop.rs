@@ -4,6 +4,7 @@
 //! dispatches by token.
 
 mod accept;
+pub mod names;
 mod udp;
 
 use crate::clock::Now;
@@ -22,7 +23,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -106,8 +107,7 @@ pub struct EventLoop {
     udp_server: Option<UdpSocket>,
     udp_client: Option<UdpSocket>,
     sigfd: SignalFd,
-    waker: Arc<Waker>,
-    done_tx: Sender<Done>,
+    /// Results of jobs (the pool holds the sending side and the waker).
     done_rx: Receiver<Done>,
     sessions: HashMap<usize, Session>,
     /// Open sessions per (canonical) peer address.
@@ -132,6 +132,8 @@ pub struct EventLoop {
     trimmed: bool,
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
+    /// Runs the jobs handlers ask for (bounded; `pool/`).
+    pool: crate::pool::Pool,
     /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
     waiting: HashMap<crate::effects::Ticket, usize>,
 }
@@ -160,14 +162,18 @@ impl EventLoop {
         reg.register(&mut SourceFd(&sigfd.as_raw_fd()), SIGNALS, Interest::READABLE)
             .map_err(|e| io("register signals", e))?;
         let (done_tx, done_rx) = channel();
+        let pool = crate::pool::Pool::new(
+            crate::pool::DEFAULT_WORKERS,
+            crate::pool::DEFAULT_QUEUE,
+            done_tx,
+            waker,
+        );
         let mut el = EventLoop {
             poll,
             listener,
             udp_server: None,
             udp_client: None,
             sigfd,
-            waker,
-            done_tx,
             done_rx,
             sessions: HashMap::new(),
             per_source: HashMap::new(),
@@ -185,6 +191,7 @@ impl EventLoop {
             again: Again::default(),
             trimmed: false,
             notifier: crate::systemd::Notifier::none(),
+            pool,
             waiting: HashMap::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
@@ -201,9 +208,14 @@ impl EventLoop {
         self.notifier = n;
     }
 
+    /// The pool's size and queue bound (conf `workers`, `workers_queue`).
+    pub fn set_pool(&mut self, size: usize, queue: usize) {
+        self.pool.resize(size, queue);
+    }
+
     /// The way back to this loop for long-lived helper threads.
     pub fn wake(&self) -> crate::effects::Wake {
-        crate::effects::Wake::new(self.done_tx.clone(), self.waker.clone())
+        self.pool.wake()
     }
 
     pub fn notifier(&self) -> &crate::systemd::Notifier {
@@ -265,7 +277,7 @@ impl EventLoop {
                         for i in 0.. {
                             if i == DONE_PER_TURN {
                                 // The rest next turn: wake ourselves.
-                                let _ = self.waker.wake();
+                                self.pool.wake_loop();
                                 break;
                             }
                             let Ok(d) = self.done_rx.try_recv() else { break };
@@ -315,8 +327,9 @@ impl EventLoop {
         for (at, t) in fx.timers.drain(..) {
             self.timers.at(at, t);
         }
+        // The pool runs each job or fails it at once (full): never a wait.
         for job in fx.jobs.drain(..) {
-            self.spawn_job(job);
+            self.pool.submit(job);
         }
         for (ticket, text) in std::mem::take(&mut fx.answers) {
             // A session that timed out or closed meanwhile gets nothing.
@@ -338,25 +351,6 @@ impl EventLoop {
         while self.calls.len() < MAX_CALLS {
             let Some(req) = self.queued_calls.pop_front() else { break };
             self.start_call(req, now);
-        }
-    }
-
-    fn spawn_job(&self, job: Job) {
-        let tx = self.done_tx.clone();
-        let waker = self.waker.clone();
-        let r = std::thread::Builder::new().stack_size(512 * 1024).name("hbmon-job".into()).spawn(
-            move || {
-                let done = match job {
-                    Job::Probe(p) => Done::Probe(crate::probes::run_probe_job(p)),
-                    Job::Notify(n) => Done::Notify(crate::notify::run_job(*n)),
-                    Job::Upgrade(u) => Done::Upgrade(crate::upgrade::task::run(*u)),
-                };
-                let _ = tx.send(done);
-                let _ = waker.wake();
-            },
-        );
-        if let Err(e) = r {
-            log::error!("cannot start a helper thread: {e}");
         }
     }
 
@@ -415,6 +409,8 @@ impl EventLoop {
     ) -> Next {
         let Some(s) = self.sessions.get_mut(&t) else { return Next::Close };
         let peer = s.peer.ip();
+        // STATE and DUMP show the pool as it is now.
+        st.pool = self.pool.stats();
         let reply = match command::parse_line(line) {
             Ok(req) => {
                 s.verb = req.verb.clone();
@@ -441,7 +437,7 @@ impl EventLoop {
                 s.phase = Phase::Waiting;
                 task.token = t;
                 self.timers.at(d, Tick::ConnDeadline(t));
-                self.spawn_job(Job::Upgrade(Box::new(task)));
+                self.pool.submit(Job::Upgrade(Box::new(task)));
                 Next::Continue
             }
             Reply::Wait(ticket) => {
@@ -603,6 +599,7 @@ impl EventLoop {
             }
             Tick::RotateLog => crate::logger::rotate_now(),
             Tick::UdpRearm => self.rearm_udp(st, now, fx),
+            Tick::Names(gen) => names::on_tick(gen, st, now, fx),
             Tick::Watchdog => {
                 if let Some(every) = self.notifier.watchdog_every() {
                     self.notifier.send(crate::systemd::Note::Watchdog);
@@ -669,6 +666,7 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 s.on_notify_done(n, now, fx);
             }
         }
+        Done::Names(r) => names::on_resolved(r, st, now, fx),
         Done::Store(a) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_store(a, now, fx);

@@ -24,22 +24,29 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The name this host goes by in the fleet (see the module doc).
 pub fn canonical(conf_hostname: Option<&str>, conf_domain: Option<&str>) -> String {
-    let given = conf_hostname.map(str::trim).filter(|h| !h.is_empty());
+    let name = without_lookup(conf_hostname, conf_domain);
     // A fully-qualified name from the conf is taken as meant: no lookup
     // (test fleets use names such as www1.example.org that do not resolve).
-    if let Some(h) = given.filter(|h| h.contains('.')) {
-        return normalize(h);
-    }
-    let name = given.map_or_else(system_hostname, str::to_string);
-    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let name = qualify(&name, conf_domain, &resolv);
-    if !worth_a_lookup(&name) {
+    let given_fqdn = conf_hostname.map(str::trim).is_some_and(|h| h.contains('.'));
+    if given_fqdn || !worth_a_lookup(&name) {
         return name;
     }
     match cname_with_timeout(&name, LOOKUP_TIMEOUT) {
         Some(c) => c,
         None => name,
     }
+}
+
+/// The steps of [`canonical`] but the CNAME: what a reload may compute on
+/// the event loop (it reads resolv.conf, never the resolver).
+pub fn without_lookup(conf_hostname: Option<&str>, conf_domain: Option<&str>) -> String {
+    let given = conf_hostname.map(str::trim).filter(|h| !h.is_empty());
+    if let Some(h) = given.filter(|h| h.contains('.')) {
+        return normalize(h);
+    }
+    let name = given.map_or_else(system_hostname, str::to_string);
+    let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    qualify(&name, conf_domain, &resolv)
 }
 
 /// Special-use names (RFC 6761, and mDNS's .local) never have a CNAME in

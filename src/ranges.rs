@@ -64,6 +64,8 @@ pub const COUNT_RANGES: &[(&str, u64, u64)] = &[
     ("hbd_senders", 0, 100_000),
     ("rotate", 0, 1000),
     ("journal_max_backups", 0, 1000),
+    ("workers", 4, 1024),
+    ("workers_queue", 1, 100_000),
     ("journal_max_size", 1024, 1 << 40),
     ("count", 1, 1000),
     ("flap", 1, 1_000_000),

@@ -183,8 +183,13 @@ fn run_daemon(
         own_addrs,
         reexec: plan,
         upgrade: crate::upgrade::Local { last, report, ..Default::default() },
+        names: Default::default(),
+        names_round: Default::default(),
+        pool: Default::default(),
         wake: el.wake(),
     };
+    el.set_pool(st.conf.workers, st.conf.workers_queue);
+    el.prime_names(&mut st, now, crate::event_loop::names::START_WAIT);
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;
     if let (Some(why), Some(c)) = (st.upgrade.report.take(), st.client.as_mut()) {
@@ -306,7 +311,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
         None => st.conf.clone(),
     };
     crate::logger::set_level(conf.loglvl.filter());
-    let host = crate::hostname::of_conf(&conf);
+    let host = reload_hostname(st, &conf);
     load::check_work_cache(&conf, &host);
     let lm = load::work_version(&conf, &host);
     let work = match load::load_work(&conf, &host) {
@@ -320,6 +325,7 @@ fn reload(st: &mut State, el: &mut EventLoop, now: Now, fx: &mut Effects) {
         }
     };
     let had_server = st.work.roles.server;
+    el.set_pool(conf.workers, conf.workers_queue);
     st.conf = conf;
     st.work_lm = load::settle_version(&st.conf, &host, &work, lm);
     st.hostname = host;
@@ -360,4 +366,17 @@ pub fn install_work(st: &mut State, work: Work, now: Now, fx: &mut Effects) {
     if let Some(p) = st.pmaker.as_ref() {
         p.reload(&conf, &work);
     }
+    crate::event_loop::names::refresh(st, now, fx);
+}
+
+/// The hostname after a reload, without asking the resolver on the loop:
+/// unchanged `hostname`/`domain` keys keep the name found at start; new
+/// ones are qualified but their CNAME is not followed until a restart.
+fn reload_hostname(st: &State, conf: &Conf) -> String {
+    if conf.hostname == st.conf.hostname && conf.domain == st.conf.domain {
+        return st.hostname.clone();
+    }
+    let name = crate::hostname::without_lookup(conf.hostname.as_deref(), conf.domain.as_deref());
+    log::info!("reload: hostname now {name} (a restart follows its CNAME, if any)");
+    name
 }

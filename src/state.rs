@@ -56,6 +56,12 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
+    /// The work's names, resolved off the loop; every address check reads it.
+    pub names: crate::names::Names,
+    /// The lookups in flight for `names`.
+    pub names_round: crate::names::Round,
+    /// The worker pool's numbers, copied by the loop before each command.
+    pub pool: crate::pool::stats::PoolStats,
     /// How helper threads that outlive one job (the server's store thread)
     /// reach the loop.
     pub wake: crate::effects::Wake,
@@ -79,9 +85,10 @@ impl State {
             || self.own_addrs.contains(&ip)
     }
 
-    /// The address of this host's server, as a socket address for calls.
+    /// The address of this host's server, as a socket address for calls
+    /// (from the names table: no lookup here).
     pub fn server_cmd_addr(&self) -> Option<SocketAddr> {
-        crate::work::addr::resolve(&self.work.server.address, self.work.server.ports.port)
+        self.names.sock(&self.work.server.address, self.work.server.ports.port)
     }
 
     /// What the role parts are built from.
@@ -93,11 +100,13 @@ impl State {
             work_lm: self.work_lm,
             server_cmd: self.server_cmd_addr(),
             own_addrs: &self.own_addrs,
+            names: &self.names,
             wake: &self.wake,
         }
     }
 
-    /// May `ip` talk to this host's command port at all?
+    /// May `ip` talk to this host's command port at all? Reads only the
+    /// names table and the server's host index, never the resolver.
     pub fn allowed(&self, ip: IpAddr) -> bool {
         let ip = crate::work::addr::canonical_ip(ip);
         if self.is_local(ip) {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 impl Client {
     pub(super) fn set_targets(&mut self) {
         let Some(server) =
-            crate::work::addr::resolve(&self.work.server.address, self.work.server.ports.hb_port)
+            self.names.sock(&self.work.server.address, self.work.server.ports.hb_port)
         else {
             log::error!("no heartbeat address for the server {}", self.work.server.host);
             return;
@@ -23,6 +23,26 @@ impl Client {
             log::error!("heartbeat_to {b}: not an address");
         }
         self.hb_targets = targets;
+    }
+
+    /// A new names table: a server named by name gets (or changes) its
+    /// address; a client that had none fetches its work and sends what
+    /// waited.
+    pub fn set_names(&mut self, names: crate::names::Names, now: Now, fx: &mut Effects) {
+        self.names = names;
+        let had = self.server;
+        self.server = self.names.sock(&self.work.server.address, self.work.server.ports.port);
+        if self.server == had {
+            return;
+        }
+        self.set_targets();
+        self.arm_heartbeat(now.mono + 0.05, fx);
+        if had.is_none() {
+            if self.fetches_work {
+                self.call_work(now, fx);
+            }
+            self.send_events(now, fx);
+        }
     }
 
     pub(super) fn heartbeat(&mut self, now: Now, fx: &mut Effects) {

@@ -74,6 +74,8 @@ pub struct Client {
     /// Files of the vardir found corrupt at start (raised as `store`).
     store_notices: Vec<String>,
     vardir: PathBuf,
+    /// The work's names, resolved off the loop (`names.rs`).
+    names: crate::names::Names,
 }
 
 impl Client {
@@ -115,6 +117,7 @@ impl Client {
             spool: spool::Spool::default(),
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
             vardir: st.conf.vardir.clone(),
+            names: st.names.clone(),
         };
         c.set_fallback(st.conf, now, fx);
         c.set_targets();
@@ -146,7 +149,7 @@ impl Client {
         let (old_targets, old_interval) = (self.hb_targets.clone(), self.work.intervals.heartbeat);
         self.work = work.clone();
         self.fetches_work = !work.roles.server;
-        self.server = crate::work::addr::resolve(&work.server.address, work.server.ports.port);
+        self.server = self.names.sock(&work.server.address, work.server.ports.port);
         self.probes_dir = conf.probes_dir();
         self.items.reload(work);
         self.extra_targets = conf.heartbeat_to.clone();

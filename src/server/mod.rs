@@ -81,6 +81,8 @@ pub struct Server {
     /// Addresses this host's own heartbeats may come from (its name is
     /// refused from anywhere else without a key).
     own_udp: Vec<IpAddr>,
+    /// The work's names, resolved off the loop (`names.rs`).
+    names: crate::names::Names,
     /// What was found wrong with server.db at start (shown in STATE).
     store_notice: Option<String>,
     /// Outbox ids handed to a helper thread and not yet done: the one gate
@@ -173,6 +175,7 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             own_udp: beats::own_udp_sources(st),
+            names: st.names.clone(),
             store_notice: None,
             dispatched: Default::default(),
             chains: Chains::default(),
@@ -268,13 +271,23 @@ impl Server {
         self.udp.allow_sources(&self.host, &self.own_udp);
     }
 
+    /// A new names table: hosts named by name get (or change) addresses.
+    pub fn set_names(&mut self, names: crate::names::Names) {
+        self.names = names;
+        self.index_hosts();
+        let work_hosts =
+            self.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
+        self.udp.set_work_hosts(&work_hosts);
+        self.allow_udp_sources();
+    }
+
     fn index_hosts(&mut self) {
         self.hosts.clear();
         self.by_ip.clear();
         self.by_tag.clear();
         let Some(sp) = self.work.server_part.as_ref() else { return };
         for h in &sp.hosts {
-            let cmd = crate::work::addr::resolve(&h.address, h.ports.port);
+            let cmd = self.names.sock(&h.address, h.ports.port);
             if let Some(a) = cmd {
                 self.by_ip.insert(crate::work::addr::canonical_ip(a.ip()), h.host.clone());
             }

@@ -92,6 +92,8 @@ pub fn state_text(st: &State, now: Now) -> String {
     for (reason, n) in &st.counters.refused {
         let _ = writeln!(s, "-- refused {reason} {n}");
     }
+    st.pool.state_lines(&mut s);
+    st.names.state_line(&mut s, st.names_round.pending());
     if let Some(c) = &st.client {
         c.state_lines(&mut s, now);
     }
@@ -122,6 +124,7 @@ pub fn dump(st: &State, now: Now) -> serde_json::Value {
         "started": st.started,
         "now": now.wall,
         "counters": st.counters,
+        "workers": st.pool,
         "client": st.client.as_ref().map(|c| c.dump(now)),
         "server": st.server.as_ref().map(|s| s.dump(now)),
     })

@@ -1,9 +1,8 @@
-//! Work and conf addresses (`127.0.0.2`, `srv.example.org`, `[::1]:7001`):
-//! `split_host_port` reads one (pure), `resolve`/`parse_host_port` turn it
-//! into a socket address, which for a name is a blocking `getaddrinfo`
-//! (not for the event-loop thread: names are being resolved on a helper
-//! and installed through the waker, issue 14), and `canonical_ip` makes
-//! IPv4-mapped IPv6 addresses compare as IPv4.
+//! Addresses as conf, work and command line write them: pure splitting of
+//! `host[:port]` and IP canonicalisation, for everyone; and [`resolve`] /
+//! [`parse_host_port`], which block in the resolver and are for the CLI
+//! only: the daemon never calls them, it reads the names table `names.rs`
+//! fills off the loop (tests/names.rs checks who calls them).
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 

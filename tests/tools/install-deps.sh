@@ -29,6 +29,8 @@ readelf                              binutils
 strip                                binutils
 make                                 make
 openssl                              openssl
+unshare                              util-linux
+mount                                mount
 '
 
 missing=''
