@@ -43,6 +43,8 @@ pub const UPGRADE_SESSION_TIMEOUT: f64 = 600.0;
 pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
+/// A session waiting for the store thread (HIST, ZAP) waits this long.
+pub const STORE_ANSWER_TIMEOUT: f64 = 60.0;
 
 /// Why the loop ended.
 #[derive(Debug, PartialEq)]
@@ -170,6 +172,11 @@ impl EventLoop {
         &self.notifier
     }
 
+    /// For helper threads that live with a part (the client's store).
+    pub fn done_tx(&self) -> crate::state::DoneTx {
+        crate::state::DoneTx { tx: self.done_tx.clone(), waker: self.waker.clone() }
+    }
+
     pub fn now(&self) -> Now {
         Now { mono: self.epoch.elapsed().as_secs_f64(), wall: Now::wall_now() }
     }
@@ -222,6 +229,7 @@ impl EventLoop {
                                         return Ok(Exit::Reexec);
                                     }
                                 }
+                                Done::Answer { token, text } => self.helper_answer(token, text),
                                 d => on_done(st, d, now, fx),
                             }
                         }
@@ -302,6 +310,15 @@ impl EventLoop {
         u.reexec
     }
 
+    /// A helper's answer for a waiting session (one that timed out meanwhile
+    /// has had its answer).
+    fn helper_answer(&mut self, token: usize, text: String) {
+        if let Some(s) = self.sessions.get_mut(&token).filter(|s| s.phase == Phase::Waiting) {
+            let next = s.answer(text);
+            self.settle(token, next);
+        }
+    }
+
     fn token(&mut self) -> usize {
         self.next_token += 1;
         self.next_token
@@ -366,6 +383,17 @@ impl EventLoop {
                 task.token = t;
                 self.timers.at(d, Tick::ConnDeadline(t));
                 self.spawn_job(Job::Upgrade(Box::new(task)));
+                Next::Continue
+            }
+            Reply::Store(q) => {
+                let Some(c) = st.client.as_ref() else {
+                    return s.answer(command::frame_err(&crate::session::verb_of(line), "not a client"));
+                };
+                let d = now.mono + STORE_ANSWER_TIMEOUT;
+                s.deadline = d;
+                s.phase = Phase::Waiting;
+                self.timers.at(d, Tick::ConnDeadline(t));
+                c.query(t, q);
                 Next::Continue
             }
             Reply::Later(d) => {
@@ -588,8 +616,13 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 s.on_notify_done(n, now, fx);
             }
         }
+        Done::Store(d) => {
+            if let Some(c) = st.client.as_mut() {
+                c.on_store_done(d, now, fx);
+            }
+        }
         // Answered by the loop itself (it owns the sessions).
-        Done::Upgrade(_) => {}
+        Done::Upgrade(_) | Done::Answer { .. } => {}
     }
 }
 

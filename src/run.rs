@@ -416,6 +416,7 @@ fn run_daemon(
         own_addrs,
         reexec: plan,
         upgrade: crate::upgrade::Local { last, report, ..Default::default() },
+        done: el.done_tx(),
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;

@@ -72,6 +72,26 @@ pub enum Done {
     Probe(crate::client::ProbeDone),
     Notify(crate::server::NotifyDone),
     Upgrade(crate::upgrade::verb::UpgradeDone),
+    /// The client's store thread (writes done, an EVENTS batch).
+    Store(crate::store::StoreDone),
+    /// A framed answer for session `token` from a helper (HIST, ZAP).
+    Answer { token: usize, text: String },
+}
+
+/// How a helper thread hands a result to the loop: its channel, then its
+/// waker (one waker per poll, so every helper shares this one).
+#[derive(Clone)]
+pub struct DoneTx {
+    pub tx: std::sync::mpsc::Sender<Done>,
+    pub waker: std::sync::Arc<mio::Waker>,
+}
+
+impl DoneTx {
+    pub fn send(&self, d: Done) {
+        if self.tx.send(d).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
 }
 
 /// What handlers ask the loop to do.
@@ -142,6 +162,9 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
+    /// The loop's way back for helper threads that live with a part (the
+    /// client's store thread).
+    pub done: DoneTx,
 }
 
 impl State {

@@ -16,6 +16,8 @@ pub enum Reply {
     Job(crate::upgrade::verb::UpgradeTask),
     /// A complete framed answer shared with other sessions (BINARY).
     Shared(std::sync::Arc<Vec<u8>>),
+    /// The client's store thread answers (HIST, ZAP): the session waits.
+    Store(crate::store::Query),
 }
 
 #[derive(Debug, Clone)]

@@ -13,13 +13,13 @@ mod ticks;
 
 use crate::command::{frame_err, frame_ok, Request};
 use crate::probes::{Inline, ProbeKind};
-use crate::state::{CallOwner, Effects, Job, Now, State};
-use crate::store::History;
+use crate::state::{CallOwner, Done, Effects, Job, Now, State};
+use crate::store::{History, Query, StoreDone, StoreStatus, StoreThread};
 use crate::verbs::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use sync::{Backoff, WorkAnswer};
@@ -78,10 +78,21 @@ pub struct Client {
     have_served_work: bool,
     items: Items,
     inline: Inline,
-    history: History,
+    /// The owner of history.db; the loop only sends it requests.
+    store: StoreThread,
+    /// Its health after its last write (outbox length, held events...).
+    status: StoreStatus,
+    /// An EVENTS batch is asked of the store; asked again after it.
+    batch_asked: bool,
+    batch_again: bool,
+    /// What REPORTs send: the items as of the last write the store did.
+    reported: serde_json::Value,
+    /// The items as of each write sent and not done yet, oldest first.
+    unstored: VecDeque<serde_json::Value>,
     probes_dir: PathBuf,
-    /// Blocking probes in flight (never two runs of one item).
-    running: HashSet<String>,
+    /// Blocking probes in flight, with their start (never two runs of one
+    /// item: a hung mount holds one thread, not one per round).
+    running: HashMap<String, f64>,
     /// Event ids: `<boot ms>-<seq>`, unique across restarts.
     boot_id: u64,
     event_seq: u64,
@@ -100,8 +111,6 @@ pub struct Client {
     clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
     fallback: Option<fallback::Fallback>,
-    /// Events and counts the history could not take (a full vardir).
-    spool: spool::Spool,
     /// Files of the vardir found corrupt at start (raised as `store`).
     store_notices: Vec<String>,
     vardir: PathBuf,
@@ -110,6 +119,16 @@ pub struct Client {
 impl Client {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
         let (history, notice) = History::open_checked(&st.conf.history_db())?;
+        let done = st.done.clone();
+        let deliver = Box::new(move |d: StoreDone| {
+            done.send(match d {
+                StoreDone::Answer { token, text } => Done::Answer { token, text },
+                d => Done::Store(d),
+            })
+        });
+        let stall = crate::store::thread::stall_hook();
+        let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
+        let items = Items::new(&st.work);
         let mut c = Client {
             host: st.hostname.clone(),
             work: st.work.clone(),
@@ -120,11 +139,16 @@ impl Client {
             work_backoff: Backoff::default(),
             work_call: false,
             have_served_work: false,
-            items: Items::new(&st.work),
+            reported: items.report_json(),
+            items,
             inline: Inline::from_env(),
-            history,
+            store,
+            status,
+            batch_asked: false,
+            batch_again: false,
+            unstored: VecDeque::new(),
             probes_dir: st.conf.probes_dir(),
-            running: HashSet::new(),
+            running: HashMap::new(),
             boot_id: (now.wall * 1000.0) as u64,
             event_seq: 0,
             events_call: false,
@@ -143,7 +167,6 @@ impl Client {
             server_dead: false,
             clock_off: false,
             fallback: None,
-            spool: spool::Spool::default(),
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
             vardir: st.conf.vardir.clone(),
         };
@@ -207,9 +230,8 @@ impl Client {
         for t in &self.hb_targets {
             fx.datagrams.push((*t, d.clone()));
         }
-        if let Err(e) = self.history.checkpoint() {
-            log::warn!("history checkpoint: {e}");
-        }
+        // Writes what is queued, checkpoints the WAL, joins the thread.
+        self.store.close();
     }
 
     fn call_work(&mut self, now: Now, fx: &mut Effects) {
@@ -232,36 +254,30 @@ impl Client {
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
     }
 
-    /// One round: inline items now, blocking ones on helper threads.
+    /// One round: inline items now, blocking ones (and those that read a
+    /// mount point, which can hang) on helper threads.
     fn round(&mut self, now: Now, fx: &mut Effects) {
         let mut readings = Vec::new();
         let items: Vec<(String, crate::work::model::ProbeSpec, f64)> =
             self.work.items.iter().map(|i| (i.name.clone(), i.probe.clone(), i.timeout)).collect();
         for (name, spec, timeout) in items {
             match crate::probes::classify(&name) {
+                Ok(ProbeKind::Inline) if crate::probes::reads_mount(&name) => {
+                    self.start_job(name, spec, timeout, now, fx, true)
+                }
                 Ok(ProbeKind::Inline) => {
                     readings.push(reading(self.inline.sample(&name, now.mono)))
                 }
                 Ok(ProbeKind::Blocking) if tcp_target(&name).is_some() => {
                     // An address needs no lookup: connect from the loop.
-                    if let Some(addr) =
-                        tcp_target(&name).filter(|_| self.running.insert(name.clone()))
+                    if let Some(addr) = tcp_target(&name).filter(|_| !self.running.contains_key(&name))
                     {
+                        self.running.insert(name.clone(), now.mono);
                         let call = ClientCall::Tcp { item: name, started: now.mono };
                         fx.call(CallOwner::Client(call), addr, String::new(), timeout.max(0.1));
                     }
                 }
-                Ok(ProbeKind::Blocking) => {
-                    if self.running.insert(name.clone()) {
-                        let job = ProbeJob {
-                            item: name,
-                            spec,
-                            probes_dir: self.probes_dir.clone(),
-                            timeout,
-                        };
-                        fx.jobs.push(Job::Probe(job));
-                    }
-                }
+                Ok(ProbeKind::Blocking) => self.start_job(name, spec, timeout, now, fx, false),
                 Ok(_) => {}
                 Err(e) => readings.push(Reading {
                     item: name,
@@ -272,6 +288,42 @@ impl Client {
             }
         }
         self.take_readings(readings, now, fx);
+    }
+
+    /// A probe on a helper thread, unless one of that item still runs.
+    /// `deadline`: the thread cannot enforce the timeout itself (a statvfs
+    /// on a hung mount never returns), so a timer gives the item its error.
+    fn start_job(
+        &mut self,
+        item: String,
+        spec: crate::work::model::ProbeSpec,
+        timeout: f64,
+        now: Now,
+        fx: &mut Effects,
+        deadline: bool,
+    ) {
+        if self.running.contains_key(&item) {
+            return;
+        }
+        self.running.insert(item.clone(), now.mono);
+        if deadline {
+            let t = ClientTick::ProbeDeadline { item: item.clone(), started: now.mono };
+            fx.timer(now.mono + timeout.max(0.1), crate::state::Tick::Client(t));
+        }
+        let job = ProbeJob { item, spec, probes_dir: self.probes_dir.clone(), timeout };
+        fx.jobs.push(Job::Probe(job));
+    }
+
+    /// A mount probe's timeout came: if that run is still going, the item
+    /// gets an error now. Its thread stays in `running` (no second one on
+    /// the same hung mount) and its late answer, if any, is still taken.
+    pub(super) fn probe_deadline(&mut self, item: String, started: f64, now: Now, fx: &mut Effects) {
+        if self.running.get(&item) != Some(&started) {
+            return;
+        }
+        let error = format!("no answer within {:.0}s (hung mount?)", now.mono - started);
+        let r = Reading { item, value: None, message: String::new(), error: Some(error) };
+        self.take_readings(vec![r], now, fx);
     }
 
     /// Judges readings, stores them and their events in one transaction,
@@ -289,12 +341,12 @@ impl Client {
             format!("{boot}-{seq}")
         };
         let events = self.items.apply(&host, readings, now.wall, &mut next);
-        let vals: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        self.store_round(now, &vals, &events, fx);
         for e in &events {
             log::info!("{} {} -> {}", e.item, e.old_level.as_deref().unwrap_or("-"), e.new_level);
         }
-        if !events.is_empty() {
+        let raised = !events.is_empty();
+        self.store_round(now, values, events);
+        if raised {
             self.send_events(now, fx);
         }
     }
@@ -331,7 +383,7 @@ impl Client {
             "time": now.wall,
             "version": crate::VERSION,
             "work": self.work_lm,
-            "items": self.items.report_json(),
+            "items": self.reported,
         });
         self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
     }
@@ -339,7 +391,10 @@ impl Client {
     pub fn verb(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
         match req.verb.as_str() {
             "HIST" => self.hist(req, now),
-            "ZAP" => self.zap(now),
+            "ZAP" => {
+                let keep = self.work.intervals.keep_history;
+                Reply::Store(Query::Zap { now: now.wall, keep })
+            }
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
                 let spread = match crate::ranges::send_spread(&req.args) {
@@ -387,25 +442,20 @@ impl Client {
             args.next();
         }
         let items: Vec<String> = args.cloned().collect();
-        match self.history.hist(&ival, pnts, &items, now.wall) {
-            Ok(v) => Reply::Now(frame_ok("HIST", &v.to_string())),
-            // Usage errors already say `bad args: ...`; the rest are the store's.
-            Err(e @ crate::error::Error::Usage(_)) => Reply::Now(frame_err("HIST", &e.to_string())),
-            Err(e) => Reply::Now(frame_err("HIST", &format!("cannot read the history: {e}"))),
+        // A bad interval is refused here, not after the store's queue.
+        if let Err(e) = crate::store::parse_hist_ival(&ival, pnts) {
+            return Reply::Now(frame_err("HIST", &e.to_string()));
         }
+        Reply::Store(Query::Hist { ival, pnts, items, now: now.wall })
+    }
+
+    /// A session waits for the store thread's answer (HIST, ZAP).
+    pub fn query(&self, token: usize, q: Query) {
+        self.store.send(crate::store::StoreReq::Query { token, q });
     }
 
     fn items_has(&self, name: &str) -> bool {
         self.items.get(name).is_some()
-    }
-
-    fn zap(&mut self, now: Now) -> Reply {
-        match self.history.zap_all(now.wall, self.work.intervals.keep_history) {
-            Ok((before, after)) => {
-                Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))
-            }
-            Err(e) => Reply::Now(frame_err("ZAP", &e.to_string())),
-        }
     }
 
     pub fn state_lines(&self, out: &mut String, now: Now) {
@@ -431,13 +481,15 @@ impl Client {
         serde_json::json!({
             "work_lm": self.work_lm,
             "items": self.items.dump(),
-            "outbox": self.history.outbox_len().unwrap_or(0),
-            "held_events": self.spool.held().len(),
-            "samples_dropped": self.spool.samples_dropped,
-            "events_dropped": self.spool.events_dropped,
-            "store_failing": self.spool.failing.as_ref().map(|f| &f.1),
+            "outbox": self.status.outbox,
+            "held_events": self.status.held,
+            "samples_dropped": self.status.samples_dropped,
+            "events_dropped": self.status.events_dropped,
+            "store_failing": self.status.failing.as_ref().map(|f| &f.1),
+            "store_queue": self.store.queued(),
             "store_notices": self.store_notices,
-            "running": self.running.iter().collect::<Vec<_>>(),
+            "running": self.running.keys().collect::<Vec<_>>(),
+            "heartbeats": {"sent": self.hb.sent, "acked": self.hb.acks},
             "next_report": self.next_report_wall,
         })
     }
