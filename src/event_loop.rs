@@ -387,7 +387,10 @@ impl EventLoop {
             }
             Reply::Store(q) => {
                 let Some(c) = st.client.as_ref() else {
-                    return s.answer(command::frame_err(&crate::session::verb_of(line), "not a client"));
+                    return s.answer(command::frame_err(
+                        &crate::session::verb_of(line),
+                        "not a client",
+                    ));
                 };
                 let d = now.mono + STORE_ANSWER_TIMEOUT;
                 s.deadline = d;

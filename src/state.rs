@@ -75,7 +75,10 @@ pub enum Done {
     /// The client's store thread (writes done, an EVENTS batch).
     Store(crate::store::StoreDone),
     /// A framed answer for session `token` from a helper (HIST, ZAP).
-    Answer { token: usize, text: String },
+    Answer {
+        token: usize,
+        text: String,
+    },
 }
 
 /// How a helper thread hands a result to the loop: its channel, then its

@@ -118,7 +118,10 @@ fn a_stalled_store_thread_stops_neither_ping_nor_heartbeats_and_loses_nothing_14
     assert!(queued >= 1, "requests waited for the stalled thread");
     // Durability: the event was not sent before it was in the outbox.
     if let Some(t) = early_event {
-        assert!(t > end, "the server had the stall's event at {t}, before the stall ended at {end}");
+        assert!(
+            t > end,
+            "the server had the stall's event at {t}, before the stall ended at {end}"
+        );
     }
 
     // Afterwards: the event arrives exactly once, the outbox empties, and
@@ -146,7 +149,10 @@ fn a_stalled_store_thread_stops_neither_ping_nor_heartbeats_and_loses_nothing_14
     for w in times.windows(2).filter(|w| w[1] as f64 >= start - 2.0 && (w[0] as f64) < end + 2.0) {
         assert!(w[1] - w[0] <= 2, "a round lost around the stall {start}..{end}: {times:?}");
     }
-    let dup = sqlite(&db, "SELECT count(*) FROM (SELECT 1 FROM samples GROUP BY item, t HAVING count(*) > 1)");
+    let dup = sqlite(
+        &db,
+        "SELECT count(*) FROM (SELECT 1 FROM samples GROUP BY item, t HAVING count(*) > 1)",
+    );
     assert_eq!(dup.trim(), "0");
 }
 
@@ -156,7 +162,8 @@ fn a_hung_mount_gives_its_item_an_error_and_the_round_goes_on_14() {
     let hung = f0.dir.path().join("nfs");
     drop(f0);
     let item = format!("disk_used:{}", hung.display());
-    let work = format!("ival_make_state 1s\nget all uptime disk_used:/ {item}\ntimeout {item} 2s\n");
+    let work =
+        format!("ival_make_state 1s\nget all uptime disk_used:/ {item}\ntimeout {item} 2s\n");
     let f = solo(&work, ("HBMON_FAULT_HANG_MOUNT", hung.display().to_string()));
     let h = &f.hosts[0];
     let st = h.wait_state(30.0, "the hung item's error", |s| {
@@ -188,4 +195,53 @@ fn a_hung_mount_gives_its_item_an_error_and_the_round_goes_on_14() {
         d["running"].as_array().unwrap().iter().filter_map(|r| r.as_str()).collect();
     assert!(running.contains(&item.as_str()), "{running:?}");
     assert!(h.cmd("PING").contains("PONG"));
+}
+
+/// The server's copy of this host's last REPORT: (its time, the item's level).
+fn reported(h: &Host, item: &str) -> Option<(f64, String)> {
+    let v: Value = serde_json::from_str(&h.body(&format!("CLIENTS {}", h.name))).ok()?;
+    let r = &v["hosts"][&h.name]["report"];
+    Some((r["time"].as_f64()?, r["items"][item]["level"].as_str()?.to_string()))
+}
+
+#[test]
+fn a_report_says_what_the_history_has_14() {
+    let f0 = Fleet::new(&["solo"], "", "");
+    let proc_name = format!("hsr{}x{}", f0.net[0], f0.net[1]);
+    drop(f0);
+    let trigger_dir = tempfile::tempdir().unwrap();
+    let trigger = trigger_dir.path().join("stall");
+    let work = format!(
+        "ival_make_state 1s\nival_send_report 1h\nget all uptime proc:{proc_name}\nfit proc:{proc_name} sick <1\n"
+    );
+    let f = solo(&work, ("HBMON_FAULT_STORE_STALL", trigger.display().to_string()));
+    let h = &f.hosts[0];
+    let item = format!("proc:{proc_name}");
+    wait_for(30.0, "the server has a sick report", || {
+        reported(h, &item).filter(|r| r.1 == "sick").map(|_| ())
+    });
+    std::fs::write(&trigger, "8").unwrap();
+    let end_file = trigger.with_extension("end");
+    wait_for(20.0, "stall start", || read_time(&trigger.with_extension("start")));
+    let tmp = tempfile::tempdir().unwrap();
+    let _p = NamedProc::start(tmp.path(), &proc_name);
+    // The loop has judged the new round (STATE is live) ...
+    h.wait_state(20.0, "proc fine in STATE", |s| {
+        item_line(s, &item).is_some_and(|l| l.contains(" fine"))
+    });
+    let asked = wall();
+    assert!(h.body("SEND 0").contains("next_send"));
+    // ... but a REPORT sent before that round is stored says what is stored.
+    let (t, level) = wait_for(20.0, "a report after SEND", || {
+        reported(h, &item).filter(|r| r.0 >= asked.floor())
+    });
+    let end = read_time(&end_file);
+    assert!(end.is_none(), "the stall ended before the report came; at {t}");
+    assert_eq!(level, "sick", "a REPORT during the stall carried an unstored level");
+    wait_for(30.0, "stall end", || read_time(&end_file));
+    let asked = wall();
+    assert!(h.body("SEND 0").contains("next_send"));
+    wait_for(20.0, "a fine report after the stall", || {
+        reported(h, &item).filter(|r| r.0 >= asked.floor() && r.1 == "fine")
+    });
 }

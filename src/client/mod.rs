@@ -270,7 +270,8 @@ impl Client {
                 }
                 Ok(ProbeKind::Blocking) if tcp_target(&name).is_some() => {
                     // An address needs no lookup: connect from the loop.
-                    if let Some(addr) = tcp_target(&name).filter(|_| !self.running.contains_key(&name))
+                    if let Some(addr) =
+                        tcp_target(&name).filter(|_| !self.running.contains_key(&name))
                     {
                         self.running.insert(name.clone(), now.mono);
                         let call = ClientCall::Tcp { item: name, started: now.mono };
@@ -317,7 +318,13 @@ impl Client {
     /// A mount probe's timeout came: if that run is still going, the item
     /// gets an error now. Its thread stays in `running` (no second one on
     /// the same hung mount) and its late answer, if any, is still taken.
-    pub(super) fn probe_deadline(&mut self, item: String, started: f64, now: Now, fx: &mut Effects) {
+    pub(super) fn probe_deadline(
+        &mut self,
+        item: String,
+        started: f64,
+        now: Now,
+        fx: &mut Effects,
+    ) {
         if self.running.get(&item) != Some(&started) {
             return;
         }

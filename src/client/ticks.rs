@@ -25,7 +25,10 @@ pub enum ClientTick {
     /// A fallback delivery's retry time has come.
     Fallback(u64),
     /// A mount probe started at `started` (monotonic) is due: not a chain.
-    ProbeDeadline { item: String, started: f64 },
+    ProbeDeadline {
+        item: String,
+        started: f64,
+    },
 }
 
 #[derive(Debug, Default)]

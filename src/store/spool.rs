@@ -145,5 +145,4 @@ mod tests {
         s.fail(20.0, "still full".into());
         assert_eq!(s.failing, Some((10.0, "still full".into())));
     }
-
 }

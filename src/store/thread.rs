@@ -60,10 +60,16 @@ pub enum Query {
 #[derive(Debug)]
 pub enum StoreDone {
     /// A drain wrote: it covered `writes` Round/Events requests (in order).
-    Written { writes: usize, status: StoreStatus },
+    Written {
+        writes: usize,
+        status: StoreStatus,
+    },
     Batch(Vec<Event>),
     /// A framed answer for session `token`.
-    Answer { token: usize, text: String },
+    Answer {
+        token: usize,
+        text: String,
+    },
 }
 
 /// The history's health as the loop shows it (STATE, DUMP, the `store` item).
