@@ -23,12 +23,7 @@ impl Client {
     /// with the rest of its drain). Past [`MAX_QUEUED`] waiting requests the
     /// samples are shed (counted), the events never.
     pub(super) fn store_round(&mut self, now: Now, vals: Vec<(String, f64)>, events: Vec<Event>) {
-        let (values, shed) = if self.store.queued() >= MAX_QUEUED {
-            let n = vals.len() as u64;
-            (Vec::new(), n)
-        } else {
-            (vals, 0)
-        };
+        let (values, shed) = shed_when_full(vals, self.store.queued());
         self.store_write(StoreReq::Round { t: now.wall, values, events, shed });
     }
 
@@ -178,6 +173,16 @@ impl Client {
     }
 }
 
+/// A round's samples, or none (and how many were dropped) when the store
+/// thread already has [`MAX_QUEUED`] requests waiting.
+fn shed_when_full(vals: Vec<(String, f64)>, queued: usize) -> (Vec<(String, f64)>, u64) {
+    if queued >= MAX_QUEUED {
+        (Vec::new(), vals.len() as u64)
+    } else {
+        (vals, 0)
+    }
+}
+
 /// The level of a vardir problem: `sick` if the work has it, else the middle.
 fn store_bad_level(levels: &[crate::work::model::Level]) -> String {
     levels
@@ -191,6 +196,13 @@ fn store_bad_level(levels: &[crate::work::model::Level]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_store_queue_sheds_samples_and_counts_them_14() {
+        let vals = || vec![("a".to_string(), 1.0), ("b".to_string(), 2.0)];
+        assert_eq!(shed_when_full(vals(), MAX_QUEUED - 1), (vals(), 0));
+        assert_eq!(shed_when_full(vals(), MAX_QUEUED), (Vec::new(), 2));
+    }
 
     #[test]
     fn bad_level_is_sick_or_the_middle() {

@@ -148,6 +148,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mount_probes_run_off_the_loop_14() {
+        for i in ["disk_used:/", "disk_avail:/var", "inode_used:/"] {
+            assert!(reads_mount(i), "{i}");
+        }
+        for i in ["cpu_load", "proc:disk_used", "net_rx:eth0", "probe:disk_used"] {
+            assert!(!reads_mount(i), "{i}");
+        }
+        let t = Duration::from_secs(1);
+        let s = run_blocking("disk_used:/", &ProbeSpec::Builtin, Path::new("/"), t);
+        assert!(s.len() == 1 && s[0].value.is_some_and(|v| (0.0..=100.0).contains(&v)), "{s:?}");
+        let s = run_blocking("inode_used:/no/such/dir", &ProbeSpec::Builtin, Path::new("/"), t);
+        assert!(s[0].error.as_deref().is_some_and(|e| e.contains("statvfs")), "{s:?}");
+    }
+
+    #[test]
     fn classify_families() {
         for i in ["cpu_load", "cpu_pct", "mem_used", "swap_used", "uptime", "procs"] {
             assert_eq!(classify(i), Ok(ProbeKind::Inline), "{i}");
