@@ -1,24 +1,29 @@
-//! The client role: items probed every `ival_make_state`, judged by their
-//! fitness functions, kept in the local history; heartbeats, reports and
-//! events to the server; the client verbs HIST, ZAP, SEND.
+//! The client role: items probed every `ival_make_state` (`rounds.rs`),
+//! judged by their fitness functions, kept in the local history;
+//! heartbeats, reports and events to the server; the client verbs HIST,
+//! ZAP, SEND. The history belongs to the store thread
+//! (`store/thread.rs`): this role only sends it requests and takes its
+//! answers (`spool.rs`), so a slow disk never holds up the loop.
 
 mod beats;
 pub mod fallback;
 pub mod fitness;
 pub mod heartbeat;
 pub mod items;
+mod rounds;
 pub mod spool;
 pub mod sync;
 mod ticks;
 
 use crate::command::{frame_err, frame_ok, Request};
-use crate::probes::{Inline, ProbeKind};
-use crate::state::{CallOwner, Done, Effects, Job, Now, State};
+use crate::probes::Inline;
+use crate::state::{CallOwner, Done, Effects, Now, State};
 use crate::store::{History, Query, StoreDone, StoreStatus, StoreThread};
 use crate::verbs::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
+pub use rounds::{run_probe_job, ProbeDone, ProbeJob};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,25 +42,6 @@ pub enum ClientCall {
         item: String,
         started: f64,
     },
-}
-
-/// One blocking probe run, for a helper thread.
-pub struct ProbeJob {
-    pub item: String,
-    pub spec: crate::work::model::ProbeSpec,
-    pub probes_dir: PathBuf,
-    pub timeout: f64,
-}
-
-pub struct ProbeDone {
-    pub item: String,
-    pub samples: Vec<crate::probes::Sample>,
-}
-
-pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
-    let timeout = std::time::Duration::from_secs_f64(j.timeout.max(0.1));
-    let samples = crate::probes::run_blocking(&j.item, &j.spec, &j.probes_dir, timeout);
-    ProbeDone { item: j.item, samples }
 }
 
 /// Seconds a call to the server may take.
@@ -252,85 +238,6 @@ impl Client {
             ClientCall::AllSend => {}
         }
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
-    }
-
-    /// One round: inline items now, blocking ones (and those that read a
-    /// mount point, which can hang) on helper threads.
-    fn round(&mut self, now: Now, fx: &mut Effects) {
-        let mut readings = Vec::new();
-        let items: Vec<(String, crate::work::model::ProbeSpec, f64)> =
-            self.work.items.iter().map(|i| (i.name.clone(), i.probe.clone(), i.timeout)).collect();
-        for (name, spec, timeout) in items {
-            match crate::probes::classify(&name) {
-                Ok(ProbeKind::Inline) if crate::probes::reads_mount(&name) => {
-                    self.start_job(name, spec, timeout, now, fx, true)
-                }
-                Ok(ProbeKind::Inline) => {
-                    readings.push(reading(self.inline.sample(&name, now.mono)))
-                }
-                Ok(ProbeKind::Blocking) if tcp_target(&name).is_some() => {
-                    // An address needs no lookup: connect from the loop.
-                    if let Some(addr) =
-                        tcp_target(&name).filter(|_| !self.running.contains_key(&name))
-                    {
-                        self.running.insert(name.clone(), now.mono);
-                        let call = ClientCall::Tcp { item: name, started: now.mono };
-                        fx.call(CallOwner::Client(call), addr, String::new(), timeout.max(0.1));
-                    }
-                }
-                Ok(ProbeKind::Blocking) => self.start_job(name, spec, timeout, now, fx, false),
-                Ok(_) => {}
-                Err(e) => readings.push(Reading {
-                    item: name,
-                    value: None,
-                    message: String::new(),
-                    error: Some(e),
-                }),
-            }
-        }
-        self.take_readings(readings, now, fx);
-    }
-
-    /// A probe on a helper thread, unless one of that item still runs.
-    /// `deadline`: the thread cannot enforce the timeout itself (a statvfs
-    /// on a hung mount never returns), so a timer gives the item its error.
-    fn start_job(
-        &mut self,
-        item: String,
-        spec: crate::work::model::ProbeSpec,
-        timeout: f64,
-        now: Now,
-        fx: &mut Effects,
-        deadline: bool,
-    ) {
-        if self.running.contains_key(&item) {
-            return;
-        }
-        self.running.insert(item.clone(), now.mono);
-        if deadline {
-            let t = ClientTick::ProbeDeadline { item: item.clone(), started: now.mono };
-            fx.timer(now.mono + timeout.max(0.1), crate::state::Tick::Client(t));
-        }
-        let job = ProbeJob { item, spec, probes_dir: self.probes_dir.clone(), timeout };
-        fx.jobs.push(Job::Probe(job));
-    }
-
-    /// A mount probe's timeout came: if that run is still going, the item
-    /// gets an error now. Its thread stays in `running` (no second one on
-    /// the same hung mount) and its late answer, if any, is still taken.
-    pub(super) fn probe_deadline(
-        &mut self,
-        item: String,
-        started: f64,
-        now: Now,
-        fx: &mut Effects,
-    ) {
-        if self.running.get(&item) != Some(&started) {
-            return;
-        }
-        let error = format!("no answer within {:.0}s (hung mount?)", now.mono - started);
-        let r = Reading { item, value: None, message: String::new(), error: Some(error) };
-        self.take_readings(vec![r], now, fx);
     }
 
     /// Judges readings, stores them and their events in one transaction,
@@ -610,23 +517,4 @@ impl Client {
             self.call_work(now, fx);
         }
     }
-
-    pub fn on_probe_done(&mut self, p: ProbeDone, now: Now, fx: &mut Effects) {
-        self.running.remove(&p.item);
-        let readings = p.samples.into_iter().map(reading).collect();
-        self.take_readings(readings, now, fx);
-    }
-}
-
-/// `tcp:ADDRESS:PORT` with an IP address: probed by a connect from the
-/// loop. A name needs a (blocking) lookup, so it goes to a helper thread.
-fn tcp_target(item: &str) -> Option<SocketAddr> {
-    let arg = item.strip_prefix("tcp:")?;
-    let (host, port) = crate::probes::net::split_host_port(arg).ok()?;
-    let ip = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok()?;
-    Some(SocketAddr::new(ip, port))
-}
-
-fn reading(s: crate::probes::Sample) -> Reading {
-    Reading { item: s.item, value: s.value, message: s.message, error: s.error }
 }
