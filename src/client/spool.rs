@@ -35,6 +35,13 @@ impl Client {
     }
 
     fn store_write(&mut self, r: StoreReq) {
+        // Bounded like the queue: past it (a thread gone or stuck for
+        // days) the oldest snapshot counts as done, so REPORTs still move.
+        if self.unstored.len() >= MAX_QUEUED {
+            if let Some(r) = self.unstored.pop_front() {
+                self.reported = r;
+            }
+        }
         // What a REPORT may say once this write is done.
         self.unstored.push_back(self.items.report_json());
         self.store.send(r);
