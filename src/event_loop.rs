@@ -43,8 +43,6 @@ pub const UPGRADE_SESSION_TIMEOUT: f64 = 600.0;
 pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
-/// A session waiting for the store thread (HIST, ZAP) waits this long.
-pub const STORE_ANSWER_TIMEOUT: f64 = 60.0;
 
 /// Why the loop ended.
 #[derive(Debug, PartialEq)]
@@ -104,6 +102,8 @@ pub struct EventLoop {
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
+    /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
+    waiting: HashMap<crate::state::Ticket, usize>,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -153,6 +153,7 @@ impl EventLoop {
             udp_parked: false,
             early_results: Vec::new(),
             notifier: crate::systemd::Notifier::none(),
+            waiting: HashMap::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
@@ -168,13 +169,13 @@ impl EventLoop {
         self.notifier = n;
     }
 
-    pub fn notifier(&self) -> &crate::systemd::Notifier {
-        &self.notifier
+    /// The way back to this loop for long-lived helper threads.
+    pub fn wake(&self) -> crate::state::Wake {
+        crate::state::Wake::new(self.done_tx.clone(), self.waker.clone())
     }
 
-    /// For helper threads that live with a part (the client's store).
-    pub fn done_tx(&self) -> crate::state::DoneTx {
-        crate::state::DoneTx { tx: self.done_tx.clone(), waker: self.waker.clone() }
+    pub fn notifier(&self) -> &crate::systemd::Notifier {
+        &self.notifier
     }
 
     pub fn now(&self) -> Now {
@@ -229,7 +230,6 @@ impl EventLoop {
                                         return Ok(Exit::Reexec);
                                     }
                                 }
-                                Done::Answer { token, text } => self.helper_answer(token, text),
                                 d => on_done(st, d, now, fx),
                             }
                         }
@@ -257,6 +257,14 @@ impl EventLoop {
         }
         for job in fx.jobs.drain(..) {
             self.spawn_job(job);
+        }
+        for (ticket, text) in std::mem::take(&mut fx.answers) {
+            // A session that timed out or closed meanwhile gets nothing.
+            let Some(t) = self.waiting.remove(&ticket) else { continue };
+            if let Some(s) = self.sessions.get_mut(&t) {
+                let next = s.answer(text);
+                self.settle(t, next);
+            }
         }
         if let Some(u) = &self.udp_client {
             for (to, d) in fx.datagrams.drain(..) {
@@ -308,15 +316,6 @@ impl EventLoop {
             self.settle(u.token, next);
         }
         u.reexec
-    }
-
-    /// A helper's answer for a waiting session (one that timed out meanwhile
-    /// has had its answer).
-    fn helper_answer(&mut self, token: usize, text: String) {
-        if let Some(s) = self.sessions.get_mut(&token).filter(|s| s.phase == Phase::Waiting) {
-            let next = s.answer(text);
-            self.settle(token, next);
-        }
     }
 
     fn token(&mut self) -> usize {
@@ -385,18 +384,9 @@ impl EventLoop {
                 self.spawn_job(Job::Upgrade(Box::new(task)));
                 Next::Continue
             }
-            Reply::Store(q) => {
-                let Some(c) = st.client.as_ref() else {
-                    return s.answer(command::frame_err(
-                        &crate::session::verb_of(line),
-                        "not a client",
-                    ));
-                };
-                let d = now.mono + STORE_ANSWER_TIMEOUT;
-                s.deadline = d;
+            Reply::Wait(ticket) => {
                 s.phase = Phase::Waiting;
-                self.timers.at(d, Tick::ConnDeadline(t));
-                c.query(t, q);
+                self.waiting.insert(ticket, t);
                 Next::Continue
             }
             Reply::Later(d) => {
@@ -619,13 +609,13 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
                 s.on_notify_done(n, now, fx);
             }
         }
-        Done::Store(d) => {
+        Done::History(d) => {
             if let Some(c) = st.client.as_mut() {
                 c.on_store_done(d, now, fx);
             }
         }
         // Answered by the loop itself (it owns the sessions).
-        Done::Upgrade(_) | Done::Answer { .. } => {}
+        Done::Upgrade(_) => {}
     }
 }
 

@@ -416,7 +416,7 @@ fn run_daemon(
         own_addrs,
         reexec: plan,
         upgrade: crate::upgrade::Local { last, report, ..Default::default() },
-        done: el.done_tx(),
+        wake: el.wake(),
     };
     let mut fx = Effects::default();
     build_parts(&mut st, now, &mut fx)?;

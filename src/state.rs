@@ -72,29 +72,41 @@ pub enum Done {
     Probe(crate::client::ProbeDone),
     Notify(crate::server::NotifyDone),
     Upgrade(crate::upgrade::verb::UpgradeDone),
-    /// The client's store thread (writes done, an EVENTS batch).
-    Store(crate::store::StoreDone),
-    /// A framed answer for session `token` from a helper (HIST, ZAP).
-    Answer {
-        token: usize,
-        text: String,
-    },
+    /// The client's history thread (`store/thread.rs`): writes done, an
+    /// EVENTS batch, an answer for a waiting session.
+    History(crate::store::StoreDone),
 }
 
-/// How a helper thread hands a result to the loop: its channel, then its
-/// waker (one waker per poll, so every helper shares this one).
+/// A helper thread's way back to the loop: a `Done` on the loop's channel,
+/// then a wake of its poll.
 #[derive(Clone)]
-pub struct DoneTx {
-    pub tx: std::sync::mpsc::Sender<Done>,
-    pub waker: std::sync::Arc<mio::Waker>,
+pub struct Wake {
+    tx: std::sync::mpsc::Sender<Done>,
+    waker: std::sync::Arc<mio::Waker>,
 }
 
-impl DoneTx {
-    pub fn send(&self, d: Done) {
-        if self.tx.send(d).is_ok() {
-            let _ = self.waker.wake();
-        }
+impl Wake {
+    pub fn new(tx: std::sync::mpsc::Sender<Done>, waker: std::sync::Arc<mio::Waker>) -> Wake {
+        Wake { tx, waker }
     }
+
+    /// False when the loop is gone.
+    pub fn send(&self, d: Done) -> bool {
+        let sent = self.tx.send(d).is_ok();
+        let _ = self.waker.wake();
+        sent
+    }
+}
+
+/// A session waiting for an answer from a helper (`Reply::Wait`): the
+/// helper's result names it, and the part hands the text to
+/// `Effects::answers`.
+pub type Ticket = u64;
+
+/// A ticket never used before in this process.
+pub fn new_ticket() -> Ticket {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// What handlers ask the loop to do.
@@ -111,6 +123,8 @@ pub struct Effects {
     /// A part asks for a reload of conf and work (the server's own
     /// work-file changed), as HUP does.
     pub reload: bool,
+    /// Answers for sessions waiting on a ticket (`Reply::Wait`).
+    pub answers: Vec<(Ticket, String)>,
 }
 
 impl Effects {
@@ -165,9 +179,9 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
-    /// The loop's way back for helper threads that live with a part (the
-    /// client's store thread).
-    pub done: DoneTx,
+    /// How helper threads that outlive one job (the server's store thread)
+    /// reach the loop.
+    pub wake: Wake,
 }
 
 impl State {

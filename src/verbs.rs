@@ -16,8 +16,9 @@ pub enum Reply {
     Job(crate::upgrade::verb::UpgradeTask),
     /// A complete framed answer shared with other sessions (BINARY).
     Shared(std::sync::Arc<Vec<u8>>),
-    /// The client's store thread answers (HIST, ZAP): the session waits.
-    Store(crate::store::Query),
+    /// A helper (the server's store thread) answers later: the session
+    /// waits until a part puts this ticket's text in `Effects::answers`.
+    Wait(crate::state::Ticket),
 }
 
 #[derive(Debug, Clone)]

@@ -105,12 +105,9 @@ pub struct Client {
 impl Client {
     pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
         let (history, notice) = History::open_checked(&st.conf.history_db())?;
-        let done = st.done.clone();
+        let wake = st.wake.clone();
         let deliver = Box::new(move |d: StoreDone| {
-            done.send(match d {
-                StoreDone::Answer { token, text } => Done::Answer { token, text },
-                d => Done::Store(d),
-            })
+            wake.send(Done::History(d));
         });
         let stall = crate::store::thread::stall_hook();
         let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
@@ -307,7 +304,7 @@ impl Client {
             "HIST" => self.hist(req, now),
             "ZAP" => {
                 let keep = self.work.intervals.keep_history;
-                Reply::Store(Query::Zap { now: now.wall, keep })
+                self.ask_store(Query::Zap { now: now.wall, keep })
             }
             "SEND" => {
                 // SEND [SPREAD]: the server passes a spread fitting its fleet size.
@@ -360,12 +357,15 @@ impl Client {
         if let Err(e) = crate::store::parse_hist_ival(&ival, pnts) {
             return Reply::Now(frame_err("HIST", &e.to_string()));
         }
-        Reply::Store(Query::Hist { ival, pnts, items, now: now.wall })
+        self.ask_store(Query::Hist { ival, pnts, items, now: now.wall })
     }
 
-    /// A session waits for the store thread's answer (HIST, ZAP).
-    pub fn query(&self, token: usize, q: Query) {
-        self.store.send(crate::store::StoreReq::Query { token, q });
+    /// The session waits for the store thread's answer (HIST, ZAP), which
+    /// comes back through `on_store_done` after the writes queued before it.
+    fn ask_store(&self, q: Query) -> Reply {
+        let ticket = crate::state::new_ticket();
+        self.store.send(crate::store::StoreReq::Query { ticket, q });
+        Reply::Wait(ticket)
     }
 
     fn items_has(&self, name: &str) -> bool {

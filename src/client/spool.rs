@@ -47,7 +47,7 @@ impl Client {
         self.store.send(r);
     }
 
-    /// An answer of the store thread (session answers go to the loop).
+    /// An answer of the store thread.
     pub fn on_store_done(&mut self, d: StoreDone, now: Now, fx: &mut Effects) {
         match d {
             StoreDone::Written { writes, status } => {
@@ -79,7 +79,7 @@ impl Client {
                 let body = serde_json::json!({"host": self.host, "events": events});
                 self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
             }
-            StoreDone::Answer { token, .. } => log::debug!("store answer for {token} misrouted"),
+            StoreDone::Answer { ticket, text } => fx.answers.push((ticket, text)),
         }
     }
 

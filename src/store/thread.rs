@@ -43,8 +43,9 @@ pub enum StoreReq {
     /// The next EVENTS batch: at most `limit` events from the outbox and
     /// the held ones, oldest first.
     Batch { limit: usize },
-    /// A command-port verb whose answer goes to session `token`.
-    Query { token: usize, q: Query },
+    /// A command-port verb whose answer goes to the session waiting on
+    /// `ticket` (`Reply::Wait`).
+    Query { ticket: u64, q: Query },
     /// The hourly ZAP (rows before/after are logged).
     Zap { now: f64, keep: f64 },
 }
@@ -65,9 +66,9 @@ pub enum StoreDone {
         status: StoreStatus,
     },
     Batch(Vec<Event>),
-    /// A framed answer for session `token`.
+    /// A framed answer for the session waiting on `ticket`.
     Answer {
-        token: usize,
+        ticket: u64,
         text: String,
     },
 }
@@ -279,7 +280,7 @@ impl Worker {
                 });
                 StoreDone::Batch(self.spool.batch(outbox, limit))
             }
-            StoreReq::Query { token, q } => StoreDone::Answer { token, text: self.query(q) },
+            StoreReq::Query { ticket, q } => StoreDone::Answer { ticket, text: self.query(q) },
             StoreReq::Zap { now, keep } => {
                 match self.h.zap(now, keep) {
                     Ok((b, a)) => log::info!("zap: {b} rows -> {a}"),
@@ -424,11 +425,11 @@ mod tests {
         assert_eq!(status.outbox, 1);
         assert!(matches!(next(&rx), StoreDone::Batch(b) if b.len() == 1 && b[0].id == "e2"));
         t.send(StoreReq::Query {
-            token: 7,
+            ticket: 7,
             q: Query::Hist { ival: "H".into(), pnts: None, items: vec![], now: 130.0 },
         });
         match next(&rx) {
-            StoreDone::Answer { token: 7, text } => assert!(text.contains("cpu_load"), "{text}"),
+            StoreDone::Answer { ticket: 7, text } => assert!(text.contains("cpu_load"), "{text}"),
             d => panic!("{d:?}"),
         }
         drop(t);
