@@ -7,9 +7,9 @@
 //! (RATE 0 = as fast as the sender can.) Loopback only.
 
 use hbmon::bench_udp::{datagrams, send_paced};
+use hbmon::clock::Now;
 use hbmon::server::hosts::{HostTable, TableConf};
 use hbmon::server::udp::Ingest;
-use hbmon::state::Now;
 use hbmon::work::model::Intervals;
 use mio::{Events, Interest, Poll, Token};
 use std::net::UdpSocket;

@@ -6,9 +6,9 @@
 //! cargo run --release --example bench_udp_ingest [-- HOSTS SECS_PER_STEP]
 
 use hbmon::bench_udp::{datagrams, send_paced};
+use hbmon::clock::Now;
 use hbmon::server::hosts::{HostTable, TableConf};
 use hbmon::server::udp::Ingest;
-use hbmon::state::Now;
 use hbmon::wire::Decoder;
 use hbmon::work::model::Intervals;
 use mio::{Events, Interest, Poll, Token};

@@ -88,7 +88,7 @@ pub fn query_state(cmd: SocketAddr) -> Result<String> {
 
 /// The datagrams: one HTB per host, encoded once.
 pub fn datagrams(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
-    let ts = crate::state::Now::wall_now();
+    let ts = crate::clock::Now::wall_now();
     (0..hosts.max(1))
         .map(|i| {
             encode(

@@ -3,6 +3,7 @@
 //! a bad reload never half-applies.
 
 use crate::error::{Error, Result};
+use crate::ranges::{parse_ival, IVAL_KEYS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -57,69 +58,6 @@ fn strip_comment(line: &str) -> &str {
         }
     }
     line
-}
-
-/// Parses an interval spec (dmon's): a number is seconds; `s m h d w` are
-/// units and a bare unit is one of it; terms combine in any order with an
-/// optional `+`/`-`: `22`, `22s`, `dw`, `7d+24h`, `w-0.5h`, `hm6` (= 3666).
-pub fn parse_ival(spec: &str) -> std::result::Result<f64, String> {
-    let s = spec.trim();
-    if s.is_empty() {
-        return Err("empty interval".into());
-    }
-    let b = s.as_bytes();
-    let mut i = 0;
-    let mut total = 0.0;
-    while i < b.len() {
-        let mut sign = 1.0;
-        if b[i] == b'+' || b[i] == b'-' {
-            sign = if b[i] == b'-' { -1.0 } else { 1.0 };
-            i += 1;
-        }
-        let start = i;
-        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-            i += 1;
-        }
-        let num = if i > start {
-            let t = &s[start..i];
-            Some(t.parse::<f64>().map_err(|_| format!("bad number '{t}' in interval '{s}'"))?)
-        } else {
-            None
-        };
-        let unit = match b.get(i) {
-            Some(c) if c.is_ascii_alphabetic() => {
-                i += 1;
-                match c.to_ascii_lowercase() {
-                    b's' => Some(1.0),
-                    b'm' => Some(60.0),
-                    b'h' => Some(3600.0),
-                    b'd' => Some(86400.0),
-                    b'w' => Some(604800.0),
-                    _ => return Err(format!("unknown unit '{}' in interval '{s}'", *c as char)),
-                }
-            }
-            Some(c) if *c != b'+' && *c != b'-' => {
-                return Err(format!("unexpected '{}' in interval '{s}'", *c as char));
-            }
-            _ => None,
-        };
-        let term = match (num, unit) {
-            (Some(n), Some(u)) => n * u,
-            (Some(n), None) => n,
-            (None, Some(u)) => u,
-            (None, None) => return Err(format!("sign without a term in interval '{s}'")),
-        };
-        total += sign * term;
-    }
-    if total < 0.0 {
-        return Err(format!("interval '{s}' is negative"));
-    }
-    // A long run of digits parses to infinity; 999999999999999999w is
-    // finite but absurd: both are refused (issue 13 item 8).
-    if !total.is_finite() || total > crate::ranges::MAX_IVAL {
-        return Err(format!("interval '{s}' is too long (at most 10 years)"));
-    }
-    Ok(total)
 }
 
 /// Log verbosity, dmon's names.
@@ -198,21 +136,6 @@ pub struct Conf {
     /// `ival_*`, `grace`, `missed` overrides of the work, in seconds (count for `missed`).
     pub intervals: BTreeMap<String, f64>,
 }
-
-/// Interval keys a conf may override.
-pub const IVAL_KEYS: &[&str] = &[
-    "ival_heartbeat",
-    "ival_make_state",
-    "ival_send_report",
-    "ival_check_work",
-    "ival_keep_events",
-    "ival_keep_history",
-    "ival_renotify",
-    "ival_server_dead",
-    "ival_deadman",
-    "ival_upgrade_check",
-    "grace",
-];
 
 impl Conf {
     /// Defaults for a system install (root with a conf, or root with none):
@@ -395,7 +318,7 @@ fn apply(
         "key" => c.key = Some(need(v)?),
         "heartbeat_to" => c.heartbeat_to.extend(v.split_whitespace().map(String::from)),
         "fallback" => {
-            crate::client::fallback::parse(v)?;
+            crate::notify::channels::parse_spec(v)?;
             c.fallback = Some(v.to_string())
         }
         "journal_enabled" => c.journal_enabled = parse_bool(v)?,
@@ -477,28 +400,6 @@ pub fn load(explicit: Option<&Path>) -> Result<Conf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ival_dmon_examples() {
-        assert_eq!(parse_ival("22"), Ok(22.0));
-        assert_eq!(parse_ival("22s"), Ok(22.0));
-        assert_eq!(parse_ival("dw"), Ok(8.0 * 86400.0));
-        assert_eq!(parse_ival("7d+24h"), Ok(8.0 * 86400.0));
-        assert_eq!(parse_ival("w-0.5h"), Ok(604800.0 - 1800.0));
-        assert_eq!(parse_ival("hm6"), Ok(3666.0));
-        assert_eq!(parse_ival("1m"), Ok(60.0));
-        assert_eq!(parse_ival("0.5"), Ok(0.5));
-    }
-
-    #[test]
-    fn ival_errors() {
-        assert!(parse_ival("").is_err());
-        assert!(parse_ival("5x").unwrap_err().contains("unknown unit 'x'"));
-        assert!(parse_ival("1..2").is_err());
-        assert!(parse_ival("h-2h").unwrap_err().contains("negative"));
-        assert!(parse_ival("5 m").is_err());
-        assert!(parse_ival("+").is_err());
-    }
 
     #[test]
     fn entries_comments_tabs_continuations() {

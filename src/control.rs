@@ -29,7 +29,7 @@ pub fn send_command(addr: SocketAddr, line: &str, timeout: Duration) -> Result<S
 /// The local daemon's command address: conf `bind` (loopback when it is a
 /// wildcard) and conf `port`, else the work's port, else 50006.
 pub fn local_cmd_addr(conf: &Conf) -> SocketAddr {
-    let port = conf.port.unwrap_or_else(|| crate::run::cached_ports(conf).port);
+    let port = conf.port.unwrap_or_else(|| crate::work::load::cached_ports(conf).port);
     let ip = conf
         .bind
         .as_deref()
@@ -88,7 +88,7 @@ pub fn clients_table(conf: &Conf, host: Option<&str>) -> Result<i32> {
             v["hosts"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
         for name in names {
             println!();
-            print!("{}", crate::tables::host_items(&v, &name, crate::state::Now::wall_now()));
+            print!("{}", crate::tables::host_items(&v, &name, crate::clock::Now::wall_now()));
         }
     }
     Ok(0)
@@ -111,7 +111,7 @@ pub fn hist_table(conf: &Conf, host: &str, rest: &[String]) -> Result<i32> {
     let ival = rest.iter().find(|a| is_ival(a)).map(|a| a[..1].to_ascii_uppercase());
     let item = rest.iter().find(|a| !is_ival(a));
     let ival = ival.unwrap_or_else(|| "H".into());
-    let me = crate::run::hostname(conf);
+    let me = crate::hostname::of_conf(conf);
     let local = host.eq_ignore_ascii_case(&me) || me.split('.').next() == Some(host);
     let item = item.map(String::as_str).unwrap_or("");
     let line = if local {
@@ -132,7 +132,7 @@ pub fn local_command(conf: &Conf, line: &str) -> Result<i32> {
 
 /// `hbmon cmd HOST COMMAND...`: prints the framed answer as it came.
 pub fn cmd(conf: &Conf, host: &str, line: &str) -> Result<i32> {
-    let default_port = conf.port.unwrap_or_else(|| crate::run::cached_ports(conf).port);
+    let default_port = conf.port.unwrap_or_else(|| crate::work::load::cached_ports(conf).port);
     let addr = crate::work::addr::parse_host_port(host, default_port)
         .ok_or_else(|| Error::Usage(format!("{host}: not a host, host:port or address")))?;
     let text = send_command(addr, line, Duration::from_secs(60))?;
@@ -214,18 +214,18 @@ pub fn reload(conf: &Conf) -> Result<i32> {
 
 /// `hbmon test`: checks the conf and the work; prints what would run.
 pub fn test(conf: &Conf, verbose: bool) -> Result<i32> {
-    let host = crate::run::hostname(conf);
+    let host = crate::hostname::of_conf(conf);
     // On the server the work-config is checked as mkwork checks it (every
     // problem as file:line, exit 2), even while older work-files still run.
-    let workconf = match conf.file.is_some() && crate::run::conf_says_server(conf, &host) {
+    let workconf = match conf.file.is_some() && crate::work::load::conf_says_server(conf, &host) {
         true if conf.workconf.exists() => {
             let works = crate::work::load(&conf.workconf)?;
             Some(format!("workconf {} ok ({} hosts)", conf.workconf.display(), works.len()))
         }
         _ => None,
     };
-    let (work, origin) = crate::run::load_work(conf, &host)?;
-    let work = crate::run::apply_conf_overrides(conf, work);
+    let (work, origin) = crate::work::load::load_work(conf, &host)?;
+    let work = crate::work::load::apply_conf_overrides(conf, work);
     println!("hostname {host}");
     println!("roles {}", crate::state::roles_text(work.roles));
     println!("work {origin}");

@@ -110,7 +110,7 @@ fn now_wall() -> f64 {
 /// `history.db` -> `history.db.corrupt-20261201-113000` (UTC).
 pub fn aside_name(path: &Path, wall: f64) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
-    p.push(format!(".corrupt-{}", crate::journal::stamp(wall)));
+    p.push(format!(".corrupt-{}", crate::clock::file_stamp(wall)));
     PathBuf::from(p)
 }
 

@@ -73,3 +73,22 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// Flattens and sorts conf errors by line: None when there are none, the
+/// error itself when one, `ConfMany` otherwise.
+pub fn many(errs: Vec<Error>) -> Option<Error> {
+    let mut flat = Vec::new();
+    for e in errs {
+        match e {
+            Error::ConfMany(v) => flat.extend(v),
+            e => flat.push(e),
+        }
+    }
+    // Stable: errors of one line keep the order they were found in.
+    flat.sort_by_key(|e| if let Error::Conf { line, .. } = e { *line } else { 0 });
+    match flat.len() {
+        0 => None,
+        1 => flat.pop(),
+        _ => Some(Error::ConfMany(flat)),
+    }
+}

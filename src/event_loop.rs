@@ -6,11 +6,14 @@
 mod accept;
 mod udp;
 
+use crate::clock::Now;
 use crate::command;
+use crate::effects::{CallOwner, CallReq, Done, Effects, Job, Tick};
 use crate::session::{Call, Next, Phase, Session};
-use crate::state::{CallOwner, CallReq, Done, Effects, Job, Now, State, Tick};
+use crate::state::State;
 use crate::timers::Timers;
-use crate::verbs::{self, Deferred, Reply};
+use crate::verbs;
+use crate::verbs::reply::{Deferred, Reply};
 use mio::net::{TcpListener, TcpStream, UdpSocket};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
@@ -103,7 +106,7 @@ pub struct EventLoop {
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
     /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
-    waiting: HashMap<crate::state::Ticket, usize>,
+    waiting: HashMap<crate::effects::Ticket, usize>,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -170,8 +173,8 @@ impl EventLoop {
     }
 
     /// The way back to this loop for long-lived helper threads.
-    pub fn wake(&self) -> crate::state::Wake {
-        crate::state::Wake::new(self.done_tx.clone(), self.waker.clone())
+    pub fn wake(&self) -> crate::effects::Wake {
+        crate::effects::Wake::new(self.done_tx.clone(), self.waker.clone())
     }
 
     pub fn notifier(&self) -> &crate::systemd::Notifier {
@@ -287,9 +290,9 @@ impl EventLoop {
         let r = std::thread::Builder::new().stack_size(512 * 1024).name("hbmon-job".into()).spawn(
             move || {
                 let done = match job {
-                    Job::Probe(p) => Done::Probe(crate::client::run_probe_job(p)),
-                    Job::Notify(n) => Done::Notify(crate::server::run_notify_job(*n)),
-                    Job::Upgrade(u) => Done::Upgrade(crate::upgrade::verb::run(*u)),
+                    Job::Probe(p) => Done::Probe(crate::probes::run_probe_job(p)),
+                    Job::Notify(n) => Done::Notify(crate::notify::run_job(*n)),
+                    Job::Upgrade(u) => Done::Upgrade(crate::upgrade::task::run(*u)),
                 };
                 let _ = tx.send(done);
                 let _ = waker.wake();
@@ -302,7 +305,7 @@ impl EventLoop {
 
     /// An upgrade job's answer goes to its session; true: re-exec now (the
     /// answer is already in the socket, which closes at the exec).
-    fn upgrade_done(&mut self, u: crate::upgrade::verb::UpgradeDone, st: &mut State) -> bool {
+    fn upgrade_done(&mut self, u: crate::upgrade::task::UpgradeDone, st: &mut State) -> bool {
         st.upgrade.busy = false;
         if let Some(l) = &u.last {
             st.upgrade.last = l.clone();
@@ -396,7 +399,7 @@ impl EventLoop {
                     fx.call(CallOwner::Session { token: t, index: i }, *addr, line.clone(), 10.0);
                 }
                 if n == 0 {
-                    let text = verbs::finish(&d, Vec::new());
+                    let text = crate::verbs::reply::finish(&d, Vec::new());
                     return s.answer(text);
                 }
                 self.pending.insert(t, Pending { deferred: d, results: vec![None; n], left: n });
@@ -490,7 +493,7 @@ impl EventLoop {
                             .into_iter()
                             .map(|r| r.unwrap_or(Err("lost".into())))
                             .collect();
-                        let text = verbs::finish(&p.deferred, results);
+                        let text = crate::verbs::reply::finish(&p.deferred, results);
                         if let Some(s) = self.sessions.get_mut(&token) {
                             let next = s.answer(text);
                             self.settle(token, next);

@@ -11,6 +11,11 @@ use std::ffi::{CStr, CString};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// This host's canonical name by its conf (`hostname`, `domain` keys).
+pub fn of_conf(conf: &crate::conf::Conf) -> String {
+    canonical(conf.hostname.as_deref(), conf.domain.as_deref())
+}
+
 /// How long the resolver may take to answer the CNAME question. glibc's
 /// own default is 5 s per server and attempt, which would stall start-up
 /// on a host whose DNS is down; a name that does not answer by then is

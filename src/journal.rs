@@ -177,34 +177,13 @@ pub fn stats_line(s: &JournalStats) -> String {
 pub fn format_entry(e: &Entry, out: &mut String) {
     let v = serde_json::json!({
         "timestamp": (e.wall * 1000.0).round() / 1000.0,
-        "datetime": datetime(e.wall),
+        "datetime": crate::clock::iso_plain(e.wall),
         "source_ip": e.from.ip().to_string(),
         "source_port": e.from.port(),
         "message": e.message,
     });
     out.push_str(&v.to_string());
     out.push('\n');
-}
-
-/// (year, month, day, hour, minute, second) in UTC.
-pub fn utc(secs: f64) -> (i64, u32, u32, u32, u32, u32) {
-    let s = secs.floor() as i64;
-    let days = s.div_euclid(86_400);
-    let sod = s.rem_euclid(86_400);
-    let (y, m, d) = crate::verbs::civil_from_days(days);
-    (y, m, d, (sod / 3600) as u32, (sod / 60 % 60) as u32, (sod % 60) as u32)
-}
-
-/// ISO 8601, `2026-03-28T12:34:56`.
-pub fn datetime(secs: f64) -> String {
-    let (y, mo, d, h, mi, s) = utc(secs);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}")
-}
-
-/// The rotation suffix, `20260328-123456`.
-pub fn stamp(secs: f64) -> String {
-    let (y, mo, d, h, mi, s) = utc(secs);
-    format!("{y:04}{mo:02}{d:02}-{h:02}{mi:02}{s:02}")
 }
 
 struct Writer {
@@ -238,13 +217,13 @@ impl Writer {
 
     fn rotate(&mut self) -> io::Result<()> {
         self.out.flush()?;
-        let now = crate::state::Now::wall_now();
+        let now = crate::clock::Now::wall_now();
         let base = self.conf.path.clone();
-        let mut target = with_suffix(&base, &stamp(now));
+        let mut target = with_suffix(&base, &crate::clock::file_stamp(now));
         let mut n = 1;
         // Two rotations within one second: keep both.
         while target.exists() || gz_of(&target).exists() {
-            target = with_suffix(&base, &format!("{}-{n}", stamp(now)));
+            target = with_suffix(&base, &format!("{}-{n}", crate::clock::file_stamp(now)));
             n += 1;
         }
         fs::rename(&base, &target)?;
@@ -340,13 +319,6 @@ mod tests {
         let e = Entry::from_datagram(&mut dec, &d, from, 1.0).unwrap();
         assert_eq!(e.message, serde_json::json!({"ID": "HTB", "name": "w"}));
         assert!(Entry::from_datagram(&mut dec, b"junk", from, 1.0).is_none());
-    }
-
-    #[test]
-    fn utc_dates() {
-        assert_eq!(utc(0.0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(stamp(951_782_400.0), "20000229-000000");
-        assert_eq!(datetime(4_102_444_799.0), "2099-12-31T23:59:59");
     }
 
     #[test]

@@ -4,11 +4,13 @@
 pub mod bench_udp;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod command;
 pub mod conf;
 pub mod control;
 pub mod daemon;
 pub mod dbfile;
+pub mod effects;
 pub mod error;
 pub mod event;
 pub mod event_loop;

@@ -192,16 +192,7 @@ pub fn journal_line(level: log::Level, msg: &str) -> String {
 /// One log line, newline included: UTC time to the millisecond, the level
 /// padded to five columns, the message.
 pub fn format_line(now: f64, level: log::Level, msg: &str) -> String {
-    format!("{} {:<5} {msg}\n", fmt_utc_millis(now), level.as_str())
-}
-
-/// `YYYY-MM-DD HH:MM:SS.mmm` in UTC for seconds since the epoch.
-pub fn fmt_utc_millis(t: f64) -> String {
-    let ms_total = (t.max(0.0) * 1000.0).round() as i64;
-    let (secs, ms) = (ms_total.div_euclid(1000), ms_total.rem_euclid(1000));
-    let (days, sod) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let (y, m, d) = crate::verbs::civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03}", sod / 3600, sod % 3600 / 60, sod % 60)
+    format!("{} {:<5} {msg}\n", crate::clock::fmt_utc_millis(now), level.as_str())
 }
 
 /// An append-mode log file with dmon-style rotation.
@@ -316,8 +307,6 @@ mod tests {
             "2026-11-29 10:01:02.123 WARN  hello\n"
         );
         assert_eq!(format_line(0.0, log::Level::Error, "x"), "1970-01-01 00:00:00.000 ERROR x\n");
-        assert_eq!(fmt_utc_millis(951_782_400.999_6), "2000-02-29 00:00:01.000");
-        assert_eq!(fmt_utc_millis(4_107_542_399.5), "2100-02-28 23:59:59.500");
     }
 
     #[test]

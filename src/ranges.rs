@@ -14,9 +14,10 @@ const DAY: f64 = 86400.0;
 const WEEK: f64 = 7.0 * DAY;
 const YEAR: f64 = 365.0 * DAY;
 
-/// (key, least, most) in seconds for the interval keys of conf and work
-/// and the interval arguments of verbs.
-pub const IVAL_RANGES: &[(&str, f64, f64)] = &[
+/// The interval keys of the work, which a host conf may override too, as
+/// (key, least, most) in seconds: the one list of them (`IVAL_KEYS` is its
+/// names; `work::model::Intervals::set` maps each to its field).
+pub const WORK_IVALS: &[(&str, f64, f64)] = &[
     ("ival_heartbeat", 0.1, HOUR),
     ("ival_make_state", 0.1, DAY),
     ("ival_send_report", 1.0, DAY),
@@ -28,6 +29,25 @@ pub const IVAL_RANGES: &[(&str, f64, f64)] = &[
     ("ival_deadman", 1.0, DAY),
     ("ival_upgrade_check", 1.0, HOUR),
     ("grace", 0.0, DAY),
+];
+
+/// The names of `WORK_IVALS` (`missed` and `hbd_senders` are counts, in
+/// `COUNT_RANGES`).
+pub const IVAL_KEYS: [&str; WORK_IVALS.len()] = names(WORK_IVALS);
+
+const fn names<const N: usize>(t: &[(&'static str, f64, f64)]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = t[i].0;
+        i += 1;
+    }
+    out
+}
+
+/// (key, least, most) in seconds for the other intervals: work line
+/// options, conf `rotate`, verb arguments.
+pub const IVAL_RANGES: &[(&str, f64, f64)] = &[
     ("timeout", 0.1, HOUR),
     ("rotate", MIN, YEAR),
     ("flap", 1.0, DAY),
@@ -52,6 +72,69 @@ pub const COUNT_RANGES: &[(&str, u64, u64)] = &[
     ("CLIENTS n", 0, 100_000),
 ];
 
+/// Parses an interval spec (dmon's): a number is seconds; `s m h d w` are
+/// units and a bare unit is one of it; terms combine in any order with an
+/// optional `+`/`-`: `22`, `22s`, `dw`, `7d+24h`, `w-0.5h`, `hm6` (= 3666).
+pub fn parse_ival(spec: &str) -> std::result::Result<f64, String> {
+    let s = spec.trim();
+    if s.is_empty() {
+        return Err("empty interval".into());
+    }
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut total = 0.0;
+    while i < b.len() {
+        let mut sign = 1.0;
+        if b[i] == b'+' || b[i] == b'-' {
+            sign = if b[i] == b'-' { -1.0 } else { 1.0 };
+            i += 1;
+        }
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+            i += 1;
+        }
+        let num = if i > start {
+            let t = &s[start..i];
+            Some(t.parse::<f64>().map_err(|_| format!("bad number '{t}' in interval '{s}'"))?)
+        } else {
+            None
+        };
+        let unit = match b.get(i) {
+            Some(c) if c.is_ascii_alphabetic() => {
+                i += 1;
+                match c.to_ascii_lowercase() {
+                    b's' => Some(1.0),
+                    b'm' => Some(60.0),
+                    b'h' => Some(3600.0),
+                    b'd' => Some(86400.0),
+                    b'w' => Some(604800.0),
+                    _ => return Err(format!("unknown unit '{}' in interval '{s}'", *c as char)),
+                }
+            }
+            Some(c) if *c != b'+' && *c != b'-' => {
+                return Err(format!("unexpected '{}' in interval '{s}'", *c as char));
+            }
+            _ => None,
+        };
+        let term = match (num, unit) {
+            (Some(n), Some(u)) => n * u,
+            (Some(n), None) => n,
+            (None, Some(u)) => u,
+            (None, None) => return Err(format!("sign without a term in interval '{s}'")),
+        };
+        total += sign * term;
+    }
+    if total < 0.0 {
+        return Err(format!("interval '{s}' is negative"));
+    }
+    // A long run of digits parses to infinity; 999999999999999999w is
+    // finite but absurd: both are refused (issue 13 item 8).
+    if !total.is_finite() || total > MAX_IVAL {
+        return Err(format!("interval '{s}' is too long (at most 10 years)"));
+    }
+    Ok(total)
+}
+
 fn fmt_secs(s: f64) -> String {
     if s >= DAY && s % DAY == 0.0 {
         format!("{}d", s / DAY)
@@ -64,8 +147,9 @@ fn fmt_secs(s: f64) -> String {
 
 /// Checks an interval (seconds) against its key's range.
 pub fn check_ival(key: &str, secs: f64) -> Result<f64, String> {
-    let (lo, hi) = IVAL_RANGES
+    let (lo, hi) = WORK_IVALS
         .iter()
+        .chain(IVAL_RANGES)
         .find(|(k, ..)| *k == key)
         .map(|(_, l, h)| (*l, *h))
         .unwrap_or((0.0, MAX_IVAL));
@@ -121,12 +205,34 @@ pub fn send_spread(args: &[String]) -> Result<f64, String> {
 
 /// A maintenance window's length (`SILENCE ... IVAL`), seconds.
 pub fn silence_secs(text: &str) -> Result<f64, String> {
-    crate::conf::parse_ival(text).and_then(|s| check_ival("SILENCE", s))
+    parse_ival(text).and_then(|s| check_ival("SILENCE", s))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ival_dmon_examples() {
+        assert_eq!(parse_ival("22"), Ok(22.0));
+        assert_eq!(parse_ival("22s"), Ok(22.0));
+        assert_eq!(parse_ival("dw"), Ok(8.0 * 86400.0));
+        assert_eq!(parse_ival("7d+24h"), Ok(8.0 * 86400.0));
+        assert_eq!(parse_ival("w-0.5h"), Ok(604800.0 - 1800.0));
+        assert_eq!(parse_ival("hm6"), Ok(3666.0));
+        assert_eq!(parse_ival("1m"), Ok(60.0));
+        assert_eq!(parse_ival("0.5"), Ok(0.5));
+    }
+
+    #[test]
+    fn ival_errors() {
+        assert!(parse_ival("").is_err());
+        assert!(parse_ival("5x").unwrap_err().contains("unknown unit 'x'"));
+        assert!(parse_ival("1..2").is_err());
+        assert!(parse_ival("h-2h").unwrap_err().contains("negative"));
+        assert!(parse_ival("5 m").is_err());
+        assert!(parse_ival("+").is_err());
+    }
 
     #[test]
     fn intervals_are_finite_and_in_range() {

@@ -54,7 +54,7 @@ fn local_now() -> (u32, u32, u32, u32, u32) {
     let mut tm: libc::tm = unsafe { std::mem::zeroed() };
     if unsafe { libc::localtime_r(&t, &mut tm) }.is_null() {
         let secs: i64 = t;
-        let (_, mo, d) = crate::verbs::civil_from_days(secs.div_euclid(86400));
+        let (_, mo, d) = crate::clock::civil_from_days(secs.div_euclid(86400));
         let sod = secs.rem_euclid(86400) as u32;
         return (mo, d, sod / 3600, sod % 3600 / 60, sod % 60);
     }

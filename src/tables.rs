@@ -2,8 +2,8 @@
 //! `hbmon hist`, `hbmon events` (the raw JSON stays on the port, for
 //! programs). Pure: JSON in, aligned text out; values with their units.
 
+use crate::clock::fmt_time;
 use crate::units::fmt_with_unit;
-use crate::verbs::fmt_time;
 use serde_json::Value;
 
 /// Columns padded to their widest cell, two spaces apart; the last column

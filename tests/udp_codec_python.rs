@@ -4,8 +4,8 @@
 //! without value. Each is accepted or refused with the right reason, and
 //! the table keeps working.
 
+use hbmon::clock::Now;
 use hbmon::server::hosts::{Accepted, HostTable, ItemVal, Refused, TableConf};
-use hbmon::state::Now;
 use hbmon::work::model::Intervals;
 use std::process::Command;
 

@@ -5,7 +5,8 @@
 //! `heartbeat.rs`.
 
 use super::{fallback, heartbeat, Client};
-use crate::state::{Effects, Job, Now};
+use crate::clock::Now;
+use crate::effects::{Effects, Job};
 use std::net::SocketAddr;
 
 impl Client {
@@ -69,13 +70,14 @@ impl Client {
     /// while the server is dead is told so at once; one that changed keeps
     /// what is owed.
     pub(super) fn set_fallback(&mut self, conf: &crate::conf::Conf, now: Now, fx: &mut Effects) {
-        let ch = conf.fallback.as_deref().and_then(|f| match fallback::parse(f) {
-            Ok(ch) => Some(ch),
-            Err(e) => {
-                log::error!("{e}");
-                None
-            }
-        });
+        let ch =
+            conf.fallback.as_deref().and_then(|f| match crate::notify::channels::parse_spec(f) {
+                Ok(ch) => Some(ch),
+                Err(e) => {
+                    log::error!("{e}");
+                    None
+                }
+            });
         match (ch, &mut self.fallback) {
             (None, _) => self.fallback = None,
             (Some(ch), Some(fb)) => fb.channel = ch,

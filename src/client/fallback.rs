@@ -12,7 +12,6 @@
 use crate::notify::message::{compose, Change, Kind};
 use crate::notify::NotifyJob;
 use crate::work::model::Channel;
-use std::collections::BTreeMap;
 
 /// Outbox id of fallback deliveries (they are not in any outbox).
 pub const FALLBACK_ID: i64 = -2;
@@ -111,27 +110,6 @@ impl Fallback {
     }
 }
 
-/// Parses and checks conf `fallback`: `TYPE TARGET [key=value ...]`
-/// (`syslog` needs no target).
-pub fn parse(spec: &str) -> Result<Channel, String> {
-    let mut words = spec.split_whitespace();
-    let kind = words.next().ok_or("fallback: expected TYPE TARGET [key=value ...]")?.to_string();
-    let mut target = String::new();
-    let mut options = BTreeMap::new();
-    for w in words {
-        match w.split_once('=') {
-            Some((k, v)) if !target.is_empty() || kind == "syslog" => {
-                options.insert(k.to_string(), v.to_string());
-            }
-            _ if target.is_empty() => target = w.to_string(),
-            _ => return Err(format!("fallback: unexpected '{w}' (options are key=value)")),
-        }
-    }
-    crate::notify::validate_channel(&kind, &target, &options)
-        .map_err(|e| format!("fallback: {e}"))?;
-    Ok(Channel { name: "fallback".into(), kind, target, options })
-}
-
 /// The message for the server going quiet (`dead`) or answering again.
 pub fn job(ch: &Channel, host: &str, server: &str, dead: bool, text: &str, now: f64) -> NotifyJob {
     let tag = crate::notify::message::short_host(host, None);
@@ -159,6 +137,7 @@ pub fn job(ch: &Channel, host: &str, server: &str, dead: bool, text: &str, now: 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::channels::parse_spec as parse;
 
     #[test]
     fn parses_and_checks() {

@@ -8,7 +8,7 @@
 //! helpers that read the kernel's receive time (SO_TIMESTAMP) so the RTT
 //! does not include the time the datagram waited for the loop.
 
-use crate::state::Now;
+use crate::clock::Now;
 use crate::wire::{self, Decoder, Value, Verified, WireError};
 use std::collections::VecDeque;
 use std::io;

@@ -15,34 +15,19 @@ pub mod spool;
 pub mod sync;
 mod ticks;
 
-use crate::command::{frame_err, frame_ok, Request};
+use crate::clock::Now;
+use crate::command::{frame_err, Request};
+use crate::effects::{CallOwner, ClientCall, Done, Effects, Setup};
 use crate::probes::Inline;
-use crate::state::{CallOwner, Done, Effects, Now, State};
 use crate::store::{History, Query, StoreDone, StoreStatus, StoreThread};
-use crate::verbs::Reply;
+use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
-pub use rounds::{run_probe_job, ProbeDone, ProbeJob};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use sync::{Backoff, WorkAnswer};
-pub use ticks::ClientTick;
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientCall {
-    Report,
-    Events(Vec<String>),
-    WorkLm,
-    Work,
-    AllSend,
-    /// A `tcp:` probe's non-blocking connect, started at this monotonic time.
-    Tcp {
-        item: String,
-        started: f64,
-    },
-}
 
 /// Seconds a call to the server may take.
 const CALL_TIMEOUT: f64 = 10.0;
@@ -103,7 +88,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
+    pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
         let (history, notice) = History::open_checked(&st.conf.history_db())?;
         let wake = st.wake.clone();
         let deliver = Box::new(move |d: StoreDone| {
@@ -111,12 +96,12 @@ impl Client {
         });
         let stall = crate::store::thread::stall_hook();
         let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
-        let items = Items::new(&st.work);
+        let items = Items::new(st.work);
         let mut c = Client {
-            host: st.hostname.clone(),
+            host: st.hostname.to_string(),
             work: st.work.clone(),
             fetches_work: !st.work.roles.server,
-            server: st.server_cmd_addr(),
+            server: st.server_cmd,
             work_lm: st.work_lm,
             cache: st.conf.work_cache(),
             work_backoff: Backoff::default(),
@@ -140,7 +125,7 @@ impl Client {
             next_report_wall: 0.0,
             chains: ticks::Chains::default(),
             hb: Heartbeat::new(
-                &st.hostname,
+                st.hostname,
                 st.work.intervals.heartbeat,
                 st.work.intervals.server_dead,
                 st.conf.key.as_ref().map(|k| k.as_bytes().to_vec()),
@@ -153,7 +138,7 @@ impl Client {
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
             vardir: st.conf.vardir.clone(),
         };
-        c.set_fallback(&st.conf, now, fx);
+        c.set_fallback(st.conf, now, fx);
         c.set_targets();
         // Read once at start (not per heartbeat): the monotonic clock carries it on.
         let root = crate::probes::inline::ProcRoot::from_env().proc.join("uptime");
@@ -299,30 +284,15 @@ impl Client {
         self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
     }
 
-    pub fn verb(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
-        match req.verb.as_str() {
-            "HIST" => self.hist(req, now),
-            "ZAP" => {
-                let keep = self.work.intervals.keep_history;
-                self.ask_store(Query::Zap { now: now.wall, keep })
-            }
-            "SEND" => {
-                // SEND [SPREAD]: the server passes a spread fitting its fleet size.
-                let spread = match crate::ranges::send_spread(&req.args) {
-                    Ok(s) => s,
-                    Err(e) => return Reply::Now(frame_err("SEND", &e)),
-                };
-                self.schedule_report(now, fx, sync::jitter(spread));
-                let when = crate::verbs::fmt_time(self.next_report_wall);
-                let body = format!("SEND next_send {} {when}", self.work.server.host);
-                Reply::Now(frame_ok("SEND", &body))
-            }
-            v => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
+    /// SEND: report within `spread` seconds; (the server reported to,
+    /// when the report is due, wall clock).
+    pub fn report_soon(&mut self, spread: f64, now: Now, fx: &mut Effects) -> (String, f64) {
+        self.schedule_report(now, fx, sync::jitter(spread));
+        (self.work.server.host.clone(), self.next_report_wall)
     }
 
     /// `HIST [ival] [pnts] [host] [item...]`: this host's history only.
-    fn hist(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn hist(&self, req: &Request, now: Now) -> Reply {
         let mut args = req.args.iter().peekable();
         let mut ival = "H".to_string();
         if let Some(a) = args.peek() {
@@ -363,13 +333,18 @@ impl Client {
     /// The session waits for the store thread's answer (HIST, ZAP), which
     /// comes back through `on_store_done` after the writes queued before it.
     fn ask_store(&self, q: Query) -> Reply {
-        let ticket = crate::state::new_ticket();
+        let ticket = crate::effects::new_ticket();
         self.store.send(crate::store::StoreReq::Query { ticket, q });
         Reply::Wait(ticket)
     }
 
     fn items_has(&self, name: &str) -> bool {
         self.items.get(name).is_some()
+    }
+
+    pub(crate) fn zap(&mut self, now: Now) -> Reply {
+        let keep = self.work.intervals.keep_history;
+        self.ask_store(Query::Zap { now: now.wall, keep })
     }
 
     pub fn state_lines(&self, out: &mut String, now: Now) {
@@ -382,7 +357,7 @@ impl Client {
                 if self.have_served_work { "fetched" } else { "not fetched yet" }
             );
         }
-        let _ = writeln!(out, "-- next report {}", crate::verbs::fmt_time(self.next_report_wall));
+        let _ = writeln!(out, "-- next report {}", crate::clock::fmt_time(self.next_report_wall));
         self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
         if let Some(fb) = &self.fallback {

@@ -4,31 +4,12 @@
 //! a mount point (statvfs can hang on a dead NFS server) on helper threads
 //! with a loop-side deadline, since the thread cannot time itself out.
 
-use super::{Client, ClientCall, ClientTick};
+use super::Client;
 use crate::client::items::Reading;
-use crate::probes::ProbeKind;
-use crate::state::{CallOwner, Effects, Job, Now};
+use crate::clock::Now;
+use crate::effects::{CallOwner, ClientCall, ClientTick, Effects, Job, Tick};
+use crate::probes::{ProbeDone, ProbeJob, ProbeKind};
 use std::net::SocketAddr;
-use std::path::PathBuf;
-
-/// One blocking probe run, for a helper thread.
-pub struct ProbeJob {
-    pub item: String,
-    pub spec: crate::work::model::ProbeSpec,
-    pub probes_dir: PathBuf,
-    pub timeout: f64,
-}
-
-pub struct ProbeDone {
-    pub item: String,
-    pub samples: Vec<crate::probes::Sample>,
-}
-
-pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
-    let timeout = std::time::Duration::from_secs_f64(j.timeout.max(0.1));
-    let samples = crate::probes::run_blocking(&j.item, &j.spec, &j.probes_dir, timeout);
-    ProbeDone { item: j.item, samples }
-}
 
 impl Client {
     /// One round: inline items now, blocking ones (and those that read a
@@ -86,7 +67,7 @@ impl Client {
         self.running.insert(item.clone(), now.mono);
         if deadline {
             let t = ClientTick::ProbeDeadline { item: item.clone(), started: now.mono };
-            fx.timer(now.mono + timeout.max(0.1), crate::state::Tick::Client(t));
+            fx.timer(now.mono + timeout.max(0.1), Tick::Client(t));
         }
         let job = ProbeJob { item, spec, probes_dir: self.probes_dir.clone(), timeout };
         fx.jobs.push(Job::Probe(job));

@@ -7,9 +7,10 @@
 //! conversation: a batch read from the outbox after every write sent
 //! before it, sent, the acked ids deleted by the thread.
 
-use super::{Client, ClientCall, EVENTS_BATCH};
+use super::{Client, EVENTS_BATCH};
+use crate::clock::Now;
+use crate::effects::{ClientCall, Effects};
 use crate::event::Event;
-use crate::state::{Effects, Now};
 use crate::store::spool::HELD_MAX;
 use crate::store::thread::MAX_QUEUED;
 use crate::store::{StoreDone, StoreReq};
@@ -59,7 +60,7 @@ impl Client {
                 if let (Some((since, _)), None) = (&self.status.failing, &status.failing) {
                     log::warn!(
                         "history writes work again (failing since {}); {} samples were dropped",
-                        crate::verbs::fmt_time(*since),
+                        crate::clock::fmt_time(*since),
                         status.samples_dropped
                     );
                 }
@@ -91,7 +92,7 @@ impl Client {
             problems.push(format!(
                 "history.db cannot be written since {} ({err}); vardir {} has {free} bytes free; \
                  {} events held in memory",
-                crate::verbs::fmt_time(*since),
+                crate::clock::fmt_time(*since),
                 self.vardir.display(),
                 self.status.held
             ));
@@ -125,7 +126,7 @@ impl Client {
             let _ = writeln!(
                 out,
                 "-- store history.db write failing since {}: {err}; vardir {} {free} bytes free",
-                crate::verbs::fmt_time(*since),
+                crate::clock::fmt_time(*since),
                 self.vardir.display()
             );
         }

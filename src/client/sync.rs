@@ -43,7 +43,7 @@ pub fn parse_work_answer(body: &str) -> Result<WorkAnswer, String> {
     match v.get("data") {
         Some(Value::Null) | None => Ok(WorkAnswer::Lm(lm)),
         Some(d) => {
-            let w = crate::run::parse_work_json(&d.to_string())?;
+            let w = crate::work::load::parse_work_json(&d.to_string())?;
             Ok(WorkAnswer::Work(Box::new(w), lm))
         }
     }

@@ -6,30 +6,13 @@
 //! interval.
 
 use super::Client;
-use crate::state::{Effects, Now, Tick};
+use crate::clock::Now;
+use crate::effects::{ClientTick, Effects, Tick};
 use crate::timers::Chain;
 
 /// ZAP runs this long after start-up, then hourly.
 const ZAP_FIRST: f64 = 60.0;
 const ZAP_EVERY: f64 = 3600.0;
-
-/// A client timer and the generation of the chain that armed it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ClientTick {
-    Round(u64),
-    Report(u64),
-    Heartbeat(u64),
-    CheckWork(u64),
-    Zap(u64),
-    EventsRetry(u64),
-    /// A fallback delivery's retry time has come.
-    Fallback(u64),
-    /// A mount probe started at `started` (monotonic) is due: not a chain.
-    ProbeDeadline {
-        item: String,
-        started: f64,
-    },
-}
 
 #[derive(Debug, Default)]
 pub(super) struct Chains {
@@ -112,7 +95,7 @@ impl Client {
                 if self.fetches_work {
                     if self.have_served_work {
                         let line = format!("WORK_LM {}", self.host);
-                        self.call_server(super::ClientCall::WorkLm, line, now, fx);
+                        self.call_server(crate::effects::ClientCall::WorkLm, line, now, fx);
                     } else {
                         self.call_work(now, fx);
                     }

@@ -5,9 +5,12 @@
 //! [`admit`] is the pure decision; the loop counts and applies it.
 
 use super::{EventLoop, MAX_SESSIONS, SESSION_TIMEOUT};
+use crate::clock::Now;
 use crate::command;
+use crate::effects::Tick;
 use crate::session::Session;
-use crate::state::{canonical_ip, Now, State, Tick};
+use crate::state::State;
+use crate::work::addr::canonical_ip;
 use mio::{Interest, Token};
 use std::net::IpAddr;
 

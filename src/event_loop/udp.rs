@@ -3,7 +3,9 @@
 //! receive timestamps), and flushing queued datagrams at a stop.
 
 use super::{EventLoop, UDP_CLIENT, UDP_COALESCE, UDP_SERVER};
-use crate::state::{Effects, Now, State, Tick};
+use crate::clock::Now;
+use crate::effects::{Effects, Tick};
+use crate::state::State;
 use mio::net::UdpSocket;
 use mio::Interest;
 

@@ -3,7 +3,6 @@
 //! alerts with their flags and the silences in force, for CLIENTS).
 
 use super::super::alerts::{self, AlertState};
-use super::super::message;
 use super::super::outbox;
 use super::Notifier;
 use rusqlite::Connection;
@@ -73,7 +72,7 @@ impl Notifier {
             a.host,
             a.item,
             a.level_name,
-            message::rfc3339(a.since),
+            crate::clock::rfc3339(a.since),
             if ch.is_empty() { "-".to_string() } else { ch.join(",") },
             flags.join(" ")
         )
@@ -104,7 +103,7 @@ impl Notifier {
         }
         for ((h, i), u) in self.silences.iter().filter(|(_, &u)| u > now) {
             let item = if i.is_empty() { "*" } else { i };
-            out.push_str(&format!("-- silence {h} {item} until {}\n", message::rfc3339(*u)));
+            out.push_str(&format!("-- silence {h} {item} until {}\n", crate::clock::rfc3339(*u)));
         }
         let skip = self.failures.len().saturating_sub(STATE_FAILED);
         for (id, ch, subj, tries, err) in self.failures.iter().skip(skip) {

@@ -135,7 +135,7 @@ fn events(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
         Some(s) => {
             let back = match s.parse::<f64>() {
                 Ok(t) if t > 1e9 => req.now - t,
-                _ => match crate::conf::parse_ival(s) {
+                _ => match crate::ranges::parse_ival(s) {
                     Ok(b) if s.chars().any(|c| c.is_ascii_digit()) => b,
                     _ => return error(400, "since must be epoch seconds or an interval like 1h"),
                 },

@@ -149,7 +149,7 @@ fn obj<'a>(v: &'a Value, path: &[&str]) -> Option<&'a serde_json::Map<String, Va
 
 /// `render_at` with the wall clock (for a last-seen time when DUMP is absent).
 pub fn render(clients: &Value, server: Option<&Value>, levels: &[String]) -> String {
-    render_at(clients, server, levels, crate::state::Now::wall_now())
+    render_at(clients, server, levels, crate::clock::Now::wall_now())
 }
 
 /// The whole exposition. `levels` are the work's level names, best first

@@ -10,7 +10,7 @@ use super::fetch::{AlertView, HostView, ItemView, Snapshot};
 use super::login::{can_see, visible_host, User};
 use super::web::{enc, fmt_num, graph_link, host_link, lv, reach, unit, Req, Resp, HTML};
 use super::{Shared, Site};
-use crate::verbs::{fmt_age, fmt_time};
+use crate::clock::{fmt_age, fmt_time};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use std::collections::{BTreeMap, HashMap};
 

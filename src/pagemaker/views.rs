@@ -10,7 +10,7 @@ use super::pages::{layout, not_found};
 use super::svg::{self, Band, Chart, Series};
 use super::web::{enc, graph_link, host_link, lv, unit, Req, Resp, HTML, SVG, TEXT};
 use super::{Shared, Site};
-use crate::verbs::{fmt_age, fmt_time};
+use crate::clock::{fmt_age, fmt_time};
 use maud::{html, PreEscaped};
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ pub fn events(sh: &Shared, req: &Req, user: Option<&User>) -> Resp {
         }
     }
     if let Some(w) = window {
-        if crate::conf::parse_ival(w).is_err() || !w.chars().any(|c| c.is_ascii_digit()) {
+        if crate::ranges::parse_ival(w).is_err() || !w.chars().any(|c| c.is_ascii_digit()) {
             return Resp::new(400, TEXT, format!("bad window {w:?}: use e.g. 1h, 2d\n"));
         }
     }
@@ -195,7 +195,7 @@ pub fn change(sh: &Shared, req: &Req, user: Option<&User>, what: &str) -> Resp {
         ("ack", None) => return Resp::new(400, TEXT, "item missing\n"),
         (_, i) => {
             let f = req.f("for").unwrap_or("1h");
-            if crate::conf::parse_ival(f).is_err() || !word_ok(f) {
+            if crate::ranges::parse_ival(f).is_err() || !word_ok(f) {
                 return Resp::new(400, TEXT, "bad duration\n");
             }
             format!("SILENCE {host} {}{f}", i.map(|i| format!("{i} ")).unwrap_or_default())

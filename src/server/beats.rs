@@ -4,11 +4,13 @@
 //! events that are stored like a client's and handed to notifications, and
 //! the table saved to server.db periodically and on stop.
 
-use super::{fleet, Server, ServerTick};
+use super::{fleet, Server};
+use crate::clock::Now;
+use crate::effects::ServerTick;
+use crate::effects::{Effects, Tick};
 use crate::event::Event;
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
-use crate::state::{Effects, Now, Tick};
 use crate::units::round_json;
 use crate::work::model::Level;
 use fleet::EventsFilter;

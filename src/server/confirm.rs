@@ -10,23 +10,16 @@
 //! `down`, and the message says who tried. A heartbeat arriving meanwhile
 //! cancels the hold: the host never alerts.
 
-use super::{Server, ServerCall};
+use super::Server;
+use crate::clock::Now;
+use crate::effects::{Ask, ServerCall};
+use crate::effects::{CallOwner, Effects};
 use crate::server::detector::{Kind, Reach};
 use crate::server::hosts::{ChangeKind, HostChange};
-use crate::state::{CallOwner, Effects, Now};
 use std::collections::HashMap;
 
 /// Peers asked to probe a suspected host.
 pub const PEERS: usize = 3;
-
-/// One probe's reference, carried by its call.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ask {
-    id: u64,
-    host: String,
-    /// None: the server's own PING.
-    by: Option<String>,
-}
 
 #[derive(Debug, Default)]
 pub struct Confirmations {

@@ -244,8 +244,8 @@ pub fn parse_clients_args(
             filter = EventsFilter::Last(crate::ranges::check_count("CLIENTS n", a)? as usize);
         } else if host.is_none() && item.is_none() && resolve_host(a).is_some() {
             host = resolve_host(a);
-        } else if a.chars().any(|c| c.is_ascii_digit()) && crate::conf::parse_ival(a).is_ok() {
-            let secs = crate::conf::parse_ival(a).unwrap_or(0.0);
+        } else if a.chars().any(|c| c.is_ascii_digit()) && crate::ranges::parse_ival(a).is_ok() {
+            let secs = crate::ranges::parse_ival(a).unwrap_or(0.0);
             filter = EventsFilter::Since(now - crate::ranges::check_ival("CLIENTS ival", secs)?);
         } else if item.is_none() && (host.is_some() || known_item(a)) {
             item = Some(a.clone());

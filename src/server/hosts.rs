@@ -28,7 +28,7 @@
 //!   so a spoofed flood cannot grow memory.
 
 use super::detector::{judge, next_deadline, Params, Reach, Window};
-use crate::state::Now;
+use crate::clock::Now;
 use crate::wire::{self, Decoder, Message, Val, Verified};
 use crate::work::model::{HostEntry, Intervals};
 use std::cmp::Reverse;
@@ -266,7 +266,7 @@ impl HostTable {
             h.sources.clear();
             let addr = e.address.trim_matches(['[', ']']);
             if let Ok(ip) = addr.parse::<IpAddr>() {
-                h.sources.push(crate::state::canonical_ip(ip));
+                h.sources.push(crate::work::addr::canonical_ip(ip));
                 self.r.by_ip.entry(ip).or_insert(i as u32);
             }
         }
@@ -279,7 +279,7 @@ impl HostTable {
         let Some(&i) = self.r.by_name.get(host) else { return };
         let h = &mut self.r.hosts[i as usize];
         for ip in ips {
-            let ip = crate::state::canonical_ip(*ip);
+            let ip = crate::work::addr::canonical_ip(*ip);
             if !h.sources.contains(&ip) {
                 h.sources.push(ip);
             }
@@ -510,7 +510,7 @@ impl Records {
             let h = &self.hosts[i as usize];
             // Signed datagrams speak for themselves; unsigned ones for a
             // work host only from its own addresses.
-            let ip = crate::state::canonical_ip(from.ip());
+            let ip = crate::work::addr::canonical_ip(from.ip());
             if h.in_work && self.conf.key.is_none() && !h.sources.contains(&ip) {
                 self.detail = Some((name.into_owned(), None));
                 return Err(Refused("wrong_source"));

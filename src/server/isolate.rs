@@ -12,10 +12,12 @@
 //! and the default's timings stay as they were); only fleets of at least
 //! [`MIN_HOSTS`] hosts (two clients of which one dies is not isolation).
 
-use super::{Server, ServerTick};
+use super::Server;
+use crate::clock::Now;
+use crate::effects::ServerTick;
+use crate::effects::{Effects, Tick};
 use crate::server::detector::{Kind, Reach};
 use crate::server::hosts::{ChangeKind, HostChange};
-use crate::state::{Effects, Now, Tick};
 use std::collections::VecDeque;
 
 /// Share of the hosts suspected within one interval that means isolation.

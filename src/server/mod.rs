@@ -15,12 +15,13 @@ mod relay;
 pub mod udp;
 mod works;
 
+use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
+use crate::effects::{Effects, ServerCall, ServerTick, Setup, Tick};
 use crate::event::Event;
-use crate::notify::Notifier;
-use crate::state::{Effects, Now, State, Tick};
+use crate::notify::{Notifier, NotifyDone};
 use crate::timers::Chain;
-use crate::verbs::Reply;
+use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
@@ -29,34 +30,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-
-/// Server timers; the periodic ones carry their chain's generation
-/// (`timers::Chain`), so a rebuilt server part never runs two schedules.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerTick {
-    CheckHosts,
-    Persist(u64),
-    Cleanup(u64),
-    Notify,
-    Deadman,
-    /// The poll of the work-files (`ival_check_work`).
-    CheckWork(u64),
-    /// The end of an isolation hold (`isolate.rs`).
-    IsolationEnd,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ServerCall {
-    /// A probe of a suspected host (`confirm.rs`).
-    Confirm(confirm::Ask),
-}
-
-pub use crate::notify::{NotifyDone, NotifyJob};
-
-/// Delivers one notification (on a helper thread).
-pub fn run_notify_job(j: NotifyJob) -> NotifyDone {
-    crate::notify::run_job(j)
-}
 
 /// Events are handed to delivery at most this long after they arrive.
 const NOTIFY_COALESCE: f64 = 0.02;
@@ -135,13 +108,13 @@ struct Stats {
 }
 
 impl Server {
-    pub fn start(st: &State, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
+    pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let opened = db::open(&st.conf.server_db())?;
         let db = opened.conn;
         let reports = fleet::load_reports(&db)?;
         let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
         let open = reconcile::load(&db, best)?;
-        let notifier = new_notifier(&db, &st.work)?;
+        let notifier = new_notifier(&db, st.work)?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
         let work_hosts = st.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
@@ -155,7 +128,7 @@ impl Server {
         let mut journal_stats = None;
         if st.conf.journal_enabled {
             let j = crate::journal::Journal::spawn(
-                crate::journal::JournalConf::from_conf(&st.conf),
+                crate::journal::JournalConf::from_conf(st.conf),
                 crate::journal::QUEUE,
             )?;
             journal_stats = Some(j.stats.clone());
@@ -169,7 +142,7 @@ impl Server {
             }));
         }
         let mut s = Server {
-            host: st.hostname.clone(),
+            host: st.hostname.to_string(),
             work: st.work.clone(),
             works_dir: st.conf.works_dir(),
             db,
@@ -260,7 +233,7 @@ impl Server {
         match self.notifier.tick(&self.db, now.wall) {
             Ok(jobs) => {
                 let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
-                fx.jobs.extend(new.map(|j| crate::state::Job::Notify(Box::new(j))))
+                fx.jobs.extend(new.map(|j| crate::effects::Job::Notify(Box::new(j))))
             }
             Err(e) => log::error!("notifications: {e}"),
         }
@@ -293,7 +266,7 @@ impl Server {
         for h in &sp.hosts {
             let cmd = crate::work::addr::resolve(&h.address, h.ports.port);
             if let Some(a) = cmd {
-                self.by_ip.insert(crate::state::canonical_ip(a.ip()), h.host.clone());
+                self.by_ip.insert(crate::work::addr::canonical_ip(a.ip()), h.host.clone());
             }
             self.by_tag.insert(h.tag.clone(), h.host.clone());
             self.hosts.insert(
@@ -311,34 +284,12 @@ impl Server {
         self.by_tag.get(name).cloned()
     }
 
-    pub fn verb(
-        &mut self,
-        req: &Request,
-        peer: IpAddr,
-        local: bool,
-        now: Now,
-        fx: &mut Effects,
-    ) -> Reply {
-        let v = req.verb.as_str();
-        match v {
-            "WORK" | "WORK_LM" => self.work_verb(req, peer, local),
-            "REPORT" => self.report(req, peer, local, now, fx),
-            "EVENTS" => self.events(req, peer, local, now, fx),
-            "CLIENTS" => self.clients(req, now),
-            "ALLPING" | "ALLSEND" => self.all(v),
-            "RELAY" => self.relay(req),
-            "ACK" => self.ack(req),
-            "SILENCE" => self.silence(req, now, fx),
-            _ => Reply::Now(frame_err(v, &format!("unknown command {v}"))),
-        }
-    }
-
     /// May `peer` speak for `host`? Its own address, or localhost.
     fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
-        local || self.by_ip.get(&crate::state::canonical_ip(peer)).is_some_and(|h| h == host)
+        local || self.by_ip.get(&crate::work::addr::canonical_ip(peer)).is_some_and(|h| h == host)
     }
 
-    fn report(
+    pub(crate) fn report(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -373,7 +324,7 @@ impl Server {
         Reply::Now(frame_ok("REPORT", &body.to_string()))
     }
 
-    fn events(
+    pub(crate) fn events(
         &mut self,
         req: &Request,
         peer: IpAddr,
@@ -434,7 +385,7 @@ impl Server {
         );
     }
 
-    fn clients(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn clients(&self, req: &Request, now: Now) -> Reply {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed =
@@ -517,7 +468,7 @@ impl Server {
     }
 
     /// `ACK <host> <item>`: no more reminders for this alert.
-    fn ack(&mut self, req: &Request) -> Reply {
+    pub(crate) fn ack(&mut self, req: &Request) -> Reply {
         let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
             return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
         };
@@ -532,7 +483,7 @@ impl Server {
     }
 
     /// `SILENCE <host> [item] <ival>`: a maintenance window.
-    fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
+    pub(crate) fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
         let usage = "usage: SILENCE <host> [item] <ival>";
         let (name, item, ival) = match req.args.as_slice() {
             [h, i] => (h, None, i),
@@ -554,7 +505,7 @@ impl Server {
         let what = item.map(|i| format!("{host} {i}")).unwrap_or(host);
         Reply::Now(frame_ok(
             "SILENCE",
-            &format!("silenced {what} until {}", crate::verbs::fmt_time(until)),
+            &format!("silenced {what} until {}", crate::clock::fmt_time(until)),
         ))
     }
 
@@ -563,7 +514,7 @@ impl Server {
     }
 
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
-        self.by_ip.get(&crate::state::canonical_ip(ip)).map(String::as_str)
+        self.by_ip.get(&crate::work::addr::canonical_ip(ip)).map(String::as_str)
     }
 
     pub fn state_lines(&self, out: &mut String, now: Now) {
@@ -603,7 +554,7 @@ impl Server {
         );
         for name in self.hosts.keys() {
             let rep = match self.reports.get(name) {
-                Some(r) => format!("report {} ago", crate::verbs::fmt_age(now.wall - r.time)),
+                Some(r) => format!("report {} ago", crate::clock::fmt_age(now.wall - r.time)),
                 None => "no report".into(),
             };
             let _ = writeln!(out, "-- client {name} {rep}");
@@ -674,7 +625,6 @@ impl Server {
             ServerTick::Cleanup(_) | ServerTick::Persist(_) | ServerTick::CheckWork(_) => {}
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
-            ServerTick::Deadman => {}
             ServerTick::IsolationEnd => self.isolation_end(now, fx),
         }
     }
@@ -750,8 +700,8 @@ pub fn dashboard(work: &Work) -> Option<String> {
 /// The addresses this host's own client sends heartbeats from: its bind
 /// address and work address; with no bind address (all interfaces) also
 /// loopback, which the kernel picks as the source towards 127.0.0.1.
-fn own_udp_sources(st: &State) -> Vec<IpAddr> {
-    let mut v = st.own_addrs.clone();
+fn own_udp_sources(st: &Setup) -> Vec<IpAddr> {
+    let mut v = st.own_addrs.to_vec();
     let bind =
         st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
     if bind.is_none_or(|b| b.is_unspecified()) {

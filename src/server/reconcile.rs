@@ -11,8 +11,9 @@
 //! so each is sent once: after it the item is no longer open.
 
 use super::{fleet, Server};
+use crate::clock::Now;
+use crate::effects::Effects;
 use crate::event::Event;
-use crate::state::{Effects, Now};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
@@ -144,7 +145,7 @@ impl Server {
     /// The item names of a host's work-file; empty when it cannot be read
     /// (then nothing is taken as dropped: see the callers).
     fn work_item_names(&self, host: &str) -> HashSet<String> {
-        match crate::run::read_work_file(&self.work_path(host)) {
+        match crate::work::load::read_work_file(&self.work_path(host)) {
             Ok(w) => w.items.into_iter().map(|i| i.name).collect(),
             Err(e) => {
                 log::warn!("reconciling alerts of {host}: {e}");

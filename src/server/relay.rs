@@ -1,15 +1,15 @@
-//! The server's verbs that answer with other hosts' answers: ALLPING and
-//! ALLSEND (every client), RELAY (one client), and HIST naming another
-//! host, which is that host's history. They return `Reply::Later`; the loop
-//! runs the calls.
+//! Where the server's fan-out verbs go: ALLPING and ALLSEND (every
+//! client), RELAY (one client), and HIST naming another host, which is that
+//! host's history. Targets only: `verbs/` builds the deferred answers and
+//! the loop runs the calls.
 
 use super::Server;
-use crate::command::{frame_err, Request};
-use crate::verbs::{Deferred, Reply, RELAYABLE};
+use std::net::SocketAddr;
 
 impl Server {
-    /// ALLPING / ALLSEND: the command to every client, in host order.
-    pub(super) fn all(&self, verb: &str) -> Reply {
+    /// ALLPING / ALLSEND: the command line for every client with a command
+    /// address, in host order.
+    pub fn fleet_commands(&self, verb: &str) -> Vec<(String, SocketAddr, String)> {
         // ALLSEND spreads the reports over about a second per 300 hosts
         // (at most 30 s), so a big fleet does not answer as one spike.
         let line = if verb == "ALLSEND" {
@@ -24,37 +24,26 @@ impl Server {
                 None => log::warn!("{verb}: no address for {name}"),
             }
         }
-        Reply::Later(Deferred { verb: verb.to_string(), relay: false, parts })
+        parts
     }
 
-    pub(super) fn relay(&self, req: &Request) -> Reply {
-        let (Some(name), Some(verb)) = (req.args.first(), req.args.get(1)) else {
-            return Reply::Now(frame_err("RELAY", "usage: RELAY <host> <command...>"));
-        };
-        let verb_uc = verb.to_ascii_uppercase();
-        if !RELAYABLE.contains(&verb_uc.as_str()) {
-            let why = format!("{verb_uc} may not be relayed (only {})", RELAYABLE.join(" "));
-            return Reply::Now(frame_err("RELAY", &why));
+    /// RELAY's target: the host named (name or tag) and its command address.
+    pub fn relay_target(&self, name: &str) -> Result<(String, SocketAddr), String> {
+        let host = self.resolve_host(name).ok_or_else(|| format!("unknown host {name}"))?;
+        match self.hosts.get(&host).and_then(|h| h.cmd) {
+            Some(addr) => Ok((host, addr)),
+            None => Err(format!("no address for {host}")),
         }
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err("RELAY", &format!("unknown host {name}")));
-        };
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Reply::Now(frame_err("RELAY", &format!("no address for {host}")));
-        };
-        let line = req.args[1..].join(" ");
-        Reply::Later(Deferred {
-            verb: "RELAY".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        })
     }
 
     /// `HIST [ival] [pnts] [host] [item...]` naming another host of the
-    /// fleet: its history lives there, so the answer is that client's
-    /// (as `RELAY <host> HIST ...`). None: this host's own history.
-    pub fn hist_elsewhere(&self, req: &Request) -> Option<Reply> {
-        let args = &req.args;
+    /// fleet: its history lives there, so the answer is that client's (as
+    /// `RELAY <host> HIST ...`): its name and address. None: this host's own
+    /// history.
+    pub fn history_elsewhere(
+        &self,
+        args: &[String],
+    ) -> Option<Result<(String, SocketAddr), String>> {
         let mut i = 0;
         let is_host = |a: &String| self.resolve_host(a);
         let host = match args.first().map(is_host) {
@@ -73,15 +62,10 @@ impl Server {
         if host.eq_ignore_ascii_case(&self.host) {
             return None;
         }
-        let Some(addr) = self.hosts.get(&host).and_then(|h| h.cmd) else {
-            return Some(Reply::Now(frame_err("HIST", &format!("no address for {host}"))));
-        };
-        let line = format!("HIST {}", args.join(" "));
-        Some(Reply::Later(Deferred {
-            verb: "HIST".into(),
-            relay: true,
-            parts: vec![(host, addr, line)],
-        }))
+        Some(match self.hosts.get(&host).and_then(|h| h.cmd) {
+            Some(addr) => Ok((host, addr)),
+            None => Err(format!("no address for {host}")),
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 //! `send_to` per datagram.
 
 use super::hosts::{HostChange, HostTable};
-use crate::state::Now;
+use crate::clock::Now;
 use std::io;
 use std::net::SocketAddr;
 

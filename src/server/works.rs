@@ -4,12 +4,13 @@
 //! new files: the server's own means a reload in place, another host's a
 //! new version in that host's ACKs.
 
-use super::{Server, ServerTick};
-use crate::command::{frame_err, frame_ok, Request};
-use crate::state::{Effects, Now, Tick};
-use crate::verbs::Reply;
+use super::Server;
+use crate::clock::Now;
+
+use crate::effects::ServerTick;
+use crate::effects::{Effects, Tick};
 use crate::work::version::{self, Version};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
@@ -57,34 +58,31 @@ impl Server {
         self.schedule_check_work(now, fx);
     }
 
-    pub(super) fn work_verb(&self, req: &Request, peer: IpAddr, local: bool) -> Reply {
-        let v = req.verb.as_str();
-        let Some(name) = req.args.first() else {
-            return Reply::Now(frame_err(v, &format!("usage: {v} <host>")));
-        };
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err(v, "access denied"));
-        };
+    /// WORK / WORK_LM for `name` asked by `peer`: the host's work (Null
+    /// when `with_work` is false or the file is unreadable) and its version.
+    /// Only the host itself (or localhost) may ask.
+    pub fn work_for(
+        &self,
+        name: &str,
+        peer: IpAddr,
+        local: bool,
+        with_work: bool,
+    ) -> Result<(Value, Version), &'static str> {
+        let Some(host) = self.resolve_host(name) else { return Err("access denied") };
         if !self.speaks_for(&host, peer, local) {
-            return Reply::Now(frame_err(v, "access denied"));
+            return Err("access denied");
         }
         let path = self.work_path(&host);
         // Read before the file: if mkwork replaces it in between, the client
         // sees an older version with the newer text and asks again.
         let lm = self.work_lm(&host);
-        let data = if v == "WORK" {
-            match std::fs::read_to_string(&path)
+        let data = match with_work {
+            true => std::fs::read_to_string(&path)
                 .ok()
                 .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-            {
-                Some(w) => w,
-                None => Value::Null,
-            }
-        } else {
-            Value::Null
+                .unwrap_or(Value::Null),
+            false => Value::Null,
         };
-        let resp = if v == "WORK" { "ok work" } else { "ok work_lm" };
-        let body = json!({"resp": resp, "data": data, "lm": lm});
-        Reply::Now(frame_ok(v, &body.to_string()))
+        Ok((data, lm))
     }
 }

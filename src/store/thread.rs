@@ -244,7 +244,7 @@ impl Worker {
                 let n: usize = w.rounds.iter().map(|r| r.1.len()).sum();
                 s.samples_dropped += n as u64;
                 log::error!("history: {e}; {n} samples dropped");
-                s.fail(wall_now(), e.to_string());
+                s.fail(crate::clock::Now::wall_now(), e.to_string());
                 if !w.events.is_empty() {
                     if let Err(e) = self.h.enqueue(&w.events) {
                         log::error!("history: {e}; {} events held in memory", w.events.len());
@@ -309,13 +309,6 @@ impl Worker {
     }
 }
 
-fn wall_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
 /// The env var naming the stall hook's trigger file (debug builds only).
 pub const STALL_ENV: &str = "HBMON_FAULT_STORE_STALL";
 
@@ -341,7 +334,7 @@ fn fault_stall(trigger: &std::path::Path) {
     let mark = |ext: &str| {
         let mut p = trigger.as_os_str().to_owned();
         p.push(ext);
-        let _ = std::fs::write(PathBuf::from(p), format!("{:.3}\n", wall_now()));
+        let _ = std::fs::write(PathBuf::from(p), format!("{:.3}\n", crate::clock::Now::wall_now()));
     };
     log::warn!("fault hook: the history thread stalls for {secs}s");
     mark(".start");

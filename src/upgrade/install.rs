@@ -8,7 +8,7 @@
 //! Every step before the rename only touches staging files, so a SIGKILL
 //! there leaves the installed binary as it was.
 
-use super::watch::{write_state, State};
+use super::watch::{side_paths, staging, write_state, State};
 use super::{connect, hex, same, signature, OfferLine, INSTALL_TIMEOUT};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -31,10 +31,6 @@ pub struct Install {
     pub cmd: SocketAddr,
     /// `ival_upgrade_check`: the watchdog's deadline for that PING.
     pub check: Duration,
-}
-
-pub fn staging(vardir: &Path) -> PathBuf {
-    vardir.join("upgrade")
 }
 
 /// Runs the whole install; Ok is the answer body (`swapping A -> B`): the
@@ -161,12 +157,6 @@ fn self_test(j: &Install, new: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Paths next to the running binary: (`.hbmon.new`, `hbmon.old`).
-pub fn side_paths(exe: &Path) -> (PathBuf, PathBuf) {
-    let dir = exe.parent().unwrap_or(Path::new("/"));
-    (dir.join(".hbmon.new"), dir.join("hbmon.old"))
-}
-
 fn swap(j: &Install, staged: &Path) -> Result<(), String> {
     let (tmp, old) = side_paths(&j.exe);
     let e = |op: &str, p: &Path, err: std::io::Error| format!("{op} {}: {err}", p.display());
@@ -192,7 +182,7 @@ fn swap(j: &Install, staged: &Path) -> Result<(), String> {
         let _ = std::fs::File::open(d).and_then(|f| f.sync_all());
     }
     let _ = std::fs::remove_file(staged);
-    let pid = match super::watch::spawn_watchdog(j, &old) {
+    let pid = match spawn_watchdog(j, &old) {
         Ok(p) => p,
         Err(why) => {
             // No watchdog, no trial: the old binary goes back at once.
@@ -203,4 +193,40 @@ fn swap(j: &Install, staged: &Path) -> Result<(), String> {
     let st =
         State::Trial { from: crate::VERSION.into(), to: j.offer.version.clone(), watcher: pid };
     write_state(&j.vardir, &st)
+}
+
+/// Starts the watchdog from the old binary; its pid.
+pub fn spawn_watchdog(j: &Install, old: &Path) -> Result<u32, String> {
+    use std::os::unix::process::CommandExt;
+    let mut c = std::process::Command::new(old);
+    if let Some(conf) = &j.conf {
+        c.arg("-c").arg(conf);
+    }
+    c.arg("upgrade-watch")
+        .arg(std::process::id().to_string())
+        .arg(j.cmd.to_string())
+        .arg(&j.offer.version)
+        .arg(&j.exe)
+        .arg(&j.vardir)
+        .arg(format!("{}", j.check.as_secs_f64()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: only async-signal-safe calls between fork and exec: a new
+    // session (so it outlives our process group) and an empty signal mask
+    // (the daemon's threads block the loop's signals).
+    unsafe {
+        c.pre_exec(|| {
+            libc::setsid();
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            Ok(())
+        });
+    }
+    let child = c.spawn().map_err(|e| format!("start the watchdog {}: {e}", old.display()))?;
+    let pid = child.id();
+    // Reaped by whoever: it outlives us on purpose.
+    std::mem::forget(child);
+    Ok(pid)
 }

@@ -7,7 +7,7 @@
 //! helper threads with blocking sockets; the loop only hands over jobs.
 
 pub mod install;
-pub mod verb;
+pub mod task;
 pub mod watch;
 
 use hmac::{Hmac, Mac};

@@ -12,7 +12,6 @@
 //! `$vardir/upgrade/state` (one line, replaced by rename) says where an
 //! upgrade is; `recover` at start-up finishes or undoes an interrupted one.
 
-use super::install::{side_paths, staging, Install};
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -54,6 +53,17 @@ impl State {
     }
 }
 
+/// Where an upgrade stages its files and keeps its state.
+pub fn staging(vardir: &Path) -> PathBuf {
+    vardir.join("upgrade")
+}
+
+/// Paths next to the running binary: (`.hbmon.new`, `hbmon.old`).
+pub fn side_paths(exe: &Path) -> (PathBuf, PathBuf) {
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    (dir.join(".hbmon.new"), dir.join("hbmon.old"))
+}
+
 fn state_path(vardir: &Path) -> PathBuf {
     staging(vardir).join("state")
 }
@@ -82,42 +92,6 @@ fn alive(pid: u32) -> bool {
         Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
         Err(_) => false,
     }
-}
-
-/// Starts the watchdog from the old binary; its pid.
-pub fn spawn_watchdog(j: &Install, old: &Path) -> Result<u32, String> {
-    use std::os::unix::process::CommandExt;
-    let mut c = std::process::Command::new(old);
-    if let Some(conf) = &j.conf {
-        c.arg("-c").arg(conf);
-    }
-    c.arg("upgrade-watch")
-        .arg(std::process::id().to_string())
-        .arg(j.cmd.to_string())
-        .arg(&j.offer.version)
-        .arg(&j.exe)
-        .arg(&j.vardir)
-        .arg(format!("{}", j.check.as_secs_f64()))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    // SAFETY: only async-signal-safe calls between fork and exec: a new
-    // session (so it outlives our process group) and an empty signal mask
-    // (the daemon's threads block the loop's signals).
-    unsafe {
-        c.pre_exec(|| {
-            libc::setsid();
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-            Ok(())
-        });
-    }
-    let child = c.spawn().map_err(|e| format!("start the watchdog {}: {e}", old.display()))?;
-    let pid = child.id();
-    // Reaped by whoever: it outlives us on purpose.
-    std::mem::forget(child);
-    Ok(pid)
 }
 
 /// `hbmon upgrade-watch PID ADDR VERSION EXE VARDIR [SECONDS]`: the

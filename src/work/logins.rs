@@ -1,13 +1,8 @@
 //! Dashboard logins in the work-config: the login words of a `user` line
 //! (`password HASH`, `admin`, `groups=G,...`, `owns=H,...`) and the
 //! `login` and `cookies` keys. `split` runs in the parse pass (shape: the
-//! hash must be an argon2id PHC string), `check` in the validate pass
-//! (names: groups and hosts must exist). Pure, like the rest of `work`.
-
-use crate::work::model::WebUser;
-use crate::work::parse::CHANNEL_TYPES;
-use crate::work::validate::{Ck, ALL};
-use std::collections::HashSet;
+//! hash must be an argon2id PHC string); the names are checked in the
+//! validate pass (`people::web_users`: groups and hosts must exist). Pure, like the rest of `work`.
 
 /// Words of a `user` line that are not channels (no channel may be
 /// called so).
@@ -74,7 +69,7 @@ pub fn split<'a>(
             ));
         } else {
             chans.push(word);
-            if CHANNEL_TYPES.contains(&word) && word != "syslog" {
+            if crate::notify::channels::KINDS.contains(&word) && word != "syslog" {
                 if let Some(t) = w.get(i + 1) {
                     chans.push(t);
                     i += 1;
@@ -112,62 +107,6 @@ pub fn cookies_key(w: &[&str]) -> std::result::Result<bool, String> {
         ["plain"] => Ok(false),
         _ => Err("cookies: expected 'cookies secure' or 'cookies plain'".into()),
     }
-}
-
-/// The dashboard users (those with a password), names checked: groups
-/// must be host groups, owned hosts must be hosts (stored by FQDN).
-pub(super) fn check(ck: &mut Ck) -> Vec<WebUser> {
-    let ast = ck.ast;
-    let mut seen = HashSet::new();
-    let mut out = Vec::new();
-    for u in &ast.users {
-        // A second line for a name is reported by the notification pass.
-        if !seen.insert(u.name.as_str()) {
-            continue;
-        }
-        let Some(hash) = &u.login.hash else { continue };
-        for g in &u.login.groups {
-            if ck.groups.contains_key(g) {
-                continue;
-            }
-            let msg = if ck.by_name.contains_key(g) {
-                format!("user {}: '{g}' is a host, not a group (use owns={g})", u.name)
-            } else {
-                format!("user {}: groups=: unknown group '{g}'", u.name)
-            };
-            ck.err(u.line, msg);
-        }
-        let mut hosts = Vec::new();
-        for h in &u.login.owns {
-            match ck.by_name.get(h) {
-                Some(&i) => hosts.push(ast.hosts[i].fqdn.clone()),
-                None if ck.groups.contains_key(h) || h == ALL => ck.err(
-                    u.line,
-                    format!("user {}: '{h}' is a group, not a host (use groups={h})", u.name),
-                ),
-                None => ck.err(u.line, format!("user {}: owns=: unknown host '{h}'", u.name)),
-            }
-        }
-        hosts.sort();
-        hosts.dedup();
-        let mut groups = u.login.groups.clone();
-        groups.sort();
-        groups.dedup();
-        out.push(WebUser {
-            name: u.name.clone(),
-            hash: hash.clone(),
-            admin: u.login.admin,
-            groups,
-            hosts,
-        });
-    }
-    if let Some((line, true)) = ast.login {
-        if out.is_empty() {
-            ck.err(line, "login everywhere: no user has a password, so nobody could log in");
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    out
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 //! here opens sockets; only `mkwork` and `resolve::load` touch files.
 
 pub mod addr;
+pub mod check;
+pub mod load;
 pub mod logins;
 pub mod mkwork;
 pub mod model;

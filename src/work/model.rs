@@ -102,6 +102,38 @@ pub struct Intervals {
     pub upgrade_check: f64,
 }
 
+impl Intervals {
+    /// Sets the interval (seconds) or count named `key`: a key of
+    /// `ranges::IVAL_KEYS`, `missed` or `hbd_senders`. False for any other
+    /// key. The one map from key names to fields, for the work and the conf.
+    pub fn set(&mut self, key: &str, v: f64) -> bool {
+        let slot = match key {
+            "ival_heartbeat" => &mut self.heartbeat,
+            "ival_make_state" => &mut self.make_state,
+            "ival_send_report" => &mut self.send_report,
+            "ival_check_work" => &mut self.check_work,
+            "ival_keep_events" => &mut self.keep_events,
+            "ival_keep_history" => &mut self.keep_history,
+            "ival_renotify" => &mut self.renotify,
+            "ival_server_dead" => &mut self.server_dead,
+            "ival_deadman" => &mut self.deadman,
+            "ival_upgrade_check" => &mut self.upgrade_check,
+            "grace" => &mut self.grace,
+            "missed" => {
+                self.missed = v as u32;
+                return true;
+            }
+            "hbd_senders" => {
+                self.hbd_senders = v as u32;
+                return true;
+            }
+            _ => return false,
+        };
+        *slot = v;
+        true
+    }
+}
+
 /// `ival_upgrade_check` when neither work nor conf sets it.
 pub const UPGRADE_CHECK: f64 = 60.0;
 

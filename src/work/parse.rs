@@ -5,8 +5,9 @@
 //!
 //! Every line error is collected; `parse` fails with all of them at once.
 
-use crate::conf::{parse_ival, split_entries};
+use crate::conf::split_entries;
 use crate::error::{Error, Result};
+use crate::ranges::{parse_ival, IVAL_KEYS};
 use crate::work::logins::{self, LoginDecl};
 use crate::work::model::{NagiosMap, Op, Rule};
 use std::collections::BTreeMap;
@@ -21,10 +22,6 @@ pub const BUILTIN_ARG: &[&str] =
 /// Channel types a `channel` line or an inline user channel may name:
 /// the notification engine's own list.
 pub const CHANNEL_TYPES: &[&str] = &crate::notify::channels::KINDS;
-
-/// The interval keys of the work (`missed` is a count and handled apart):
-/// the same keys a host conf may override.
-pub use crate::conf::IVAL_KEYS;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct HostDecl {
@@ -168,7 +165,7 @@ type Msg = std::result::Result<(), String>;
 /// Parses a work-config's text. `file` is only used in error messages.
 pub fn parse(file: &Path, text: &str) -> Result<Ast> {
     let p = parse_partial(file, text)?;
-    match crate::work::validate::many(p.errors) {
+    match crate::error::many(p.errors) {
         None => Ok(p.ast),
         Some(e) => Err(e),
     }

@@ -3,9 +3,10 @@
 //! `validate.rs`'s pass, split off by concern; same rules: collect every
 //! problem with its line, never stop at the first.
 
+use crate::work::check::{Ck, ALL, DEFAULT_SENDMAIL};
+use crate::work::model::WebUser;
 use crate::work::model::{Channel, User};
 use crate::work::parse::{check_url, ChanRef};
-use crate::work::validate::{Ck, DEFAULT_SENDMAIL};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
@@ -153,5 +154,61 @@ pub(super) fn alerts(
         }
         out.push((hs, who.into_iter().collect()));
     }
+    out
+}
+
+/// The dashboard users (those with a password), names checked: groups
+/// must be host groups, owned hosts must be hosts (stored by FQDN).
+pub(super) fn web_users(ck: &mut Ck) -> Vec<WebUser> {
+    let ast = ck.ast;
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    for u in &ast.users {
+        // A second line for a name is reported by the notification pass.
+        if !seen.insert(u.name.as_str()) {
+            continue;
+        }
+        let Some(hash) = &u.login.hash else { continue };
+        for g in &u.login.groups {
+            if ck.groups.contains_key(g) {
+                continue;
+            }
+            let msg = if ck.by_name.contains_key(g) {
+                format!("user {}: '{g}' is a host, not a group (use owns={g})", u.name)
+            } else {
+                format!("user {}: groups=: unknown group '{g}'", u.name)
+            };
+            ck.err(u.line, msg);
+        }
+        let mut hosts = Vec::new();
+        for h in &u.login.owns {
+            match ck.by_name.get(h) {
+                Some(&i) => hosts.push(ast.hosts[i].fqdn.clone()),
+                None if ck.groups.contains_key(h) || h == ALL => ck.err(
+                    u.line,
+                    format!("user {}: '{h}' is a group, not a host (use groups={h})", u.name),
+                ),
+                None => ck.err(u.line, format!("user {}: owns=: unknown host '{h}'", u.name)),
+            }
+        }
+        hosts.sort();
+        hosts.dedup();
+        let mut groups = u.login.groups.clone();
+        groups.sort();
+        groups.dedup();
+        out.push(WebUser {
+            name: u.name.clone(),
+            hash: hash.clone(),
+            admin: u.login.admin,
+            groups,
+            hosts,
+        });
+    }
+    if let Some((line, true)) = ast.login {
+        if out.is_empty() {
+            ck.err(line, "login everywhere: no user has a password, so nobody could log in");
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }

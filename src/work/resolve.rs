@@ -8,13 +8,14 @@
 //! to the host itself beats one scoped to a group of the host, which beats
 //! an unscoped one; among equals the later line wins.
 
+use crate::error::many;
 use crate::error::{Error, Result};
 use crate::work::model::{
     AlertRule, Endpoint, Fitness, HostEntry, Intervals, Item, ItemFits, Noise, PmakerWork, Ports,
     ProbeSpec, Roles, Rule, ServerWork, Work, WORK_VERSION,
 };
 use crate::work::parse::{parse_partial, Ast, FitDecl};
-use crate::work::validate::{check, many, Index};
+use crate::work::validate::{check, Index};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
@@ -187,29 +188,13 @@ fn address(ast: &Ast, h: usize) -> String {
 
 fn intervals(ast: &Ast) -> Intervals {
     let mut iv = Intervals::default();
-    let get = |k: &str| ast.intervals.get(k).copied();
-    let set = |slot: &mut f64, k: &str| {
-        if let Some(v) = get(k) {
-            *slot = v;
+    for (k, v) in &ast.intervals {
+        // Its default depends on the heartbeat: set below.
+        if k != "ival_server_dead" {
+            iv.set(k, *v);
         }
-    };
-    set(&mut iv.heartbeat, "ival_heartbeat");
-    set(&mut iv.make_state, "ival_make_state");
-    set(&mut iv.send_report, "ival_send_report");
-    set(&mut iv.check_work, "ival_check_work");
-    set(&mut iv.keep_events, "ival_keep_events");
-    set(&mut iv.keep_history, "ival_keep_history");
-    set(&mut iv.renotify, "ival_renotify");
-    set(&mut iv.deadman, "ival_deadman");
-    set(&mut iv.upgrade_check, "ival_upgrade_check");
-    set(&mut iv.grace, "grace");
-    iv.server_dead = get("ival_server_dead").unwrap_or(5.0 * iv.heartbeat);
-    if let Some(m) = get("missed") {
-        iv.missed = m as u32;
     }
-    if let Some(m) = get("hbd_senders") {
-        iv.hbd_senders = m as u32;
-    }
+    iv.server_dead = ast.intervals.get("ival_server_dead").copied().unwrap_or(5.0 * iv.heartbeat);
     iv.phi_threshold = ast.phi_threshold;
     iv.detector_tuned = ast.detector_tuned;
     iv

@@ -5,6 +5,7 @@
 //! work. Pure except for one injected question: does a sendmail exist?
 
 use crate::error::{Error, Result};
+use crate::work::check::{Ck, ALL};
 use crate::work::model::{Channel, Level, NagiosMap, ProbeSpec, User, WebUser};
 use crate::work::parse::{check_url, Ast, ExtDecl, FitDecl, BUILTIN_ARG, BUILTIN_PLAIN};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -12,10 +13,6 @@ use std::path::Path;
 
 /// Levels when the work declares none, best first.
 pub const DEFAULT_LEVELS: &[&str] = &["fine", "soso", "sick", "crit", "dead"];
-/// Where mail goes when a mail channel names no `sendmail=PATH`.
-pub const DEFAULT_SENDMAIL: &str = "/usr/sbin/sendmail";
-/// The group every host is in.
-pub const ALL: &str = "all";
 
 /// A fit line's scope, expanded: which hosts it names directly, which
 /// through groups (host-scoped beats group-scoped).
@@ -53,34 +50,6 @@ pub struct Index {
     pub web_users: Vec<WebUser>,
 }
 
-pub(super) struct Ck<'a> {
-    pub(super) ast: &'a Ast,
-    pub(super) errs: Vec<(usize, String)>,
-    pub(super) by_name: HashMap<String, usize>,
-    pub(super) groups: BTreeMap<String, Vec<usize>>,
-}
-
-impl Ck<'_> {
-    pub(super) fn err(&mut self, line: usize, msg: impl Into<String>) {
-        self.errs.push((line, msg.into()));
-    }
-
-    /// HOSTS words -> sorted host numbers; unknown names are reported.
-    pub(super) fn hosts_of(&mut self, line: usize, what: &str, names: &[String]) -> Vec<usize> {
-        let mut set = BTreeSet::new();
-        for n in names {
-            if let Some(&h) = self.by_name.get(n) {
-                set.insert(h);
-            } else if let Some(g) = self.groups.get(n) {
-                set.extend(g.iter().copied());
-            } else {
-                self.err(line, format!("{what}: unknown host or group '{n}'"));
-            }
-        }
-        set.into_iter().collect()
-    }
-}
-
 /// Checks `ast`; `sendmail_exists` answers for the sendmail of each mail
 /// channel a user actually uses.
 pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index> {
@@ -99,11 +68,11 @@ pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index
     let (users, ugroups, channels) =
         crate::work::people::people(&mut ck, &level_ok, sendmail_exists);
     let alerts = crate::work::people::alerts(&mut ck, &level_ok, &users, &ugroups);
-    let web_users = crate::work::logins::check(&mut ck);
+    let web_users = crate::work::people::web_users(&mut ck);
 
     if !ck.errs.is_empty() {
         let errs = ck.errs.into_iter().map(|(l, m)| Error::conf(&ast.file, l, m)).collect();
-        return Err(many(errs).unwrap_or_else(|| Error::Runtime("no error".into())));
+        return Err(crate::error::many(errs).unwrap_or_else(|| Error::Runtime("no error".into())));
     }
     let mut host_groups = vec![Vec::new(); ast.hosts.len()];
     for (g, hs) in &ck.groups {
@@ -128,25 +97,6 @@ pub fn check(ast: &Ast, sendmail_exists: &dyn Fn(&Path) -> bool) -> Result<Index
         alerts,
         web_users,
     })
-}
-
-/// Flattens and sorts conf errors by line: None when there are none, the
-/// error itself when one, `ConfMany` otherwise.
-pub fn many(errs: Vec<Error>) -> Option<Error> {
-    let mut flat = Vec::new();
-    for e in errs {
-        match e {
-            Error::ConfMany(v) => flat.extend(v),
-            e => flat.push(e),
-        }
-    }
-    // Stable: errors of one line keep the order they were found in.
-    flat.sort_by_key(|e| if let Error::Conf { line, .. } = e { *line } else { 0 });
-    match flat.len() {
-        0 => None,
-        1 => flat.pop(),
-        _ => Some(Error::ConfMany(flat)),
-    }
 }
 
 fn hosts(ck: &mut Ck) {

@@ -15,8 +15,9 @@
 //! Storm digests never go to this channel (see `Notifier::send`): the
 //! Alertmanager groups by itself and each alert must resolve on its own.
 
-use super::super::message::{rfc3339, Kind, Message};
+use super::super::message::{Kind, Message};
 use super::webhook::{agent, check};
+use crate::clock::rfc3339;
 use serde_json::{json, Value};
 
 /// The API path alerts are posted to.
@@ -62,7 +63,7 @@ pub fn send(
     msg: &Message,
     timeout: f64,
 ) -> Result<(), String> {
-    let ends_after = options.get("ends_after").and_then(|v| crate::conf::parse_ival(v).ok());
+    let ends_after = options.get("ends_after").and_then(|v| crate::ranges::parse_ival(v).ok());
     let body = payload(msg, ends_after);
     if body.as_array().is_some_and(Vec::is_empty) {
         return Ok(());

@@ -3,8 +3,9 @@
 //! /usr/sbin/sendmail), killed at the timeout; or, with `smtp_server=`,
 //! handed to an SMTP server directly (`smtp.rs`).
 
-use super::super::message::{rfc5322, Message};
+use super::super::message::Message;
 use super::run_child;
+use crate::clock::rfc5322;
 use std::collections::BTreeMap;
 
 pub fn sendmail_argv(options: &BTreeMap<String, String>) -> Vec<String> {

@@ -24,7 +24,7 @@ pub fn validate_channel(
 ) -> Result<(), String> {
     for key in ["timeout", "ends_after"] {
         if let Some(v) = options.get(key) {
-            crate::conf::parse_ival(v).map_err(|e| format!("{key}={v}: {e}"))?;
+            crate::ranges::parse_ival(v).map_err(|e| format!("{key}={v}: {e}"))?;
         }
     }
     if let Some(v) = options.get("retries") {
@@ -125,7 +125,27 @@ pub fn run_child(
 
 /// The channel's `timeout=` option in seconds (default 10).
 pub fn timeout(options: &std::collections::BTreeMap<String, String>) -> f64 {
-    options.get("timeout").and_then(|t| crate::conf::parse_ival(t).ok()).unwrap_or(10.0)
+    options.get("timeout").and_then(|t| crate::ranges::parse_ival(t).ok()).unwrap_or(10.0)
+}
+
+/// Parses and checks a one-line channel spec, conf `fallback`'s:
+/// `TYPE TARGET [key=value ...]` (`syslog` needs no target).
+pub fn parse_spec(spec: &str) -> Result<crate::work::model::Channel, String> {
+    let mut words = spec.split_whitespace();
+    let kind = words.next().ok_or("fallback: expected TYPE TARGET [key=value ...]")?.to_string();
+    let mut target = String::new();
+    let mut options = std::collections::BTreeMap::new();
+    for w in words {
+        match w.split_once('=') {
+            Some((k, v)) if !target.is_empty() || kind == "syslog" => {
+                options.insert(k.to_string(), v.to_string());
+            }
+            _ if target.is_empty() => target = w.to_string(),
+            _ => return Err(format!("fallback: unexpected '{w}' (options are key=value)")),
+        }
+    }
+    validate_channel(&kind, &target, &options).map_err(|e| format!("fallback: {e}"))?;
+    Ok(crate::work::model::Channel { name: "fallback".into(), kind, target, options })
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! is wrong instead of only "no ACK". Also PLG datagrams (plugin items).
 
 use super::{HostChange, ItemVal, Records, Refused, MAX_ITEMS};
-use crate::state::Now;
+use crate::clock::Now;
 use crate::wire::{self, Message, Val};
 use std::fmt::Write;
 use std::net::SocketAddr;

@@ -3,9 +3,9 @@
 //! each one interval of grace (last-seen is set to the load time).
 
 use super::{Host, HostTable, ItemVal};
+use crate::clock::Now;
 use crate::error::{Error, Result};
 use crate::server::detector::Reach;
-use crate::state::Now;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
 

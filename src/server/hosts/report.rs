@@ -2,8 +2,8 @@
 //! apart from any socket code.
 
 use super::HostTable;
+use crate::clock::Now;
 use crate::server::detector::Reach;
-use crate::state::Now;
 use std::fmt::Write;
 
 /// Strangers and refused sources listed in STATE (DUMP has them all).
@@ -43,7 +43,7 @@ impl HostTable {
                 s.name,
                 s.addr,
                 s.datagrams,
-                crate::verbs::fmt_time(s.last_wall)
+                crate::clock::fmt_time(s.last_wall)
             );
         }
         // The sources refused most recently, with what they claimed.

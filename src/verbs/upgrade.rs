@@ -1,72 +1,29 @@
 //! The UPGRADE and BINARY verbs: checks and arguments on the loop thread
 //! (nothing blocking), the work itself handed to a helper thread as an
-//! `UpgradeTask`, whose `UpgradeDone` answers the waiting session.
+//! `upgrade::task::UpgradeTask`, whose `UpgradeDone` answers the waiting session.
 //!
 //! - `UPGRADE [-f] [--canary N] [host...]`: the server, from localhost only.
 //! - `UPGRADE OFFER ...`: a client, from its server only.
 //! - `UPGRADE STATUS`: the last outcome on this host.
 //! - `BINARY`: the server streams the offered bytes while a rollout runs.
 
-use super::install::Install;
-use super::{OfferLine, Rollout};
 use crate::command::{frame_err, frame_ok, Request};
 use crate::state::State;
-use crate::verbs::Reply;
+use crate::upgrade::install::Install;
+use crate::upgrade::task::{UpgradeJob, UpgradeTask};
+use crate::upgrade::{OfferLine, Rollout};
+use crate::verbs::reply::Reply;
 use std::net::IpAddr;
-
-pub enum UpgradeJob {
-    Rollout(Rollout),
-    Install(Box<Install>),
-}
-
-/// A job and the session (token) waiting for its answer.
-pub struct UpgradeTask {
-    pub token: usize,
-    pub job: UpgradeJob,
-}
-
-pub struct UpgradeDone {
-    pub token: usize,
-    pub answer: Result<String, String>,
-    /// Answer, then re-exec (the swap is done).
-    pub reexec: bool,
-    /// This host's new last outcome (installs).
-    pub last: Option<String>,
-}
 
 /// Most clients named in one UPGRADE (the canary count is bounded by it).
 const MAX_NAMED: usize = 10_000;
-
-pub fn run(t: UpgradeTask) -> UpgradeDone {
-    let (answer, reexec) = match t.job {
-        UpgradeJob::Rollout(r) => {
-            return UpgradeDone {
-                token: t.token,
-                answer: Ok(super::rollout(r)),
-                reexec: false,
-                last: None,
-            }
-        }
-        UpgradeJob::Install(j) => {
-            let res = super::install::install(&j).map_err(|e| format!("refused: {e}"));
-            if let Err(e) = &res {
-                log::error!("upgrade to {}: {e}", j.offer.version);
-                let _ = super::watch::write_state(&j.vardir, &super::watch::State::Done(e.clone()));
-            }
-            // A refusal is an answer, not a command error: the server lists it.
-            let reexec = res.is_ok();
-            (Ok(res.unwrap_or_else(|e| e)), reexec)
-        }
-    };
-    let last = answer.clone().ok();
-    UpgradeDone { token: t.token, answer, reexec, last }
-}
 
 fn err(why: &str) -> Reply {
     Reply::Now(frame_err("UPGRADE", why))
 }
 
-pub fn upgrade(st: &mut State, req: &Request, peer: IpAddr, local: bool) -> Reply {
+pub(super) fn upgrade(c: &mut super::Call) -> Reply {
+    let (st, req, peer, local) = (&mut *c.st, c.req, c.peer, c.local);
     match req.args.first().map(|a| a.to_ascii_uppercase()).as_deref() {
         Some("OFFER") => offer(st, req, peer),
         Some("STATUS") => {
@@ -109,8 +66,8 @@ fn rollout(st: &mut State, req: &Request, local: bool) -> Reply {
     let running = st.reexec.as_ref().ok().map(|p| p.exe.as_path());
     let upgrade_bin = st.work.server_part.as_ref().and_then(|s| s.upgrade_bin.as_deref());
     let r = Rollout {
-        bin: super::offered_path(upgrade_bin, &st.conf.bindir, running),
-        come_back: super::come_back(st.work.intervals.upgrade_check),
+        bin: crate::upgrade::offered_path(upgrade_bin, &st.conf.bindir, running),
+        come_back: crate::upgrade::come_back(st.work.intervals.upgrade_check),
         server: st.bound.cmd,
         key: st.conf.key.clone(),
         force,
@@ -128,7 +85,7 @@ fn offer(st: &mut State, req: &Request, peer: IpAddr) -> Reply {
         return err("not a client");
     }
     let Some(server) = st.server_cmd_addr() else { return err("no server address") };
-    if crate::state::canonical_ip(peer) != crate::state::canonical_ip(server.ip()) {
+    if crate::work::addr::canonical_ip(peer) != crate::work::addr::canonical_ip(server.ip()) {
         return err("access denied (UPGRADE OFFER only from this host's server)");
     }
     let o = match OfferLine::parse(&req.args[1..]) {
@@ -156,13 +113,14 @@ fn offer(st: &mut State, req: &Request, peer: IpAddr) -> Reply {
         exe: plan.exe.clone(),
         conf: conf.map(std::path::PathBuf::from),
         cmd: st.bound.cmd,
-        check: super::come_back(st.work.intervals.upgrade_check),
+        check: crate::upgrade::come_back(st.work.intervals.upgrade_check),
     };
     Reply::Job(UpgradeTask { token: 0, job: UpgradeJob::Install(Box::new(j)) })
 }
 
 /// BINARY: the offered bytes, framed, shared with every other fetch.
-pub fn binary(st: &State) -> Reply {
+pub(super) fn binary(c: &mut super::Call) -> Reply {
+    let st = &*c.st;
     if st.server.is_none() {
         return Reply::Now(frame_err("BINARY", "not a server"));
     }
