@@ -262,9 +262,10 @@ impl EventLoop {
             self.spawn_job(job);
         }
         for (ticket, text) in std::mem::take(&mut fx.answers) {
-            // A session that timed out or closed meanwhile gets nothing.
+            // A session that timed out or closed meanwhile gets nothing
+            // (its `timeout` answer may still be going out).
             let Some(t) = self.waiting.remove(&ticket) else { continue };
-            if let Some(s) = self.sessions.get_mut(&t) {
+            if let Some(s) = self.sessions.get_mut(&t).filter(|s| s.phase == Phase::Waiting) {
                 let next = s.answer(text);
                 self.settle(t, next);
             }
