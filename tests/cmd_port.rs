@@ -217,3 +217,38 @@ fn three_hundred_idle_connections_get_busy_then_ping_answers() {
     let st = h.body("STATE");
     assert!(st.contains("-- refused busy"), "{st}");
 }
+
+/// Issue 14: the one verb table is what the daemon answers. On a client
+/// (no server part) every row is known (no `unknown command`), the server's
+/// rows answer `not a server`, PROBE from anyone but the server is refused;
+/// on the server host the same rows are answered by its server part.
+#[test]
+fn the_verb_table_decides_by_part_and_caller() {
+    use hbmon::verbs::{Role, Who, VERBS};
+    let mut f = Fleet::new(&["srv", "c1"], "", "");
+    f.mkwork();
+    f.start_all();
+    let c1 = f.host("c1");
+    c1.wait_state(60.0, "c1 has its work", |s| s.contains("-- roles client\n"));
+    for v in VERBS {
+        let a = c1.cmd(v.name);
+        assert!(!a.contains("unknown command"), "{} -> {a}", v.name);
+        let last = a.lines().last().unwrap_or_default().to_string();
+        if v.who == Who::Server {
+            let want = format!("COMMAND ERROR access denied: only the server may ask {}", v.name);
+            assert_eq!(last, want, "{} -> {a}", v.name);
+        } else if v.roles == [Role::Server] {
+            assert_eq!(last, "COMMAND ERROR not a server", "{} -> {a}", v.name);
+        }
+    }
+    let srv = f.server();
+    for v in VERBS.iter().filter(|v| v.roles == [Role::Server]) {
+        let a = srv.cmd(v.name);
+        assert!(!a.contains("not a server") && !a.contains("unknown command"), "{} -> {a}", v.name);
+    }
+    assert!(srv.cmd("BOGUS").ends_with("COMMAND ERROR unknown command BOGUS\n"));
+    // Refusals are counted by verb and kind, as before the table.
+    let state = f.host("c1").body("STATE");
+    assert!(state.contains("-- refused REPORT refused 1"), "{state}");
+    assert!(state.contains("-- refused PROBE wrong sender 1"), "{state}");
+}

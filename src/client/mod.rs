@@ -1,7 +1,8 @@
 //! The client role: items probed every `ival_make_state` (`rounds.rs`),
 //! judged by their fitness functions, kept in the local history;
-//! heartbeats, reports and events to the server; the client verbs HIST,
-//! ZAP, SEND. The history belongs to the store thread
+//! heartbeats, reports and events to the server; the domain side of the
+//! client verbs HIST, ZAP, SEND (their table rows and framing are
+//! `verbs/client.rs`'s). The history belongs to the store thread
 //! (`store/thread.rs`): this role only sends it requests and takes its
 //! answers (`spool.rs`), so a slow disk never holds up the loop.
 

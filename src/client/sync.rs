@@ -1,7 +1,8 @@
-//! The client's conversation with its server over the command port: fetch
-//! the work (with backoff while the server is unreachable), poll WORK_LM,
-//! send EVENTS from the outbox and REPORT on schedule. Decides what to call
-//! and when; the loop runs the calls. Pure apart from the values it is given.
+//! Pieces of the client's conversation with its server: the retry backoff,
+//! reading WORK / WORK_LM and REPORT answers (pure), writing the work cache
+//! (temp file, mtime, rename) and the report jitter (from the clock). When
+//! to fetch, poll, send EVENTS and REPORT is decided in `client/mod.rs`,
+//! `ticks.rs` and `spool.rs`; the loop runs the calls.
 
 use crate::work::model::Work;
 use crate::work::version::{self, Version};

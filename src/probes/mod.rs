@@ -14,25 +14,6 @@
 pub mod exec;
 pub mod external;
 pub mod inline;
-/// One blocking probe run, for a helper thread.
-pub struct ProbeJob {
-    pub item: String,
-    pub spec: ProbeSpec,
-    pub probes_dir: std::path::PathBuf,
-    pub timeout: f64,
-}
-
-pub struct ProbeDone {
-    pub item: String,
-    pub samples: Vec<Sample>,
-}
-
-pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
-    let timeout = std::time::Duration::from_secs_f64(j.timeout.max(0.1));
-    let samples = run_blocking(&j.item, &j.spec, &j.probes_dir, timeout);
-    ProbeDone { item: j.item, samples }
-}
-
 #[cfg(test)]
 mod inline_tests;
 pub mod nagios;
@@ -160,6 +141,25 @@ pub fn run_blocking(
         }
         _ => vec![Sample::failed(item, format!("'{item}' is not a blocking probe for {spec:?}"))],
     }
+}
+
+/// One blocking probe run, for a helper thread.
+pub struct ProbeJob {
+    pub item: String,
+    pub spec: ProbeSpec,
+    pub probes_dir: std::path::PathBuf,
+    pub timeout: f64,
+}
+
+pub struct ProbeDone {
+    pub item: String,
+    pub samples: Vec<Sample>,
+}
+
+pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
+    let timeout = std::time::Duration::from_secs_f64(j.timeout.max(0.1));
+    let samples = run_blocking(&j.item, &j.spec, &j.probes_dir, timeout);
+    ProbeDone { item: j.item, samples }
 }
 
 #[cfg(test)]

@@ -220,6 +220,21 @@ fn log_change(c: &HostChange, ev: &Event) {
     log::log!(level, "{} {}: {}", ev.host, ev.item, c.message);
 }
 
+/// The addresses this host's own client sends heartbeats from: its bind
+/// address and work address; with no bind address (all interfaces) also
+/// loopback, which the kernel picks as the source towards 127.0.0.1.
+pub(super) fn own_udp_sources(st: &crate::effects::Setup) -> Vec<std::net::IpAddr> {
+    use std::net::IpAddr;
+    let mut v = st.own_addrs.to_vec();
+    let bind =
+        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
+    if bind.is_none_or(|b| b.is_unspecified()) {
+        v.push(IpAddr::from([127, 0, 0, 1]));
+        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
+    }
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

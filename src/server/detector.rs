@@ -6,9 +6,10 @@
 //! [`next_deadline`] what the host is now and when to look again.
 //!
 //! Decisions:
-//! - States are `new up late down` (DESIGN.md section 4) plus `Stopped`: a
-//!   clean stop (`shutdown=1`) is shown as the fitness level `down` at once,
-//!   but as its own state so events and STATE can say "planned stop".
+//! - States are `new up late down` (DESIGN.md section 4) plus `Stopped` and
+//!   `Unreachable`: a clean stop (`shutdown=1`) takes effect at once, as its
+//!   own state so events and STATE say "planned stop", at the second-best
+//!   fitness level (`server/beats.rs::reach_level`: not a failure, not fine).
 //! - Fixed rule: late when `now > last + interval + grace`, down when
 //!   `now > last + missed * interval + grace`.
 //! - Phi: `phi = -log10(P(next gap > elapsed))` with a normal distribution of

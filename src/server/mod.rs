@@ -1,6 +1,10 @@
 //! The server role: who is alive (heartbeats), reports, durable events,
-//! work distribution, fleet verbs and alerting. The verbs are one function
-//! each; storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`.
+//! work distribution, the fleet verbs' domain side and alerting. This file
+//! is the part (start, reload, ticks, calls, the REPORT/EVENTS/CLIENTS/ACK/
+//! SILENCE paths); the verbs' table and framing are `verbs/server.rs`'s,
+//! storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`, heartbeats
+//! in `beats.rs`/`udp.rs`, work files in `works.rs`, fan-out targets in
+//! `relay.rs`, the STATE/DUMP lines in `show.rs`.
 
 mod beats;
 mod confirm;
@@ -12,6 +16,7 @@ pub mod hosts;
 mod isolate;
 mod reconcile;
 mod relay;
+mod show;
 pub mod udp;
 mod works;
 
@@ -27,7 +32,6 @@ use crate::work::version::Version;
 use fleet::Report;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
@@ -159,7 +163,7 @@ impl Server {
             event_seq: 0,
             notify_at: None,
             stats: Stats::default(),
-            own_udp: own_udp_sources(st),
+            own_udp: beats::own_udp_sources(st),
             fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             store_notice: None,
             dispatched: Default::default(),
@@ -429,7 +433,7 @@ impl Server {
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
-        let stale = is_stale(self.reach_name(name));
+        let stale = show::is_stale(self.reach_name(name));
         let report = self.reports.get(name).map(|r| {
             let mut j = fleet::report_json(r, now.wall);
             j["stale"] = json!(stale);
@@ -517,88 +521,6 @@ impl Server {
         self.by_ip.get(&crate::work::addr::canonical_ip(ip)).map(String::as_str)
     }
 
-    pub fn state_lines(&self, out: &mut String, now: Now) {
-        let _ = writeln!(out, "-- keeping state for {} clients", self.hosts.len());
-        let mut levels: BTreeMap<String, usize> = BTreeMap::new();
-        // The last report of a host that is not reachable says nothing
-        // about now: its items are stale, not fine.
-        let mut stale = 0;
-        for (name, r) in &self.reports {
-            if is_stale(self.reach_name(name)) {
-                for_each_item_level(&r.body, |_| stale += 1);
-                continue;
-            }
-            for_each_item_level(&r.body, |l| *levels.entry(l.to_string()).or_insert(0) += 1);
-        }
-        let lv: Vec<String> = self
-            .work
-            .levels
-            .iter()
-            .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
-            .collect();
-        let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
-        let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
-        if let Some(n) = &self.store_notice {
-            let _ = writeln!(out, "-- store {n}");
-        }
-        self.notifier.state_lines(out, now.wall);
-        self.udp.state_lines(out, now);
-        if let Some(js) = &self.journal_stats {
-            let _ = writeln!(out, "{}", crate::journal::stats_line(js));
-        }
-        let s = &self.stats;
-        let _ = writeln!(
-            out,
-            "-- events received {} new {} duplicate {}; reports {}",
-            s.events_received, s.events_stored, s.events_duplicate, s.reports
-        );
-        for name in self.hosts.keys() {
-            let rep = match self.reports.get(name) {
-                Some(r) => format!("report {} ago", crate::clock::fmt_age(now.wall - r.time)),
-                None => "no report".into(),
-            };
-            let _ = writeln!(out, "-- client {name} {rep}");
-        }
-        self.plg_state_lines(out);
-    }
-
-    /// STATE: the items hbd-style senders report by PLG, one line each:
-    /// `-- plg HOST ITEM VALUE`, with `(not in the work)` for senders the
-    /// work does not name.
-    fn plg_state_lines(&self, out: &mut String) {
-        for h in self.udp.hosts().iter().filter(|h| !h.items.is_empty()) {
-            let mark = if h.in_work { "" } else { " (not in the work)" };
-            for (item, v) in &h.items {
-                let v = match v {
-                    hosts::ItemVal::Num(n) => format!("{n}"),
-                    hosts::ItemVal::Text(t) => t.chars().take(80).collect(),
-                };
-                let _ = writeln!(out, "-- plg {} {item} {v}{mark}", h.name);
-            }
-        }
-    }
-
-    pub fn dump(&self, now: Now) -> Value {
-        let hosts: serde_json::Map<String, Value> =
-            self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        let mut udp = self.udp.dump(now);
-        // `state` is reachability; `level` is the heartbeat item's fitness
-        // level in this work's levels (never a reachability word).
-        if let Some(list) = udp.get_mut("hosts").and_then(Value::as_array_mut) {
-            for h in list {
-                let level = h
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .and_then(detector::Reach::parse)
-                    .map(|r| beats::reach_level(&self.work.levels, r));
-                if let (Some(m), Some(l)) = (h.as_object_mut(), level) {
-                    m.insert("level".into(), Value::String(l));
-                }
-            }
-        }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
-    }
-
     pub fn on_tick(&mut self, t: ServerTick, now: Now, fx: &mut Effects) {
         match t {
             ServerTick::Cleanup(g) if self.chains.cleanup.is_current(g) => {
@@ -650,32 +572,6 @@ impl Server {
     }
 }
 
-/// Calls `f` with the level of every item in a report body.
-/// Reachability states in which a host's last report is out of date.
-fn is_stale(reach: &str) -> bool {
-    matches!(reach, "down" | "unreachable" | "stopped")
-}
-
-fn for_each_item_level(body: &Value, mut f: impl FnMut(&str)) {
-    match body.get("items") {
-        Some(Value::Object(m)) => {
-            for v in m.values() {
-                if let Some(l) = v.get("level").and_then(Value::as_str) {
-                    f(l);
-                }
-            }
-        }
-        Some(Value::Array(a)) => {
-            for v in a {
-                if let Some(l) = v.get("level").and_then(Value::as_str) {
-                    f(l);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
 fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<Notifier> {
     let sp = work.server_part.clone().unwrap_or_default();
     Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard(work))
@@ -695,18 +591,4 @@ pub fn dashboard(work: &Work) -> Option<String> {
     };
     let addr = if addr.contains(':') { format!("[{addr}]") } else { addr.to_string() };
     Some(format!("http://{addr}:{port}"))
-}
-
-/// The addresses this host's own client sends heartbeats from: its bind
-/// address and work address; with no bind address (all interfaces) also
-/// loopback, which the kernel picks as the source towards 127.0.0.1.
-fn own_udp_sources(st: &Setup) -> Vec<IpAddr> {
-    let mut v = st.own_addrs.to_vec();
-    let bind =
-        st.conf.bind.as_deref().and_then(|b| b.trim_matches(['[', ']']).parse::<IpAddr>().ok());
-    if bind.is_none_or(|b| b.is_unspecified()) {
-        v.push(IpAddr::from([127, 0, 0, 1]));
-        v.push(IpAddr::from(std::net::Ipv6Addr::LOCALHOST));
-    }
-    v
 }

@@ -1,5 +1,9 @@
-//! Turning work addresses (`127.0.0.2`, `srv.example.org`, `[::1]`) into
-//! socket addresses. Name lookups happen only when a work is loaded.
+//! Work and conf addresses (`127.0.0.2`, `srv.example.org`, `[::1]:7001`):
+//! `split_host_port` reads one (pure), `resolve`/`parse_host_port` turn it
+//! into a socket address, which for a name is a blocking `getaddrinfo`
+//! (not for the event-loop thread: names are being resolved on a helper
+//! and installed through the waker, issue 14), and `canonical_ip` makes
+//! IPv4-mapped IPv6 addresses compare as IPv4.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
