@@ -156,8 +156,10 @@ fn fitness_level_changes_count_and_hyst() {
     let _b1 = NamedProc::start(&dir, &b);
     let _b2 = NamedProc::start(&dir, &b);
     wait_for(15.0, "b sick", || (level_of(h, &ib)? == "sick").then_some(()));
-    let e = events(h, &ib);
-    let sick = e.iter().find(|e| e["new_level"] == "sick").expect("sick event");
+    // STATE is live; the event reaches the server once it is in the outbox.
+    let sick = wait_for(10.0, "b's sick event on the server", || {
+        events(h, &ib).into_iter().find(|e| e["new_level"] == "sick")
+    });
     let s = samples(&db, &ib);
     let first = s.iter().position(|x| x.1 >= 2.0).expect("a sample of 2");
     assert!(s.len() >= first + 3, "{s:?}");
