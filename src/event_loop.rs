@@ -421,6 +421,12 @@ impl EventLoop {
             self.pending.remove(&t);
             return;
         }
+        if s.phase == Phase::Waiting {
+            // Still registered for reading; re-arming now would report a
+            // peer's half-close (`nc -N`) again at once, spinning the loop
+            // until the answer (HIST on a stalled disk, a RELAY).
+            return;
+        }
         let interest = if s.wants_write() {
             Interest::READABLE | Interest::WRITABLE
         } else {
