@@ -4,8 +4,8 @@
 //! and false down per 1,000 host-hours and the median and p99 time from a
 //! death to its down, in heartbeat intervals. 1,000 host-hours per cell.
 //!
-//! Not measured here: the same through the real daemon over loopback (N fake
-//! hosts sending HTB datagrams); see the README for what is left.
+//! The same through the real daemon over loopback (fake hosts sending HTB
+//! datagrams): `examples/bench_detect_daemon.rs`.
 
 use hbmon::server::detect_sim::{simulate, Confirm, SimConf, SimDetector};
 use hbmon::server::detector::TUNED_SUSPECT;
@@ -16,7 +16,7 @@ fn main() {
     let detectors = [
         ("fixed (missed 3, grace 1)", SimDetector::Fixed { grace: 1.0, missed: 3 }),
         ("phi 8 (grace 1)", SimDetector::Phi { threshold: 8.0, grace: 1.0 }),
-        ("tuned + confirm (default of 'detector tuned')", SimDetector::TunedConfirmed(confirm)),
+        ("tuned + confirm (the default)", SimDetector::TunedConfirmed(confirm)),
     ];
     println!(
         "| detector | loss | jitter | false late /1000h | false down /1000h | death->down median / p99 (intervals) | heartbeats/s simulated |"

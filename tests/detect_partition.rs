@@ -67,6 +67,20 @@ impl Partition {
         }
         Partition { table: t }
     }
+    /// Drops only the UDP datagrams from `a` to `b` (heartbeats), not TCP.
+    fn drop_udp(a: std::net::Ipv4Addr, b: std::net::Ipv4Addr) -> Partition {
+        let t = "hbmon_partition";
+        run(&["nft", "add", "table", "inet", t]).expect("nft table");
+        run(&["nft", "add", "chain", "inet", t, "out", "{ type filter hook output priority 0 ; }"])
+            .expect("nft chain");
+        let (s, d) = (a.to_string(), b.to_string());
+        run(&[
+            "nft", "add", "rule", "inet", t, "out", "ip", "saddr", &s, "ip", "daddr", &d, "meta",
+            "l4proto", "udp", "drop",
+        ])
+        .expect("nft rule");
+        Partition { table: t }
+    }
     fn lift(&mut self) {
         let _ = run(&["nft", "delete", "table", "inet", self.table]);
     }
@@ -136,9 +150,11 @@ fn partitioned_client_is_unreachable_and_a_killed_one_is_confirmed_down() {
     });
     let down = a.lines().find(|l| l.contains(&name("gone")) && l.contains(" dead ")).unwrap_or("");
     assert!(down.contains("probed by the server"), "{down}");
+    // Cut's own alerts (its name is also in other alerts' "probed by" lists).
+    let cut_hb = format!(" {} heartbeat ", name("cut"));
     let cut = wait_for(30.0, "the path alert of cut", || {
         let a = alerts(&got);
-        a.lines().find(|l| l.contains(&name("cut"))).map(String::from)
+        a.lines().find(|l| l.contains(&cut_hb)).map(String::from)
     });
     assert!(cut.contains(" sick ") && cut.contains("cannot reach it"), "{cut}");
     assert!(cut.contains(&name("p1")) || cut.contains(&name("p2")), "peers reached it: {cut}");
@@ -146,11 +162,73 @@ fn partitioned_client_is_unreachable_and_a_killed_one_is_confirmed_down() {
     f.server().wait_state(30.0, "cut up again", |s| host_state(s, &name("cut")) == Some("up"));
     let a = wait_for(30.0, "cut's recovery", || {
         let a = alerts(&got);
-        a.lines().any(|l| l.contains(&name("cut")) && l.contains(" fine ")).then_some(a)
+        a.lines().any(|l| l.contains(&cut_hb) && l.contains(" fine ")).then_some(a)
     });
     let cut_down: Vec<&str> =
-        a.lines().filter(|l| l.contains(&name("cut")) && l.contains(" dead ")).collect();
+        a.lines().filter(|l| l.contains(&cut_hb) && l.contains(" dead ")).collect();
     assert!(cut_down.is_empty(), "no down alert for the partitioned client: {cut_down:?}\n{a}");
+}
+
+/// The default detector, heartbeats lost but the host up: nftables drops
+/// one client's UDP to the server (its TCP still passes). The server's probe
+/// is answered, so the client stays `up`, never down, counted in
+/// `answered-probes`, with one `heartbeat_path` warning (the second level).
+#[test]
+fn heartbeats_blocked_but_host_answering_stays_up_with_a_path_warning() {
+    if let Some(why) = skip_reason() {
+        eprintln!("SKIPPED detect_partition: {why}");
+        return;
+    }
+    enter_netns().expect("network namespace");
+    let f0 = Fleet::new(&["srv", "mute", "p1"], "", "");
+    let got = f0.dir.path().join("alerts");
+    let rec = recorder(f0.dir.path(), &got);
+    let work = format!(
+        "ival_heartbeat 1s\ngrace 1s\nival_make_state 1h\n\
+         channel rec command {}\nuser ops rec\nalert all * soso ops\n",
+        rec.display()
+    );
+    let text = std::fs::read_to_string(&f0.workconf).expect("work");
+    std::fs::write(&f0.workconf, format!("{text}{work}")).expect("write work");
+    let mut f = f0;
+    f.start_all();
+    let name = |t: &str| format!("{t}.{DOMAIN}");
+    f.server().wait_state(30.0, "all up", |s| {
+        ["mute", "p1"].iter().all(|t| host_state(s, &name(t)) == Some("up"))
+    });
+    let mut part = Partition::drop_udp(f.host("mute").ip, f.server().ip);
+    let line = |s: &str| {
+        let prefix = format!("-- host {} ", name("mute"));
+        s.lines().find(|l| l.starts_with(&prefix)).unwrap_or("").to_string()
+    };
+    let s = f.server().wait_state(60.0, "two answered probes", |s| {
+        line(s).contains(" answered-probes 2") || line(s).contains(" answered-probes 3")
+    });
+    assert!(line(&s).contains(" up ") && line(&s).contains("heartbeat-path-warning"), "{s}");
+    let a = wait_for(30.0, "the path warning", || {
+        let a = alerts(&got);
+        a.lines()
+            .find(|l| l.contains(&name("mute")) && l.contains(" heartbeat_path "))
+            .map(String::from)
+    });
+    assert!(a.contains(" soso ") && a.contains("answers the server"), "{a}");
+    let dump: serde_json::Value = serde_json::from_str(&f.server().body("DUMP")).expect("dump");
+    let h = dump["server"]["udp"]["hosts"]
+        .as_array()
+        .and_then(|v| v.iter().find(|h| h["name"] == name("mute")).cloned())
+        .unwrap_or_default();
+    assert_eq!(h["path_warning"], true, "{h}");
+    assert!(h["answered_probes"].as_u64().unwrap_or(0) >= 2, "{h}");
+    part.lift();
+    let all = alerts(&got);
+    let bad: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains(&name("mute")) && l.contains(" heartbeat ") && !l.contains(" fine "))
+        .collect();
+    assert!(bad.is_empty(), "no heartbeat alert for a host that answers: {bad:?}\n{all}");
+    // Its heartbeats flow again: lost ones are counted as loss.
+    let s = f.server().wait_state(30.0, "seq gaps counted", |s| line(s).contains(" lost "));
+    assert!(line(&s).contains(" up "), "{s}");
 }
 
 /// PROBE makes a client connect elsewhere: only the server may ask it.

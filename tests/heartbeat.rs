@@ -10,6 +10,9 @@ use std::process::Command;
 use std::time::Instant;
 
 const HB: &str = "ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1h\n";
+/// The fixed rule (`detector fixed`), for the test that times its late and down.
+const HB_FIXED: &str =
+    "ival_heartbeat 1s\ngrace 1s\nmissed 3\ndetector fixed\nival_make_state 1h\n";
 
 fn host_line(srv: &Host, name: &str) -> Option<String> {
     let st = srv.try_cmd("STATE")?;
@@ -55,7 +58,7 @@ fn udp_received(srv: &Host) -> u64 {
 
 #[test]
 fn up_late_down_reboot_and_planned_stop() {
-    let mut f = Fleet::new(&["srv", "www1"], HB, "");
+    let mut f = Fleet::new(&["srv", "www1"], HB_FIXED, "");
     f.start_all();
     let name = format!("www1.{DOMAIN}");
     let l = wait_for(10.0, "www1 up with an rtt", || {
@@ -90,6 +93,30 @@ fn up_late_down_reboot_and_planned_stop() {
     let last = evs.last().expect("events");
     assert_ne!(last["new_level"], "dead", "a planned stop is not a failure: {last}");
     assert!(last["message"].as_str().unwrap_or("").contains("shutdown"), "{last}");
+}
+
+/// The default detector (tuned, issue 15): a SIGKILLed client is never
+/// `late`; it is suspected, probed by the server and its peers, and `down`
+/// with who tried in the event.
+#[test]
+fn by_default_a_killed_client_is_confirmed_down_without_late() {
+    let mut f = Fleet::new(&["srv", "www1", "www2", "www3"], HB, "");
+    f.start_all();
+    let name = format!("www1.{DOMAIN}");
+    f.server().wait_state(60.0, "all up", |s| {
+        ["www1", "www2", "www3"].iter().all(|t| s.contains(&format!("-- host {t}.{DOMAIN} up")))
+    });
+    f.host("www1").kill9();
+    wait_for(30.0, "down", || host_line(f.server(), &name).filter(|l| l.contains(" down ")));
+    let evs = hb_events(f.server(), &name, "heartbeat");
+    let down = evs.iter().rev().find(|e| e["new_level"] == "dead").expect("a down event");
+    let msg = down["message"].as_str().unwrap_or("");
+    assert!(msg.contains("confirmed down, probed by the server"), "{down}");
+    assert!(
+        msg.contains(&format!("www2.{DOMAIN}")) && msg.contains(&format!("www3.{DOMAIN}")),
+        "{down}"
+    );
+    assert!(!evs.iter().any(|e| e["new_level"] == "sick"), "no late from silence: {evs:?}");
 }
 
 fn now_wall() -> f64 {

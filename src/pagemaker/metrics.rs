@@ -265,6 +265,34 @@ fn host_families(o: &mut Out, hosts: &[Host], dump: Option<&Value>, now: f64) {
         "Phi-accrual suspicion of the host (higher: more likely down).",
         &|h| f(h.hb, &["phi"]),
     );
+    // Observed loss: seq gaps, the detector's loss estimate, probes the host
+    // answered while its heartbeats were missing (issue 15).
+    o.family(
+        "hbmon_heartbeat_lost_total",
+        "counter",
+        "Heartbeats of the host never received (gaps in their seq numbers).",
+    );
+    for h in hosts {
+        if let Some(x) = f(h.hb, &["lost"]) {
+            o.sample_pre("hbmon_heartbeat_lost_total", &h.label, x);
+        }
+    }
+    per_host(
+        o,
+        "hbmon_heartbeat_loss_ratio",
+        "Moving-average share of the host's heartbeats lost (0 to 1).",
+        &|h| f(h.hb, &["loss"]),
+    );
+    o.family(
+        "hbmon_heartbeat_answered_probes_total",
+        "counter",
+        "Times the host, silent, answered the server's probe (heartbeats lost, host up).",
+    );
+    for h in hosts {
+        if let Some(x) = f(h.hb, &["answered_probes"]) {
+            o.sample_pre("hbmon_heartbeat_answered_probes_total", &h.label, x);
+        }
+    }
     // DUMP has the wall time of the last heartbeat; CLIENTS only its age.
     let udp_hosts = dump.and_then(|d| server_part(d).get("udp")?.get("hosts")?.as_array());
     let dumped: HashMap<&str, f64> = udp_hosts

@@ -13,7 +13,7 @@ fn clients() -> Value {
                 "cpu_load":{"value":2.28,"level":"soso","message":"","error":null,"time":1796124540.4},
                 "disk_used:/":{"value":25.3,"level":"fine","message":"","error":null,"time":1796124540.4},
                 "proc:nginx":{"value":null,"level":"crit","message":"","error":"no such process","time":1796124540.4}}}},
-        "srv.t":{"tag":"srv","address":"127.0.77.1","heartbeat":{"state":"late","rtt_ms":1.5,"phi":3.2,"seen":12.0,"version":"hbmon-0.1.0","uptime":null,"items":{}},"report":null},
+        "srv.t":{"tag":"srv","address":"127.0.77.1","heartbeat":{"state":"late","rtt_ms":1.5,"phi":3.2,"seen":12.0,"lost":7,"loss":0.05,"answered_probes":2,"version":"hbmon-0.1.0","uptime":null,"items":{}},"report":null},
         "gone.t":{"tag":"gone","address":"127.0.77.3","heartbeat":null,"report":null}},
     "events":[]})
 }
@@ -47,6 +47,9 @@ fn hosts_get_up_state_rtt_phi_and_last_seen() {
         "hbmon_host_state{host=\"gone.t\",state=\"new\"} 0",
         "hbmon_heartbeat_rtt_seconds{host=\"srv.t\"} 0.0015",
         "hbmon_heartbeat_phi{host=\"srv.t\"} 3.2",
+        "hbmon_heartbeat_lost_total{host=\"srv.t\"} 7",
+        "hbmon_heartbeat_loss_ratio{host=\"srv.t\"} 0.05",
+        "hbmon_heartbeat_answered_probes_total{host=\"srv.t\"} 2",
         "hbmon_host_last_seen_timestamp_seconds{host=\"srv.t\"} 1796124538",
         "hbmon_host_info{host=\"cli.t\",tag=\"cli\",address=\"127.0.77.2\",version=\"hbmon-0.1.0\"} 1",
     ] {
@@ -55,6 +58,8 @@ fn hosts_get_up_state_rtt_phi_and_last_seen() {
     // One series per state per host; none for a host with no heartbeat data.
     assert_eq!(l.iter().filter(|x| x.starts_with("hbmon_host_state{")).count(), 3 * STATES.len());
     assert!(!t.contains("hbmon_heartbeat_rtt_seconds{host=\"gone.t\"}"));
+    assert!(!t.contains("hbmon_heartbeat_lost_total{host=\"cli.t\"}"), "no field, no series");
+    assert!(t.contains("# TYPE hbmon_heartbeat_lost_total counter"), "{t}");
 }
 
 #[test]

@@ -122,6 +122,16 @@ impl Server {
             // A new host is news about its heartbeat (the message says so),
             // not about an item called `new`.
             ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
+            // A warning (the second best level), not a failure of the host.
+            ChangeKind::HeartbeatPath(on) => {
+                let fine = reach_level(levels, Reach::Up);
+                let warn = levels.get(1).map(|l| l.name.clone()).unwrap_or_else(|| fine.clone());
+                if *on {
+                    ("heartbeat_path", Some(fine), warn)
+                } else {
+                    ("heartbeat_path", Some(warn), fine)
+                }
+            }
             ChangeKind::Isolated(on) => {
                 let (fine, sick) =
                     (reach_level(levels, Reach::Up), reach_level(levels, Reach::Late));
@@ -203,6 +213,11 @@ impl Server {
                 .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
                 .map(round_json),
             "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
+            // Observed loss (seq gaps) and probes answered while silent.
+            "lost": h.seq_gaps,
+            "loss": round_json(h.window.loss()),
+            "answered_probes": h.answered,
+            "path_warning": h.path_warned.is_some(),
             "version": h.version,
             "uptime": h.uptime,
             "items": h.items,

@@ -19,12 +19,12 @@
 //!   drives the state: late when phi > T/2, down when phi > T. With fewer
 //!   than [`MIN_SAMPLES`] gaps phi is not yet meaningful and the fixed rule
 //!   applies.
-//! - `detector tuned` ([`Kind::Tuned`]) is the loss-aware phi of
-//!   `tuned.rs`, chosen with the pure simulation (`detect_sim.rs`): past
-//!   [`TUNED_SUSPECT`] the host is `down` to the table, but the server
-//!   confirms by probes before it tells anyone (`confirm.rs`). The default
-//!   stays the fixed rule (`detector fixed`) until the tuned one has run
-//!   through the whole suite and a release.
+//! - The default, `detector tuned` ([`Kind::Tuned`]), is the loss-aware phi
+//!   of `tuned.rs`, chosen with the pure simulation (`detect_sim.rs`, the
+//!   only one of the three meeting issue 15's aim): past [`TUNED_SUSPECT`]
+//!   the host is `down` to the table, but the server confirms by probes
+//!   before it tells anyone (`confirm.rs`); silence alone is never `late`.
+//!   `detector fixed` and `detector phi T` select the others.
 
 mod tuned;
 pub use tuned::{DOWN as TUNED_DOWN, LATE as TUNED_LATE, SUSPECT as TUNED_SUSPECT};
@@ -83,16 +83,28 @@ pub struct Params {
     pub grace: f64,
     pub missed: u32,
     pub kind: Kind,
+    /// The server can confirm a suspicion by probes (the host has a command
+    /// address in the work). Without, the tuned detector uses its own late
+    /// and down thresholds ([`TUNED_LATE`], [`TUNED_DOWN`]), not the suspicion.
+    pub confirmable: bool,
+}
+
+impl Params {
+    /// Silence makes the host suspected (shown `down` to the table, held by
+    /// `confirm.rs`), never `late`.
+    fn suspects(&self) -> bool {
+        self.kind == Kind::Tuned && self.confirmable
+    }
 }
 
 /// Which rule judges silence.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Kind {
-    /// The default (`detector fixed`): interval + grace, missed x interval + grace.
+    /// `detector fixed`: interval + grace, missed x interval + grace.
     Fixed,
     /// `detector phi T`: the plain phi-accrual, late at T/2, down at T.
     Phi(f64),
-    /// `detector tuned`: the loss-aware phi of `tuned.rs`.
+    /// The default (`detector tuned`): the loss-aware phi of `tuned.rs`.
     Tuned,
 }
 
@@ -226,10 +238,19 @@ pub fn normal_sf(x: f64, mean: f64, sd: f64) -> f64 {
 pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
     let elapsed = now - last;
     if p.kind == Kind::Tuned {
-        // A suspicion: the server confirms it by probes before anyone is
-        // told (`confirm.rs`); there is no late from silence alone.
         if let Some(phi) = w.tuned_phi(elapsed) {
-            return if phi > TUNED_SUSPECT { Reach::Down } else { Reach::Up };
+            // A suspicion: the server confirms it by probes before anyone is
+            // told (`confirm.rs`); there is no late from silence alone.
+            if p.confirmable {
+                return if phi > TUNED_SUSPECT { Reach::Down } else { Reach::Up };
+            }
+            return if phi > TUNED_DOWN {
+                Reach::Down
+            } else if phi > TUNED_LATE {
+                Reach::Late
+            } else {
+                Reach::Up
+            };
         }
     }
     if let Kind::Phi(t) = p.kind {
@@ -245,7 +266,7 @@ pub fn judge(p: &Params, w: &Window, last: f64, now: f64) -> Reach {
     }
     if elapsed > p.missed.max(1) as f64 * p.interval + p.grace {
         Reach::Down
-    } else if elapsed > p.interval + p.grace && p.kind != Kind::Tuned {
+    } else if elapsed > p.interval + p.grace && !p.suspects() {
         Reach::Late
     } else {
         Reach::Up
@@ -261,7 +282,12 @@ pub fn next_deadline(p: &Params, w: &Window, last: f64, current: Reach) -> Optio
         Reach::Down | Reach::Stopped | Reach::Unreachable => return None,
     };
     if p.kind == Kind::Tuned {
-        if let Some(e) = w.tuned_elapsed_for(TUNED_SUSPECT) {
+        let t = match (p.confirmable, target) {
+            (true, _) => TUNED_SUSPECT,
+            (false, Reach::Late) => TUNED_LATE,
+            (false, _) => TUNED_DOWN,
+        };
+        if let Some(e) = w.tuned_elapsed_for(t) {
             return Some(last + e);
         }
     }
@@ -272,7 +298,7 @@ pub fn next_deadline(p: &Params, w: &Window, last: f64, current: Reach) -> Optio
         }
     }
     // Tuned without history: the fixed rule's down only (no late from silence).
-    let after = if target == Reach::Late && p.kind != Kind::Tuned {
+    let after = if target == Reach::Late && !p.suspects() {
         p.interval + p.grace
     } else {
         p.missed.max(1) as f64 * p.interval + p.grace
@@ -287,7 +313,7 @@ mod tests {
 
     fn params(phi: Option<f64>) -> Params {
         let kind = phi.map(Kind::Phi).unwrap_or(Kind::Fixed);
-        Params { interval: 10.0, grace: 5.0, missed: 3, kind }
+        Params { interval: 10.0, grace: 5.0, missed: 3, kind, confirmable: true }
     }
 
     #[test]

@@ -36,6 +36,7 @@ use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 
 mod guard;
+mod path;
 mod persist;
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
@@ -65,7 +66,13 @@ pub enum ChangeKind {
     NewHost,
     /// The server suspects itself (`isolate.rs`): true when it starts.
     Isolated(bool),
+    /// The host answered the server's probe while its heartbeats were not
+    /// arriving (true): its heartbeat path (UDP) is blocked or lossy; false
+    /// once [`PATH_CLEAR`] heartbeats arrived since the last such answer.
+    HeartbeatPath(bool),
 }
+
+pub use path::PATH_CLEAR;
 
 /// A change the server turns into a `crate::event::Event`.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,6 +90,7 @@ impl HostChange {
         match self.kind {
             ChangeKind::Reboot => "reboot",
             ChangeKind::Isolated(_) => "isolation",
+            ChangeKind::HeartbeatPath(_) => "heartbeat_path",
             _ => "heartbeat",
         }
     }
@@ -110,6 +118,9 @@ pub struct Host {
     pub seq_gaps: u64,
     /// Suspicions the host answered itself (heartbeats lost, host alive).
     pub answered: u64,
+    /// Heartbeats since the last answered probe while the path warning is
+    /// on (None: off).
+    pub path_warned: Option<u32>,
     /// As the client reported it (its last measured RTT to us), ms.
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
@@ -140,6 +151,7 @@ impl Host {
             seq: None,
             seq_gaps: 0,
             answered: 0,
+            path_warned: None,
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
@@ -350,7 +362,15 @@ impl HostTable {
     /// A confirmation's verdict (`confirm.rs`): `Up` when the host answered
     /// (its silence counts anew from now), else `Unreachable` or `Down`.
     /// Returns the state it had.
-    pub fn set_verdict(&mut self, name: &str, new: Reach, now: Now) -> Option<Reach> {
+    /// An `Up` verdict also turns the path warning on (its change is pushed
+    /// to `changes` the first time).
+    pub fn set_verdict(
+        &mut self,
+        name: &str,
+        new: Reach,
+        now: Now,
+        changes: &mut Vec<HostChange>,
+    ) -> Option<Reach> {
         let i = *self.r.by_name.get(name)? as usize;
         let h = &mut self.r.hosts[i];
         let old = h.state;
@@ -361,6 +381,7 @@ impl HostTable {
         h.state = new;
         if new == Reach::Up {
             h.answered += 1;
+            changes.extend(path::answered(h, now));
             h.last_seen = Some(now.mono);
             self.r.schedule(i);
         }
@@ -413,6 +434,8 @@ impl Records {
             grace: iv.grace,
             missed: iv.missed,
             kind: super::detector::Kind::from_intervals(iv),
+            // The server has a command address only for hosts of the work.
+            confirmable: h.in_work,
         }
     }
 
@@ -640,6 +663,7 @@ impl Records {
                 },
             });
         }
+        changes.extend(path::heartbeat(h, now));
         let work_lm = h.work_lm;
         self.schedule(i);
         self.build_ack(m, now, work_lm, ack);

@@ -12,8 +12,15 @@ fn entry(name: &str, addr: &str) -> HostEntry {
     }
 }
 
+/// The fixed rule (`detector fixed`): these tests time its late and down.
 fn iv(interval: f64) -> Intervals {
-    Intervals { heartbeat: interval, grace: 0.5, missed: 3, ..Intervals::default() }
+    Intervals {
+        heartbeat: interval,
+        grace: 0.5,
+        missed: 3,
+        detector_tuned: false,
+        ..Intervals::default()
+    }
 }
 
 fn table(key: Option<&[u8]>) -> HostTable {
@@ -81,6 +88,40 @@ fn first_heartbeat_new_to_up_with_ack() {
     assert_eq!(h.rtt_ms, Some(0.31));
     assert_eq!(h.seq, Some(2));
     assert_eq!(t.host_by_ip("127.0.0.2".parse().unwrap()), Some("a.example"));
+}
+
+/// The default (tuned) detector: a work host is never `late` from silence,
+/// it is suspected (`down` to the table, confirmed by `confirm.rs`); a name
+/// not in the work, which the server cannot probe, goes late then down by
+/// the tuned phi's own thresholds.
+#[test]
+fn tuned_default_suspects_work_hosts_and_judges_strangers_alone() {
+    let conf = TableConf { intervals: Intervals { grace: 0.5, ..Intervals::default() }, key: None };
+    let mut t = HostTable::new(conf, &[entry("a.example", "127.0.0.2")]);
+    for s in 1..=20 {
+        let now = at(s as f64);
+        let _ = feed(&mut t, &htb("a.example", s, &[]), now);
+        let _ = feed(&mut t, &htb("z.example", s, &[]), now);
+    }
+    let mut seen = Vec::new();
+    let mut now = 20.0;
+    while now < 40.0 {
+        now += 0.05;
+        for c in t.check(at(now)) {
+            seen.push((c.host, c.kind));
+        }
+    }
+    let a: Vec<&ChangeKind> = seen.iter().filter(|(h, _)| h == "a.example").map(|x| &x.1).collect();
+    assert_eq!(a, vec![&ChangeKind::Heartbeat { old: Reach::Up, new: Reach::Down }], "{seen:?}");
+    let z: Vec<&ChangeKind> = seen.iter().filter(|(h, _)| h == "z.example").map(|x| &x.1).collect();
+    assert_eq!(
+        z,
+        vec![
+            &ChangeKind::Heartbeat { old: Reach::Up, new: Reach::Late },
+            &ChangeKind::Heartbeat { old: Reach::Late, new: Reach::Down }
+        ],
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -377,4 +418,35 @@ fn a_stale_clock_is_counted_and_answered_with_clock_off_13_5() {
     // An unsigned stale datagram gets nothing.
     let u = encode("HTB", &[("name", Value::Str("a.example".into())), ("ts", Value::Float(5.0))]);
     assert!(feed_from(&mut t, &u, "127.0.0.2:1", at(20.0)).1.is_empty());
+}
+
+/// Issue 15: a silent host answering the server's probe is up again with
+/// the path warning on (one change, however often it answers), counted;
+/// [`PATH_CLEAR`] heartbeats later the warning clears.
+#[test]
+fn answered_probe_warns_about_the_heartbeat_path_once_then_clears() {
+    let mut t = table(None);
+    let _ = feed(&mut t, &htb("a.example", 1, &[]), at(0.0));
+    let _ = feed(&mut t, &htb("a.example", 4, &[]), at(3.0));
+    let _ = t.check(at(10.0));
+    assert_eq!(t.host("a.example").unwrap().state, Reach::Down);
+    let mut ch = Vec::new();
+    assert_eq!(t.set_verdict("a.example", Reach::Up, at(10.5), &mut ch), Some(Reach::Down));
+    assert_eq!(kinds(&ch), vec![ChangeKind::HeartbeatPath(true)]);
+    assert!(ch[0].message.contains("heartbeats lost (2 so far)"), "{}", ch[0].message);
+    assert_eq!(ch[0].item(), "heartbeat_path");
+    let h = t.host("a.example").unwrap();
+    assert_eq!((h.state, h.answered, h.path_warned), (Reach::Up, 1, Some(0)));
+    // Silent again, answered again: counted, no second warning.
+    let _ = t.check(at(20.0));
+    ch.clear();
+    assert_eq!(t.set_verdict("a.example", Reach::Up, at(20.5), &mut ch), Some(Reach::Down));
+    assert!(ch.is_empty() && t.host("a.example").unwrap().answered == 2, "{ch:?}");
+    let mut cleared = Vec::new();
+    for k in 0..PATH_CLEAR as i64 {
+        let (_, c, _) = feed(&mut t, &htb("a.example", 5 + k, &[]), at(21.0 + k as f64 * 0.5));
+        cleared.extend(c.into_iter().filter(|c| matches!(c.kind, ChangeKind::HeartbeatPath(_))));
+    }
+    assert_eq!(kinds(&cleared), vec![ChangeKind::HeartbeatPath(false)]);
+    assert_eq!(t.host("a.example").unwrap().path_warned, None);
 }

@@ -46,6 +46,9 @@ struct FleetHost {
     tag: String,
     address: String,
     cmd: Option<SocketAddr>,
+    /// Its groups of the work (`all` included): confirmation asks peers of
+    /// the same group first (`confirm.rs`).
+    groups: Vec<String>,
 }
 
 pub struct Server {
@@ -275,7 +278,12 @@ impl Server {
             self.by_tag.insert(h.tag.clone(), h.host.clone());
             self.hosts.insert(
                 h.host.clone(),
-                FleetHost { tag: h.tag.clone(), address: h.address.clone(), cmd },
+                FleetHost {
+                    tag: h.tag.clone(),
+                    address: h.address.clone(),
+                    cmd,
+                    groups: h.groups.clone(),
+                },
             );
         }
     }

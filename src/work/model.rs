@@ -89,7 +89,9 @@ pub struct Intervals {
     /// `detector phi THRESHOLD`: phi drives late/down when set.
     #[serde(default)]
     pub phi_threshold: Option<f64>,
-    /// `detector tuned`: the loss-aware phi (`server/detector/tuned.rs`).
+    /// The loss-aware phi (`server/detector/tuned.rs`), the default; false
+    /// with `detector fixed` or `detector phi T`. A work-file without the
+    /// field predates it and meant the fixed rule (serde's false).
     #[serde(default)]
     pub detector_tuned: bool,
     /// Names not in the work given a full host record (hbd-style senders);
@@ -171,7 +173,7 @@ impl Default for Intervals {
             server_dead: 50.0,
             deadman: 60.0,
             phi_threshold: None,
-            detector_tuned: false,
+            detector_tuned: true,
             hbd_senders: HBD_SENDERS,
             upgrade_check: UPGRADE_CHECK,
         }

@@ -130,8 +130,9 @@ pub struct Ast {
     /// `ival_*`, `grace` in seconds; `missed` as a count.
     pub intervals: BTreeMap<String, f64>,
     pub phi_threshold: Option<f64>,
-    /// `detector tuned`.
-    pub detector_tuned: bool,
+    /// `detector fixed`: the plain timeout rule instead of the default
+    /// (`detector tuned`, see `server/detector.rs`).
+    pub detector_fixed: bool,
     pub gets: Vec<GetDecl>,
     pub nagios: Vec<ExtDecl>,
     pub probes: Vec<ExtDecl>,
@@ -267,18 +268,18 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
         }
         "detector" => match w {
             ["fixed"] => {
-                ast.detector_tuned = false;
+                ast.detector_fixed = true;
                 ast.phi_threshold = None;
             }
             ["tuned"] => {
-                ast.detector_tuned = true;
+                ast.detector_fixed = false;
                 ast.phi_threshold = None;
             }
             ["phi", t] => {
                 let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
                 ast.phi_threshold =
                     Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
-                ast.detector_tuned = false;
+                ast.detector_fixed = false;
             }
             _ => return Err("detector: expected 'detector tuned|fixed|phi THRESHOLD'".into()),
         },

@@ -111,11 +111,12 @@ fn urls() {
 
 #[test]
 fn detector_kinds_and_errors() {
-    assert!(p("detector tuned\n").detector_tuned);
+    assert!(!p("\n").detector_fixed, "tuned is the default");
+    assert!(!p("detector fixed\ndetector tuned\n").detector_fixed);
     let a = p("detector tuned\ndetector fixed\n");
-    assert!(!a.detector_tuned && a.phi_threshold.is_none());
-    let a = p("detector tuned\ndetector phi 8\n");
-    assert!(!a.detector_tuned && a.phi_threshold == Some(8.0));
+    assert!(a.detector_fixed && a.phi_threshold.is_none());
+    let a = p("detector fixed\ndetector phi 8\n");
+    assert!(!a.detector_fixed && a.phi_threshold == Some(8.0));
     for bad in [
         "detector\n",
         "detector phi\n",

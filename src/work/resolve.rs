@@ -196,7 +196,8 @@ fn intervals(ast: &Ast) -> Intervals {
     }
     iv.server_dead = ast.intervals.get("ival_server_dead").copied().unwrap_or(5.0 * iv.heartbeat);
     iv.phi_threshold = ast.phi_threshold;
-    iv.detector_tuned = ast.detector_tuned;
+    // The default is the tuned detector; `detector fixed|phi T` opt out.
+    iv.detector_tuned = ast.phi_threshold.is_none() && !ast.detector_fixed;
     iv
 }
 

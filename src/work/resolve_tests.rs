@@ -103,6 +103,7 @@ fn roles_endpoints_intervals() {
     assert_eq!(w2.intervals.server_dead, 10.0);
     assert_eq!(w2.intervals.missed, 5);
     assert_eq!(w2.intervals.phi_threshold, Some(9.0));
+    assert!(!w2.intervals.detector_tuned, "phi T opts out of the tuned default");
     assert_eq!(w2.levels.len(), 5);
     assert_eq!(w2.nagios_map.warning, "sick");
     assert!(w2.server_part.is_none() && w2.pmaker_part.is_none());
@@ -253,6 +254,25 @@ fn family_fits_ride_on_their_item_12_12() {
     assert_eq!(d["raid.temp"].source, "raid.temp");
     assert_eq!(d.len(), 1, "{d:?}");
     assert!(fam("w1", "cpu_load").is_empty());
+}
+
+/// Issue 15: the tuned detector is the default; `detector fixed` and
+/// `detector phi T` select the others; a work saved before the field meant
+/// the fixed rule.
+#[test]
+fn the_tuned_detector_is_the_default() {
+    use crate::server::detector::Kind;
+    let kind = |extra: &str| Kind::from_intervals(&works(&format!("{FLEET}{extra}"))[0].intervals);
+    assert_eq!(kind(""), Kind::Tuned);
+    assert_eq!(kind("detector tuned\n"), Kind::Tuned);
+    assert_eq!(kind("detector fixed\n"), Kind::Fixed);
+    assert_eq!(kind("detector phi 8\n"), Kind::Phi(8.0));
+    assert_eq!(Kind::from_intervals(&Default::default()), Kind::Tuned);
+    let json = serde_json::to_string(&works(FLEET)[0]).unwrap();
+    let old = json.replace(",\"detector_tuned\":true", "");
+    assert_ne!(old, json);
+    let back: Work = serde_json::from_str(&old).unwrap();
+    assert_eq!(Kind::from_intervals(&back.intervals), Kind::Fixed);
 }
 
 #[test]

@@ -131,7 +131,8 @@ mod tests {
     #[test]
     fn tuned_kind_drives_judge_and_deadlines() {
         use super::super::{judge, next_deadline, Kind, Params, Reach};
-        let p = Params { interval: 1.0, grace: 1.0, missed: 3, kind: Kind::Tuned };
+        let p =
+            Params { interval: 1.0, grace: 1.0, missed: 3, kind: Kind::Tuned, confirmable: true };
         let w = steady(None);
         // No late from silence: up until suspected, then down (to be confirmed).
         let at = next_deadline(&p, &w, 0.0, Reach::Up).unwrap();
@@ -144,5 +145,15 @@ mod tests {
         assert_eq!(judge(&p, &empty, 0.0, 4.1), Reach::Down);
         let at = next_deadline(&p, &empty, 0.0, Reach::Up).unwrap();
         assert!(at > 4.0 && at < 4.01, "fallback deadline {at}");
+        // A host the server cannot probe: late and down by the tuned phi's
+        // own thresholds, later than the suspicion.
+        let q = Params { confirmable: false, ..p };
+        let late = next_deadline(&q, &w, 0.0, Reach::Up).unwrap();
+        let down = next_deadline(&q, &w, 0.0, Reach::Late).unwrap();
+        let suspect = next_deadline(&p, &w, 0.0, Reach::Up).unwrap();
+        assert!(late < down && down > suspect, "late {late} down {down} suspect {suspect}");
+        assert_eq!(judge(&q, &w, 0.0, late + 0.01), Reach::Late);
+        assert_eq!(judge(&q, &w, 0.0, down - 0.01), Reach::Late);
+        assert_eq!(judge(&q, &w, 0.0, down + 0.01), Reach::Down);
     }
 }

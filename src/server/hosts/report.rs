@@ -92,6 +92,9 @@ impl HostTable {
             if h.answered > 0 {
                 let _ = write!(out, " answered-probes {}", h.answered);
             }
+            if h.path_warned.is_some() {
+                out.push_str(" heartbeat-path-warning");
+            }
             if !h.in_work {
                 out.push_str(" (not in the work)");
             }
@@ -122,6 +125,7 @@ impl HostTable {
                     "seq_gaps": h.seq_gaps,
                     "loss": h.window.loss(),
                     "answered_probes": h.answered,
+                    "path_warning": h.path_warned.is_some(),
                     "rtt_ms": h.rtt_ms,
                     "boot": h.boot_wall,
                     "uptime": h.uptime,
