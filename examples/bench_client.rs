@@ -96,11 +96,15 @@ fn main() {
     // RSS counts the binary's code pages mapped from the page cache; the
     // process's own (anonymous) memory is what it really costs.
     let roll = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    for key in ["Anonymous:", "Shared_Clean:", "Private_Clean:", "Private_Dirty:"] {
+    for key in ["Rss:", "Pss:", "Anonymous:", "Shared_Clean:", "Private_Clean:", "Private_Dirty:"] {
         if let Some(l) = roll.lines().find(|l| l.starts_with(key)) {
             println!("  {}", l.split_whitespace().collect::<Vec<_>>().join(" "));
         }
     }
+    // Threads (each a stack and maybe a malloc arena) and the binary's size.
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count()).unwrap_or(0);
+    let size = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
+    println!("  threads {threads}; binary {:.2} MB", size as f64 / 1e6);
     let _ = child.kill();
     let _ = child.wait();
     let _ = server.kill();

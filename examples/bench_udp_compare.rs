@@ -51,7 +51,7 @@ fn hbmon_side(
     while Instant::now() < end {
         poll.poll(&mut events, Some(Duration::from_millis(10)))?;
         let now = Now { mono: t0.elapsed().as_secs_f64(), wall: Now::wall_now() };
-        ingest.drain(&sock, &mut table, now, |_| {})?;
+        ingest.drain(&sock, &mut table, now, usize::MAX, |_| {})?;
     }
     let sent = sender.join().map_err(|_| "sender panicked")??;
     Ok((sent, table.stats().accepted, thread_cpu() - cpu0))

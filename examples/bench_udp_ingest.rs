@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let end = Instant::now() + Duration::from_secs_f64(step + 0.3);
         while Instant::now() < end {
             poll.poll(&mut events, Some(Duration::from_millis(10)))?;
-            ingest.drain(&sock, &mut table, now(t0), |_| {})?;
+            ingest.drain(&sock, &mut table, now(t0), usize::MAX, |_| {})?;
         }
         let sent = sender.join().map_err(|_| "sender panicked")??;
         let s = table.stats();

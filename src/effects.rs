@@ -60,6 +60,8 @@ pub enum Done {
     /// The client's history thread (`store/thread.rs`): writes done, an
     /// EVENTS batch, an answer for a waiting session.
     History(crate::store::StoreDone),
+    /// The server's store thread finished a drain (`server/store.rs`).
+    Store(Vec<StoreAnswer>),
 }
 
 /// A helper thread's way back to the loop: a `Done` on the loop's channel,
@@ -92,6 +94,44 @@ pub type Ticket = u64;
 pub fn new_ticket() -> Ticket {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What the server's store thread answers, after the commit of its drain
+/// (`server/store.rs`; the server applies them in `server/stored.rs`).
+#[derive(Debug)]
+pub enum StoreAnswer {
+    /// EVENTS: `n` events received, `new` stored (None: the store failed).
+    Events {
+        ticket: Ticket,
+        n: usize,
+        new: Option<usize>,
+    },
+    /// REPORT of `host` (received at `time` from `ip`), stored or not.
+    Report {
+        ticket: Ticket,
+        host: String,
+        time: f64,
+        ip: String,
+        body: serde_json::Value,
+        stored: bool,
+    },
+    /// A finished answer (CLIENTS, ACK, SILENCE); `notify_in`: a Notify
+    /// tick is due that many seconds from now.
+    Text {
+        ticket: Ticket,
+        verb: &'static str,
+        text: String,
+        notify_in: Option<f64>,
+    },
+    Jobs {
+        jobs: Vec<crate::notify::NotifyJob>,
+        next: Option<f64>,
+    },
+    /// A delivery's outcome is recorded: it may be handed out again.
+    Recorded {
+        id: i64,
+        next: Option<f64>,
+    },
 }
 
 /// What handlers ask the loop to do.
@@ -133,8 +173,8 @@ pub struct Setup<'a> {
     pub server_cmd: Option<SocketAddr>,
     /// Addresses counted as this host itself (besides loopback).
     pub own_addrs: &'a [IpAddr],
-    /// How helper threads that outlive one job (the client's history
-    /// thread) reach the loop.
+    /// How helper threads that outlive one job (the server's store thread,
+    /// the client's history thread) reach the loop.
     pub wake: &'a Wake,
 }
 

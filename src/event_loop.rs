@@ -47,6 +47,29 @@ pub const MAX_CALLS: usize = 256;
 /// Largest answer accepted from another host (a client's DUMP, HIST Y).
 pub const MAX_ANSWER: usize = 16 * 1024 * 1024;
 
+/// Timers fired in one turn at most (the rest are due at once next turn).
+const TIMERS_PER_TURN: usize = 1024;
+/// Helper results taken in one turn at most.
+const DONE_PER_TURN: usize = 256;
+/// Connections accepted in one turn at most.
+pub const ACCEPTS_PER_TURN: usize = 64;
+
+/// Sources that had more than their share of a turn: served again next
+/// turn, which then polls without waiting (mio is edge-triggered: no new
+/// readiness would say they still have work).
+#[derive(Debug, Default, Clone, Copy)]
+struct Again {
+    udp_server: bool,
+    udp_client: bool,
+    accept: bool,
+}
+
+impl Again {
+    fn any(&self) -> bool {
+        self.udp_server || self.udp_client || self.accept
+    }
+}
+
 /// Why the loop ended.
 #[derive(Debug, PartialEq)]
 pub enum Exit {
@@ -103,6 +126,10 @@ pub struct EventLoop {
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
+    /// What to serve again next turn (a share of the turn was used up).
+    again: Again,
+    /// The start-up code pages were dropped (`footprint::trim_code`).
+    trimmed: bool,
     /// systemd's notify socket (a no-op without one).
     notifier: crate::systemd::Notifier,
     /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
@@ -155,6 +182,8 @@ impl EventLoop {
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             early_results: Vec::new(),
+            again: Again::default(),
+            trimmed: false,
             notifier: crate::systemd::Notifier::none(),
             waiting: HashMap::new(),
         };
@@ -207,7 +236,11 @@ impl EventLoop {
                 return Ok(Exit::Stop);
             }
             let now = self.now();
-            let timeout = self.timers.timeout(now.mono, 3600.0);
+            let timeout = if self.again.any() {
+                std::time::Duration::ZERO
+            } else {
+                self.timers.timeout(now.mono, 3600.0)
+            };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == std::io::ErrorKind::Interrupted {
                     continue;
@@ -215,6 +248,9 @@ impl EventLoop {
                 return Err(crate::error::Error::io("poll", e));
             }
             let now = self.now();
+            // Each source gets a bounded share of the turn; what one left
+            // over is served after everything that became ready meanwhile.
+            let again = std::mem::take(&mut self.again);
             for ev in events.iter() {
                 match ev.token() {
                     CMD_LISTENER => self.accept(st, now),
@@ -226,7 +262,13 @@ impl EventLoop {
                         }
                     }
                     WAKER => {
-                        while let Ok(d) = self.done_rx.try_recv() {
+                        for i in 0.. {
+                            if i == DONE_PER_TURN {
+                                // The rest next turn: wake ourselves.
+                                let _ = self.waker.wake();
+                                break;
+                            }
+                            let Ok(d) = self.done_rx.try_recv() else { break };
                             match d {
                                 Done::Upgrade(u) => {
                                     if self.upgrade_done(u, st) {
@@ -243,8 +285,23 @@ impl EventLoop {
                     Token(t) => self.call_event(t, st, now, fx),
                 }
             }
-            while let Some(t) = self.timers.pop_due(now.mono) {
+            if again.accept {
+                self.accept(st, now);
+            }
+            if again.udp_server && !self.udp_parked {
+                self.read_udp_server(st, now, fx);
+            }
+            if again.udp_client {
+                self.read_udp_client(st, now, fx);
+            }
+            for _ in 0..TIMERS_PER_TURN {
+                let Some(t) = self.timers.pop_due(now.mono) else { break };
                 self.on_tick(t, st, now, fx);
+            }
+            if !self.trimmed && now.mono > crate::footprint::TRIM_AFTER {
+                self.trimmed = true;
+                let n = crate::footprint::trim_code();
+                log::debug!("start-up over: {} KiB of code pages dropped from memory", n / 1024);
             }
             if st.reload || fx.reload || fx.new_work.is_some() {
                 on_reload(st, self, now, fx);
@@ -622,6 +679,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
         Done::History(d) => {
             if let Some(c) = st.client.as_mut() {
                 c.on_store_done(d, now, fx);
+            }
+        }
+        Done::Store(a) => {
+            if let Some(s) = st.server.as_mut() {
+                s.on_store(a, now, fx);
             }
         }
         // Answered by the loop itself (it owns the sessions).

@@ -14,6 +14,7 @@ pub mod effects;
 pub mod error;
 pub mod event;
 pub mod event_loop;
+pub mod footprint;
 pub mod hostname;
 pub mod journal;
 pub mod logger;

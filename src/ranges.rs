@@ -235,6 +235,23 @@ mod tests {
     }
 
     #[test]
+    fn ival_signs_between_numbers_zero_and_the_ten_year_limit() {
+        assert_eq!(parse_ival("30+30"), Ok(60.0));
+        assert_eq!(parse_ival("90-30"), Ok(60.0));
+        assert_eq!(parse_ival("-1+1"), Ok(0.0), "a leading sign is a sign");
+        assert_eq!(parse_ival("0"), Ok(0.0));
+        assert_eq!(parse_ival("h-1h"), Ok(0.0), "zero is not negative");
+        assert_eq!(parse_ival(" 2M "), Ok(120.0), "trimmed, units in either case");
+        assert_eq!(parse_ival("3650d"), Ok(10.0 * 365.0 * 86400.0), "ten years is the limit");
+        assert!(parse_ival("3650d1").unwrap_err().contains("too long"));
+        assert!(parse_ival("999999999999999999w").unwrap_err().contains("too long"));
+        assert!(parse_ival(&"9".repeat(400)).unwrap_err().contains("too long"), "infinite");
+        assert!(parse_ival("5 m").unwrap_err().contains("unexpected ' '"));
+        assert!(parse_ival("5-").unwrap_err().contains("sign without a term"));
+        assert!(parse_ival("1.2.3s").unwrap_err().contains("bad number '1.2.3'"));
+    }
+
+    #[test]
     fn intervals_are_finite_and_in_range() {
         assert_eq!(check_ival("ival_heartbeat", 10.0), Ok(10.0));
         assert!(check_ival("ival_heartbeat", 0.0).unwrap_err().contains("out of range"));

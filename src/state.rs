@@ -56,8 +56,8 @@ pub struct State {
     pub reexec: Result<crate::reexec::Plan, String>,
     /// UPGRADE: the server's offer, this host's last outcome.
     pub upgrade: crate::upgrade::Local,
-    /// How helper threads that outlive one job (the client's history
-    /// thread) reach the loop.
+    /// How helper threads that outlive one job (the server's store thread,
+    /// the client's history thread) reach the loop.
     pub wake: crate::effects::Wake,
 }
 

@@ -157,4 +157,28 @@ mod tests {
         assert_eq!(t.timeout(10.0, 2.0).as_secs_f64(), 0.5);
         assert_eq!(t.timeout(11.0, 2.0).as_secs_f64(), 0.0);
     }
+
+    #[test]
+    fn ties_fire_in_insertion_order_and_len_counts_pending() {
+        let mut t = Timers::new();
+        assert_eq!((t.len(), t.next()), (0, None));
+        for k in 0..20 {
+            t.at(7.0, k);
+        }
+        t.at(3.5, 99);
+        assert_eq!((t.len(), t.is_empty(), t.next()), (21, false, Some(3.5)));
+        assert_eq!(t.pop_due(3.5), Some(99));
+        let order: Vec<i32> = std::iter::from_fn(|| t.pop_due(7.0)).collect();
+        assert_eq!(order, (0..20).collect::<Vec<_>>());
+        assert_eq!((t.len(), t.is_empty()), (0, true));
+    }
+
+    #[test]
+    fn entries_are_equal_by_deadline_and_sequence_only() {
+        let e = |at, seq, kind| Entry { at, seq, kind };
+        assert!(e(1.0, 1, "a") == e(1.0, 1, "b"), "the kind is not part of the order");
+        assert!(e(1.0, 1, "a") != e(1.0, 2, "a"));
+        assert!(e(1.0, 1, "a") != e(2.0, 1, "a"));
+        assert!(e(1.0, 2, "a") < e(2.0, 1, "a") && e(2.0, 1, "a") < e(2.0, 2, "a"));
+    }
 }

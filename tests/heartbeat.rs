@@ -257,3 +257,78 @@ fn the_journal_records_every_received_message_and_rotates() {
     let st = f.server().body("STATE");
     assert!(st.contains("-- journal written"), "{st}");
 }
+
+/// `-- udp received N accepted N acked N refused N`: (received, acked).
+fn udp_counts(srv: &Host) -> Option<(u64, u64)> {
+    let st = srv.try_cmd("STATE")?;
+    let l = st.lines().find_map(|l| l.strip_prefix("-- udp received "))?;
+    let w: Vec<&str> = l.split_whitespace().collect();
+    let acked = w.iter().position(|x| *x == "acked").and_then(|i| w.get(i + 1)?.parse().ok())?;
+    Some((w.first()?.parse().ok()?, acked))
+}
+
+/// Issue 18: an hbd-style sender (an HTB without the `ack` field) still
+/// gets an ACK for every heartbeat, each echoing its seq.
+#[test]
+fn hbd_style_sender_gets_an_ack_for_every_heartbeat_18() {
+    use hbmon::wire::{encode, Decoder, Value};
+    let mut f = Fleet::new(&["srv"], HB, "");
+    f.start_all();
+    let srv = f.server();
+    let s = std::net::UdpSocket::bind((srv.ip, 0)).expect("bind");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("timeout");
+    let to = std::net::SocketAddr::new(srv.ip.into(), srv.port);
+    let mut dec = Decoder::new();
+    let mut buf = [0u8; 2048];
+    for seq in 0..12i64 {
+        // hbd's hbc: name, ts, seq, interval and nothing of ours.
+        let d = encode(
+            "HTB",
+            &[
+                ("name", Value::Str("old.hbd.example".into())),
+                ("ts", Value::Float(now_wall())),
+                ("seq", Value::Int(seq)),
+                ("interval", Value::Int(1)),
+            ],
+        );
+        s.send_to(&d, to).expect("send");
+        let (n, _) = s.recv_from(&mut buf).expect("an ACK for every hbd-style heartbeat");
+        let m = dec.decode(&buf[..n]).expect("an ACK");
+        assert_eq!(m.id, "ACK");
+        assert_eq!(m.get("seq").and_then(|v| v.as_i64()), Some(seq));
+    }
+}
+
+/// Issue 18: our own clients ask for an ACK only every few heartbeats (so
+/// the server sends fewer ACKs than it receives heartbeats), yet a work
+/// change still reaches a client through an unasked heartbeat's ACK (the
+/// client never polls here), and a server that stops answering is noticed.
+#[test]
+fn clients_ask_for_fewer_acks_and_still_see_work_changes_and_silence_18() {
+    let work = "ival_heartbeat 0.5s\nival_server_dead 4s\nival_check_work 1h\n\
+                ival_send_report 1h\nival_make_state 1h\n";
+    let mut f = Fleet::new(&["srv", "c1"], work, "");
+    f.start_all();
+    f.host("c1").wait_state(20.0, "the work fetched", |s| s.contains("(fetched)"));
+    let (r0, a0) = wait_for(10.0, "udp counters", || udp_counts(f.server()));
+    let (r1, a1) =
+        wait_for(60.0, "30 more heartbeats", || udp_counts(f.server()).filter(|c| c.0 >= r0 + 30));
+    // ask_every is 1 + floor(4 / 2 / 0.5) = 4 (the cap): about a quarter.
+    let (got, answered) = (r1 - r0, a1 - a0);
+    assert!(answered * 2 < got, "{answered} ACKs for {got} heartbeats");
+    assert!(answered > 0, "RTT samples are still asked for");
+
+    // A new work for c1: only an ACK can tell it (no polls, no reports).
+    let text = std::fs::read_to_string(&f.workconf).expect("work");
+    std::fs::write(&f.workconf, format!("{text}get c1 procs\n")).expect("write work");
+    f.mkwork();
+    f.host("c1")
+        .wait_state(30.0, "the new work via an ACK", |s| s.lines().any(|l| l.contains("procs")));
+
+    // The server goes silent: c1's asks go unanswered and it says so.
+    f.hosts[0].kill9();
+    let c1 = f.host("c1");
+    c1.wait_state(30.0, "the server item down", |s| {
+        s.lines().any(|l| l.contains("server") && l.contains("no ACK from the server"))
+    });
+}

@@ -412,3 +412,73 @@ fn absurd_numbers_are_refused_13_8() {
     }
     h.write_conf(&conf);
 }
+
+/// Issue 18: the loop serves each source a bounded share per turn, so PING
+/// on the command port is answered while a UDP flood at full speed (two
+/// sender threads, sendmmsg, forged names and garbage) is still running;
+/// what the flood leaves behind is bounded (strangers, host records).
+#[test]
+fn ping_answers_during_a_full_speed_udp_flood_18() {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    let mut f = Fleet::new(&["srv"], &format!("{HB}hbd_senders 5\n"), "");
+    f.start_all();
+    let srv = f.server();
+    let to = hb_addr(srv);
+    // 512 distinct datagrams: forged names (strangers) and garbage.
+    let dgrams: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..512)
+            .map(|i| {
+                if i % 8 == 7 {
+                    b"garbage, not a heartbeat".to_vec()
+                } else {
+                    htb(&format!("flood{i}.example"), i, &[])
+                }
+            })
+            .collect(),
+    );
+    let (stop, sent) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
+    let flooders: Vec<_> = (0..2)
+        .map(|k| {
+            let (stop, sent, dgrams) = (stop.clone(), sent.clone(), dgrams.clone());
+            let sock = udp_from(outsider(&f, 200 + k));
+            std::thread::spawn(move || {
+                let addrs = vec![to; dgrams.len()];
+                let t = Instant::now();
+                // Bounded: at most 120 s, whatever happens to the test.
+                while !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(120) {
+                    let n = hbmon::server::udp::send_batch(&sock, &dgrams[..], &addrs);
+                    sent.fetch_add(n as u64, Ordering::Relaxed);
+                }
+                t.elapsed()
+            })
+        })
+        .collect();
+    // The flood is on once the senders have put out a good number.
+    wait_for(30.0, "the flood running", || (sent.load(Ordering::Relaxed) > 20_000).then_some(()));
+    let before = sent.load(Ordering::Relaxed);
+    let t = Instant::now();
+    let pong = nc_ping(srv.cmd_addr());
+    let during = sent.load(Ordering::Relaxed) - before;
+    let flood_on = !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(60);
+    stop.store(true, Ordering::Relaxed);
+    for h in flooders {
+        h.join().expect("flooder");
+    }
+    assert!(pong.contains("PONG"), "PING unanswered during the flood: {pong:?}");
+    assert!(
+        flood_on && during > 0,
+        "the answer came while the flood ran ({during} sent meanwhile)"
+    );
+    eprintln!("{before} datagrams before PING, {during} while it was answered");
+    // What it left: at most the strangers table and hbd_senders records.
+    let st = srv.wait_state(60.0, "STATE after the flood", |s| s.contains("-- strangers held"));
+    let held: u64 = st
+        .lines()
+        .find_map(|l| l.strip_prefix("-- strangers held "))
+        .and_then(|r| r.split(' ').next()?.parse().ok())
+        .expect("strangers line");
+    assert!(held <= 1024, "{st}");
+    assert!(st.contains("-- hosts total 6 "), "the server + hbd_senders 5:\n{st}");
+    assert!(counter(&st, "-- udp refused stranger ") > 0, "{st}");
+}

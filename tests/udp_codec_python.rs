@@ -67,7 +67,7 @@ fn python_made_datagrams() {
     assert_eq!(get("no_value"), Err(Refused("no_value")));
     assert_eq!(get("htb2"), Ok(Accepted::Htb));
     let h = t.host("py.example").unwrap();
-    assert_eq!(h.version, "hbc-5.3.9");
+    assert_eq!(&*h.version, "hbc-5.3.9");
     assert_eq!(h.seq, Some(2));
     assert_eq!(h.items.get("cpu_monitor.cpu_percent"), Some(&ItemVal::Num(45.2)));
     assert_eq!(h.items.get("cpu_monitor.disks"), Some(&ItemVal::Text(r#"{"/":"ok;fine"}"#.into())));

@@ -26,6 +26,9 @@ impl Client {
     }
 
     pub(super) fn heartbeat(&mut self, now: Now, fx: &mut Effects) {
+        // Our work's version rides along, so an `ack=0` heartbeat is still
+        // answered when the server has a newer work for us.
+        self.hb.work = self.fetches_work.then_some(self.work_lm);
         let d = self.hb.build(now, false);
         for t in &self.hb_targets {
             fx.datagrams.push((*t, d.clone()));

@@ -291,6 +291,55 @@ mod tests {
     }
 
     #[test]
+    fn hyst_on_inclusive_bounds_holds_at_the_moved_threshold() {
+        // sick >=10, hyst 10%: held while >= 9.
+        let f = Fitness { rules: vec![rule("sick", Op::Ge, 10.0)], hyst: 10.0, ..cpu() };
+        let mut st = JudgeState::default();
+        assert_eq!(run(Some(&f), &mut st, &[Some(10.0), Some(9.0), Some(8.99)]), vec![2, 2, 0]);
+        // sick <=10, hyst 20%: held while <= 12.
+        let f = Fitness { rules: vec![rule("sick", Op::Le, 10.0)], hyst: 20.0, ..cpu() };
+        let mut st = JudgeState::default();
+        assert_eq!(run(Some(&f), &mut st, &[Some(10.0), Some(12.0), Some(12.5)]), vec![2, 2, 0]);
+        // The strict bounds recover exactly at the moved threshold.
+        let f = Fitness { rules: vec![rule("sick", Op::Lt, 10.0)], hyst: 20.0, ..cpu() };
+        let mut st = JudgeState::default();
+        assert_eq!(run(Some(&f), &mut st, &[Some(9.0), Some(11.99), Some(12.0)]), vec![2, 2, 0]);
+    }
+
+    #[test]
+    fn hyst_never_holds_a_level_worse_than_the_current_one() {
+        // Odd but valid rules: soso above 2, crit below 1. From soso, 1.2 is
+        // fine by the rules; soso's margin holds it, crit's margin (1.2 <
+        // 1.5) must not make it crit.
+        let rules = vec![rule("soso", Op::Gt, 2.0), rule("crit", Op::Lt, 1.0)];
+        let f = Fitness { rules, hyst: 50.0, ..cpu() };
+        let mut st = JudgeState::default();
+        assert_eq!(run(Some(&f), &mut st, &[Some(3.0), Some(1.2), Some(0.9)]), vec![1, 1, 3]);
+    }
+
+    #[test]
+    fn nagios_codes_have_no_hysteresis() {
+        let f =
+            Fitness { rules: vec![rule("crit", Op::Gt, 0.5)], nagios: true, hyst: 90.0, ..cpu() };
+        let mut st = JudgeState::default();
+        assert_eq!(run(Some(&f), &mut st, &[Some(2.0), Some(1.0), Some(0.0)]), vec![3, 2, 0]);
+    }
+
+    #[test]
+    fn pending_is_the_worst_level_still_counting() {
+        let f = Fitness { count: 3, ..cpu() };
+        let mut st = JudgeState::default();
+        assert_eq!(st.pending(), None);
+        assert_eq!(run(Some(&f), &mut st, &[Some(9.0), Some(9.0), Some(5.0)]), vec![0, 0, 2]);
+        // sick reached its three; crit's streak broke at 5.0.
+        assert_eq!(st.pending(), None);
+        assert_eq!(run(Some(&f), &mut st, &[Some(9.0), Some(9.5)]), vec![2, 2]);
+        assert_eq!(st.pending(), Some((3, 2)));
+        assert_eq!(level_index(&levels(), "crit"), Some(3));
+        assert_eq!(level_index(&levels(), "nope"), None);
+    }
+
+    #[test]
     fn count_and_hyst_together() {
         let f = Fitness { count: 2, hyst: 10.0, ..cpu() };
         let mut st = JudgeState::default();

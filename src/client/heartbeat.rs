@@ -1,8 +1,16 @@
 //! The client's heartbeat: builds HTB datagrams (`name ts seq interval rtt
-//! acks ver bid`, `bid` a random boot identity of this process so a signed
-//! server can tell replays from restarts, `boot=1` on the first, `shutdown=1` on a clean stop, signed
-//! when a fleet key is set), matches ACKs to measure the RTT, and says when
-//! the server has been silent for `ival_server_dead`.
+//! acks ver bid ack work`, `bid` a random boot identity of this process so a
+//! signed server can tell replays from restarts, `boot=1` on the first,
+//! `shutdown=1` on a clean stop, signed when a fleet key is set), matches
+//! ACKs to measure the RTT, and says when the server has been silent for
+//! `ival_server_dead`.
+//!
+//! ACK on demand (docs/wire.md): a heartbeat says `ack=1` only when this
+//! side needs an answer: the first after a start or a new work, every
+//! [`Heartbeat::ask_every`]-th (an RTT sample and a liveness check), and
+//! every one while an asked-for ACK is missing. The others say `ack=0` and
+//! carry our `work` version, so the server still answers when it has a
+//! newer work for us. The server is judged dead only from asked heartbeats.
 //!
 //! Pure except [`recv_timestamped`]/[`enable_timestamps`], the two socket
 //! helpers that read the kernel's receive time (SO_TIMESTAMP) so the RTT
@@ -16,6 +24,9 @@ use std::net::{IpAddr, SocketAddr};
 
 /// Sent heartbeats remembered for matching ACKs.
 const PENDING: usize = 16;
+/// Most heartbeats between two that ask for an ACK (an RTT sample at
+/// least this often).
+pub const ASK_EVERY_MAX: u32 = 4;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AckInfo {
@@ -61,6 +72,15 @@ pub struct Heartbeat {
     /// The host's uptime (s) at a monotonic time: HTB carries `uptime`
     /// from it (the server shows it and sees a reboot when it drops).
     uptime_base: Option<(f64, f64)>,
+    /// Heartbeats sent since the last one that asked for an ACK.
+    since_ask: u32,
+    /// The next heartbeat asks whatever the count says (a new work).
+    force_ask: bool,
+    /// The version of the work we run, when the server serves it to us:
+    /// sent so the server answers an `ack=0` heartbeat when it differs.
+    pub work: Option<crate::work::version::Version>,
+    /// Heartbeats that asked for an ACK.
+    pub asked: u64,
     dec: Decoder,
 }
 
@@ -80,8 +100,37 @@ impl Heartbeat {
             sent: 0,
             waiting_since: None,
             uptime_base: None,
+            since_ask: 0,
+            force_ask: true,
+            work: None,
+            asked: 0,
             dec: Decoder::new(),
         }
+    }
+
+    /// One heartbeat in this many asks for an ACK: as many as fit in half
+    /// of `server_dead` (so a dead server is still noticed within 1.5 x
+    /// `server_dead`), at most [`ASK_EVERY_MAX`], at least every one.
+    pub fn ask_every(&self) -> u32 {
+        if self.interval.is_nan() || self.interval <= 0.0 || !self.server_dead.is_finite() {
+            return 1;
+        }
+        let fit = (self.server_dead / 2.0 / self.interval).floor();
+        (1.0 + fit).clamp(1.0, ASK_EVERY_MAX as f64) as u32
+    }
+
+    /// Whether the next heartbeat asks for an ACK.
+    fn wants_ack(&self, shutdown: bool) -> bool {
+        // Nobody waits for the answer to a last heartbeat.
+        if shutdown {
+            return false;
+        }
+        self.force_ask
+            || !self.boot_sent
+            // An ACK asked for is missing (lost, or the server is gone):
+            // every heartbeat asks until one comes.
+            || self.waiting_since.is_some()
+            || self.since_ask + 1 >= self.ask_every()
     }
 
     /// The host had been up `uptime` seconds at monotonic time `mono`.
@@ -95,13 +144,22 @@ impl Heartbeat {
         self.interval = interval;
         self.server_dead = server_dead;
         self.waiting_since = None;
+        self.force_ask = true;
     }
 
     /// The next HTB (one datagram, sent to every target).
     pub fn build(&mut self, now: Now, shutdown: bool) -> Vec<u8> {
         self.seq += 1;
         self.sent += 1;
-        self.waiting_since.get_or_insert(now.mono);
+        let ask = self.wants_ack(shutdown);
+        if ask {
+            self.waiting_since.get_or_insert(now.mono);
+            self.since_ask = 0;
+            self.force_ask = false;
+            self.asked += 1;
+        } else {
+            self.since_ask += 1;
+        }
         let mut p: Vec<(&str, Value)> = vec![
             ("name", Value::Str(self.name.clone())),
             ("ts", Value::Float(now.wall)),
@@ -111,7 +169,11 @@ impl Heartbeat {
             ("acks", Value::Int(self.acks as i64)),
             ("ver", Value::Str(crate::VERSION.into())),
             ("bid", Value::Int(self.bid)),
+            ("ack", Value::Bool(ask)),
         ];
+        if let Some(w) = self.work {
+            p.push(("work", Value::Int(w)));
+        }
         if let Some((up, at)) = self.uptime_base {
             p.push(("uptime", Value::Float((up + now.mono - at).max(0.0))));
         }
@@ -356,17 +418,97 @@ mod tests {
         assert!(!hb.server_dead(100.0));
         assert!(!hb.server_dead(500.0), "not asked since the answer");
         // A long pause in our own heartbeats (here a 10 s timer that a new
-        // work shortened to 0.5 s) is not a silence of the server.
+        // work shortened to 0.5 s) is not a silence of the server. Only a
+        // heartbeat that asks (every third here) starts the wait.
+        assert_eq!(hb.ask_every(), 3);
         hb.build(at(510.0), false);
-        assert!(!hb.server_dead(510.0));
         hb.build(at(510.5), false);
-        assert!(!hb.server_dead(559.0));
-        assert!(hb.server_dead(560.5));
+        assert!(!hb.server_dead(600.0), "nothing asked since the answer");
+        hb.build(at(511.0), false);
+        assert!(!hb.server_dead(560.0));
+        assert!(hb.server_dead(561.5));
         // A new work (the first heartbeat went to the bootstrap address).
         hb.set_intervals(0.5, 2.0);
         assert!(!hb.server_dead(600.0));
         hb.build(at(600.0), false);
         assert!(hb.server_dead(602.5));
+    }
+
+    fn asks(d: &[u8]) -> Option<bool> {
+        Decoder::new().decode(d).unwrap().get("ack").and_then(|v| v.as_bool())
+    }
+
+    /// Issue 18: ACK on demand. The first heartbeat asks, then one in
+    /// `ask_every`; a missing ACK makes every heartbeat ask until one
+    /// comes; a new work asks at once; a last one never asks.
+    #[test]
+    fn asks_for_acks_only_when_needed_18() {
+        let mut hb = Heartbeat::new("c", 10.0, 50.0, None);
+        assert_eq!(hb.ask_every(), 3);
+        let ack = |seq: i64| wire::encode("ACK", &[("seq", Value::Int(seq))]);
+        let mut pattern = Vec::new();
+        for i in 0..9 {
+            let d = hb.build(at(i as f64 * 10.0), false);
+            let a = asks(&d).unwrap();
+            pattern.push(a);
+            if a {
+                hb.on_ack(&ack(i + 1), 1_000_000.0 + i as f64 * 10.0, at(i as f64 * 10.0)).unwrap();
+            }
+        }
+        assert_eq!(pattern, [true, false, false, true, false, false, true, false, false]);
+        assert_eq!(hb.asked, 3);
+        // Seq 10 asks and its ACK is lost: 11 and 12 ask again (missed ACK).
+        assert_eq!(asks(&hb.build(at(90.0), false)), Some(true));
+        assert_eq!(asks(&hb.build(at(100.0), false)), Some(true));
+        assert_eq!(asks(&hb.build(at(110.0), false)), Some(true));
+        assert!(hb.server_dead(141.0), "the wait counts from the first unanswered ask");
+        hb.on_ack(&ack(12), 1_000_110.0, at(110.0)).unwrap();
+        assert!(!hb.server_dead(141.0));
+        assert_eq!(asks(&hb.build(at(120.0), false)), Some(false));
+        hb.set_intervals(10.0, 50.0);
+        assert_eq!(asks(&hb.build(at(130.0), false)), Some(true), "a new work asks");
+        assert_eq!(asks(&hb.build(at(140.0), true)), Some(false), "a last heartbeat never asks");
+        // A short server_dead: every heartbeat asks.
+        assert_eq!(Heartbeat::new("c", 10.0, 15.0, None).ask_every(), 1);
+        assert_eq!(Heartbeat::new("c", 1.0, 500.0, None).ask_every(), ASK_EVERY_MAX);
+    }
+
+    /// Issue 18: a heartbeat that does not ask still carries our work
+    /// version, and the server answers it when it has another one (the
+    /// client then fetches); the same version gets no answer.
+    #[test]
+    fn unasked_heartbeat_is_answered_on_a_work_change_18() {
+        // Work versions are ms since the epoch.
+        const V5: i64 = 1_764_588_000_123;
+        let mut hb = Heartbeat::new("c.example", 10.0, 50.0, None);
+        let mut table = HostTable::new(
+            TableConf {
+                intervals: Intervals { hbd_senders: 10, ..Intervals::default() },
+                key: None,
+            },
+            &[],
+        );
+        let from: SocketAddr = "127.0.0.3:1234".parse().unwrap();
+        let (mut ack, mut ch) = (Vec::new(), Vec::new());
+        hb.work = Some(V5);
+        table.set_work_lm("c.example", V5);
+        let d = hb.build(at(0.0), false);
+        table.on_datagram(&d, from, at(0.0), &mut ack, &mut ch).unwrap();
+        assert!(!ack.is_empty(), "the first asks");
+        assert_eq!(hb.on_ack(&ack, 1_000_000.0, at(0.0)).unwrap().work_lm, Some(V5));
+        let d = hb.build(at(10.0), false);
+        assert_eq!(asks(&d), Some(false));
+        table.on_datagram(&d, from, at(10.0), &mut ack, &mut ch).unwrap();
+        assert!(ack.is_empty(), "same work, not asked: no ACK");
+        table.set_work_lm("c.example", V5 + 1);
+        let d = hb.build(at(20.0), false);
+        assert_eq!(asks(&d), Some(false));
+        table.on_datagram(&d, from, at(20.0), &mut ack, &mut ch).unwrap();
+        assert!(!ack.is_empty(), "a pending work change is answered");
+        assert_eq!(hb.on_ack(&ack, 1_000_020.0, at(20.0)).unwrap().work_lm, Some(V5 + 1));
+        // Accepted all the same: the host is up and its seq counted.
+        assert_eq!(table.host("c.example").unwrap().seq, Some(3));
+        assert_eq!(table.stats().accepted, 3);
     }
 
     #[test]

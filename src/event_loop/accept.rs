@@ -50,8 +50,14 @@ pub fn admit(allowed: bool, privileged: bool, open: usize, from_peer: u32) -> Ad
 }
 
 impl EventLoop {
+    /// Accepts up to `ACCEPTS_PER_TURN` connections; more wait for the
+    /// next turn (a connect flood must not hold the loop).
     pub(super) fn accept(&mut self, st: &mut State, now: Now) {
-        loop {
+        for i in 0.. {
+            if i == super::ACCEPTS_PER_TURN {
+                self.again.accept = true;
+                return;
+            }
             match self.listener.accept() {
                 Ok((mut stream, peer)) => {
                     let ip = canonical_ip(peer.ip());

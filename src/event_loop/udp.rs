@@ -1,6 +1,7 @@
 //! The heartbeat sockets of the loop: installing them, draining the
-//! server's (with coalescing under load) and the client's (with kernel
-//! receive timestamps), and flushing queued datagrams at a stop.
+//! server's (with coalescing under load, a bounded share per turn) and the
+//! client's (with kernel receive timestamps, bounded too), and flushing
+//! queued datagrams at a stop.
 
 use super::{EventLoop, UDP_CLIENT, UDP_COALESCE, UDP_SERVER};
 use crate::clock::Now;
@@ -64,17 +65,27 @@ impl EventLoop {
     /// drain takes a batch instead of waking the loop per datagram: at
     /// 10,000 datagrams/s that is ~20 per recvmmsg instead of ~2. A quiet
     /// fleet is never parked, so its ACKs (and RTTs) are immediate.
+    ///
+    /// A drain takes at most `server::udp::TURN` datagrams; when that left
+    /// some in the socket the loop comes back next turn (after serving the
+    /// other sources), or at the re-arm when parked.
     pub(super) fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_server.as_mut() else { return };
-        match st.server.as_mut() {
+        let more = match st.server.as_mut() {
             Some(server) => server.read_udp(sock, now, fx),
-            None => drain_udp(sock, &mut self.udp_buf),
-        }
+            None => drain_udp(sock, &mut self.udp_buf, crate::server::udp::TURN),
+        };
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE;
         self.udp_last_drain = now.mono;
-        if busy && !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
+        // A full share means the socket is saturated: batches are full
+        // already, so no pause (it would only cap the rate); the next turn
+        // takes the next share.
+        if busy && !more && !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
             self.udp_parked = true;
             self.timers.at(now.mono + UDP_COALESCE, Tick::UdpRearm);
+        }
+        if more && !self.udp_parked {
+            self.again.udp_server = true;
         }
     }
 
@@ -92,9 +103,11 @@ impl EventLoop {
         self.read_udp_server(st, now, fx);
     }
 
+    /// Reads ACKs, at most [`CLIENT_TURN`] a turn (a flood of forged ones
+    /// must not hold the loop): the rest are read next turn.
     pub(super) fn read_udp_client(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_client.as_ref() else { return };
-        loop {
+        for _ in 0..CLIENT_TURN {
             // Kernel receive timestamps (SO_TIMESTAMP) make the RTT honest
             // even when the loop was busy when the ACK arrived.
             match crate::client::heartbeat::recv_timestamped(sock, &mut self.udp_buf) {
@@ -107,9 +120,20 @@ impl EventLoop {
                 Err(_) => return,
             }
         }
+        self.again.udp_client = true;
     }
 }
 
-fn drain_udp(sock: &UdpSocket, buf: &mut [u8]) {
-    while sock.recv_from(buf).is_ok() {}
+/// Datagrams the client's socket is read for in one turn.
+pub const CLIENT_TURN: usize = 256;
+
+/// Empties (up to `max` datagrams) a heartbeat socket nobody reads: true
+/// when some may be left.
+fn drain_udp(sock: &UdpSocket, buf: &mut [u8], max: usize) -> bool {
+    for _ in 0..max {
+        if sock.recv_from(buf).is_err() {
+            return false;
+        }
+    }
+    true
 }

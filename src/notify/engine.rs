@@ -43,6 +43,17 @@ pub struct Notifier {
     next_outbox: Option<f64>,
     counts: Vec<(String, i64)>,
     failures: Vec<outbox::Failure>,
+    /// Set by the store thread: the outbox summaries (`refresh`) are read
+    /// once per drain (`flush`) instead of after every change, which a
+    /// 10,000-event outage would otherwise pay 10,000 times.
+    lazy_refresh: bool,
+    stale: bool,
+    /// Indexes of the work, rebuilt at reload: per-event lookups stay O(1)
+    /// for a 10,000-host work (an outage is 10,000 events).
+    rule_hosts: rules::RuleHosts,
+    tags: std::collections::HashMap<String, String>,
+    /// Hosts that are some host's parent.
+    parents: BTreeSet<String>,
 }
 
 /// What a child's parent says about alerting now.
@@ -89,6 +100,11 @@ impl Notifier {
             next_outbox: None,
             counts: Vec::new(),
             failures: Vec::new(),
+            lazy_refresh: false,
+            stale: false,
+            rule_hosts: Default::default(),
+            tags: Default::default(),
+            parents: Default::default(),
         };
         n.reload(conn, work, levels, intervals, dashboard)?;
         Ok(n)
@@ -111,6 +127,9 @@ impl Notifier {
             self.next_deadman = Some(0.0);
         }
         self.work = work.clone();
+        self.rule_hosts = rules::RuleHosts::new(work);
+        self.tags = work.hosts.iter().map(|h| (h.host.clone(), h.tag.clone())).collect();
+        self.parents = work.parents.values().cloned().collect();
         self.levels = levels.iter().map(|l| l.name.clone()).collect();
         self.renotify = intervals.renotify;
         self.deadman_every = intervals.deadman;
@@ -128,12 +147,16 @@ impl Notifier {
                 self.children.entry(p.clone()).or_default().insert(a.host.clone());
             }
         }
-        let tx = conn.unchecked_transaction()?;
+        let tx = crate::server::db::Savepoint::new(conn)?;
         for note in retarget::retarget(&tx, &self.work, &mut self.alerts)? {
             log::warn!("notify: {note}");
         }
         tx.commit()?;
         self.refresh(conn)
+    }
+
+    fn route(&self, host: &str, item: &str, level: usize) -> Vec<rules::Route> {
+        rules::route_with(&self.work, &self.rule_hosts, &self.levels, host, item, level)
     }
 
     fn level_name(&self, i: usize) -> String {
@@ -183,8 +206,7 @@ impl Notifier {
     }
 
     fn tag(&self, host: &str) -> String {
-        let t = self.work.hosts.iter().find(|h| h.host == host).map(|h| h.tag.as_str());
-        message::short_host(host, t)
+        message::short_host(host, self.tags.get(host).map(String::as_str))
     }
 
     fn message(&self, a: &AlertState, kind: Kind, old: &str, time: f64, text: &str) -> Message {
@@ -258,7 +280,7 @@ impl Notifier {
         if quiet && !was_unsettled {
             return Ok(());
         }
-        let tx = conn.unchecked_transaction()?;
+        let tx = crate::server::db::Savepoint::new(conn)?;
         if host_state == "down" && !was_down {
             self.suppress_children(&tx, &ev.host)?;
         }
@@ -286,7 +308,8 @@ impl Notifier {
                 a.users.iter().map(|(c, u)| (c.clone(), u.clone())).collect();
             if to.is_empty() {
                 let worst = lvl.max(prev);
-                to = rules::route(&self.work, &self.levels, &a.host, &a.item, worst)
+                to = self
+                    .route(&a.host, &a.item, worst)
                     .into_iter()
                     .map(|r| (r.channel, r.user))
                     .collect();
@@ -316,6 +339,9 @@ impl Notifier {
     /// anything yet are suppressed into its alert instead of alerting on
     /// their own; those already told stop reminding while it is down.
     fn suppress_children(&mut self, conn: &Connection, parent: &str) -> rusqlite::Result<()> {
+        if !self.parents.contains(parent) {
+            return Ok(()); // no host has it as parent: nothing to look through
+        }
         for a in self.alerts.values_mut() {
             let child_of = self.work.parents.get(&a.host).map(String::as_str) == Some(parent);
             if child_of && a.alerting() && a.sent_level.is_none() {
@@ -338,7 +364,10 @@ impl Notifier {
         parent: &str,
         now: f64,
     ) -> rusqlite::Result<()> {
-        self.children.remove(parent);
+        let had = self.children.remove(parent).is_some();
+        if !had && !self.parents.contains(parent) {
+            return Ok(()); // nobody's parent, nobody suppressed by it
+        }
         let until = now + self.parent_wait;
         for c in self.alerts.values_mut() {
             if c.suppressed_by.as_deref() == Some(parent) {
@@ -423,7 +452,7 @@ impl Notifier {
         if a.sent_level.is_some_and(|s| a.level <= s) {
             return Ok(()); // same level again or a de-escalation: recorded only
         }
-        let routes = rules::route(&self.work, &self.levels, &a.host, &a.item, a.level);
+        let routes = self.route(&a.host, &a.item, a.level);
         if routes.is_empty() {
             return Ok(());
         }
@@ -443,7 +472,31 @@ impl Notifier {
         Ok(())
     }
 
+    /// Reads the outbox summaries once per drain from now on (see `flush`).
+    pub fn set_lazy_refresh(&mut self, on: bool) {
+        self.lazy_refresh = on;
+    }
+
+    /// Reads the outbox summaries if a change since the last read left
+    /// them stale; true if it did.
+    pub fn flush(&mut self, conn: &Connection) -> rusqlite::Result<bool> {
+        if !self.stale {
+            return Ok(false);
+        }
+        self.read_summaries(conn)?;
+        Ok(true)
+    }
+
     fn refresh(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        if self.lazy_refresh {
+            self.stale = true;
+            return Ok(());
+        }
+        self.read_summaries(conn)
+    }
+
+    fn read_summaries(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.stale = false;
         self.next_outbox = outbox::next_pending(conn)?;
         self.counts = outbox::counts(conn)?;
         self.failures = outbox::failures(conn)?;

@@ -350,3 +350,26 @@ fn no_withdrawal_behind_an_older_episodes_recovery_12_7() {
         .collect();
     assert_eq!(kinds, vec!["recovery", "alert", "recovery"]);
 }
+
+#[test]
+fn a_delivery_in_flight_at_a_work_change_follows_its_user_when_it_fails_12_5() {
+    let w = work();
+    let (c, mut n) = setup(&w);
+    n.on_event(&c, &ev("db1.x", "disk_used:/", "ok", "crit", 99.0, 0.0), "up", 0.0).unwrap();
+    // The deliveries leave (in flight) before the work change.
+    let jobs = n.tick(&c, 0.0).unwrap();
+    assert!(jobs.iter().any(|j| j.channel.name == "hook"), "{jobs:?}");
+    let mut w2 = work();
+    w2.channels[0].name = "hook2".into();
+    w2.users[0].channels = vec!["hook2".into(), "pager".into()];
+    n.reload(&c, &w2, &levels(), &Intervals::default(), None).unwrap();
+    // Then they fail: the one for ann's old `hook` must retry on `hook2`.
+    for j in jobs {
+        n.on_done(&c, NotifyDone { id: j.id, result: Err("refused".into()) }, 0.0).unwrap();
+    }
+    let mut got: Vec<String> =
+        n.tick(&c, 100.0).unwrap().iter().map(|j| j.channel.name.clone()).collect();
+    got.sort();
+    assert!(got.contains(&"hook2".to_string()), "{got:?}");
+    assert!(!got.contains(&"hook".to_string()), "a retry on a channel that is gone: {got:?}");
+}

@@ -36,10 +36,7 @@ impl Notifier {
             return None;
         }
         let now: BTreeSet<String> =
-            rules::route(&self.work, &self.levels, &a.host, &a.item, a.level)
-                .into_iter()
-                .map(|r| r.channel)
-                .collect();
+            self.route(&a.host, &a.item, a.level).into_iter().map(|r| r.channel).collect();
         let to: Vec<(String, String)> = a
             .users
             .iter()
@@ -53,7 +50,7 @@ impl Notifier {
     /// silence or parent wait ended, flushes digests, pings the dead-man's
     /// switch and hands out due deliveries.
     pub fn tick(&mut self, conn: &Connection, now: f64) -> rusqlite::Result<Vec<NotifyJob>> {
-        let tx = conn.unchecked_transaction()?;
+        let tx = crate::server::db::Savepoint::new(conn)?;
         let ended: Vec<Key> =
             self.silences.iter().filter(|(_, &u)| u <= now).map(|(k, _)| k.clone()).collect();
         self.silences.retain(|_, u| *u > now);
@@ -181,6 +178,10 @@ impl Notifier {
                     log::error!("notify: delivery {} given up: {e}", done.id);
                 } else {
                     log::warn!("notify: delivery {} failed: {e}", done.id);
+                    // In flight at a work change: it follows its user now.
+                    for note in super::super::retarget::retarget_one(conn, &self.work, done.id)? {
+                        log::warn!("notify: {note}");
+                    }
                 }
             }
         }

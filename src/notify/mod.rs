@@ -3,11 +3,15 @@
 //! noise (flapping, storms, down parents, silences, acks), and delivers
 //! through a durable outbox in `server.db` with retries and backoff.
 //!
-//! The engine (`Notifier`) is driven by the event loop and never blocks on
-//! the network: `tick` hands out `NotifyJob`s that `run_job` delivers on a
-//! helper thread; `on_done` records the outcome. Every state change and the
-//! deliveries it causes are written in one transaction, so a restart resumes
+//! The engine (`Notifier`) lives on the server's store thread
+//! (`server/store.rs`), next to the `server.db` tables it keeps, and never
+//! blocks on the network: `tick` hands out `NotifyJob`s that the loop has
+//! `run_job` deliver on a helper thread; `on_done` records the outcome.
+//! Every state change and the deliveries it causes are written in the same
+//! transaction as the event that caused them (the store thread's drain), and
+//! the event is acknowledged only after its commit, so a restart resumes
 //! exactly what was owed (at least once: a job in flight at a crash is resent).
+//! The loop shows the engine (STATE, DUMP) from the store thread's snapshot.
 
 pub mod alerts;
 pub mod channels;

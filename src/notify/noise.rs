@@ -103,4 +103,40 @@ mod tests {
         assert_eq!(s.ended(15.5), vec!["ann".to_string()]);
         assert!(!s.hold("ann", 30.0, 3, 5.0));
     }
+
+    #[test]
+    fn flapping_lasts_while_changes_keep_coming_and_forget_clears_it() {
+        let mut f = Flaps::default();
+        let k = ("h".to_string(), "i".to_string());
+        let v: Vec<bool> = (0..9).map(|i| f.change(k.clone(), 10.0 + i as f64, 2, 60.0)).collect();
+        assert_eq!(v, [false, false, true, true, true, true, true, true, true]);
+        // A change exactly one window after an old one no longer counts it.
+        assert!(f.change(k.clone(), 70.0, 2, 60.0), "changes at 11..18 and 70 are in the window");
+        assert_eq!(f.settles_at(&k, 60.0), Some(130.0), "a window after the last change");
+        assert!(!f.settled(&k, 129.5, 60.0) && f.settled(&k, 130.0, 60.0));
+        assert_eq!(f.settles_at(&("h".into(), "other".into()), 60.0), None);
+        assert!(f.settled(&("h".into(), "other".into()), 0.0, 60.0), "never changed");
+        f.forget(&k);
+        assert_eq!(f.settles_at(&k, 60.0), None);
+        assert!(!f.change(k.clone(), 71.0, 2, 60.0), "forgotten changes do not count");
+    }
+
+    #[test]
+    fn the_window_edge_drops_old_changes_and_events() {
+        let mut f = Flaps::default();
+        let k = ("h".to_string(), "i".to_string());
+        assert!(!f.change(k.clone(), 0.0, 1, 10.0));
+        assert!(!f.change(k.clone(), 10.0, 1, 10.0), "the change at 0 left the window at 10");
+        assert!(f.change(k.clone(), 19.5, 1, 10.0));
+        let mut s = Storms::default();
+        assert!(!s.hold("bo", 0.0, 1, 10.0));
+        assert!(!s.hold("bo", 10.0, 1, 10.0), "the event at 0 left the window at 10");
+        assert!(s.hold("bo", 12.0, 1, 10.0));
+        assert_eq!(s.until.get("bo"), Some(&22.0), "held: the storm lasts a window more");
+        assert!(s.hold("bo", 21.9, 5, 10.0), "held while the storm lasts, whatever the count");
+        assert_eq!(s.until.get("bo"), Some(&31.9));
+        assert!(!s.hold("bo", 31.9, 5, 10.0), "the storm is over at its end");
+        assert!(s.ended(31.9).contains(&"bo".to_string()));
+        assert!(!s.hold("cy", 31.9, 5, 10.0), "another user is not in bo's storm");
+    }
 }

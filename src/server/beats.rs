@@ -15,6 +15,17 @@ use crate::units::round_json;
 use crate::work::model::Level;
 use fleet::EventsFilter;
 
+/// The item of server.db's own health (see `store_notice_event`).
+const NOTICE_ITEM: &str = "store:server.db";
+
+/// The level of the last `store:server.db` event of `host` (read at start,
+/// before the store thread takes the database).
+pub(super) fn last_store_notice(db: &rusqlite::Connection, host: &str) -> Option<String> {
+    fleet::query_events(db, Some(host), Some(NOTICE_ITEM), &EventsFilter::Last(1))
+        .ok()
+        .and_then(|v| v.last()?.get("new_level")?.as_str().map(String::from))
+}
+
 /// How often the host table is saved.
 pub const PERSIST_EVERY: f64 = 60.0;
 
@@ -38,14 +49,23 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
 }
 
 impl Server {
-    /// Drains the heartbeat socket (recvmmsg batches, ACKs by sendmmsg).
-    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) {
+    /// Drains this turn's share of the heartbeat socket (recvmmsg batches,
+    /// ACKs by sendmmsg). True when datagrams may be left for the next turn.
+    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) -> bool {
         let mut changes = Vec::new();
-        if let Err(e) = self.ingest.drain(sock, &mut self.udp, now, |c| changes.push(c)) {
-            log::warn!("heartbeat socket: {e}");
-        }
+        let more = match self
+            .ingest
+            .drain(sock, &mut self.udp, now, super::udp::TURN, |c| changes.push(c))
+        {
+            Ok((_, more)) => more,
+            Err(e) => {
+                log::warn!("heartbeat socket: {e}");
+                false
+            }
+        };
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
+        more
     }
 
     /// The CheckHosts timer: late/down from the table's deadlines.
@@ -65,6 +85,9 @@ impl Server {
     /// earlier one is already set.
     pub(super) fn arm_check(&mut self, now: Now, fx: &mut Effects) {
         let Some(t) = self.udp.next_deadline() else { return };
+        // A deadline already past (the rest of a sliced mass check) is due
+        // next turn; armed for "now" so its wait does not read as a stall.
+        let t = t.max(now.mono);
         if self.check_at.is_some_and(|c| c <= t && c >= now.mono) {
             return;
         }
@@ -72,10 +95,10 @@ impl Server {
         fx.timer(t, Tick::Server(ServerTick::CheckHosts));
     }
 
+    /// The host table's rows go to the store thread, which rewrites the
+    /// saved table.
     pub(super) fn persist_hosts(&mut self) {
-        if let Err(e) = self.udp.save(&self.db) {
-            log::error!("saving the host table: {e}");
-        }
+        self.store.send(super::store::Req::SaveHosts(self.udp.rows()));
     }
 
     /// Stores the events of a batch of changes in one transaction (a mass
@@ -98,14 +121,7 @@ impl Server {
                 events.push(ev);
             }
         }
-        match fleet::store_events(&mut self.db, &events, now.wall) {
-            Ok(_) => {
-                for ev in &events {
-                    self.on_event(ev, now, fx);
-                }
-            }
-            Err(e) => log::error!("{e}"),
-        }
+        self.store_events(events, None, now, fx);
     }
 
     /// The event for a change of the host table; none for a known host's
@@ -162,15 +178,11 @@ impl Server {
     pub(super) fn store_notice_event(
         &mut self,
         notice: Option<String>,
+        last: Option<String>,
         now: Now,
         fx: &mut Effects,
     ) {
-        const ITEM: &str = "store:server.db";
         let best = reach_level(&self.work.levels, Reach::Up);
-        let last =
-            fleet::query_events(&self.db, Some(&self.host), Some(ITEM), &EventsFilter::Last(1))
-                .ok()
-                .and_then(|v| v.last()?.get("new_level")?.as_str().map(String::from));
         let (level, message) = match &notice {
             Some(n) => (reach_level(&self.work.levels, Reach::Late), n.clone()),
             None if last.as_ref().is_some_and(|l| *l != best) => {
@@ -182,7 +194,7 @@ impl Server {
         let ev = Event {
             id: format!("srv-{}-{}", self.boot_id, self.event_seq),
             host: self.host.clone(),
-            item: ITEM.into(),
+            item: NOTICE_ITEM.into(),
             old_level: last,
             new_level: level,
             old_value: None,
@@ -191,10 +203,7 @@ impl Server {
             message,
         };
         self.store_notice = notice;
-        match fleet::store_events(&mut self.db, std::slice::from_ref(&ev), now.wall) {
-            Ok(_) => self.on_event(&ev, now, fx),
-            Err(e) => log::error!("{e}"),
-        }
+        self.store_events(vec![ev], None, now, fx);
     }
 
     /// The host's reachability as notifications and CLIENTS see it.
@@ -218,7 +227,7 @@ impl Server {
             "loss": round_json(h.window.loss()),
             "answered_probes": h.answered,
             "path_warning": h.path_warned.is_some(),
-            "version": h.version,
+            "version": &*h.version,
             "uptime": h.uptime,
             "items": h.items,
         })

@@ -67,6 +67,42 @@ pub fn migrate(conn: &Connection, migrations: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// A nestable transaction: `SAVEPOINT` inside the store thread's drain
+/// transaction (one commit per drain), a transaction of its own outside one
+/// (tests, start-up). Dropped without `commit`, it rolls back to where it
+/// began, so one failed request does not undo the rest of its drain.
+pub struct Savepoint<'c> {
+    conn: &'c Connection,
+    done: bool,
+}
+
+impl<'c> Savepoint<'c> {
+    pub fn new(conn: &'c Connection) -> rusqlite::Result<Savepoint<'c>> {
+        conn.execute_batch("SAVEPOINT hbmon")?;
+        Ok(Savepoint { conn, done: false })
+    }
+
+    pub fn commit(mut self) -> rusqlite::Result<()> {
+        self.done = true;
+        self.conn.execute_batch("RELEASE hbmon")
+    }
+}
+
+impl std::ops::Deref for Savepoint<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK TO hbmon; RELEASE hbmon");
+        }
+    }
+}
+
 /// Creates a part's own tables (`CREATE TABLE IF NOT EXISTS ...`): the host
 /// table and the notification engine keep their schema next to their code.
 pub fn ensure(conn: &Connection, what: &str, schema: &str) -> Result<()> {

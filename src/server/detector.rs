@@ -404,6 +404,103 @@ mod tests {
         assert!(j > s, "jittery {j} steady {s}");
     }
 
+    fn steady(gap: f64, n: usize) -> Window {
+        let mut w = Window::default();
+        (0..n).for_each(|_| w.push(gap));
+        w
+    }
+
+    #[test]
+    fn the_work_picks_the_detector() {
+        use crate::work::model::Intervals;
+        let iv = |phi, tuned| Intervals {
+            phi_threshold: phi,
+            detector_tuned: tuned,
+            ..Intervals::default()
+        };
+        assert_eq!(Kind::from_intervals(&iv(Some(8.0), true)), Kind::Phi(8.0));
+        assert_eq!(Kind::from_intervals(&iv(None, true)), Kind::Tuned);
+        assert_eq!(Kind::from_intervals(&iv(None, false)), Kind::Fixed);
+    }
+
+    #[test]
+    fn a_window_ignores_impossible_gaps_and_starts_empty() {
+        let mut w = Window::default();
+        assert_eq!((w.len(), w.is_empty()), (0, true));
+        assert!(w.mean().is_none() && w.std_dev().is_none());
+        w.push(0.0);
+        w.push(4.0);
+        assert!(!w.is_empty() && w.len() == 2);
+        for bad in [f64::NAN, f64::INFINITY, -0.5] {
+            w.push(bad);
+        }
+        assert_eq!((w.len(), w.mean(), w.std_dev()), (2, Some(2.0), Some(2.0)));
+    }
+
+    #[test]
+    fn phi_needs_min_samples_gaps() {
+        let w = steady(10.0, MIN_SAMPLES - 1);
+        assert_eq!((w.phi(30.0, 0.0), w.elapsed_for_phi(1.0, 0.0)), (None, None));
+        let w = steady(10.0, MIN_SAMPLES);
+        assert!(w.phi(30.0, 0.0).is_some() && w.elapsed_for_phi(1.0, 0.0).is_some());
+    }
+
+    #[test]
+    fn the_spread_is_at_least_a_tenth_of_the_mean_and_a_tenth_of_a_second() {
+        // -log10(P(gap > mean + 1 sd)) = -log10(0.1587) = 0.80.
+        let one_sd = 0.7995;
+        assert!((steady(10.0, 10).phi(11.0, 0.0).unwrap() - one_sd).abs() < 0.01);
+        assert!((steady(0.5, 10).phi(0.6, 0.0).unwrap() - one_sd).abs() < 0.01);
+        // The grace moves the mean: at mean + grace phi is -log10(0.5).
+        assert!((steady(10.0, 10).phi(15.0, 5.0).unwrap() - 0.301).abs() < 0.01);
+    }
+
+    #[test]
+    fn normal_tail_values() {
+        let near = |a: f64, b: f64| (a - b).abs() < 1e-3;
+        assert!(near(normal_sf(12.0, 10.0, 2.0), 0.1587), "1 sd");
+        assert!(near(normal_sf(14.0, 10.0, 2.0), 0.0228), "2 sd");
+        assert!(near(normal_sf(8.0, 10.0, 2.0), 0.8413), "-1 sd");
+        assert!(near(normal_sf(10.0, 10.0, 2.0), 0.5));
+        assert!(normal_sf(0.0, 10.0, 0.1) == 1.0, "far below the mean");
+        // Far in the tail the probability is tiny but not zero: phi stays
+        // below its 300 cap there.
+        let far = phi(20.0, 10.0, 1.0);
+        assert!(far > 20.0 && far < 60.0, "{far}");
+        assert_eq!(phi(1e6, 10.0, 1.0), 300.0, "the cap");
+    }
+
+    #[test]
+    fn a_phi_deadline_past_the_cap_is_none_and_a_skewed_window_still_has_one() {
+        let w = steady(10.0, 10);
+        assert_eq!(w.elapsed_for_phi(301.0, 0.0), None, "phi never gets there");
+        // Mostly zero gaps and one long one: the spread exceeds the mean.
+        let mut w = steady(0.0, WINDOW - 1);
+        w.push(100.0);
+        let e = w.elapsed_for_phi(8.0, 0.0).unwrap();
+        assert!(e.is_finite() && e > 0.0 && (w.phi(e, 0.0).unwrap() - 8.0).abs() < 0.01, "{e}");
+    }
+
+    #[test]
+    fn the_fixed_rule_ignores_history_and_missed_zero_counts_as_one() {
+        let p = params(None);
+        let w = steady(10.0, 10);
+        assert_eq!(judge(&p, &w, 100.0, 115.1), Reach::Late);
+        assert_eq!(judge(&p, &w, 100.0, 135.1), Reach::Down);
+        let d = next_deadline(&p, &w, 100.0, Reach::Up).unwrap();
+        assert!(d > 115.0 && d < 115.01, "{d}");
+        assert_eq!(next_deadline(&p, &w, 100.0, Reach::New), Some(d), "new is judged like up");
+        assert_eq!(next_deadline(&p, &w, 100.0, Reach::Unreachable), None);
+        let p0 = Params { missed: 0, ..p };
+        assert_eq!(judge(&p0, &w, 100.0, 115.1), Reach::Down);
+        let d = next_deadline(&p0, &w, 100.0, Reach::Late).unwrap();
+        assert!(d > 115.0 && d < 115.01, "{d}");
+        // A phi host's deadline is counted from its last heartbeat.
+        let pp = params(Some(8.0));
+        let a = next_deadline(&pp, &w, 0.0, Reach::Up).unwrap();
+        assert_eq!(next_deadline(&pp, &w, 1000.0, Reach::Up), Some(1000.0 + a));
+    }
+
     #[test]
     fn names_and_levels() {
         for r in

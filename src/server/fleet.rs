@@ -110,9 +110,9 @@ fn check_report_items(items: Option<&Value>) -> std::result::Result<(), String> 
 
 /// Stores events in one transaction; returns how many were new (a retry of
 /// an already stored event is ignored).
-pub fn store_events(conn: &mut Connection, events: &[Event], now: f64) -> Result<usize> {
+pub fn store_events(conn: &Connection, events: &[Event], now: f64) -> Result<usize> {
     let db = |op: &str, e| Error::db(op.to_string(), e);
-    let tx = conn.transaction().map_err(|e| db("begin events", e))?;
+    let tx = super::db::Savepoint::new(conn).map_err(|e| db("begin events", e))?;
     let mut new = 0;
     {
         let mut ins = tx
@@ -304,11 +304,11 @@ mod tests {
 
     #[test]
     fn events_are_stored_once() {
-        let mut c = super::super::db::open_in_memory().unwrap();
+        let c = super::super::db::open_in_memory().unwrap();
         let es = vec![ev("a", "1", "x", 10.0), ev("a", "2", "y", 11.0)];
-        assert_eq!(store_events(&mut c, &es, 12.0).unwrap(), 2);
-        assert_eq!(store_events(&mut c, &es, 13.0).unwrap(), 0, "a retry stores nothing");
-        assert_eq!(store_events(&mut c, &[ev("b", "1", "x", 12.0)], 13.0).unwrap(), 1);
+        assert_eq!(store_events(&c, &es, 12.0).unwrap(), 2);
+        assert_eq!(store_events(&c, &es, 13.0).unwrap(), 0, "a retry stores nothing");
+        assert_eq!(store_events(&c, &[ev("b", "1", "x", 12.0)], 13.0).unwrap(), 1);
         assert_eq!(count_events(&c), 3);
         let all = query_events(&c, None, None, &EventsFilter::Last(10)).unwrap();
         assert_eq!(all.len(), 3);

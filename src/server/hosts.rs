@@ -34,12 +34,17 @@ use crate::work::model::{HostEntry, Intervals};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 mod guard;
+mod intern;
 mod path;
 mod persist;
+pub use persist::{save_rows, SavedHost};
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
+use intern::Versions;
+pub use intern::MAX_VERSIONS;
 pub use persist::SCHEMA;
 use strangers::{Bucket, Strangers};
 
@@ -107,7 +112,8 @@ pub enum ItemVal {
 /// One host's record.
 #[derive(Debug, Clone)]
 pub struct Host {
-    pub name: String,
+    /// Shared with the name index (one copy of each name).
+    pub name: Arc<str>,
     pub in_work: bool,
     pub addr: Option<SocketAddr>,
     pub state: Reach,
@@ -125,7 +131,9 @@ pub struct Host {
     pub rtt_ms: Option<f64>,
     pub boot_wall: Option<f64>,
     pub uptime: Option<f64>,
-    pub version: String,
+    /// Interned (see [`Records::intern_version`]): a fleet runs a handful
+    /// of versions, so 100,000 records share a few strings.
+    pub version: Arc<str>,
     /// The interval the host announces (the work's until it does).
     pub interval: f64,
     pub window: Window,
@@ -135,14 +143,16 @@ pub struct Host {
     pub received: u64,
     /// Addresses a datagram naming this work host may come from unsigned.
     pub sources: Vec<IpAddr>,
-    replay: BootSeq,
+    /// Only with a fleet key (made at the first signed heartbeat): boxed, so
+    /// an unsigned fleet's 100,000 records do not carry it (issue 18).
+    replay: Option<Box<BootSeq>>,
     queued: bool,
 }
 
 impl Host {
-    fn new(name: &str, in_work: bool, interval: f64) -> Host {
+    fn new(name: Arc<str>, in_work: bool, interval: f64) -> Host {
         Host {
-            name: name.to_string(),
+            name,
             in_work,
             addr: None,
             state: Reach::New,
@@ -155,18 +165,21 @@ impl Host {
             rtt_ms: None,
             boot_wall: None,
             uptime: None,
-            version: String::new(),
+            version: Arc::from(""),
             interval,
             window: Window::default(),
             items: BTreeMap::new(),
             work_lm: 0,
             received: 0,
             sources: Vec::new(),
-            replay: BootSeq::default(),
+            replay: None,
             queued: false,
         }
     }
 }
+
+/// Most host changes one `check` returns (one loop turn's share of an outage).
+pub const CHECK_BATCH: usize = 500;
 
 /// Datagram counters (STATE `-- udp ...`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -184,7 +197,7 @@ pub struct Refused(pub &'static str);
 /// What an accepted datagram was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accepted {
-    /// A heartbeat: the ACK is in `out`.
+    /// A heartbeat: the ACK, if one is due ([`ack_due`]), is in `out`.
     Htb,
     Plg,
 }
@@ -210,7 +223,7 @@ const NEW_HOST_EVENTS_PER_MIN: f64 = 10.0;
 struct Records {
     conf: TableConf,
     hosts: Vec<Host>,
-    by_name: HashMap<String, u32>,
+    by_name: HashMap<Arc<str>, u32>,
     by_ip: HashMap<IpAddr, u32>,
     /// (deadline in µs of monotonic time, host index); one entry per host.
     heap: BinaryHeap<Reverse<(u64, u32)>>,
@@ -227,6 +240,7 @@ struct Records {
     clock_acks: ClockAcks,
     /// What the refusal being made is about: (name, clock offset).
     detail: Option<(String, Option<f64>)>,
+    versions: Versions,
 }
 
 pub struct HostTable {
@@ -260,6 +274,7 @@ impl HostTable {
                 new_host_events: Bucket::new(10.0, NEW_HOST_EVENTS_PER_MIN / 60.0),
                 clock_acks: ClockAcks::default(),
                 detail: None,
+                versions: Versions::default(),
             },
         };
         t.set_work_hosts(work_hosts);
@@ -323,7 +338,7 @@ impl HostTable {
         &self.r.hosts
     }
     pub fn host_by_ip(&self, ip: IpAddr) -> Option<&str> {
-        self.r.by_ip.get(&ip).map(|&i| self.r.hosts[i as usize].name.as_str())
+        self.r.by_ip.get(&ip).map(|&i| &*self.r.hosts[i as usize].name)
     }
     pub fn stats(&self) -> &UdpStats {
         &self.r.stats
@@ -393,12 +408,15 @@ impl HostTable {
         self.r.heap.peek().map(|Reverse((us, _))| *us as f64 / 1e6)
     }
 
-    /// Judges the hosts whose deadline has passed.
+    /// Judges the hosts whose deadline has passed, at most [`CHECK_BATCH`]
+    /// changes per call: the rest stay due (`next_deadline` is already
+    /// past), so a mass outage is judged over several loop turns and PING
+    /// and heartbeats are served between them.
     pub fn check(&mut self, now: Now) -> Vec<HostChange> {
         let mut out = Vec::new();
         let due = micros(now.mono);
         while let Some(&Reverse((at, i))) = self.r.heap.peek() {
-            if at > due {
+            if at > due || out.len() >= CHECK_BATCH {
                 break;
             }
             self.r.heap.pop();
@@ -414,7 +432,7 @@ impl HostTable {
                 let old = h.state;
                 h.state = new;
                 out.push(HostChange {
-                    host: h.name.clone(),
+                    host: h.name.to_string(),
                     kind: ChangeKind::Heartbeat { old, new },
                     time: now.wall,
                     message: format!("no heartbeat for {:.1}s", now.mono - last),
@@ -458,12 +476,13 @@ impl Records {
             return i as usize;
         }
         let i = self.hosts.len();
-        let mut h = Host::new(name, in_work, self.conf.intervals.heartbeat);
-        if let Some(lm) = self.pending_lm.remove(name) {
+        let name: Arc<str> = Arc::from(name);
+        let mut h = Host::new(name.clone(), in_work, self.conf.intervals.heartbeat);
+        if let Some(lm) = self.pending_lm.remove(&*name) {
             h.work_lm = lm;
         }
         self.hosts.push(h);
-        self.by_name.insert(name.to_string(), i as u32);
+        self.by_name.insert(name, i as u32);
         i
     }
 
@@ -584,8 +603,8 @@ impl Records {
             let bid = m.get("bid").and_then(|v| v.as_i64());
             let seq = m.get("seq").and_then(|v| v.as_i64());
             let ts = m.get("ts").and_then(|v| v.as_f64());
-            if !self.hosts[i].replay.accept(bid, seq, ts) {
-                self.detail = Some((self.hosts[i].name.clone(), None));
+            if !self.hosts[i].replay.get_or_insert_with(Box::default).accept(bid, seq, ts) {
+                self.detail = Some((self.hosts[i].name.to_string(), None));
                 return Err(Refused("replay"));
             }
         }
@@ -615,8 +634,8 @@ impl Records {
         }
         if let Some(ver) = m.get("ver") {
             let ver = ver.text();
-            if ver != h.version {
-                h.version = ver.chars().take(64).collect();
+            if *ver != *h.version {
+                h.version = self.versions.intern(&ver);
             }
         }
         let uptime = f("uptime");
@@ -629,7 +648,7 @@ impl Records {
         }
         if seen_before && (booted || lower_uptime) {
             changes.push(HostChange {
-                host: h.name.clone(),
+                host: h.name.to_string(),
                 kind: ChangeKind::Reboot,
                 time: now.wall,
                 message: if booted {
@@ -653,7 +672,7 @@ impl Records {
             let old = h.state;
             h.state = new;
             changes.push(HostChange {
-                host: h.name.clone(),
+                host: h.name.to_string(),
                 kind: ChangeKind::Heartbeat { old, new },
                 time: now.wall,
                 message: if shutdown {
@@ -666,8 +685,24 @@ impl Records {
         changes.extend(path::heartbeat(h, now));
         let work_lm = h.work_lm;
         self.schedule(i);
-        self.build_ack(m, now, work_lm, ack);
+        if ack_due(m, work_lm) {
+            self.build_ack(m, now, work_lm, ack);
+        }
         Ok(())
+    }
+}
+
+/// Whether an accepted HTB is answered (docs/wire.md, "ACK on demand"):
+/// always, unless it says `ack=0`; then only when it names a `work`
+/// version other than the one we have for it (a pending work change).
+/// Senders that do not know the field (hbd's) get an ACK for every one.
+pub(crate) fn ack_due(m: &Message<'_>, work_lm: crate::work::version::Version) -> bool {
+    if m.get("ack").and_then(|v| v.as_bool()) != Some(false) {
+        return true;
+    }
+    match m.get("work") {
+        Some(v) => work_lm > 0 && v.as_i64() != Some(work_lm),
+        None => false,
     }
 }
 

@@ -145,6 +145,28 @@ fn late_then_down_by_deadline_then_up() {
 }
 
 #[test]
+fn a_mass_outage_is_judged_in_batches() {
+    let n = CHECK_BATCH * 2 + 7;
+    let entries: Vec<HostEntry> =
+        (0..n).map(|i| entry(&format!("h{i}.example"), "127.0.0.2")).collect();
+    let mut t = HostTable::new(TableConf { intervals: iv(1.0), key: None }, &entries);
+    for i in 0..n {
+        let _ = feed(&mut t, &htb(&format!("h{i}.example"), 1, &[]), at(0.0));
+    }
+    let mut sizes = Vec::new();
+    loop {
+        let ch = t.check(at(1.6));
+        if ch.is_empty() {
+            break;
+        }
+        // What is left is still due: the next turn takes it.
+        assert!(t.next_deadline().is_some_and(|d| d <= 1.6) || sizes.len() == 2);
+        sizes.push(ch.len());
+    }
+    assert_eq!(sizes, vec![CHECK_BATCH, CHECK_BATCH, 7]);
+}
+
+#[test]
 fn heartbeats_keep_host_up_without_heap_growth() {
     let mut t = table(None);
     for i in 0..100 {
@@ -267,7 +289,7 @@ fn persist_round_trip_no_new_events_and_grace() {
     let h = t2.host("z.example").unwrap();
     assert_eq!(h.state, Reach::Up);
     assert_eq!(h.last_seen, Some(50.0));
-    assert_eq!(t2.host("a.example").unwrap().version, "hbmon-0.1.0");
+    assert_eq!(&*t2.host("a.example").unwrap().version, "hbmon-0.1.0");
     // One interval of grace from the load, then the rule applies.
     assert!(t2.check(at(51.0)).is_empty());
     assert_eq!(t2.check(at(51.6)).len(), 2);
@@ -418,6 +440,63 @@ fn a_stale_clock_is_counted_and_answered_with_clock_off_13_5() {
     // An unsigned stale datagram gets nothing.
     let u = encode("HTB", &[("name", Value::Str("a.example".into())), ("ts", Value::Float(5.0))]);
     assert!(feed_from(&mut t, &u, "127.0.0.2:1", at(20.0)).1.is_empty());
+}
+
+/// Issue 18: who gets an ACK. Every HTB of a sender that does not use the
+/// `ack` field (hbd-style), every `ack=1` (and any value that is not a
+/// clear 0); an `ack=0` only when its `work` differs from ours.
+#[test]
+fn ack_on_demand_rule_18() {
+    let mut t = table(None);
+    t.set_work_lm("a.example", 7);
+    let cases: &[(&[(&str, Value)], bool)] = &[
+        (&[], true),
+        (&[("ack", Value::Bool(true))], true),
+        (&[("ack", Value::Str("yes".into()))], true),
+        (&[("ack", Value::Bool(false))], false),
+        (&[("ack", Value::Bool(false)), ("work", Value::Int(7))], false),
+        (&[("ack", Value::Bool(false)), ("work", Value::Int(6))], true),
+        (&[("ack", Value::Bool(false)), ("work", Value::Str("x".into()))], true),
+        (&[("ack", Value::Bool(true)), ("work", Value::Int(7))], true),
+    ];
+    for (i, (extra, answered)) in cases.iter().enumerate() {
+        let (r, _, ack) = feed(&mut t, &htb("a.example", i as i64 + 1, extra), at(i as f64));
+        assert_eq!(r, Ok(Accepted::Htb), "case {i}");
+        assert_eq!(!ack.is_empty(), *answered, "case {i}: {extra:?}");
+    }
+    // Not asked and no version known here: nothing to tell.
+    let mut t = table(None);
+    let d = htb("a.example", 1, &[("ack", Value::Bool(false)), ("work", Value::Int(3))]);
+    assert!(feed(&mut t, &d, at(0.0)).2.is_empty());
+    assert_eq!(t.host("a.example").unwrap().state, Reach::Up, "accepted all the same");
+}
+
+/// Issue 18: 100,000 records in well under 100 MiB. A record stays small
+/// (the replay guard is boxed, only made with a key), its name is one
+/// copy shared with the index, and versions are shared between records up
+/// to MAX_VERSIONS distinct ones (a sender inventing versions gets copies).
+#[test]
+fn host_records_are_compact_and_share_names_and_versions_18() {
+    assert!(std::mem::size_of::<Host>() <= 440, "Host is {} bytes", std::mem::size_of::<Host>());
+    let intervals = Intervals { hbd_senders: 1000, ..iv(1.0) };
+    let mut t = HostTable::new(TableConf { intervals, key: None }, &[]);
+    for i in 0..300 {
+        let ver = if i < 40 { "hbmon-0.1.0".to_string() } else { format!("v{i}") };
+        let d = htb(&format!("h{i}.x"), 1, &[("ver", Value::Str(ver))]);
+        assert_eq!(feed(&mut t, &d, at(0.0)).0, Ok(Accepted::Htb));
+    }
+    let hosts = t.hosts();
+    assert!(Arc::ptr_eq(&hosts[0].version, &hosts[39].version), "one shared copy");
+    assert_eq!(&*hosts[250].version, "v250");
+    assert_eq!(t.r.versions.0.len(), MAX_VERSIONS, "261 distinct versions, 256 shared");
+    // The index points at the record's own name.
+    let (k, &i) = t.r.by_name.get_key_value("h7.x").unwrap();
+    assert!(Arc::ptr_eq(k, &hosts[i as usize].name));
+    assert!(hosts.iter().all(|h| h.replay.is_none()), "no key: no replay state");
+    // A version longer than 64 characters is cut.
+    let d = htb("h0.x", 2, &[("ver", Value::Str("x".repeat(100)))]);
+    assert_eq!(feed(&mut t, &d, at(1.0)).0, Ok(Accepted::Htb));
+    assert_eq!(t.host("h0.x").unwrap().version.len(), 64);
 }
 
 /// Issue 15: a silent host answering the server's probe is up again with

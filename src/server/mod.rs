@@ -2,7 +2,9 @@
 //! work distribution, the fleet verbs' domain side and alerting. This file
 //! is the part (start, reload, ticks, calls, the REPORT/EVENTS/CLIENTS/ACK/
 //! SILENCE paths); the verbs' table and framing are `verbs/server.rs`'s,
-//! storage is in `fleet.rs`/`db.rs`, reachability in `hosts.rs`, heartbeats
+//! server.db and the notification engine belong to the store thread
+//! (`store.rs`, queries in `fleet.rs`/`db.rs`; verbs waiting on a commit are
+//! finished in `stored.rs`), reachability in `hosts.rs`, heartbeats
 //! in `beats.rs`/`udp.rs`, work files in `works.rs`, fan-out targets in
 //! `relay.rs`, the STATE/DUMP lines in `show.rs`.
 
@@ -17,11 +19,13 @@ mod isolate;
 mod reconcile;
 mod relay;
 mod show;
+pub mod store;
+mod stored;
 pub mod udp;
 mod works;
 
 use crate::clock::Now;
-use crate::command::{frame_err, frame_ok, Request};
+use crate::command::{frame_err, Request};
 use crate::effects::{Effects, ServerCall, ServerTick, Setup, Tick};
 use crate::event::Event;
 use crate::notify::{Notifier, NotifyDone};
@@ -55,12 +59,12 @@ pub struct Server {
     host: String,
     work: Work,
     works_dir: PathBuf,
-    db: rusqlite::Connection,
+    /// The store thread: server.db and the notifier live there.
+    store: store::Store,
     hosts: BTreeMap<String, FleetHost>,
     by_ip: HashMap<IpAddr, String>,
     by_tag: HashMap<String, String>,
     reports: BTreeMap<String, Report>,
-    notifier: Notifier,
     /// Heartbeats: the host table and the socket side.
     udp: hosts::HostTable,
     ingest: udp::Ingest,
@@ -77,9 +81,6 @@ pub struct Server {
     /// Addresses this host's own heartbeats may come from (its name is
     /// refused from anywhere else without a key).
     own_udp: Vec<IpAddr>,
-    /// `HBMON_FAULT=crash_after_store`: abort between storing events and
-    /// answering ok (the crash test's hook).
-    fault_after_store: bool,
     /// What was found wrong with server.db at start (shown in STATE).
     store_notice: Option<String>,
     /// Outbox ids handed to a helper thread and not yet done: the one gate
@@ -115,6 +116,10 @@ struct Stats {
 }
 
 impl Server {
+    /// Opens server.db and reads what the server keeps in memory (here, on
+    /// the loop thread, once: before the loop turns at start, or when a
+    /// reload makes this host the server), then hands the database to the
+    /// store thread.
     pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
         let opened = db::open(&st.conf.server_db())?;
         let db = opened.conn;
@@ -131,6 +136,8 @@ impl Server {
             Ok(_) => {}
             Err(e) => log::error!("loading the host table: {e}"),
         }
+        let last_notice = beats::last_store_notice(&db, st.hostname);
+        let store = store::Store::spawn(db, notifier, st.wake.clone())?;
         let mut ingest = udp::Ingest::new();
         let mut journal_stats = None;
         if st.conf.journal_enabled {
@@ -152,12 +159,11 @@ impl Server {
             host: st.hostname.to_string(),
             work: st.work.clone(),
             works_dir: st.conf.works_dir(),
-            db,
+            store,
             hosts: BTreeMap::new(),
             by_ip: HashMap::new(),
             by_tag: HashMap::new(),
             reports,
-            notifier,
             udp,
             ingest,
             check_at: None,
@@ -167,7 +173,6 @@ impl Server {
             notify_at: None,
             stats: Stats::default(),
             own_udp: beats::own_udp_sources(st),
-            fault_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
             store_notice: None,
             dispatched: Default::default(),
             chains: Chains::default(),
@@ -179,7 +184,7 @@ impl Server {
         s.index_hosts();
         s.set_work_lms();
         s.allow_udp_sources();
-        s.store_notice_event(opened.notice, now, fx);
+        s.store_notice_event(opened.notice, last_notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
         let g = s.chains.persist.arm();
@@ -217,10 +222,12 @@ impl Server {
         // The notifier keeps what it knows (alerts, host states, storms)
         // and moves what is owed to the new work's users and channels.
         let sp = work.server_part.clone().unwrap_or_default();
-        let r = self.notifier.reload(&self.db, &sp, &work.levels, &work.intervals, dashboard(work));
-        if let Err(e) = r {
-            log::error!("reload: notifications: {e}");
-        }
+        self.store.send(store::Req::Reload {
+            work: Box::new(sp),
+            levels: work.levels.clone(),
+            intervals: work.intervals.clone(),
+            dash: dashboard(work),
+        });
         self.notify_soon(now, fx, 0.0);
         self.reconcile_work(&left, now, fx);
     }
@@ -235,22 +242,18 @@ impl Server {
         fx.timer(at, Tick::Server(ServerTick::Notify));
     }
 
-    fn notify_tick(&mut self, now: Now, fx: &mut Effects) {
+    /// The notifier's clock runs on the store thread; its jobs come back
+    /// in `on_store`.
+    fn notify_tick(&mut self, now: Now, _fx: &mut Effects) {
         self.notify_at = None;
-        match self.notifier.tick(&self.db, now.wall) {
-            Ok(jobs) => {
-                let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
-                fx.jobs.extend(new.map(|j| crate::effects::Job::Notify(Box::new(j))))
-            }
-            Err(e) => log::error!("notifications: {e}"),
-        }
-        if let Some(t) = self.notifier.next_deadline() {
-            self.notify_soon(now, fx, t - now.wall);
-        }
+        self.store.send(store::Req::Tick { now: now.wall });
     }
 
+    /// Saves the host table and waits for the store thread to finish
+    /// everything queued (the process is stopping or leaving the role).
     pub fn shutdown(&mut self, _now: Now, _fx: &mut Effects) {
         self.persist_hosts();
+        self.store.close();
     }
 
     /// Besides its work address, a host's heartbeats may come from the
@@ -307,7 +310,7 @@ impl Server {
         peer: IpAddr,
         local: bool,
         now: Now,
-        fx: &mut Effects,
+        _fx: &mut Effects,
     ) -> Reply {
         let (host, body) = match fleet::parse_report(&req.rest) {
             Ok(x) => x,
@@ -322,18 +325,11 @@ impl Server {
                 &format!("report for {host} from {peer}: not that host"),
             ));
         }
-        let r = Report { time: now.wall, ip: peer.to_string(), body };
-        if let Err(e) = fleet::store_report(&self.db, &host, &r) {
-            log::error!("{e}");
-            return Reply::Now(frame_err("REPORT", "cannot store the report"));
-        }
-        self.reconcile_report(&host, &r.body, now, fx);
-        self.reports.insert(host.clone(), r);
-        self.stats.reports += 1;
-        let lm = self.work_lm(&host);
-        let body =
-            json!({"resp": format!("ok report from {host} [{peer}] for {host}"), "work": lm});
-        Reply::Now(frame_ok("REPORT", &body.to_string()))
+        let report = Report { time: now.wall, ip: peer.to_string(), body };
+        // Answered (`on_store`) once stored.
+        let ticket = crate::effects::new_ticket();
+        self.store.send(store::Req::Report { host, report, ticket });
+        Reply::Wait(ticket)
     }
 
     pub(crate) fn events(
@@ -355,36 +351,17 @@ impl Server {
             let why = format!("events for {} from {peer}: not that host", batch.host);
             return Reply::Now(frame_err("EVENTS", &why));
         }
-        let n = batch.events.len();
-        let new = match fleet::store_events(&mut self.db, &batch.events, now.wall) {
-            Ok(new) => new,
-            Err(e) => {
-                log::error!("{e}");
-                return Reply::Now(frame_err("EVENTS", "cannot store the events"));
-            }
-        };
-        if self.fault_after_store {
-            log::error!("HBMON_FAULT=crash_after_store: aborting after storing {n} events");
-            std::process::abort();
-        }
-        self.stats.events_received += n as u64;
-        self.stats.events_stored += new as u64;
-        self.stats.events_duplicate += (n - new) as u64;
-        for e in &batch.events {
-            self.on_event(e, now, fx);
-        }
-        let body = json!({"resp": format!("ok events {n} stored {new}")});
-        Reply::Now(frame_ok("EVENTS", &body.to_string()))
+        // Answered `ok` (`on_store`) only once the events are committed.
+        let ticket = crate::effects::new_ticket();
+        self.store_events(batch.events, Some(ticket), now, fx);
+        Reply::Wait(ticket)
     }
 
     /// A new event reached the server (from a client or its own heartbeat
-    /// path): alerting hooks in here.
+    /// path), on its way to the store thread, which hands it to the
+    /// notifier: the loop's part.
     fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
         self.note_level(e);
-        let host_state = self.host_state(&e.host);
-        if let Err(err) = self.notifier.on_event(&self.db, e, host_state, now.wall) {
-            log::error!("notifications: {err}");
-        }
         // A burst of events shares one Notify tick (its cost grows with the
         // number of alerts), 20 ms later at most.
         self.notify_soon(now, fx, NOTIFY_COALESCE);
@@ -397,7 +374,7 @@ impl Server {
         );
     }
 
-    pub(crate) fn clients(&self, req: &Request, now: Now) -> Reply {
+    pub(crate) fn clients(&mut self, req: &Request, now: Now) -> Reply {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed =
@@ -415,29 +392,18 @@ impl Server {
         }
         // Senders not in the work (hbd-style clients) are hosts with items too.
         for h in self.udp.hosts().iter().filter(|h| !h.in_work) {
-            if host.as_ref().is_some_and(|x| x != &h.name) || cdmp.contains_key(&h.name) {
+            if host.as_ref().is_some_and(|x| **x != *h.name) || cdmp.contains_key(&*h.name) {
                 continue;
             }
             let addr = h.addr.map(|a| a.ip().to_string()).unwrap_or_default();
             let hb = self.heartbeat_json(&h.name, now);
             let entry = json!({"tag": h.name, "address": addr, "heartbeat": hb, "report": null, "in_work": false});
-            cdmp.insert(h.name.clone(), entry);
+            cdmp.insert(h.name.to_string(), entry);
         }
-        let events = match fleet::query_events(&self.db, host.as_deref(), item.as_deref(), &filter)
-        {
-            Ok(e) => e,
-            Err(e) => {
-                log::error!("{e}");
-                return Reply::Now(frame_err("CLIENTS", "cannot read events"));
-            }
-        };
-        // The open alerts ride along so the dashboard shows acknowledged,
-        // silenced, flapping and suppressed badges from one answer.
-        let notify = self.notifier.open_alerts(host.as_deref(), now.wall);
-        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
-        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
-            "events": events, "notify": notify});
-        Reply::Now(frame_ok("CLIENTS", &body.to_string()))
+        // The store thread adds the events and the open alerts.
+        let ticket = crate::effects::new_ticket();
+        self.store.send(store::Req::Clients { ticket, host, item, filter, cdmp, now: now.wall });
+        Reply::Wait(ticket)
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
@@ -458,7 +424,7 @@ impl Server {
 
     /// The name of a sender heard from but not in the work.
     fn stranger(&self, name: &str) -> Option<&str> {
-        self.udp.host(name).filter(|h| !h.in_work).map(|h| h.name.as_str())
+        self.udp.host(name).filter(|h| !h.in_work).map(|h| &*h.name)
     }
 
     /// Does any host have an item of this name (in its report, its PLG
@@ -485,17 +451,14 @@ impl Server {
             return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
         };
         let host = self.resolve_host(name).unwrap_or_else(|| name.clone());
-        match self.notifier.ack(&self.db, &host, item) {
-            Ok(true) => Reply::Now(frame_ok("ACK", &format!("acknowledged {host} {item}"))),
-            Ok(false) => {
-                Reply::Now(frame_err("ACK", &format!("no active alert for {host} {item}")))
-            }
-            Err(e) => Reply::Now(frame_err("ACK", &format!("cannot store: {e}"))),
-        }
+        // Answered once the acknowledgement is on disk.
+        let ticket = crate::effects::new_ticket();
+        self.store.send(store::Req::Ack { ticket, host, item: item.clone() });
+        Reply::Wait(ticket)
     }
 
     /// `SILENCE <host> [item] <ival>`: a maintenance window.
-    pub(crate) fn silence(&mut self, req: &Request, now: Now, fx: &mut Effects) -> Reply {
+    pub(crate) fn silence(&mut self, req: &Request, now: Now, _fx: &mut Effects) -> Reply {
         let usage = "usage: SILENCE <host> [item] <ival>";
         let (name, item, ival) = match req.args.as_slice() {
             [h, i] => (h, None, i),
@@ -510,15 +473,13 @@ impl Server {
             Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
         };
         let until = now.wall + secs;
-        if let Err(e) = self.notifier.silence(&self.db, &host, item, until) {
-            return Reply::Now(frame_err("SILENCE", &format!("cannot store: {e}")));
-        }
-        self.notify_soon(now, fx, secs);
-        let what = item.map(|i| format!("{host} {i}")).unwrap_or(host);
-        Reply::Now(frame_ok(
-            "SILENCE",
-            &format!("silenced {what} until {}", crate::clock::fmt_time(until)),
-        ))
+        let what = item.map(|i| format!("{host} {i}")).unwrap_or(host.clone());
+        let ok = format!("silenced {what} until {}", crate::clock::fmt_time(until));
+        // Answered once the silence is on disk.
+        let ticket = crate::effects::new_ticket();
+        let item = item.map(str::to_string);
+        self.store.send(store::Req::Silence { ticket, host, item, until, secs, ok });
+        Reply::Wait(ticket)
     }
 
     fn host_state(&self, host: &str) -> &'static str {
@@ -534,11 +495,7 @@ impl Server {
             ServerTick::Cleanup(g) if self.chains.cleanup.is_current(g) => {
                 let keep = self.work.intervals.keep_events;
                 if keep > 0.0 {
-                    match fleet::cleanup_events(&self.db, now.wall - keep) {
-                        Ok(n) if n > 0 => log::info!("cleaned {n} events older than {keep}s"),
-                        Ok(_) => {}
-                        Err(e) => log::error!("{e}"),
-                    }
+                    self.store.send(store::Req::Cleanup { before: now.wall - keep });
                 }
                 let g = self.chains.cleanup.arm();
                 fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup(g)));
@@ -571,12 +528,11 @@ impl Server {
         }
     }
 
-    pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
-        self.dispatched.remove(&n.id);
-        if let Err(e) = self.notifier.on_done(&self.db, n, now.wall) {
-            log::error!("notifications: {e}");
-        }
-        self.notify_soon(now, fx, 0.0);
+    /// A delivery's outcome goes to the store thread; the id leaves the
+    /// dispatch gate only when it is recorded (`on_store`), so a tick
+    /// answered before that cannot hand the row out twice.
+    pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, _fx: &mut Effects) {
+        self.store.send(store::Req::NotifyDone { done: n, now: now.wall });
     }
 }
 

@@ -184,13 +184,6 @@ impl Server {
                 }
             })
             .collect();
-        match fleet::store_events(&mut self.db, &events, now.wall) {
-            Ok(_) => {
-                for e in &events {
-                    self.on_event(e, now, fx);
-                }
-            }
-            Err(e) => log::error!("{e}"),
-        }
+        self.store_events(events, None, now, fx);
     }
 }

@@ -2,7 +2,7 @@
 //! its object in DUMP (the host-level text is `verbs/host.rs`'s). Reads the
 //! part's fields only; no verb, no I/O beyond what the parts it asks do.
 
-use super::{beats, detector, fleet, hosts, Server};
+use super::{beats, detector, hosts, Server};
 use crate::clock::Now;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -29,11 +29,14 @@ impl Server {
             .map(|l| format!("{} {}", l.name, levels.get(&l.name).copied().unwrap_or(0)))
             .collect();
         let _ = writeln!(out, "-- items by level {} stale {stale}", lv.join(" "));
-        let _ = writeln!(out, "-- events stored {}", fleet::count_events(&self.db));
+        let stored = self.store.shared.events_stored.load(std::sync::atomic::Ordering::Relaxed);
+        let _ = writeln!(out, "-- events stored {stored}");
         if let Some(n) = &self.store_notice {
             let _ = writeln!(out, "-- store {n}");
         }
-        self.notifier.state_lines(out, now.wall);
+        let _ = writeln!(out, "{}", self.store.state_line());
+        // The notifier's lines as of the store thread's last snapshot.
+        out.push_str(&self.store.shared.view().state);
         self.udp.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
             let _ = writeln!(out, "{}", crate::journal::stats_line(js));
@@ -88,7 +91,7 @@ impl Server {
                 }
             }
         }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.notifier.dump(), "udp": udp, "store_notice": self.store_notice})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.store.shared.view().dump, "udp": udp, "store_notice": self.store_notice})
     }
 }
 

@@ -262,3 +262,92 @@ fn stored_frame_inflates_everywhere() {
     }
     assert_eq!(adler32(b"Wikipedia"), 0x11E6_0398);
 }
+
+#[test]
+fn the_documented_limits_hold_at_their_edges() {
+    // 64 KiB datagrams, 256 KiB payloads (DESIGN.md section 4), as numbers
+    // here so a changed constant shows.
+    let mut dec = Decoder::new();
+    let reason = |dec: &mut Decoder, d: &[u8]| dec.decode(d).err().map(|e| e.reason());
+    assert_eq!(reason(&mut dec, &vec![b'!'; 65_536]), Some("no_header"), "not too big");
+    assert_eq!(reason(&mut dec, &vec![b'!'; 65_537]), Some("too_big"));
+    let mut text = b"a=".to_vec();
+    text.resize(262_144, b'x');
+    assert_eq!(dec.decode(&dgram("HTB", &text)).unwrap().len(), 1);
+    text.push(b'x');
+    assert_eq!(reason(&mut dec, &dgram("HTB", &text)), Some("too_large"));
+}
+
+#[test]
+fn a_stream_cut_after_all_its_output_is_truncated_not_too_large() {
+    // Everything inflated (exactly the limit) but the checksum is missing.
+    let mut text = b"a=".to_vec();
+    text.resize(MAX_INFLATED, b'x');
+    let d = dgram("HTB", &text);
+    let mut dec = Decoder::new();
+    assert_eq!(dec.decode(&d[..d.len() - 4]).err(), Some(WireError::Inflate));
+    assert_eq!(dec.decode(&d).unwrap().len(), 1);
+}
+
+#[test]
+fn header_needs_the_bang_the_colon_and_a_body() {
+    let mut dec = Decoder::new();
+    let body = zlib(b"a=1");
+    for head in [&b"xHTB:"[..], b"!HTB;", b"!HTB"] {
+        let mut d = head.to_vec();
+        d.extend(&body);
+        assert_eq!(dec.decode(&d).err(), Some(WireError::NoHeader), "{head:?}");
+    }
+    assert_eq!(dec.decode(b"!HTB:").err(), Some(WireError::Inflate), "a header and no body");
+    assert_eq!(dec.decode(b"!HTB").err(), Some(WireError::NoHeader));
+    assert_eq!(dec.decode(&dgram("HtB", b"a=1")).err(), Some(WireError::BadId));
+}
+
+#[test]
+fn an_empty_payload_has_no_pairs() {
+    let mut dec = Decoder::new();
+    let m = dec.decode(&dgram("HTB", b"")).unwrap();
+    assert_eq!((m.len(), m.is_empty()), (0, true));
+    assert!(m.get("a").is_none());
+    let m = dec.decode(&dgram("HTB", b";;a=1;")).unwrap();
+    assert!(!m.is_empty() && m.len() == 1, "empty segments are skipped");
+    assert_eq!(m.to_owned_pairs(), vec![("a".to_string(), Value::Int(1))]);
+}
+
+#[test]
+fn values_read_as_booleans_numbers_and_text() {
+    let mut dec = Decoder::new();
+    let m = dec
+        .decode(&dgram("HTB", b"t=true;T=True;f=false;F=False;z=0;y=yes;n=inf;e=-2.5e3;j=@[1,2]"))
+        .unwrap();
+    let b: Vec<Option<bool>> =
+        ["t", "T", "f", "F", "z", "y", "j"].iter().map(|k| m.get(k).unwrap().as_bool()).collect();
+    assert_eq!(b, [Some(true), Some(true), Some(false), Some(false), Some(false), None, None]);
+    assert_eq!(m.get("n").unwrap().as_f64(), None, "inf is not a reading");
+    assert_eq!(m.get("n").unwrap().to_value(), Value::Str("inf".into()));
+    assert_eq!(m.get("e").unwrap().to_value(), Value::Float(-2500.0));
+    assert_eq!(m.get("e").unwrap().as_i64(), None);
+    assert_eq!(m.get("z").unwrap().as_i64(), Some(0));
+    assert_eq!(m.get("j").unwrap().as_i64(), None);
+    assert_eq!(m.get("j").unwrap().as_f64(), None);
+    assert_eq!(m.get("j").unwrap().text(), "[1,2]", "JSON other than a string is its text");
+    assert_eq!(m.get("y").unwrap().to_json(), serde_json::json!("yes"));
+}
+
+#[test]
+fn errors_say_what_and_where() {
+    let mut dec = Decoder::new();
+    let msg = |dec: &mut Decoder, text: &[u8]| dec.decode(&dgram("HTB", text)).unwrap_err();
+    assert_eq!(msg(&mut dec, b"a=1;;=2").to_string(), "empty key at payload byte 5");
+    assert_eq!(msg(&mut dec, b"a=1;b").to_string(), "key without value at payload byte 4");
+    assert_eq!(msg(&mut dec, b"a=@{").to_string(), "bad @JSON value at payload byte 3");
+    assert_eq!(
+        msg(&mut dec, b"a=@[1]x").to_string(),
+        "expected ';' after @JSON value at payload byte 6"
+    );
+    assert_eq!(WireError::TooBig.to_string(), "datagram over 65536 bytes");
+    assert_eq!(WireError::TooLarge.to_string(), "payload inflates past 262144 bytes");
+    for e in [WireError::NoHeader, WireError::BadId, WireError::Inflate, WireError::NotUtf8] {
+        assert!(!e.to_string().is_empty() && e.to_string() != e.reason(), "{e:?}");
+    }
+}

@@ -142,3 +142,114 @@ fn upgrade_bin_is_an_absolute_path_and_errors_name_file_and_line() {
     let e = parse(Path::new("/w"), "upgrade_bin /a /b\n").unwrap_err().to_string();
     assert!(e.contains("/w:1"), "{e}");
 }
+
+fn err(text: &str) -> String {
+    parse(Path::new("/w"), text).unwrap_err().to_string()
+}
+
+#[test]
+fn word_counts_ports_and_unknown_keys() {
+    assert_eq!(err("host a b 127.0.0.2 x\n"), "/w:1: host: expected 'host FQDN TAG [ADDRESS]'");
+    assert_eq!(err("server a b\n"), "/w:1: server: expected 'server HOST'");
+    assert_eq!(err("fit_level a b c\n"), "/w:1: fit_level: expected 'fit_level NAME [LONG]'");
+    assert!(err("fit_level count\n").contains("'count' is reserved"));
+    let a = p("fit_level fine\nfit_level sick Sick\n");
+    assert_eq!(a.levels[1], (2, "sick".to_string(), Some("Sick".to_string())));
+    assert!(err("port 0\n").contains("'0' is not a port"));
+    assert!(err("http_port 65536\n").contains("'65536' is not a port"));
+    assert_eq!(p("hb_port 65535\n").ports["hb_port"], (1, 65535));
+    assert_eq!(err("bogus 1\n"), "/w:1: unknown key 'bogus'");
+    assert_eq!(err("title\n"), "/w:1: title: expected 'title TEXT'");
+    let a = p("detector phi 1000\n");
+    assert_eq!(a.phi_threshold, Some(1000.0));
+    assert!(err("detector phi 1000.5\n").contains("'1000.5' is not a threshold"));
+}
+
+#[test]
+fn groups_user_groups_urls_and_the_file() {
+    let a = p("group g a,,b\nugroup ops alice,bob\ndeadman http://127.0.0.1:9/x\ndashboard https://h.example.org/\n");
+    assert_eq!(a.file, Path::new("/w"));
+    assert_eq!((a.groups.len(), a.groups[0].members.clone()), (1, vec!["a".into(), "b".into()]));
+    assert_eq!((a.ugroups.len(), a.ugroups[0].name.as_str()), (1, "ops"));
+    assert_eq!(a.deadman, Some((3, "http://127.0.0.1:9/x".to_string())));
+    assert_eq!(a.dashboard, Some((4, "https://h.example.org/".to_string())));
+}
+
+#[test]
+fn nagios_and_probe_lines_need_their_words() {
+    assert_eq!(
+        err("nagios all chk\n"),
+        "/w:1: nagios: expected 'nagios HOSTS NAME COMMAND ARGS...'"
+    );
+    assert_eq!(err("probe db\n"), "/w:1: probe: expected 'probe HOSTS NAME [ARGS...]'");
+    assert_eq!(p("probe db raid\n").probes[0].argv, Vec::<String>::new());
+    assert!(err("probe db a/b\n").contains("name 'a/b' may not contain"));
+}
+
+#[test]
+fn fit_items_by_family_and_fit_errors() {
+    let a = p("fit nagios:x ok ==0\nfit probe:raid sick >0\nfit web,db: sick >1\n");
+    assert!(a.fits[0].scope.is_empty() && a.fits[0].item == "nagios:x");
+    assert!(a.fits[1].scope.is_empty() && a.fits[1].item == "probe:raid");
+    assert_eq!(a.fits[0].written(), "nagios:x");
+    let a = p("fit web,db:cpu_load sick >1\n");
+    assert_eq!(a.fits[0].written(), "web,db:cpu_load");
+    assert!(err("fit cpu_load\n").starts_with("/w:1: fit: expected 'fit [HOSTS:]ITEM"));
+    assert_eq!(
+        err("fit cpu_load count 3\n"),
+        "/w:1: fit cpu_load: needs at least one 'LEVEL OPVALUE' or 'nagios'"
+    );
+    assert_eq!(err("fit cpu_load sick\n"), "/w:1: fit cpu_load: level 'sick' has no condition");
+    assert_eq!(err("fit cpu_load sick >1 count\n"), "/w:1: fit cpu_load: 'count' needs a number");
+    assert!(err("fit cpu_load sick >1 hyst\n").contains("'hyst' needs a percentage"));
+    let a = p("fit cpu_load sick >1 hyst 5 count 2 nagios crit <= 0\n");
+    let f = &a.fits[0];
+    assert_eq!((f.hyst, f.count, f.nagios, f.rules.len()), (5.0, 2, true, 2));
+    assert_eq!(f.rules[1], Rule { level: "crit".into(), op: Op::Le, value: 0.0 });
+}
+
+#[test]
+fn parse_partial_says_whether_a_defining_line_failed() {
+    let part = parse_partial(Path::new("/w"), "host a\nfit_level ok\n").unwrap();
+    assert!(part.definition_failed && part.errors.len() == 1);
+    assert_eq!(part.ast.levels.len(), 1, "the good lines are kept");
+    let part = parse_partial(Path::new("/w"), "fit cpu_load\nhost a.x a\n").unwrap();
+    assert!(!part.definition_failed && part.errors.len() == 1);
+    let part = parse_partial(Path::new("/w"), "bogus 1\nchannel c fax x\n").unwrap();
+    assert!(part.definition_failed && part.errors.len() == 2);
+}
+
+#[test]
+fn channel_shapes_names_and_options() {
+    let c = |t: &str| p(t).channels.remove(0);
+    assert_eq!(c("channel s syslog\n").target, "");
+    assert_eq!(
+        err("channel x\n"),
+        "/w:1: channel: expected 'channel NAME TYPE TARGET [key=value ...]'"
+    );
+    assert_eq!(
+        err("channel x webhook\n"),
+        "/w:1: channel: expected 'channel NAME TYPE TARGET [key=value ...]'"
+    );
+    assert!(err("channel a=b webhook http://h/\n").contains("that name is reserved"));
+    assert!(err("channel password webhook http://h/\n").contains("that name is reserved"));
+    let o = c("channel h webhook http://h/ method=POST body=form retries=3\n").options;
+    assert_eq!(
+        (o["method"].as_str(), o["body"].as_str(), o["retries"].as_str()),
+        ("POST", "form", "3")
+    );
+    assert_eq!(c("channel h webhook http://h/ method=GET body=json\n").options["method"], "GET");
+    assert!(
+        err("channel h webhook http://h/ body=xml\n").contains("body 'xml' is not json or form")
+    );
+    assert!(err("channel h webhook http://h/ timeout=soon\n").contains("channel timeout"));
+    assert!(err("channel h webhook http://h/ retries=0\n").contains("retries '0'"));
+    assert!(err("channel h webhook http://h/ retries=101\n").contains("from 1 to 100"));
+    assert_eq!(c("channel h webhook http://h/ retries=100\n").options["retries"], "100");
+    assert!(err("channel h webhook h/x\n").contains("not an http:// or https:// URL"));
+    assert!(err("channel am alertmanager h/x\n").contains("not an http:// or https:// URL"));
+    assert_eq!(c("channel m mail ops@example.org\n").target, "ops@example.org");
+    assert!(err("channel m mail ops\n").contains("'ops' is not a mail address"));
+    // A target with '=' is still the target for every type but syslog.
+    assert_eq!(c("channel k command /bin/page?a=1 min_level=crit\n").target, "/bin/page?a=1");
+}

@@ -17,7 +17,7 @@ pub(super) fn answered(h: &mut Host, now: Now) -> Option<HostChange> {
         return None;
     }
     Some(HostChange {
-        host: h.name.clone(),
+        host: h.name.to_string(),
         kind: ChangeKind::HeartbeatPath(true),
         time: now.wall,
         message: format!(
@@ -37,7 +37,7 @@ pub(super) fn heartbeat(h: &mut Host, now: Now) -> Option<HostChange> {
     }
     h.path_warned = None;
     Some(HostChange {
-        host: h.name.clone(),
+        host: h.name.to_string(),
         kind: ChangeKind::HeartbeatPath(false),
         time: now.wall,
         message: format!("{PATH_CLEAR} heartbeats since the last probe it answered"),

@@ -26,41 +26,90 @@ pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hosts (
     items TEXT NOT NULL
 );";
 
+/// One host as saved: what a restart needs to remember it.
+#[derive(Debug, Clone)]
+pub struct SavedHost {
+    name: String,
+    in_work: bool,
+    addr: Option<String>,
+    state: &'static str,
+    last_seen_wall: Option<f64>,
+    seq: Option<i64>,
+    seq_gaps: i64,
+    rtt_ms: Option<f64>,
+    boot_wall: Option<f64>,
+    uptime: Option<f64>,
+    version: String,
+    interval: f64,
+    items: BTreeMap<String, ItemVal>,
+}
+
+/// Replaces the saved table with `rows`, in one transaction (a savepoint
+/// inside the store thread's drain).
+pub fn save_rows(conn: &Connection, rows: &[SavedHost]) -> Result<()> {
+    let tx =
+        crate::server::db::Savepoint::new(conn).map_err(|e| Error::db("begin hosts save", e))?;
+    tx.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
+    tx.execute("DELETE FROM hosts", []).map_err(|e| Error::db("clear hosts", e))?;
+    {
+        let mut st = tx
+            .prepare_cached(
+                "INSERT INTO hosts (name, in_work, addr, state, last_seen_wall, seq, seq_gaps,
+                 rtt_ms, boot_wall, uptime, version, interval, items)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )
+            .map_err(|e| Error::db("prepare hosts insert", e))?;
+        for h in rows {
+            let items = serde_json::to_string(&h.items).unwrap_or_else(|_| "{}".into());
+            st.execute(params![
+                h.name,
+                h.in_work,
+                h.addr,
+                h.state,
+                h.last_seen_wall,
+                h.seq,
+                h.seq_gaps,
+                h.rtt_ms,
+                h.boot_wall,
+                h.uptime,
+                h.version,
+                h.interval,
+                items,
+            ])
+            .map_err(|e| Error::db(format!("save host {}", h.name), e))?;
+        }
+    }
+    tx.commit().map_err(|e| Error::db("commit hosts save", e))
+}
+
 impl HostTable {
+    /// The rows `save_rows` writes: taken on the loop (a copy of the
+    /// table's saved fields), written on the store thread.
+    pub fn rows(&self) -> Vec<SavedHost> {
+        self.r
+            .hosts
+            .iter()
+            .map(|h| SavedHost {
+                name: h.name.to_string(),
+                in_work: h.in_work,
+                addr: h.addr.map(|a| a.to_string()),
+                state: h.state.name(),
+                last_seen_wall: h.last_seen_wall,
+                seq: h.seq.map(|s| s as i64),
+                seq_gaps: h.seq_gaps as i64,
+                rtt_ms: h.rtt_ms,
+                boot_wall: h.boot_wall,
+                uptime: h.uptime,
+                version: h.version.to_string(),
+                interval: h.interval,
+                items: h.items.clone(),
+            })
+            .collect()
+    }
+
     /// Replaces the saved table with the current one, in one transaction.
     pub fn save(&self, conn: &Connection) -> Result<()> {
-        let tx = conn.unchecked_transaction().map_err(|e| Error::db("begin hosts save", e))?;
-        tx.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
-        tx.execute("DELETE FROM hosts", []).map_err(|e| Error::db("clear hosts", e))?;
-        {
-            let mut st = tx
-                .prepare(
-                    "INSERT INTO hosts (name, in_work, addr, state, last_seen_wall, seq, seq_gaps,
-                     rtt_ms, boot_wall, uptime, version, interval, items)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                )
-                .map_err(|e| Error::db("prepare hosts insert", e))?;
-            for h in &self.r.hosts {
-                let items = serde_json::to_string(&h.items).unwrap_or_else(|_| "{}".into());
-                st.execute(params![
-                    h.name,
-                    h.in_work,
-                    h.addr.map(|a| a.to_string()),
-                    h.state.name(),
-                    h.last_seen_wall,
-                    h.seq.map(|s| s as i64),
-                    h.seq_gaps as i64,
-                    h.rtt_ms,
-                    h.boot_wall,
-                    h.uptime,
-                    h.version,
-                    h.interval,
-                    items,
-                ])
-                .map_err(|e| Error::db(format!("save host {}", h.name), e))?;
-            }
-        }
-        tx.commit().map_err(|e| Error::db("commit hosts save", e))
+        save_rows(conn, &self.rows())
     }
 
     /// Restores saved hosts into this table (call right after `new`). Hosts
@@ -98,7 +147,7 @@ impl HostTable {
                 row.map_err(|e| Error::db("read saved host", e))?;
             // Only work hosts and up to `hbd_senders` other names come
             // back: a table bloated by a flood is not restored.
-            if !self.r.by_name.contains_key(&name) {
+            if !self.r.by_name.contains_key(name.as_str()) {
                 if self.r.senders >= self.r.conf.intervals.hbd_senders as usize {
                     skipped += 1;
                     continue;
@@ -116,7 +165,7 @@ impl HostTable {
             h.rtt_ms = rtt;
             h.boot_wall = boot;
             h.uptime = up;
-            h.version = ver;
+            h.version = self.r.versions.intern(&ver);
             h.interval = if ival > 0.0 { ival } else { h.interval };
             h.items = serde_json::from_str::<BTreeMap<String, ItemVal>>(&items).unwrap_or_default();
             if let Some(a) = h.addr {

@@ -129,7 +129,7 @@ impl HostTable {
                     "rtt_ms": h.rtt_ms,
                     "boot": h.boot_wall,
                     "uptime": h.uptime,
-                    "version": h.version,
+                    "version": &*h.version,
                     "interval": h.interval,
                     "phi": self.phi(h, now),
                     "gap_mean": h.window.mean(),

@@ -1,0 +1,521 @@
+//! The server's store thread: once the server has started, the one owner of
+//! `server.db` and of the notification engine (`Notifier`), whose in-memory
+//! state and tables change together. The event loop never calls SQLite for
+//! the server: it sends a [`Req`] down a channel (never blocking) and gets
+//! [`Answer`]s back as `Done::Store` through the waker.
+//!
+//! Each turn takes every queued request (a drain), runs them in order in
+//! one transaction (each request in its own savepoint, so one failure does
+//! not undo the others) and commits once: a 10,000-host outage is a handful
+//! of commits. Answers leave only after that commit, which keeps durability
+//! exact: EVENTS is `ok` once its events are on disk, REPORT once stored,
+//! ACK and SILENCE once recorded, and the outbox rows an event causes are
+//! committed with the event itself (no alert lost on a crash). A slow disk
+//! slows these answers, never the loop (PING, heartbeats and their ACKs).
+//!
+//! What the loop reads without asking (STATE, DUMP) is published in
+//! [`Shared`]: counters, and a snapshot of the notifier's STATE lines and
+//! DUMP value, rebuilt after a drain that changed it (at most every 100 ms
+//! under load, and before answering a request that waited on it).
+//!
+//! Fault hooks, for tests, read at start in debug builds only:
+//! - `HBMON_STORE_STALL=<file>`: when `<file>` appears (holding a number of
+//!   seconds), the thread removes it and sleeps that long before its next
+//!   drain, as a hung disk would; requests queue meanwhile.
+//! - `HBMON_FAULT=crash_after_store` (all builds, as before): abort after
+//!   committing a drain with an EVENTS request, before answering it.
+
+use super::fleet::{self, EventsFilter, Report};
+use super::hosts::SavedHost;
+use crate::command::{frame_err, frame_ok};
+pub use crate::effects::StoreAnswer as Answer;
+use crate::effects::{Done, Ticket, Wake};
+use crate::event::Event;
+use crate::notify::{Notifier, NotifyDone};
+use crate::work::model::{Intervals, Level, ServerWork};
+use rusqlite::Connection;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Most requests in one drain (one transaction): bounds how long the first
+/// of them waits for its commit.
+const DRAIN_MAX: usize = 4096;
+/// The notifier snapshot is rebuilt at most this often under load, and
+/// at least ten times its own cost apart (10,000 alerts take milliseconds
+/// to show), so it takes under a tenth of the thread.
+const SNAPSHOT_EVERY: Duration = Duration::from_millis(100);
+
+/// What the loop asks of the store.
+pub enum Req {
+    /// Store events (a retry of a stored one by host+id is ignored) and hand
+    /// each to the notifier with its host's state (`states[i]`). With a
+    /// ticket, an EVENTS session waits for the answer.
+    Events {
+        events: Vec<Event>,
+        states: Vec<&'static str>,
+        now: f64,
+        ticket: Option<Ticket>,
+    },
+    Report {
+        host: String,
+        report: Report,
+        ticket: Ticket,
+    },
+    /// CLIENTS: the loop's part of the answer (`cdmp`, the hosts), to which
+    /// the store adds the events and the open alerts.
+    Clients {
+        ticket: Ticket,
+        host: Option<String>,
+        item: Option<String>,
+        filter: EventsFilter,
+        cdmp: serde_json::Map<String, Value>,
+        now: f64,
+    },
+    Ack {
+        ticket: Ticket,
+        host: String,
+        item: String,
+    },
+    /// SILENCE; `ok` is the answer's text once stored, `secs` its length.
+    Silence {
+        ticket: Ticket,
+        host: String,
+        item: Option<String>,
+        until: f64,
+        secs: f64,
+        ok: String,
+    },
+    /// The notifier's clock: hands out due deliveries.
+    Tick {
+        now: f64,
+    },
+    NotifyDone {
+        done: NotifyDone,
+        now: f64,
+    },
+    Reload {
+        work: Box<ServerWork>,
+        levels: Vec<Level>,
+        intervals: Intervals,
+        dash: Option<String>,
+    },
+    SaveHosts(Vec<SavedHost>),
+    Cleanup {
+        before: f64,
+    },
+}
+
+/// The answer when its drain's commit failed: nothing it did is stored.
+fn failed(a: Answer) -> Answer {
+    match a {
+        Answer::Events { ticket, n, .. } => Answer::Events { ticket, n, new: None },
+        Answer::Report { ticket, host, time, ip, body, .. } => {
+            Answer::Report { ticket, host, time, ip, body, stored: false }
+        }
+        Answer::Text { ticket, verb, notify_in, .. } if verb != "CLIENTS" => {
+            Answer::Text { ticket, verb, text: frame_err(verb, "cannot store"), notify_in }
+        }
+        a => a,
+    }
+}
+
+/// What the loop reads from the store without a request.
+#[derive(Default)]
+pub struct Shared {
+    pub events_stored: AtomicU64,
+    pub drains: AtomicU64,
+    pub commits: AtomicU64,
+    pub requests: AtomicU64,
+    pub stalls: AtomicU64,
+    /// The stall hook is holding the thread (shown in STATE, for its test).
+    pub stalling: std::sync::atomic::AtomicBool,
+    view: Mutex<Arc<View>>,
+}
+
+/// The notifier as STATE and DUMP show it, as of the last snapshot.
+#[derive(Default)]
+pub struct View {
+    pub state: String,
+    pub dump: Value,
+}
+
+impl Shared {
+    pub fn view(&self) -> Arc<View> {
+        self.view.lock().map(|v| v.clone()).unwrap_or_default()
+    }
+
+    /// The STATE line of the store's counters.
+    pub fn state_line(&self, queued: u64) -> String {
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "-- store thread server.db requests {} queued {} drains {} commits {} stalls {}{}",
+            ld(&self.requests),
+            queued.saturating_sub(ld(&self.requests)),
+            ld(&self.drains),
+            ld(&self.commits),
+            ld(&self.stalls),
+            if self.stalling.load(Ordering::Relaxed) { " stalling" } else { "" }
+        )
+    }
+}
+
+/// The loop's handle on the store thread.
+pub struct Store {
+    tx: Option<Sender<Req>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    pub shared: Arc<Shared>,
+    /// Requests sent (the thread counts those it took).
+    sent: u64,
+}
+
+impl Store {
+    /// Takes over the opened database and the notifier built on it.
+    pub fn spawn(conn: Connection, notifier: Notifier, wake: Wake) -> crate::error::Result<Store> {
+        Store::spawn_with(conn, notifier, wake, stall_hook())
+    }
+
+    /// `spawn`, with the stall hook's file given (the unit tests').
+    fn spawn_with(
+        conn: Connection,
+        mut notifier: Notifier,
+        wake: Wake,
+        stall: Option<std::path::PathBuf>,
+    ) -> crate::error::Result<Store> {
+        let shared = Arc::new(Shared::default());
+        shared.events_stored.store(fleet::count_events(&conn), Ordering::Relaxed);
+        notifier.set_lazy_refresh(true);
+        let (tx, rx) = channel();
+        let mut w = Worker {
+            conn,
+            notifier,
+            wake,
+            shared: shared.clone(),
+            stall,
+            crash_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
+            dirty: true,
+            last_view: None,
+            snapshot_every: SNAPSHOT_EVERY,
+            new_events: 0,
+            cleaned: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("hbmon-store".into())
+            .spawn(move || w.run(rx))
+            .map_err(|e| crate::error::Error::io("spawn the store thread", e))?;
+        Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0 })
+    }
+
+    /// Queues a request; never blocks (the channel is unbounded: its
+    /// senders are bounded by the sessions and the host table).
+    pub fn send(&mut self, r: Req) {
+        if let Some(tx) = &self.tx {
+            if tx.send(r).is_err() {
+                log::error!("the store thread is gone: a request is lost");
+            } else {
+                self.sent += 1;
+            }
+        }
+    }
+
+    pub fn state_line(&self) -> String {
+        self.shared.state_line(self.sent)
+    }
+
+    /// Lets the thread finish what is queued and waits for it (at stop).
+    pub fn close(&mut self) {
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(debug_assertions)]
+fn stall_hook() -> Option<std::path::PathBuf> {
+    std::env::var_os("HBMON_STORE_STALL").map(std::path::PathBuf::from)
+}
+
+#[cfg(not(debug_assertions))]
+fn stall_hook() -> Option<std::path::PathBuf> {
+    None
+}
+
+struct Worker {
+    conn: Connection,
+    notifier: Notifier,
+    wake: Wake,
+    shared: Arc<Shared>,
+    stall: Option<std::path::PathBuf>,
+    crash_after_store: bool,
+    /// The notifier changed since the last snapshot.
+    dirty: bool,
+    last_view: Option<Instant>,
+    snapshot_every: Duration,
+    /// Events stored and cleaned in this drain, counted once it commits.
+    new_events: u64,
+    cleaned: u64,
+}
+
+impl Worker {
+    fn run(&mut self, rx: Receiver<Req>) {
+        loop {
+            let first = match self.next(&rx) {
+                Some(r) => r,
+                None => break,
+            };
+            self.stall_if_asked();
+            let mut batch = vec![first];
+            while batch.len() < DRAIN_MAX {
+                match rx.try_recv() {
+                    Ok(r) => batch.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.drain(batch);
+        }
+        // The loop is gone (stop): what was queued is done; the last view
+        // does not matter any more.
+    }
+
+    /// The next request; None when the loop dropped its sender. Meanwhile
+    /// a pending snapshot is built, and the stall hook watched.
+    fn next(&mut self, rx: &Receiver<Req>) -> Option<Req> {
+        loop {
+            let wait = if self.dirty {
+                let since = self.last_view.map(|t| t.elapsed()).unwrap_or(self.snapshot_every);
+                self.snapshot_every.saturating_sub(since)
+            } else if self.stall.is_some() {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(3600)
+            };
+            match rx.recv_timeout(wait) {
+                Ok(r) => return Some(r),
+                Err(RecvTimeoutError::Disconnected) => return None,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.dirty {
+                        self.snapshot();
+                    }
+                    self.stall_if_asked();
+                }
+            }
+        }
+    }
+
+    fn stall_if_asked(&mut self) {
+        let Some(p) = &self.stall else { return };
+        let Ok(text) = std::fs::read_to_string(p) else { return };
+        self.shared.stalling.store(true, Ordering::Relaxed);
+        let _ = std::fs::remove_file(p);
+        let secs: f64 = text.trim().parse().unwrap_or(3.0);
+        log::warn!("HBMON_STORE_STALL: the store thread stalls for {secs}s");
+        self.shared.stalls.fetch_add(1, Ordering::Relaxed);
+        std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 600.0)));
+        self.shared.stalling.store(false, Ordering::Relaxed);
+        log::warn!("HBMON_STORE_STALL: the store thread goes on");
+    }
+
+    fn drain(&mut self, batch: Vec<Req>) {
+        let n = batch.len() as u64;
+        let began = self.conn.execute_batch("BEGIN").is_ok();
+        let mut answers = Vec::new();
+        let mut waited = false;
+        let mut crash = false;
+        for r in batch {
+            crash |= self.crash_after_store && matches!(r, Req::Events { ticket: Some(_), .. });
+            if let Some(a) = self.handle(r) {
+                waited |= !matches!(a, Answer::Jobs { .. } | Answer::Recorded { .. });
+                answers.push(a);
+            }
+        }
+        let committed = !began || self.commit();
+        let (new, cleaned) =
+            (std::mem::take(&mut self.new_events), std::mem::take(&mut self.cleaned));
+        if committed {
+            self.shared.events_stored.fetch_add(new, Ordering::Relaxed);
+            let _ =
+                self.shared.events_stored.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(cleaned))
+                });
+        } else {
+            answers = answers.into_iter().map(failed).collect();
+        }
+        if let Err(e) = self.notifier.flush(&self.conn) {
+            log::error!("notifications: {e}");
+        }
+        self.shared.requests.fetch_add(n, Ordering::Relaxed);
+        self.shared.drains.fetch_add(1, Ordering::Relaxed);
+        if crash && committed {
+            log::error!("HBMON_FAULT=crash_after_store: aborting after storing events");
+            std::process::abort();
+        }
+        // The next-deadline of the notifier's answers is read after the
+        // flush (it depends on the outbox).
+        let next = self.notifier.next_deadline();
+        for a in &mut answers {
+            if let Answer::Jobs { next: n, .. } | Answer::Recorded { next: n, .. } = a {
+                *n = next;
+            }
+        }
+        if self.dirty
+            && (waited || self.last_view.is_none_or(|t| t.elapsed() >= self.snapshot_every))
+        {
+            self.snapshot();
+        }
+        if !answers.is_empty() {
+            self.wake.send(Done::Store(answers));
+        }
+    }
+
+    fn commit(&mut self) -> bool {
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.shared.commits.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(e) => {
+                log::error!("server.db: commit failed, the drain's changes are lost: {e}");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                false
+            }
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let began = Instant::now();
+        let mut state = String::new();
+        self.notifier.state_lines(&mut state, crate::clock::Now::wall_now());
+        let v = Arc::new(View { state, dump: self.notifier.dump() });
+        if let Ok(mut g) = self.shared.view.lock() {
+            *g = v;
+        }
+        self.dirty = false;
+        self.last_view = Some(Instant::now());
+        self.snapshot_every = SNAPSHOT_EVERY.max(began.elapsed() * 10);
+    }
+
+    fn handle(&mut self, r: Req) -> Option<Answer> {
+        let c = &self.conn;
+        let note = |what: &str, r: rusqlite::Result<()>| {
+            if let Err(e) = r {
+                log::error!("notifications: {what}: {e}");
+            }
+        };
+        match r {
+            Req::Events { events, states, now, ticket } => {
+                let new = match fleet::store_events(c, &events, now) {
+                    Ok(new) => Some(new),
+                    Err(e) => {
+                        log::error!("{e}");
+                        None
+                    }
+                };
+                if new.is_some() {
+                    self.new_events += new.unwrap_or(0) as u64;
+                    for (e, s) in events.iter().zip(states) {
+                        note("event", self.notifier.on_event(c, e, s, now));
+                    }
+                    self.dirty = true;
+                }
+                ticket.map(|ticket| Answer::Events { ticket, n: events.len(), new })
+            }
+            Req::Report { host, report, ticket } => {
+                let stored = match fleet::store_report(c, &host, &report) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::error!("{e}");
+                        false
+                    }
+                };
+                let Report { time, ip, body } = report;
+                Some(Answer::Report { ticket, host, time, ip, body, stored })
+            }
+            Req::Clients { ticket, host, item, filter, cdmp, now } => {
+                let text = match fleet::query_events(c, host.as_deref(), item.as_deref(), &filter) {
+                    Ok(events) => {
+                        // The open alerts ride along so the dashboard shows
+                        // acknowledged, silenced, flapping and suppressed
+                        // badges from one answer.
+                        let notify = self.notifier.open_alerts(host.as_deref(), now);
+                        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
+                        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
+                            "events": events, "notify": notify});
+                        frame_ok("CLIENTS", &body.to_string())
+                    }
+                    Err(e) => {
+                        log::error!("{e}");
+                        frame_err("CLIENTS", "cannot read events")
+                    }
+                };
+                Some(Answer::Text { ticket, verb: "CLIENTS", text, notify_in: None })
+            }
+            Req::Ack { ticket, host, item } => {
+                let text = match self.notifier.ack(c, &host, &item) {
+                    Ok(true) => frame_ok("ACK", &format!("acknowledged {host} {item}")),
+                    Ok(false) => frame_err("ACK", &format!("no active alert for {host} {item}")),
+                    Err(e) => frame_err("ACK", &format!("cannot store: {e}")),
+                };
+                self.dirty = true;
+                Some(Answer::Text { ticket, verb: "ACK", text, notify_in: None })
+            }
+            Req::Silence { ticket, host, item, until, secs, ok } => {
+                let (text, notify_in) =
+                    match self.notifier.silence(c, &host, item.as_deref(), until) {
+                        Ok(()) => (frame_ok("SILENCE", &ok), Some(secs)),
+                        Err(e) => (frame_err("SILENCE", &format!("cannot store: {e}")), None),
+                    };
+                self.dirty = true;
+                Some(Answer::Text { ticket, verb: "SILENCE", text, notify_in })
+            }
+            Req::Tick { now } => {
+                self.dirty = true;
+                let jobs = self.notifier.tick(c, now).unwrap_or_else(|e| {
+                    log::error!("notifications: {e}");
+                    Vec::new()
+                });
+                Some(Answer::Jobs { jobs, next: None })
+            }
+            Req::NotifyDone { done, now } => {
+                let id = done.id;
+                note("delivery outcome", self.notifier.on_done(c, done, now));
+                self.dirty = true;
+                Some(Answer::Recorded { id, next: None })
+            }
+            Req::Reload { work, levels, intervals, dash } => {
+                note("reload", self.notifier.reload(c, &work, &levels, &intervals, dash));
+                self.dirty = true;
+                None
+            }
+            Req::SaveHosts(rows) => {
+                if let Err(e) = super::hosts::save_rows(c, &rows) {
+                    log::error!("saving the host table: {e}");
+                }
+                None
+            }
+            Req::Cleanup { before } => {
+                match fleet::cleanup_events(c, before) {
+                    Ok(n) if n > 0 => {
+                        self.cleaned += n as u64;
+                        log::info!("cleaned {n} events older than the keep time");
+                    }
+                    Ok(_) => {}
+                    Err(e) => log::error!("{e}"),
+                }
+                None
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
