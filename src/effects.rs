@@ -63,6 +63,9 @@ pub enum Done {
     Notify(crate::notify::NotifyDone),
     Upgrade(crate::upgrade::task::UpgradeDone),
     Names(crate::names::Resolved),
+    /// The client's history thread (`store/thread.rs`): writes done, an
+    /// EVENTS batch, an answer for a waiting session.
+    History(crate::store::StoreDone),
     /// The server's store thread finished a drain (`server/store.rs`).
     Store(Vec<StoreAnswer>),
 }
@@ -178,7 +181,8 @@ pub struct Setup<'a> {
     pub own_addrs: &'a [IpAddr],
     /// The work's names as resolved so far (`names.rs`).
     pub names: &'a crate::names::Names,
-    /// How long-lived helper threads (the server's store thread) reach the loop.
+    /// How helper threads that outlive one job (the server's store thread,
+    /// the client's history thread) reach the loop.
     pub wake: &'a Wake,
 }
 
@@ -194,6 +198,11 @@ pub enum ClientTick {
     EventsRetry(u64),
     /// A fallback delivery's retry time has come.
     Fallback(u64),
+    /// A mount probe started at `started` (monotonic) is due: not a chain.
+    ProbeDeadline {
+        item: String,
+        started: f64,
+    },
 }
 
 /// The client's outgoing calls, so each answer finds its handler.

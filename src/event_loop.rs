@@ -332,9 +332,10 @@ impl EventLoop {
             self.pool.submit(job);
         }
         for (ticket, text) in std::mem::take(&mut fx.answers) {
-            // A session that timed out or closed meanwhile gets nothing.
+            // A session that timed out or closed meanwhile gets nothing
+            // (its `timeout` answer may still be going out).
             let Some(t) = self.waiting.remove(&ticket) else { continue };
-            if let Some(s) = self.sessions.get_mut(&t) {
+            if let Some(s) = self.sessions.get_mut(&t).filter(|s| s.phase == Phase::Waiting) {
                 let next = s.answer(text);
                 self.settle(t, next);
             }
@@ -471,6 +472,12 @@ impl EventLoop {
                 self.forget_source(s.peer.ip());
             }
             self.pending.remove(&t);
+            return;
+        }
+        if s.phase == Phase::Waiting {
+            // Still registered for reading; re-arming now would report a
+            // peer's half-close (`nc -N`) again at once, spinning the loop
+            // until the answer (HIST on a stalled disk, a RELAY).
             return;
         }
         let interest = if s.wants_write() {
@@ -667,6 +674,11 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
             }
         }
         Done::Names(r) => names::on_resolved(r, st, now, fx),
+        Done::History(d) => {
+            if let Some(c) = st.client.as_mut() {
+                c.on_store_done(d, now, fx);
+            }
+        }
         Done::Store(a) => {
             if let Some(s) = st.server.as_mut() {
                 s.on_store(a, now, fx);

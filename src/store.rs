@@ -1,7 +1,9 @@
 //! The client's local history, `$vardir/history.db` (DESIGN.md §6): SQLite
 //! opened once, migrated by `PRAGMA user_version`, sample rounds written one
 //! transaction each. HIST reads live in `store/hist.rs`, ZAP downsampling in
-//! `store/zap.rs`, the event outbox in `store/outbox.rs`.
+//! `store/zap.rs`, the event outbox in `store/outbox.rs`. On a running
+//! client one thread owns the connection (`store/thread.rs`): the event
+//! loop sends it requests and never calls SQLite itself.
 //!
 //! This module owns the file's schema; nothing else writes SQL against it.
 //! It never blocks on the network and never panics on a bad file: every
@@ -13,9 +15,12 @@
 
 mod hist;
 mod outbox;
+pub mod spool;
+pub mod thread;
 mod zap;
 
 pub use hist::{parse_hist_args, parse_hist_ival, HistArgs, HistSpan};
+pub use thread::{Query, StoreDone, StoreReq, StoreStatus, StoreThread};
 
 use crate::error::{Error, Result};
 use crate::event::Event;
@@ -144,31 +149,54 @@ impl History {
         values: &[(&str, f64)],
         events: &[Event],
     ) -> Result<()> {
-        if self.zap_cuts.first().is_some_and(|cut| (t as i64) < *cut) {
-            self.zap_cuts.clear(); // the clock went back: rows below a cut
+        self.write_batch(&[(t, values.to_vec())], events, &[])
+    }
+
+    /// One drain of the store thread: several rounds `(t, values)`, the
+    /// events they raised and the ids the server acknowledged, in one
+    /// transaction (a burst of rounds is one commit, not one each).
+    pub fn write_batch(
+        &mut self,
+        rounds: &[(f64, Vec<(&str, f64)>)],
+        events: &[Event],
+        acked: &[String],
+    ) -> Result<()> {
+        for (t, _) in rounds {
+            if self.zap_cuts.first().is_some_and(|cut| (*t as i64) < *cut) {
+                self.zap_cuts.clear(); // the clock went back: rows below a cut
+            }
         }
-        let r = self.write_round(t as i64, values, events);
+        let r = self.write_rounds(rounds, events, acked);
         if r.is_err() {
             self.ids.clear();
         }
         r
     }
 
-    fn write_round(&mut self, t: i64, values: &[(&str, f64)], events: &[Event]) -> Result<()> {
+    fn write_rounds(
+        &mut self,
+        rounds: &[(f64, Vec<(&str, f64)>)],
+        events: &[Event],
+        acked: &[String],
+    ) -> Result<()> {
         let tx = self.conn.transaction().map_err(|e| Error::db("begin round", e))?;
         {
             let mut ins = tx
                 .prepare_cached("INSERT OR REPLACE INTO samples(item, t, v) VALUES (?1, ?2, ?3)")
                 .map_err(|e| Error::db("prepare sample insert", e))?;
-            for (name, v) in values {
-                if !v.is_finite() {
-                    continue; // SQLite stores NaN as NULL, which the schema refuses.
+            for (t, values) in rounds {
+                let t = *t as i64;
+                for (name, v) in values {
+                    if !v.is_finite() {
+                        continue; // SQLite stores NaN as NULL, which the schema refuses.
+                    }
+                    let id = item_id(&tx, &mut self.ids, name)?;
+                    ins.execute(params![id, t, v])
+                        .map_err(|e| Error::db(format!("insert sample {name}"), e))?;
                 }
-                let id = item_id(&tx, &mut self.ids, name)?;
-                ins.execute(params![id, t, v])
-                    .map_err(|e| Error::db(format!("insert sample {name}"), e))?;
             }
             outbox::enqueue_in(&tx, events)?;
+            outbox::delete_in(&tx, acked)?;
         }
         tx.commit().map_err(|e| Error::db("commit round", e))
     }

@@ -1,28 +1,31 @@
-//! The client role: items probed every `ival_make_state`, judged by their
-//! fitness functions, kept in the local history; heartbeats, reports and
-//! events to the server; the domain side of the client verbs HIST, ZAP,
-//! SEND (their table rows and framing are `verbs/client.rs`'s).
+//! The client role: items probed every `ival_make_state` (`rounds.rs`),
+//! judged by their fitness functions, kept in the local history;
+//! heartbeats, reports and events to the server; the domain side of the
+//! client verbs HIST, ZAP, SEND (their table rows and framing are
+//! `verbs/client.rs`'s). The history belongs to the store thread
+//! (`store/thread.rs`): this role only sends it requests and takes its
+//! answers (`spool.rs`), so a slow disk never holds up the loop.
 
 mod beats;
 pub mod fallback;
 pub mod fitness;
 pub mod heartbeat;
 pub mod items;
+mod rounds;
 pub mod spool;
 pub mod sync;
 mod ticks;
 
 use crate::clock::Now;
-use crate::command::{frame_err, frame_ok, Request};
-use crate::effects::{CallOwner, ClientCall, Effects, Job, Setup};
-use crate::probes::{Inline, ProbeKind};
-use crate::probes::{ProbeDone, ProbeJob};
-use crate::store::History;
+use crate::command::{frame_err, Request};
+use crate::effects::{CallOwner, ClientCall, Done, Effects, Setup};
+use crate::probes::Inline;
+use crate::store::{History, Query, StoreDone, StoreStatus, StoreThread};
 use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
-use std::collections::HashSet;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use sync::{Backoff, WorkAnswer};
@@ -47,10 +50,21 @@ pub struct Client {
     have_served_work: bool,
     items: Items,
     inline: Inline,
-    history: History,
+    /// The owner of history.db; the loop only sends it requests.
+    store: StoreThread,
+    /// Its health after its last write (outbox length, held events...).
+    status: StoreStatus,
+    /// An EVENTS batch is asked of the store; asked again after it.
+    batch_asked: bool,
+    batch_again: bool,
+    /// What REPORTs send: the items as of the last write the store did.
+    reported: serde_json::Value,
+    /// The items as of each write sent and not done yet, oldest first.
+    unstored: VecDeque<serde_json::Value>,
     probes_dir: PathBuf,
-    /// Blocking probes in flight (never two runs of one item).
-    running: HashSet<String>,
+    /// Blocking probes in flight, with their start (never two runs of one
+    /// item: a hung mount holds one thread, not one per round).
+    running: HashMap<String, f64>,
     /// Event ids: `<boot ms>-<seq>`, unique across restarts.
     boot_id: u64,
     event_seq: u64,
@@ -69,8 +83,6 @@ pub struct Client {
     clock_off: bool,
     /// Conf `fallback`: this host's own channel for a dead server.
     fallback: Option<fallback::Fallback>,
-    /// Events and counts the history could not take (a full vardir).
-    spool: spool::Spool,
     /// Files of the vardir found corrupt at start (raised as `store`).
     store_notices: Vec<String>,
     vardir: PathBuf,
@@ -81,6 +93,13 @@ pub struct Client {
 impl Client {
     pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
         let (history, notice) = History::open_checked(&st.conf.history_db())?;
+        let wake = st.wake.clone();
+        let deliver = Box::new(move |d: StoreDone| {
+            wake.send(Done::History(d));
+        });
+        let stall = crate::store::thread::stall_hook();
+        let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
+        let items = Items::new(st.work);
         let mut c = Client {
             host: st.hostname.to_string(),
             work: st.work.clone(),
@@ -91,11 +110,16 @@ impl Client {
             work_backoff: Backoff::default(),
             work_call: false,
             have_served_work: false,
-            items: Items::new(st.work),
+            reported: items.report_json(),
+            items,
             inline: Inline::from_env(),
-            history,
+            store,
+            status,
+            batch_asked: false,
+            batch_again: false,
+            unstored: VecDeque::new(),
             probes_dir: st.conf.probes_dir(),
-            running: HashSet::new(),
+            running: HashMap::new(),
             boot_id: (now.wall * 1000.0) as u64,
             event_seq: 0,
             events_call: false,
@@ -114,7 +138,6 @@ impl Client {
             server_dead: false,
             clock_off: false,
             fallback: None,
-            spool: spool::Spool::default(),
             store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
             vardir: st.conf.vardir.clone(),
             names: st.names.clone(),
@@ -179,9 +202,8 @@ impl Client {
         for t in &self.hb_targets {
             fx.datagrams.push((*t, d.clone()));
         }
-        if let Err(e) = self.history.checkpoint() {
-            log::warn!("history checkpoint: {e}");
-        }
+        // Writes what is queued, checkpoints the WAL, joins the thread.
+        self.store.close();
     }
 
     fn call_work(&mut self, now: Now, fx: &mut Effects) {
@@ -204,48 +226,6 @@ impl Client {
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
     }
 
-    /// One round: inline items now, blocking ones on helper threads.
-    fn round(&mut self, now: Now, fx: &mut Effects) {
-        let mut readings = Vec::new();
-        let items: Vec<(String, crate::work::model::ProbeSpec, f64)> =
-            self.work.items.iter().map(|i| (i.name.clone(), i.probe.clone(), i.timeout)).collect();
-        for (name, spec, timeout) in items {
-            match crate::probes::classify(&name) {
-                Ok(ProbeKind::Inline) => {
-                    readings.push(reading(self.inline.sample(&name, now.mono)))
-                }
-                Ok(ProbeKind::Blocking) if tcp_target(&name).is_some() => {
-                    // An address needs no lookup: connect from the loop.
-                    if let Some(addr) =
-                        tcp_target(&name).filter(|_| self.running.insert(name.clone()))
-                    {
-                        let call = ClientCall::Tcp { item: name, started: now.mono };
-                        fx.call(CallOwner::Client(call), addr, String::new(), timeout.max(0.1));
-                    }
-                }
-                Ok(ProbeKind::Blocking) => {
-                    if self.running.insert(name.clone()) {
-                        let job = ProbeJob {
-                            item: name,
-                            spec,
-                            probes_dir: self.probes_dir.clone(),
-                            timeout,
-                        };
-                        fx.jobs.push(Job::Probe(job));
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => readings.push(Reading {
-                    item: name,
-                    value: None,
-                    message: String::new(),
-                    error: Some(e),
-                }),
-            }
-        }
-        self.take_readings(readings, now, fx);
-    }
-
     /// Judges readings, stores them and their events in one transaction,
     /// and sends the events.
     fn take_readings(&mut self, readings: Vec<Reading>, now: Now, fx: &mut Effects) {
@@ -261,12 +241,12 @@ impl Client {
             format!("{boot}-{seq}")
         };
         let events = self.items.apply(&host, readings, now.wall, &mut next);
-        let vals: Vec<(&str, f64)> = values.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        self.store_round(now, &vals, &events, fx);
         for e in &events {
             log::info!("{} {} -> {}", e.item, e.old_level.as_deref().unwrap_or("-"), e.new_level);
         }
-        if !events.is_empty() {
+        let raised = !events.is_empty();
+        self.store_round(now, values, events);
+        if raised {
             self.send_events(now, fx);
         }
     }
@@ -303,7 +283,7 @@ impl Client {
             "time": now.wall,
             "version": crate::VERSION,
             "work": self.work_lm,
-            "items": self.items.report_json(),
+            "items": self.reported,
         });
         self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
     }
@@ -347,12 +327,19 @@ impl Client {
             args.next();
         }
         let items: Vec<String> = args.cloned().collect();
-        match self.history.hist(&ival, pnts, &items, now.wall) {
-            Ok(v) => Reply::Now(frame_ok("HIST", &v.to_string())),
-            // Usage errors already say `bad args: ...`; the rest are the store's.
-            Err(e @ crate::error::Error::Usage(_)) => Reply::Now(frame_err("HIST", &e.to_string())),
-            Err(e) => Reply::Now(frame_err("HIST", &format!("cannot read the history: {e}"))),
+        // A bad interval is refused here, not after the store's queue.
+        if let Err(e) = crate::store::parse_hist_ival(&ival, pnts) {
+            return Reply::Now(frame_err("HIST", &e.to_string()));
         }
+        self.ask_store(Query::Hist { ival, pnts, items, now: now.wall })
+    }
+
+    /// The session waits for the store thread's answer (HIST, ZAP), which
+    /// comes back through `on_store_done` after the writes queued before it.
+    fn ask_store(&self, q: Query) -> Reply {
+        let ticket = crate::effects::new_ticket();
+        self.store.send(crate::store::StoreReq::Query { ticket, q });
+        Reply::Wait(ticket)
     }
 
     fn items_has(&self, name: &str) -> bool {
@@ -360,12 +347,8 @@ impl Client {
     }
 
     pub(crate) fn zap(&mut self, now: Now) -> Reply {
-        match self.history.zap_all(now.wall, self.work.intervals.keep_history) {
-            Ok((before, after)) => {
-                Reply::Now(frame_ok("ZAP", &format!("ZAP rows before {before} after {after}")))
-            }
-            Err(e) => Reply::Now(frame_err("ZAP", &e.to_string())),
-        }
+        let keep = self.work.intervals.keep_history;
+        self.ask_store(Query::Zap { now: now.wall, keep })
     }
 
     pub fn state_lines(&self, out: &mut String, now: Now) {
@@ -391,13 +374,15 @@ impl Client {
         serde_json::json!({
             "work_lm": self.work_lm,
             "items": self.items.dump(),
-            "outbox": self.history.outbox_len().unwrap_or(0),
-            "held_events": self.spool.held().len(),
-            "samples_dropped": self.spool.samples_dropped,
-            "events_dropped": self.spool.events_dropped,
-            "store_failing": self.spool.failing.as_ref().map(|f| &f.1),
+            "outbox": self.status.outbox,
+            "held_events": self.status.held,
+            "samples_dropped": self.status.samples_dropped,
+            "events_dropped": self.status.events_dropped,
+            "store_failing": self.status.failing.as_ref().map(|f| &f.1),
+            "store_queue": self.store.queued(),
             "store_notices": self.store_notices,
-            "running": self.running.iter().collect::<Vec<_>>(),
+            "running": self.running.keys().collect::<Vec<_>>(),
+            "heartbeats": {"sent": self.hb.sent, "acked": self.hb.acks},
             "next_report": self.next_report_wall,
         })
     }
@@ -511,23 +496,4 @@ impl Client {
             self.call_work(now, fx);
         }
     }
-
-    pub fn on_probe_done(&mut self, p: ProbeDone, now: Now, fx: &mut Effects) {
-        self.running.remove(&p.item);
-        let readings = p.samples.into_iter().map(reading).collect();
-        self.take_readings(readings, now, fx);
-    }
-}
-
-/// `tcp:ADDRESS:PORT` with an IP address: probed by a connect from the
-/// loop. A name needs a (blocking) lookup, so it goes to a helper thread.
-fn tcp_target(item: &str) -> Option<SocketAddr> {
-    let arg = item.strip_prefix("tcp:")?;
-    let (host, port) = crate::probes::net::split_host_port(arg).ok()?;
-    let ip = host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().ok()?;
-    Some(SocketAddr::new(ip, port))
-}
-
-fn reading(s: crate::probes::Sample) -> Reading {
-    Reading { item: s.item, value: s.value, message: s.message, error: s.error }
 }

@@ -35,6 +35,7 @@ impl Chains {
             ClientTick::Zap(g) => self.zap.is_current(g),
             ClientTick::EventsRetry(g) => self.events_retry.is_current(g),
             ClientTick::Fallback(g) => self.fallback.is_current(g),
+            ClientTick::ProbeDeadline { .. } => true,
         }
     }
 }
@@ -111,15 +112,16 @@ impl Client {
                 self.schedule_report(now, fx, self.work.intervals.send_report);
             }
             ClientTick::Zap(_) => {
-                match self.history.zap(now.wall, self.work.intervals.keep_history) {
-                    Ok((b, a)) => log::info!("zap: {b} rows -> {a}"),
-                    Err(e) => log::error!("zap: {e}"),
-                }
+                let keep = self.work.intervals.keep_history;
+                self.store.send(crate::store::StoreReq::Zap { now: now.wall, keep });
                 let g = self.chains.zap.arm();
                 fx.timer(now.mono + ZAP_EVERY, Tick::Client(ClientTick::Zap(g)));
             }
             ClientTick::EventsRetry(_) => self.send_events(now, fx),
             ClientTick::Fallback(_) => self.pump_fallback(now, fx),
+            ClientTick::ProbeDeadline { item, started } => {
+                self.probe_deadline(item, started, now, fx)
+            }
             ClientTick::Heartbeat(_) => {
                 self.heartbeat(now, fx);
                 self.arm_heartbeat(now.mono + self.work.intervals.heartbeat.max(0.05), fx);

@@ -1,7 +1,8 @@
-//! The inline probes: cheap reads of /proc, /sys and statvfs done on the
-//! loop thread. Owns the state kept between rounds (CPU jiffies, interface
-//! byte counters) and the /proc and /sys roots. Never spawns, never touches
-//! the network, never blocks on anything but a local file read.
+//! The inline probes: cheap reads of /proc and /sys done on the loop
+//! thread, and statvfs ([`mount_sample`]), which a hung mount can block
+//! forever, so the client runs it on a helper thread. Owns the state kept
+//! between rounds (CPU jiffies, interface byte counters) and the /proc and
+//! /sys roots. Never spawns, never touches the network.
 
 use super::procfs::{self, CpuTimes};
 use super::Sample;
@@ -214,12 +215,48 @@ enum DiskWhat {
     InodePct,
 }
 
+/// `disk_used:`, `disk_avail:`, `inode_used:` on a helper thread (may
+/// block as long as the mount does).
+pub fn mount_sample(item: &str) -> Sample {
+    let r = match item.split_once(':') {
+        Some(("disk_used", p)) => disk(p, DiskWhat::UsedPct),
+        Some(("disk_avail", p)) => disk(p, DiskWhat::AvailGib),
+        Some(("inode_used", p)) => disk(p, DiskWhat::InodePct),
+        _ => Err(format!("'{item}' does not read a mount point")),
+    };
+    match r {
+        Ok((v, msg)) => Sample::ok(item, v, msg),
+        Err(e) => Sample::failed(item, e),
+    }
+}
+
+/// The env var of the hung-mount fault hook (debug builds only): a path
+/// prefix whose statvfs never returns, as on a dead NFS server.
+pub const HANG_ENV: &str = "HBMON_FAULT_HANG_MOUNT";
+
+/// Debug builds: blocks forever if `path` is under the hook's prefix
+/// (read once). Release builds never look.
+fn fault_hang(path: &str) {
+    static PREFIX: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if !cfg!(debug_assertions) {
+        return;
+    }
+    let prefix = PREFIX.get_or_init(|| std::env::var(HANG_ENV).ok().filter(|p| !p.is_empty()));
+    if prefix.as_deref().is_some_and(|p| path.starts_with(p)) {
+        loop {
+            // sleep: the fault being simulated is a statvfs that never returns
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
 /// statvfs on the mount point; a path that is not itself a mount point
 /// reports the filesystem it lives on, a missing path is an error.
 fn disk(path: &str, what: DiskWhat) -> Result<(f64, String), String> {
     if !path.starts_with('/') {
         return Err(format!("'{path}' is not an absolute path"));
     }
+    fault_hang(path);
     let st = nix::sys::statvfs::statvfs(path).map_err(|e| format!("statvfs {path}: {e}"))?;
     let v = DiskStat {
         blocks: st.blocks() as u64,

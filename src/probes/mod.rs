@@ -53,7 +53,8 @@ impl Sample {
 /// Where an item is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProbeKind {
-    /// Cheap /proc, /sys or statvfs read, done on the loop thread.
+    /// Cheap /proc or /sys read, done on the loop thread (statvfs ones:
+    /// see [`reads_mount`]).
     Inline,
     /// May block up to its timeout: run on a helper thread
     /// (tcp, http, ping, nagios, probe).
@@ -108,6 +109,12 @@ pub fn classify(item: &str) -> Result<ProbeKind, String> {
     }
 }
 
+/// Items whose probe reads a mount point (statvfs): inline by name, but a
+/// hung mount blocks them, so the client runs them on a helper thread.
+pub fn reads_mount(item: &str) -> bool {
+    matches!(item.split_once(':'), Some(("disk_used" | "disk_avail" | "inode_used", _)))
+}
+
 /// Run one blocking item; called on a helper thread, may take up to
 /// `timeout`. One item may give several samples (the item's own first):
 /// `nagios:NAME` adds `NAME.label` per perfdata entry, `probe:NAME` adds
@@ -129,6 +136,9 @@ pub fn run_blocking(
             vec![net::http(item, &net::url_of(family, arg), timeout)]
         }
         ("ping", ProbeSpec::Builtin) => vec![ping::ping(item, arg, timeout)],
+        ("disk_used" | "disk_avail" | "inode_used", ProbeSpec::Builtin) => {
+            vec![inline::mount_sample(item)]
+        }
         _ => vec![Sample::failed(item, format!("'{item}' is not a blocking probe for {spec:?}"))],
     }
 }
@@ -155,6 +165,21 @@ pub fn run_probe_job(j: ProbeJob) -> ProbeDone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_probes_run_off_the_loop_14() {
+        for i in ["disk_used:/", "disk_avail:/var", "inode_used:/"] {
+            assert!(reads_mount(i), "{i}");
+        }
+        for i in ["cpu_load", "proc:disk_used", "net_rx:eth0", "probe:disk_used"] {
+            assert!(!reads_mount(i), "{i}");
+        }
+        let t = Duration::from_secs(1);
+        let s = run_blocking("disk_used:/", &ProbeSpec::Builtin, Path::new("/"), t);
+        assert!(s.len() == 1 && s[0].value.is_some_and(|v| (0.0..=100.0).contains(&v)), "{s:?}");
+        let s = run_blocking("inode_used:/no/such/dir", &ProbeSpec::Builtin, Path::new("/"), t);
+        assert!(s[0].error.as_deref().is_some_and(|e| e.contains("statvfs")), "{s:?}");
+    }
 
     #[test]
     fn classify_families() {

@@ -28,6 +28,20 @@ pub(super) fn enqueue_in(conn: &Connection, events: &[Event]) -> Result<()> {
     Ok(())
 }
 
+/// Deletes acknowledged events inside the caller's transaction.
+pub(super) fn delete_in(conn: &Connection, ids: &[String]) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut st = conn
+        .prepare_cached("DELETE FROM outbox WHERE id = ?1")
+        .map_err(|e| Error::db("prepare outbox delete", e))?;
+    for id in ids {
+        st.execute(params![id]).map_err(|e| Error::db(format!("delete outbox event {id}"), e))?;
+    }
+    Ok(())
+}
+
 impl History {
     /// Queues events (one transaction).
     pub fn enqueue(&mut self, events: &[Event]) -> Result<()> {

@@ -272,10 +272,17 @@ pub fn signal(pid: i32, sig: i32) {
 }
 
 pub fn alive(pid: i32) -> bool {
-    // A zombie still answers kill(0): look at its state too.
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+    // A zombie still answers kill(0): look at its state too. Every thread's:
+    // a leader that is already a zombie while another thread still finishes
+    // (a history write in fsync at an abort) still holds the process's
+    // files and locks.
+    let live = |stat: &Path| match std::fs::read_to_string(stat) {
         Ok(s) => !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
         Err(_) => false,
+    };
+    match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(tasks) => tasks.filter_map(|t| t.ok()).any(|t| live(&t.path().join("stat"))),
+        Err(_) => live(Path::new(&format!("/proc/{pid}/stat"))),
     }
 }
 
