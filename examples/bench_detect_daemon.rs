@@ -22,7 +22,7 @@ use hbmon::wire::{encode, Value};
 use std::collections::BinaryHeap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -96,7 +96,7 @@ fn free_port(srv: Ipv4Addr, hosts: usize) -> u16 {
     panic!("no free port on 127.13.0.0/16");
 }
 
-fn start_server(bin: &str, dir: &std::path::Path, c: &Cell, n: usize, port: u16) -> Child {
+fn start_server(dir: &std::path::Path, c: &Cell, n: usize, port: u16) -> Child {
     let ip = Ipv4Addr::new(127, 13, 255, 1);
     let mut work = format!(
         "host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\n\
@@ -106,29 +106,9 @@ fn start_server(bin: &str, dir: &std::path::Path, c: &Cell, n: usize, port: u16)
     for i in 0..n {
         work.push_str(&format!("host {} h{i:04} {}\n", name(i), host_ip(i)));
     }
-    std::fs::write(dir.join("work"), work).expect("work");
-    let conf = dir.join("hbmon.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "hostname srv.bench.example\nbind {ip}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
-            d = dir.display()
-        ),
-    )
-    .expect("conf");
-    let child = Command::new(bin)
-        .args(["-c", &conf.display().to_string(), "start", "-i"])
-        .stderr(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
-    let t = Instant::now();
-    while TcpStream::connect((ip, port)).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(20), "hbmon did not start");
-        // sleep: polling the command port until the server listens
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child
+    hbmon::bench_daemon::start_server(dir, ip.into(), port, &work, "", Duration::from_secs(20))
+        .expect("start hbmon")
+        .child
 }
 
 fn cmd(to: SocketAddr, line: &str) -> Option<String> {
@@ -268,10 +248,10 @@ fn send(
     (t0, died, sent)
 }
 
-fn run_cell(bin: &str, c: &Cell, sz: &Size, seed: u64) -> Outcome {
+fn run_cell(c: &Cell, sz: &Size, seed: u64) -> Outcome {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port(Ipv4Addr::new(127, 13, 255, 1), sz.hosts);
-    let mut child = start_server(bin, dir.path(), c, sz.hosts, port);
+    let mut child = start_server(dir.path(), c, sz.hosts, port);
     let dead: Arc<Vec<AtomicBool>> =
         Arc::new((0..sz.hosts).map(|_| AtomicBool::new(false)).collect());
     let stop = Arc::new(AtomicBool::new(false));
@@ -336,7 +316,6 @@ fn env_num(key: &str, default: f64) -> f64 {
 }
 
 fn main() {
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let full = std::env::var("HBMON_BENCH_DETECT").is_ok_and(|v| v == "full");
     let sz = Size {
         hosts: env_num("HBMON_BENCH_HOSTS", 200.0) as usize,
@@ -365,7 +344,7 @@ fn main() {
     for (loss, jitter) in grid {
         for (name, line) in detectors {
             let c = Cell { detector: name, line, loss, jitter };
-            let o = run_cell(bin, &c, &sz, 15);
+            let o = run_cell(&c, &sz, 15);
             let per = |n: u64| n as f64 * 1000.0 / o.host_hours.max(1e-9);
             println!(
                 "| {} | {:.0}% | +-{:.0}% | {:.2} ({}) | {:.0} ({}) | {:.0} ({}) | {:.2} / {:.2} | {} |",

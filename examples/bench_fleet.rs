@@ -6,7 +6,6 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const HOSTS: usize = 10_000;
@@ -53,38 +52,24 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
 }
 
 fn main() {
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let srv = Ipv4Addr::new(127, 9, 0, 1);
-    let port = {
-        let l = std::net::TcpListener::bind((srv, 0)).expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = hbmon::bench_daemon::free_port(srv.into()).expect("free port");
     let mut work = format!("host srv.bench.example srv {srv}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nival_heartbeat 1h\n");
     for i in 0..HOSTS {
         work.push_str(&format!("host h{i}.bench.example h{i} {}\n", host_ip(i)));
     }
-    std::fs::write(dir.path().join("work"), work).expect("work");
-    let conf = dir.path().join("hbmon.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "hostname srv.bench.example\nbind {srv}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
-            d = dir.path().display()
-        ),
-    )
-    .expect("conf");
     let t = Instant::now();
-    let mut child = Command::new(bin)
-        .args(["-c", &conf.display().to_string(), "start", "-i"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
-    let addr = SocketAddr::new(IpAddr::V4(srv), port);
-    while TcpStream::connect(addr).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(60), "hbmon did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let started = hbmon::bench_daemon::start_server(
+        dir.path(),
+        srv.into(),
+        port,
+        &work,
+        "",
+        Duration::from_secs(60),
+    )
+    .expect("start hbmon");
+    let (mut child, addr) = (started.child, started.addr);
     println!(
         "server with a {HOSTS}-host work (mkwork at start included) up in {:.2} s",
         t.elapsed().as_secs_f64()

@@ -10,7 +10,6 @@ use hbmon::bench_udp::datagrams;
 use hbmon::server::udp::{send_batch, BATCH};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,35 +55,20 @@ fn pings(addr: SocketAddr, secs: f64) -> Vec<f64> {
 }
 
 fn main() {
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = "127.15.0.1";
-    let port = {
-        let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = hbmon::bench_daemon::free_port(ip.parse().expect("ip")).expect("free port");
     let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nhbd_senders 10000\n");
-    std::fs::write(dir.path().join("work"), work).expect("work");
-    let conf = dir.path().join("hbmon.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "hostname srv.bench.example\nbind {ip}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
-            d = dir.path().display()
-        ),
+    let srv = hbmon::bench_daemon::start_server(
+        dir.path(),
+        ip.parse().expect("ip"),
+        port,
+        &work,
+        "",
+        Duration::from_secs(10),
     )
-    .expect("conf");
-    let mut child = Command::new(bin)
-        .args(["-c", &conf.display().to_string(), "start", "-i"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
-    let to: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-    let t = Instant::now();
-    while TcpStream::connect(to).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "hbmon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    .expect("start hbmon");
+    let (mut child, to) = (srv.child, srv.addr);
     let mut dg = datagrams(10_000, 10.0);
     dg.extend(datagrams(11_000, 10.0).into_iter().skip(10_000));
     let dg = Arc::new(dg);

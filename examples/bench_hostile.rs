@@ -8,7 +8,6 @@
 use hbmon::wire::{encode, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,39 +63,24 @@ fn state_line(state: &str, prefix: &str) -> String {
 }
 
 fn main() {
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = "127.12.0.1";
-    let port = {
-        let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = hbmon::bench_daemon::free_port(ip.parse().expect("ip")).expect("free port");
     let mut work = format!("host srv.bench.example srv {ip}\n");
     for i in 0..10 {
         work.push_str(&format!("host h{i}.bench.example h{i} 127.12.0.{}\n", 10 + i));
     }
     work.push_str(&format!("server srv\nport {port}\nhb_port {port}\nival_make_state 1h\n"));
-    std::fs::write(dir.path().join("work"), work).expect("work");
-    let conf = dir.path().join("hbmon.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "hostname srv.bench.example\nbind {ip}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
-            d = dir.path().display()
-        ),
+    let srv = hbmon::bench_daemon::start_server(
+        dir.path(),
+        ip.parse().expect("ip"),
+        port,
+        &work,
+        "",
+        Duration::from_secs(10),
     )
-    .expect("conf");
-    let mut child = Command::new(bin)
-        .args(["-c", &conf.display().to_string(), "start", "-i"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
-    let to: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-    let t = Instant::now();
-    while TcpStream::connect(to).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "hbmon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    .expect("start hbmon");
+    let (mut child, to) = (srv.child, srv.addr);
     println!("server: release hbmon on {ip}, 11 work hosts, default hbd_senders 64");
     for _ in 0..200 {
         ping(to);

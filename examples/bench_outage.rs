@@ -12,7 +12,6 @@
 use hbmon::wire::Value;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,7 +68,6 @@ fn count_down(db: &rusqlite::Connection) -> i64 {
 
 fn main() {
     let hosts: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let rx = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
     let rport = rx.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
     let alerts = Arc::new(AtomicU64::new(0));
@@ -86,10 +84,7 @@ fn main() {
     });
     let dir = tempfile::tempdir().expect("tempdir");
     let srv = Ipv4Addr::new(127, 12, 0, 1);
-    let port = {
-        let l = std::net::TcpListener::bind((srv, 0)).expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = hbmon::bench_daemon::free_port(srv.into()).expect("free port");
     let mut work = format!(
         "host srv.bench.example srv {srv}\nserver srv\nport {port}\nhb_port {port}\n\
          ival_make_state 1h\nival_heartbeat 1s\ngrace 1s\nmissed 3\ndetector fixed\n\
@@ -101,21 +96,16 @@ fn main() {
         let ip = Ipv4Addr::new(127, 13, (i / 250) as u8, (i % 250 + 1) as u8);
         work.push_str(&format!("host h{i}.bench.example h{i} {ip}\n"));
     }
-    std::fs::write(dir.path().join("work"), work).expect("work");
-    let conf = dir.path().join("hbmon.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "hostname srv.bench.example\nbind {srv}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\nkey {KEY}\n",
-            d = dir.path().display()
-        ),
+    let started = hbmon::bench_daemon::start_server(
+        dir.path(),
+        srv.into(),
+        port,
+        &work,
+        &format!("key {KEY}\n"),
+        Duration::from_secs(60),
     )
-    .expect("conf");
-    let mut child = Command::new(bin)
-        .args(["-c", &conf.display().to_string(), "start", "-i"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
+    .expect("start hbmon");
+    let mut child = started.child;
     let addr = SocketAddr::new(srv.into(), port);
     wait("the server", 60.0, || cmd(addr, "PING"));
     // Every host heartbeats once a second until all are up.

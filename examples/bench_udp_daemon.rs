@@ -6,8 +6,8 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn bench(bin: &str, to: SocketAddr, hosts: u32, rate: u64, secs: f64, procs: u32) -> String {
     let out = Command::new(bin)
@@ -29,44 +29,29 @@ fn rss_kib(pid: u32) -> u64 {
 }
 
 fn main() {
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = "127.11.0.1";
-    let port = {
-        let l = std::net::TcpListener::bind((ip, 0)).expect("bind");
-        l.local_addr().expect("addr").port()
-    };
+    let port = hbmon::bench_daemon::free_port(ip.parse().expect("ip")).expect("free port");
     let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nhbd_senders 100000\n");
-    std::fs::write(dir.path().join("work"), work).expect("work");
-    let conf = dir.path().join("hbmon.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "hostname srv.bench.example\nbind {ip}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nworkconf {d}/work\nloglvl quiet\n",
-            d = dir.path().display()
-        ),
+    let srv = hbmon::bench_daemon::start_server(
+        dir.path(),
+        ip.parse().expect("ip"),
+        port,
+        &work,
+        "",
+        Duration::from_secs(10),
     )
-    .expect("conf");
-    let mut child = Command::new(bin)
-        .args(["-c", &conf.display().to_string(), "start", "-i"])
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hbmon (cargo build --release first)");
-    let to: SocketAddr = format!("{ip}:{port}").parse().expect("addr");
-    let t = Instant::now();
-    while TcpStream::connect(to).is_err() {
-        assert!(t.elapsed() < Duration::from_secs(10), "hbmon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    .expect("start hbmon");
+    let (mut child, to) = (srv.child, srv.addr);
     // Every host's first heartbeat (a `new` host each) before measuring.
     // (Same announced interval as the steady state, so no host turns late.)
-    print!("{}", bench(bin, to, 100_000, 10_000, 12.0, 1));
+    print!("{}", bench(hbmon::bench_daemon::RELEASE_BIN, to, 100_000, 10_000, 12.0, 1));
     println!("--- steady state: 100,000 hosts at a 10 s interval");
-    print!("{}", bench(bin, to, 100_000, 10_000, 20.0, 1));
+    print!("{}", bench(hbmon::bench_daemon::RELEASE_BIN, to, 100_000, 10_000, 20.0, 1));
     println!("server RSS {:.1} MiB", rss_kib(child.id()) as f64 / 1024.0);
     println!("--- rising rates (10,000 hosts)");
     for rate in [50_000u64, 100_000, 200_000, 300_000] {
-        print!("{}", bench(bin, to, 10_000, rate, 3.0, 2));
+        print!("{}", bench(hbmon::bench_daemon::RELEASE_BIN, to, 10_000, rate, 3.0, 2));
     }
     let mut s = TcpStream::connect(to).expect("connect");
     let _ = s.write_all(b"PING\n");

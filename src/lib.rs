@@ -1,6 +1,7 @@
 //! hbmon: a distributed host monitor. One binary; the work-file decides
 //! whether a host is client, server and/or pagemaker. See DESIGN.md.
 
+pub mod bench_daemon;
 pub mod bench_udp;
 pub mod cli;
 pub mod client;
