@@ -120,12 +120,15 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
         seq += 1;
         let acked = heartbeat_acked(&sock, udp_to, "hbd1.stall.test", seq).is_some();
         let pong = f.hosts[0].cmd("PING").contains("PONG");
+        // Taken before STATE is asked: the stall was on at some moment after
+        // it, so anything answered only after the stall came later than it.
+        let asked = Instant::now();
         let state = f.hosts[0].cmd("STATE");
         if !state.contains(" stalling\n") {
             break;
         }
         // The store is still stalled after both answers came: they came during the stall.
-        during.push((acked, pong, Instant::now()));
+        during.push((acked, pong, asked));
         if seq == 3 {
             assert!(heartbeat_acked(&sock, udp_to, "hbd2.stall.test", 1).is_some());
         }
