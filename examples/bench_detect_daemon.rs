@@ -57,17 +57,8 @@ struct Outcome {
     heartbeats: u64,
 }
 
-/// splitmix64, seeded: the same deaths and losses each run.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+/// Seeded: the same deaths and losses each run.
+use hbmon::server::detect_sim::Rng;
 
 fn wall() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
@@ -192,12 +183,12 @@ fn send(
         .collect();
     // Death times (seconds from the start) in the middle of the run.
     let death_at: Vec<Option<f64>> = (0..sz.hosts)
-        .map(|i| (i < sz.deaths).then(|| sz.secs * (0.3 + 0.5 * rng.next())))
+        .map(|i| (i < sz.deaths).then(|| sz.secs * (0.3 + 0.5 * rng.unit())))
         .collect();
     // (Reverse due time in µs, host, beat number)
     let mut heap = BinaryHeap::new();
     // Each host's phase: its k-th beat is due at `phase + k * INTERVAL`.
-    let phase: Vec<f64> = (0..sz.hosts).map(|_| rng.next() * INTERVAL).collect();
+    let phase: Vec<f64> = (0..sz.hosts).map(|_| rng.unit() * INTERVAL).collect();
     for (i, p) in phase.iter().enumerate() {
         heap.push(std::cmp::Reverse(((p * 1e6) as u64, i, 0u64)));
     }
@@ -223,7 +214,7 @@ fn send(
             continue;
         }
         while socks[i].recv(&mut ack).is_ok() {}
-        if rng.next() >= c.loss {
+        if rng.unit() >= c.loss {
             let ts = wall();
             let d = encode(
                 "HTB",
@@ -242,7 +233,7 @@ fn send(
         }
         // The next beat leaves at its slot plus jitter (a clock-driven sender).
         let slot = phase[i] + (k + 1) as f64 * INTERVAL;
-        let next = slot + (rng.next() * 2.0 - 1.0) * c.jitter * INTERVAL;
+        let next = slot + (rng.unit() * 2.0 - 1.0) * c.jitter * INTERVAL;
         heap.push(std::cmp::Reverse(((next.max(at) * 1e6) as u64, i, k + 1)));
     }
     (t0, died, sent)

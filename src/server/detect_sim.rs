@@ -86,10 +86,12 @@ impl SimResult {
     }
 }
 
-/// splitmix64: small, seedable, good enough for a simulation.
-struct Rng(u64);
+/// splitmix64: small, seedable, good enough for a simulation (and the
+/// daemon detection bench, which draws its deaths and losses from it).
+pub struct Rng(pub u64);
 impl Rng {
-    fn next(&mut self) -> f64 {
+    /// The next number in [0, 1).
+    pub fn unit(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -144,17 +146,17 @@ pub fn simulate(c: &SimConf, d: SimDetector) -> SimResult {
     let mut total_time = 0.0;
     for host in 0..c.hosts {
         let dies = host < c.deaths;
-        let death = if dies { c.beats as f64 * (0.5 + 0.5 * rng.next()) } else { f64::INFINITY };
+        let death = if dies { c.beats as f64 * (0.5 + 0.5 * rng.unit()) } else { f64::INFINITY };
         let mut w = Window::default();
         let mut last: Option<(f64, u64)> = None;
         let mut end = c.beats as f64;
         for k in 0..c.beats {
-            let send = k as f64 + (rng.next() * 2.0 - 1.0) * c.jitter;
+            let send = k as f64 + (rng.unit() * 2.0 - 1.0) * c.jitter;
             if send >= death {
                 end = death;
                 break;
             }
-            if rng.next() < c.loss {
+            if rng.unit() < c.loss {
                 continue;
             }
             r.heartbeats += 1;
@@ -252,7 +254,7 @@ enum Verdict {
 }
 
 fn probe(cf: Confirm, q: f64, rng: &mut Rng) -> Verdict {
-    let mut attempt = || (0..cf.attempts).any(|_| rng.next() >= q);
+    let mut attempt = || (0..cf.attempts).any(|_| rng.unit() >= q);
     if attempt() {
         return Verdict::Answered;
     }
