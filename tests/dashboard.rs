@@ -231,9 +231,11 @@ fn limits_and_a_restarting_server() {
     let n = idle.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0, "the idle connection is closed without an answer");
     // Connections past the pool and its queue are told busy at once.
-    let idle: Vec<TcpStream> =
-        (0..4 + 64).filter_map(|_| TcpStream::connect(web.addr).ok()).collect();
-    let busy = wait_for(10.0, "a 503 while every worker and queue slot is held", || {
+    // Each try holds a fresh set: on a loaded machine the previous set can
+    // reach its idle cut-off before the probe request is made.
+    let mut idle: Vec<TcpStream> = Vec::new();
+    let busy = wait_for(30.0, "a 503 while every worker and queue slot is held", || {
+        idle = (0..4 + 64).filter_map(|_| TcpStream::connect(web.addr).ok()).collect();
         let (st, _, b) = http(web.addr, "GET", "/", "", "");
         (st == 503).then_some(b)
     });
