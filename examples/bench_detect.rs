@@ -1,5 +1,5 @@
 //! Detection benchmark (issue 15), over the pure simulation of
-//! `src/server/detect_sim.rs` (simulated clock, the real detector code): for
+//! `src/server/detect_sim/mod.rs` (simulated clock, the real detector code): for
 //! each detector at 0/1/5/10 % loss and +-10/+-50 % send jitter, false late
 //! and false down per 1,000 host-hours and the median and p99 time from a
 //! death to its down, in heartbeat intervals. 1,000 host-hours per cell.

@@ -1,5 +1,5 @@
 //! Time, at the bottom of the crate: `Now` (the two clocks handlers are
-//! given; only `event_loop.rs` and a few entry points read the system clock)
+//! given; only `event_loop/mod.rs` and a few entry points read the system clock)
 //! and every way hbmon writes a time for people and files, all in UTC from
 //! one calendar conversion. Pure apart from `Now::wall_now`; imports nothing
 //! of the crate, so any module may use it.

@@ -66,7 +66,7 @@ pub enum Done {
     /// The client's history thread (`store/thread.rs`): writes done, an
     /// EVENTS batch, an answer for a waiting session.
     History(crate::store::StoreDone),
-    /// The server's store thread finished a drain (`server/store.rs`).
+    /// The server's store thread finished a drain (`server/store/mod.rs`).
     Store(Vec<StoreAnswer>),
 }
 
@@ -103,7 +103,7 @@ pub fn new_ticket() -> Ticket {
 }
 
 /// What the server's store thread answers, after the commit of its drain
-/// (`server/store.rs`; the server applies them in `server/stored.rs`).
+/// (`server/store/mod.rs`; the server applies them in `server/stored.rs`).
 #[derive(Debug)]
 pub enum StoreAnswer {
     /// EVENTS: `n` events received, `new` stored (None: the store failed).

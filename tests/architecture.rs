@@ -56,3 +56,38 @@ fn the_path_words_are_found() {
     let names = named_paths("a `src/x.rs` b `verbs/` c `Now` d `crate::x` e `docs/a.md` `a b.rs`");
     assert_eq!(names, ["src/x.rs", "verbs/", "docs/a.md"]);
 }
+
+fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rs_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// One module style: a module with children is `x/mod.rs`, never `x.rs`
+/// beside an `x/` folder; and one test placement: no `#[path]` (a long
+/// module's tests are `x/tests.rs`).
+#[test]
+fn one_module_style_and_one_test_placement() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    assert!(files.len() > 100, "{}", files.len());
+    let mixed: Vec<_> = files.iter().filter(|f| f.with_extension("").is_dir()).collect();
+    assert!(mixed.is_empty(), "a file beside a folder of the same name: {mixed:?}");
+    let pathed: Vec<_> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap_or_default()
+                .lines()
+                .any(|l| l.trim_start().starts_with("#[path"))
+        })
+        .collect();
+    assert!(pathed.is_empty(), "#[path] modules: {pathed:?}");
+}

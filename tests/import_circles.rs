@@ -27,7 +27,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `client/mod.rs` -> [client], `server/hosts.rs` -> [server, hosts], `lib.rs` -> [].
+/// `client/mod.rs` -> [client], `server/fleet.rs` -> [server, fleet], `lib.rs` -> [].
 fn module_path(src: &Path, file: &Path) -> Module {
     let rel = file.strip_prefix(src).unwrap().with_extension("");
     let mut parts: Module = rel.iter().map(|c| c.to_string_lossy().into_owned()).collect();

@@ -4,7 +4,7 @@
 //! through a durable outbox in `server.db` with retries and backoff.
 //!
 //! The engine (`Notifier`) lives on the server's store thread
-//! (`server/store.rs`), next to the `server.db` tables it keeps, and never
+//! (`server/store/mod.rs`), next to the `server.db` tables it keeps, and never
 //! blocks on the network: `tick` hands out `NotifyJob`s that the loop has
 //! `run_job` deliver on a helper thread; `on_done` records the outcome.
 //! Every state change and the deliveries it causes are written in the same

@@ -14,8 +14,6 @@
 pub mod exec;
 pub mod external;
 pub mod inline;
-#[cfg(test)]
-mod inline_tests;
 pub mod nagios;
 pub mod net;
 pub mod ping;

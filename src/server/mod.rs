@@ -3,8 +3,8 @@
 //! is the part (start, reload, ticks, calls, the REPORT/EVENTS/CLIENTS/ACK/
 //! SILENCE paths); the verbs' table and framing are `verbs/server.rs`'s,
 //! server.db and the notification engine belong to the store thread
-//! (`store.rs`, queries in `fleet.rs`/`db.rs`; verbs waiting on a commit are
-//! finished in `stored.rs`), reachability in `hosts.rs`, heartbeats
+//! (`store/`, queries in `fleet.rs`/`db.rs`; verbs waiting on a commit are
+//! finished in `stored.rs`), reachability in `hosts/`, heartbeats
 //! in `beats.rs`/`udp.rs`, work files in `works.rs`, fan-out targets in
 //! `relay.rs`, the STATE/DUMP lines in `show.rs`.
 

@@ -1,4 +1,4 @@
-//! The loop's side of the store thread (`store.rs`): events on their way
+//! The loop's side of the store thread (`store/`): events on their way
 //! to it, and what the server does with its answers once they are
 //! committed (the EVENTS and REPORT answers, the notification jobs).
 

@@ -27,9 +27,9 @@ sig           src/wire/sig.rs         wire::           -
 rules         src/notify/rules.rs     notify::         -
 ival          src/ranges.rs           ranges::         parse_ival
 fitness       src/client/fitness.rs   client::         -
-parse         src/work/parse.rs       work::           -
+parse         src/work/parse/mod.rs       work::           -
 wire          src/wire/mod.rs         wire::           -
-detector      src/server/detector.rs  server::         -
+detector      src/server/detector/mod.rs  server::         -
 '
 TIMEOUT=${MUTANTS_TIMEOUT:-30}
 

@@ -265,5 +265,4 @@ fn probe(cf: Confirm, q: f64, rng: &mut Rng) -> Verdict {
 }
 
 #[cfg(test)]
-#[path = "detect_sim_tests.rs"]
 mod tests;

@@ -516,5 +516,4 @@ pub fn render_logins(t: &ThrottleStats, sessions: usize, csrf_refused: u64) -> S
 }
 
 #[cfg(test)]
-#[path = "metrics_tests.rs"]
 mod tests;

@@ -447,5 +447,4 @@ fn timeouts(ck: &mut Ck, items: &[BTreeMap<String, ProbeSpec>]) {
 }
 
 #[cfg(test)]
-#[path = "validate_tests.rs"]
 mod tests;

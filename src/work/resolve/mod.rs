@@ -352,5 +352,4 @@ fn server_part(ast: &Ast, ix: &Index, ports: Ports) -> ServerWork {
 }
 
 #[cfg(test)]
-#[path = "resolve_tests.rs"]
 mod tests;

@@ -13,9 +13,7 @@ use crate::work::model::{Intervals, Level, ServerWork};
 use rusqlite::Connection;
 use std::collections::{BTreeMap, BTreeSet};
 
-#[path = "engine_tick.rs"]
 mod tick;
-#[path = "engine_view.rs"]
 mod view;
 
 /// Host states in which a host (or a parent) is not known to be fine yet:
@@ -509,8 +507,6 @@ impl Notifier {
 use tests as tests_support;
 
 #[cfg(test)]
-#[path = "engine_tests.rs"]
 mod tests;
 #[cfg(test)]
-#[path = "engine_tests_12.rs"]
 mod tests_12;

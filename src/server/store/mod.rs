@@ -517,5 +517,4 @@ impl Worker {
 }
 
 #[cfg(test)]
-#[path = "store_tests.rs"]
 mod tests;

@@ -56,7 +56,6 @@ use std::fmt;
 use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
 
-#[path = "throttle.rs"]
 mod throttle;
 pub use throttle::{delay_after, LoginThrottle, ThrottleStats};
 
@@ -488,5 +487,4 @@ pub fn login_nonce(header: &str, secure: bool) -> Option<&str> {
 }
 
 #[cfg(test)]
-#[path = "auth_tests.rs"]
 mod tests;

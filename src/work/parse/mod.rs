@@ -131,7 +131,7 @@ pub struct Ast {
     pub intervals: BTreeMap<String, f64>,
     pub phi_threshold: Option<f64>,
     /// `detector fixed`: the plain timeout rule instead of the default
-    /// (`detector tuned`, see `server/detector.rs`).
+    /// (`detector tuned`, see `server/detector/mod.rs`).
     pub detector_fixed: bool,
     pub gets: Vec<GetDecl>,
     pub nagios: Vec<ExtDecl>,
@@ -611,5 +611,4 @@ pub fn check_url(what: &str, url: &str) -> Msg {
 }
 
 #[cfg(test)]
-#[path = "parse_tests.rs"]
 mod tests;

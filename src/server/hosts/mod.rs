@@ -719,5 +719,4 @@ mod ack;
 mod report;
 
 #[cfg(test)]
-#[path = "hosts_tests.rs"]
 mod tests;

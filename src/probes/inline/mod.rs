@@ -311,27 +311,4 @@ impl DiskStat {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disk_arithmetic() {
-        let d =
-            DiskStat { blocks: 1000, bfree: 300, bavail: 250, frsize: 4096, files: 100, ffree: 25 };
-        // 700 used of 950 usable.
-        assert!((d.used_pct() - 700.0 / 950.0 * 100.0).abs() < 1e-9);
-        assert!((d.avail_gib() - 250.0 * 4096.0 / 1073741824.0).abs() < 1e-12);
-        assert_eq!(d.inode_pct(), Some(75.0));
-        let empty = DiskStat { blocks: 0, bfree: 0, bavail: 0, frsize: 4096, files: 0, ffree: 0 };
-        assert_eq!(empty.used_pct(), 0.0);
-        assert_eq!(empty.inode_pct(), None);
-    }
-
-    #[test]
-    fn disk_real_root_and_missing_path() {
-        let (v, _) = disk("/", DiskWhat::UsedPct).unwrap();
-        assert!((0.0..=100.0).contains(&v));
-        assert!(disk("/no/such/mount/hbmon", DiskWhat::UsedPct).unwrap_err().contains("statvfs"));
-        assert!(disk("relative", DiskWhat::AvailGib).is_err());
-    }
-}
+mod tests;
