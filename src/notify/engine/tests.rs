@@ -2,6 +2,7 @@
 //! observed as the jobs `tick` hands out.
 
 use super::*;
+use crate::notify::message::Kind;
 use crate::notify::{NotifyDone, DEADMAN_ID};
 use crate::work::model::{AlertRule, Channel, Noise, User};
 

@@ -6,6 +6,7 @@
 
 use super::tests::{deliver, ev, levels, setup, work};
 use super::*;
+use crate::notify::message::Kind;
 use crate::notify::NotifyDone;
 use crate::work::model::Channel;
 
