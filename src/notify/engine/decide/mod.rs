@@ -37,7 +37,8 @@ pub enum Write {
         key: String,
         channel: String,
         user: String,
-        msg: Message,
+        /// Boxed: a message is most of a `Write`'s size.
+        msg: Box<Message>,
         held: bool,
         first_of: Option<Key>,
     },
@@ -328,7 +329,7 @@ impl Model {
                 key: key.to_string(),
                 channel: ch.clone(),
                 user: user.clone(),
-                msg: msg.clone(),
+                msg: Box::new(msg.clone()),
                 held: h && !am,
                 first_of: None,
             });
