@@ -1,5 +1,5 @@
-//! Engine tests: literal events and times on in-memory SQLite; deliveries are
-//! observed as the jobs `tick` hands out.
+//! Engine tests through the apply layer: literal events and times on
+//! in-memory SQLite; deliveries are observed as the jobs `tick` hands out.
 
 use super::*;
 use crate::notify::message::Kind;

@@ -370,3 +370,145 @@ fn delivery_outcomes_and_the_deadman_switch() {
     assert_eq!(m.job(due("gone"), 1.0).err(), Some((9, "channel no longer in the work")));
     assert_eq!(m.job(due("hook"), 1.0).map(|j| j.channel.name), Ok("hook".to_string()));
 }
+
+#[test]
+fn a_silence_ends_at_its_until() {
+    let w = work();
+    let mut m = model(&w);
+    m.silence("www8.x", Some("cpu_load"), 50.0);
+    let ws =
+        m.on_event(&ev("www8.x", "cpu_load", "ok", "sick", 5.0, 49.0), "up", 49.0, &no_facts());
+    assert_eq!(quiet(&ws), vec![Why::Silenced]);
+    m.silence("www8.x", Some("load_avg"), 50.0);
+    let ws =
+        m.on_event(&ev("www8.x", "load_avg", "ok", "sick", 5.0, 50.0), "up", 50.0, &no_facts());
+    assert_eq!(sent(&ws), vec!["hook ann alert"], "a silence until 50 is over at 50");
+}
+
+#[test]
+fn a_child_keeps_waiting_until_its_wait_ends_and_a_late_parent_makes_it_wait() {
+    let w = work(); // www1.x's parent is router.x; heartbeat + grace = 15 s
+    let mut m = model(&w);
+    m.on_event(&ev("www1.x", "heartbeat", "ok", "sick", 0.0, 5.0), "late", 5.0, &no_facts());
+    let k = key("www1.x", "heartbeat");
+    assert_eq!(m.alert(&k).unwrap().wait_parent_until, Some(20.0));
+    // Worse meanwhile, its own host back up, the parent fine: still waits.
+    let ws =
+        m.on_event(&ev("www1.x", "heartbeat", "sick", "crit", 0.0, 10.0), "up", 10.0, &no_facts());
+    assert!(sent(&ws).is_empty(), "{ws:?}");
+    assert_eq!(quiet(&ws), vec![Why::WaitParent]);
+    assert_eq!(m.alert(&k).unwrap().wait_parent_until, Some(20.0));
+    // A late parent: a child in no trouble of its own waits one heartbeat + grace.
+    let mut m = model(&w);
+    m.on_event(&ev("router.x", "heartbeat", "ok", "sick", 0.0, 30.0), "late", 30.0, &no_facts());
+    let ws =
+        m.on_event(&ev("www1.x", "cpu_load", "ok", "sick", 1.0, 31.0), "up", 31.0, &no_facts());
+    assert_eq!(quiet(&ws), vec![Why::WaitParent]);
+    assert_eq!(m.alert(&key("www1.x", "cpu_load")).unwrap().wait_parent_until, Some(46.0));
+}
+
+#[test]
+fn a_first_alert_starts_its_episode_from_the_best_level() {
+    let w = work();
+    let mut m = model(&w);
+    let k = key("db1.x", "cpu_load");
+    let ws =
+        m.on_event(&ev("db1.x", "cpu_load", "ok", "sick", 3.0, 100.0), "up", 100.0, &no_facts());
+    let old: Vec<String> = ws
+        .iter()
+        .filter_map(|w| match w {
+            Write::Enqueue { msg, .. } => Some(msg.old.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(old, vec!["ok"]);
+    assert_eq!(m.alert(&k).unwrap().since, 100.0);
+    m.on_event(&ev("db1.x", "cpu_load", "sick", "crit", 9.0, 110.0), "up", 110.0, &no_facts());
+    assert_eq!(m.alert(&k).unwrap().since, 100.0, "an escalation is the same episode");
+}
+
+#[test]
+fn a_down_parent_folds_only_its_own_untold_children() {
+    let w = work(); // www1.x's parent is router.x
+    let mut m = model(&w);
+    m.silence("www2.x", None, 1e9); // an untold alert of a host that is no child
+    m.on_event(&ev("www2.x", "cpu_load", "ok", "sick", 1.0, 1.0), "up", 1.0, &no_facts());
+    m.on_event(&ev("www1.x", "cpu_load", "ok", "sick", 1.0, 2.0), "up", 2.0, &no_facts());
+    m.on_event(&ev("router.x", "heartbeat", "ok", "crit", 0.0, 3.0), "down", 3.0, &no_facts());
+    assert_eq!(m.alert(&key("www2.x", "cpu_load")).unwrap().suppressed_by, None);
+    // www1.x was told before its parent went down: not folded either.
+    assert_eq!(m.alert(&key("www1.x", "cpu_load")).unwrap().suppressed_by, None);
+}
+
+#[test]
+fn a_parent_dropped_by_a_new_work_still_releases_its_children() {
+    let w = work(); // www1.x's parent is router.x
+    let mut m = model(&w);
+    m.on_event(&ev("router.x", "heartbeat", "ok", "crit", 0.0, 10.0), "down", 10.0, &no_facts());
+    m.on_event(&ev("www1.x", "cpu_load", "ok", "sick", 1.0, 11.0), "up", 11.0, &no_facts());
+    let k = key("www1.x", "cpu_load");
+    assert_eq!(m.alert(&k).unwrap().suppressed_by.as_deref(), Some("router.x"));
+    let mut w2 = w.clone();
+    w2.parents.clear();
+    m.reload(&w2, &levels(), &Intervals::default(), None);
+    m.on_event(&ev("router.x", "heartbeat", "crit", "ok", 0.0, 20.0), "up", 20.0, &no_facts());
+    let a = m.alert(&k).unwrap();
+    assert_eq!((a.suppressed_by.as_deref(), a.wait_parent_until), (None, Some(35.0)));
+}
+
+#[test]
+fn no_reminders_when_renotify_is_off() {
+    let w = work();
+    let mut m = Model::default();
+    let iv = Intervals { renotify: 0.0, ..Intervals::default() };
+    m.reload(&w, &levels(), &iv, None);
+    m.on_event(&ev("www2.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0, &no_facts());
+    assert_eq!(m.next_deadline(None), None);
+    assert!(sent(&m.tick(1e6, &no_facts())).is_empty());
+}
+
+#[test]
+fn a_flapping_alert_back_at_best_offers_its_queued_rows_for_withdrawal() {
+    let w = work(); // more than 3 changes in 100 s is flapping
+    let mut m = model(&w);
+    let k = key("www5.x", "cpu_load");
+    assert!(m.tick_withdraw_candidates().is_empty());
+    for (i, (o, nw)) in
+        [("ok", "sick"), ("sick", "ok"), ("ok", "sick"), ("sick", "ok")].iter().enumerate()
+    {
+        let t = i as f64;
+        m.on_event(&ev("www5.x", "cpu_load", o, nw, 1.0, t), "up", t, &no_facts());
+        if i == 2 {
+            m.queued_row(&k, "hook", 7); // the second alert's row
+            assert!(m.tick_withdraw_candidates().is_empty(), "alerting: nothing to withdraw");
+        }
+    }
+    assert!(m.alert(&k).unwrap().flapping);
+    assert_eq!(m.tick_withdraw_candidates(), vec![(k.clone(), "hook".to_string(), 7)]);
+    // It settles at ok with that row never sent: withdrawn, no recovery.
+    let f = Facts { withdrawable: [7].into(), ..Default::default() };
+    let ws = m.tick(200.0, &f);
+    assert!(ws.iter().any(|w| matches!(w, Write::Withdraw { from: 7, .. })), "{ws:?}");
+    assert!(sent(&ws).is_empty(), "{ws:?}");
+}
+
+#[test]
+fn an_ended_silence_is_forgotten_and_only_its_own_hosts_alerts_are_told_why() {
+    let w = work();
+    let mut m = model(&w);
+    m.silence("www9.x", None, 20.0);
+    m.on_event(&ev("www1.x", "heartbeat", "ok", "sick", 0.0, 5.0), "late", 5.0, &no_facts());
+    assert_eq!(m.next_deadline(None), Some(20.0));
+    let ws = m.tick(20.0, &no_facts());
+    let bodies: Vec<String> = ws
+        .iter()
+        .filter_map(|w| match w {
+            Write::Enqueue { msg, .. } => Some(msg.body.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(bodies.len(), 1, "www1.x's wait for its parent ended: {ws:?}");
+    assert!(!bodies[0].contains("silence ended"), "www9.x's silence is not www1.x's: {bodies:?}");
+    assert!(m.silences.is_empty());
+    assert_eq!(m.next_deadline(None), Some(3620.0), "the next reminder, not the old silence");
+}
