@@ -45,7 +45,6 @@ pub mod strangers;
 use guard::{BootSeq, ClockAcks};
 use intern::Versions;
 pub use intern::MAX_VERSIONS;
-pub use persist::SCHEMA;
 use strangers::{Bucket, Strangers};
 
 /// Source addresses whose refusals are tracked one by one.

@@ -1,6 +1,7 @@
 //! The host table in server.db: saved periodically and on stop, loaded at
 //! start so a restart remembers every host (no "new host" storm) and gives
-//! each one interval of grace (last-seen is set to the load time).
+//! each one interval of grace (last-seen is set to the load time). The
+//! table is made by server.db's migration list (`server/db.rs`).
 
 use super::{Host, HostTable, ItemVal};
 use crate::clock::Now;
@@ -8,23 +9,6 @@ use crate::error::{Error, Result};
 use crate::server::detector::Reach;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
-
-/// The `hosts` table.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hosts (
-    name TEXT PRIMARY KEY,
-    in_work INTEGER NOT NULL,
-    addr TEXT,
-    state TEXT NOT NULL,
-    last_seen_wall REAL,
-    seq INTEGER,
-    seq_gaps INTEGER NOT NULL,
-    rtt_ms REAL,
-    boot_wall REAL,
-    uptime REAL,
-    version TEXT NOT NULL,
-    interval REAL NOT NULL,
-    items TEXT NOT NULL
-);";
 
 /// One host as saved: what a restart needs to remember it.
 #[derive(Debug, Clone)]
@@ -49,7 +33,6 @@ pub struct SavedHost {
 pub fn save_rows(conn: &Connection, rows: &[SavedHost]) -> Result<()> {
     let tx =
         crate::server::db::Savepoint::new(conn).map_err(|e| Error::db("begin hosts save", e))?;
-    tx.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
     tx.execute("DELETE FROM hosts", []).map_err(|e| Error::db("clear hosts", e))?;
     {
         let mut st = tx
@@ -116,7 +99,6 @@ impl HostTable {
     /// keep their state; those seen get `now` as last-seen, so the first
     /// deadline is one interval (plus grace) away.
     pub fn load(&mut self, conn: &Connection, now: Now) -> Result<usize> {
-        conn.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
         let mut st = conn
             .prepare(
                 "SELECT name, addr, state, last_seen_wall, seq, seq_gaps, rtt_ms, boot_wall,
