@@ -20,7 +20,7 @@ use crate::clock::Now;
 use crate::command::{frame_err, Request};
 use crate::effects::{CallOwner, ClientCall, Done, Effects, Setup};
 use crate::probes::Inline;
-use crate::store::{History, Query, StoreDone, StoreStatus, StoreThread};
+use crate::store::{Query, StoreDone, StoreStatus, StoreThread};
 use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
@@ -92,13 +92,14 @@ pub struct Client {
 
 impl Client {
     pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
-        let (history, notice) = History::open_checked(&st.conf.history_db())?;
+        // The store thread opens history.db itself (`StoreDone::Opened`).
         let wake = st.wake.clone();
         let deliver = Box::new(move |d: StoreDone| {
             wake.send(Done::History(d));
         });
         let stall = crate::store::thread::stall_hook();
-        let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
+        let store =
+            StoreThread::start(st.conf.history_db(), st.conf.vardir.clone(), deliver, stall)?;
         let items = Items::new(st.work);
         let mut c = Client {
             host: st.hostname.to_string(),
@@ -114,7 +115,7 @@ impl Client {
             items,
             inline: Inline::from_env(),
             store,
-            status,
+            status: Default::default(),
             batch_asked: false,
             batch_again: false,
             unstored: VecDeque::new(),
@@ -138,7 +139,7 @@ impl Client {
             server_dead: false,
             clock_off: false,
             fallback: None,
-            store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
+            store_notices: crate::vardir::take_notices(),
             vardir: st.conf.vardir.clone(),
             names: st.names.clone(),
         };

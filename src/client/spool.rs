@@ -57,6 +57,10 @@ impl Client {
                         self.reported = r;
                     }
                 }
+                let failed = status.write_errors.saturating_sub(self.status.write_errors);
+                if failed > 0 {
+                    fx.refused.push(("history.db write failed".into(), failed));
+                }
                 if let (Some((since, _)), None) = (&self.status.failing, &status.failing) {
                     log::warn!(
                         "history writes work again (failing since {}); {} samples were dropped",
@@ -80,7 +84,18 @@ impl Client {
                 let body = serde_json::json!({"host": self.host, "events": events});
                 self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
             }
-            StoreDone::Answer { ticket, text } => fx.answers.push((ticket, text)),
+            StoreDone::Answer { ticket, text, failed } => {
+                if let Some(verb) = failed {
+                    fx.refused.push((format!("{verb} store failed"), 1));
+                }
+                fx.answers.push((ticket, text));
+            }
+            StoreDone::Opened { status, notice } => {
+                self.status = status;
+                self.store_notices.extend(notice);
+                // The batch `start` asked for is answered after this.
+                self.store_item(now, fx);
+            }
         }
     }
 

@@ -687,6 +687,10 @@ fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
         // Answered by the loop itself (it owns the sessions).
         Done::Upgrade(_) => {}
     }
+    // A store that failed a request after its verb returned (`Reply::Wait`).
+    for (reason, n) in fx.refused.drain(..) {
+        st.counters.refuse_n(&reason, n);
+    }
 }
 
 /// A non-blocking connect from the host's own address, so the peer sees

@@ -40,7 +40,7 @@ mod guard;
 mod intern;
 mod path;
 mod persist;
-pub use persist::{save_rows, SavedHost};
+pub use persist::{load_rows, save_rows, SavedHost};
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
 use intern::Versions;
