@@ -137,7 +137,7 @@ fn a_newer_server_db_is_refused_and_left_as_it_is_14() {
     f.hosts[0].start();
     let st =
         f.hosts[0].wait_state(30.0, "server.db unusable", |s| s.contains("server.db unusable"));
-    let line = st.lines().find(|l| l.starts_with("-- store server.db unusable")).unwrap();
+    let line = st.lines().find(|l| l.starts_with("-- server.db unusable")).unwrap();
     assert!(line.contains("schema version 9 is newer than this hbmon knows (2)"), "{line}");
     // The daemon runs on: PING, and EVENTS refused with the reason.
     assert!(f.hosts[0].cmd("PING").contains("PONG"));
@@ -178,7 +178,7 @@ fn a_slow_disk_at_start_does_not_stop_ping_14() {
         let acked = heartbeat_acked(&sock, udp_to, &www1, seq);
         let pong = f.hosts[0].cmd("PING").contains("PONG");
         let st = f.hosts[0].cmd("STATE");
-        if !st.contains("-- store server.db starting") {
+        if !st.contains("-- server.db starting") {
             break;
         }
         // Still starting after both answers: they came before the open.

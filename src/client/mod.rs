@@ -85,6 +85,8 @@ pub struct Client {
     fallback: Option<fallback::Fallback>,
     /// Files of the vardir found corrupt at start (raised as `store`).
     store_notices: Vec<String>,
+    /// The store thread has opened history.db (`StoreDone::Opened`).
+    history_open: bool,
     vardir: PathBuf,
     /// The work's names, resolved off the loop (`names.rs`).
     names: crate::names::Names,
@@ -140,6 +142,7 @@ impl Client {
             clock_off: false,
             fallback: None,
             store_notices: crate::vardir::take_notices(),
+            history_open: false,
             vardir: st.conf.vardir.clone(),
             names: st.names.clone(),
         };

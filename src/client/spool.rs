@@ -91,6 +91,7 @@ impl Client {
                 fx.answers.push((ticket, text));
             }
             StoreDone::Opened { status, notice } => {
+                self.history_open = true;
                 self.status = status;
                 self.store_notices.extend(notice);
                 // The batch `start` asked for is answered after this.
@@ -125,6 +126,9 @@ impl Client {
 
     /// STATE lines about the outbox and the vardir.
     pub(super) fn store_state_lines(&self, out: &mut String) {
+        if !self.history_open {
+            let _ = writeln!(out, "-- history.db starting (the store thread opens it)");
+        }
         let s = &self.status;
         let held = s.held;
         let _ = write!(out, "-- outbox {} queued events", s.outbox);

@@ -35,10 +35,10 @@ impl Server {
             let _ = writeln!(out, "-- store {n}");
         }
         if self.starting.is_some() {
-            let _ = writeln!(out, "-- store server.db starting (opening and reading it)");
+            let _ = writeln!(out, "-- server.db starting (the store thread opens and reads it)");
         }
         if let Some(why) = &self.store_unusable {
-            let _ = writeln!(out, "-- store server.db unusable, nothing is stored: {why}");
+            let _ = writeln!(out, "-- server.db unusable, nothing is stored: {why}");
         }
         let _ = writeln!(out, "{}", self.store.state_line());
         // The notifier's lines as of the store thread's last snapshot.
