@@ -91,6 +91,8 @@ pub struct Server {
     /// in flight, even when a reload re-reads the outbox and sees the row
     /// again as pending.
     dispatched: std::collections::HashSet<i64>,
+    /// Store answers not applied yet (`stored.rs`: a bounded slice a turn).
+    store_backlog: std::collections::VecDeque<store::Answer>,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -178,6 +180,7 @@ impl Server {
             names: st.names.clone(),
             store_notice: None,
             dispatched: Default::default(),
+            store_backlog: Default::default(),
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
@@ -526,6 +529,7 @@ impl Server {
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::IsolationEnd => self.isolation_end(now, fx),
+            ServerTick::StoreBacklog => self.apply_store_answers(now, fx),
         }
     }
 

@@ -1,14 +1,22 @@
 //! The loop's side of the store thread (`store/`): events on their way
 //! to it, and what the server does with its answers once they are
 //! committed (the EVENTS and REPORT answers, the notification jobs).
+//! Answers are applied in slices of [`ANSWERS_PER_TURN`]: one drain of a
+//! 10,000-host outage's deliveries answers 10,000 `Recorded`s at once, and
+//! the rest waits for the next turn (a `StoreBacklog` tick due at once)
+//! so the command port is served between slices.
 
 use super::store::{Answer, Req};
 use super::Server;
 use crate::clock::Now;
 use crate::command::{frame_err, frame_ok};
-use crate::effects::{Effects, Ticket};
+use crate::effects::{Effects, ServerTick, Tick, Ticket};
 use crate::event::Event;
 use serde_json::json;
+
+/// Store answers applied in one turn at most (each is a session's answer,
+/// a report's reconcile, or up to 64 notification jobs for the pool).
+pub const ANSWERS_PER_TURN: usize = 256;
 
 impl Server {
     /// Sends events to be stored and handed to the notifier, each with its
@@ -32,9 +40,27 @@ impl Server {
         self.store.send(Req::Events { events, states, now: now.wall, ticket });
     }
 
-    /// The store thread's answers of one drain, all committed (or failed).
+    /// The store thread's answers of one drain, all committed (or failed):
+    /// queued behind any not applied yet (answers keep their order), and
+    /// this turn's slice applied.
     pub fn on_store(&mut self, answers: Vec<Answer>, now: Now, fx: &mut Effects) {
-        for a in answers {
+        let idle = self.store_backlog.is_empty();
+        self.store_backlog.extend(answers);
+        // With a backlog, its tick is already due.
+        if idle {
+            self.apply_store_answers(now, fx);
+        }
+    }
+
+    /// Applies at most [`ANSWERS_PER_TURN`] waiting answers; the rest get
+    /// a tick due at once (the next turn).
+    pub(super) fn apply_store_answers(&mut self, now: Now, fx: &mut Effects) {
+        let n = self.store_backlog.len().min(ANSWERS_PER_TURN);
+        let slice: Vec<Answer> = self.store_backlog.drain(..n).collect();
+        if !self.store_backlog.is_empty() {
+            fx.timer(now.mono, Tick::Server(ServerTick::StoreBacklog));
+        }
+        for a in slice {
             match a {
                 Answer::Events { ticket, n, new } => {
                     let text = match new {
