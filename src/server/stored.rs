@@ -14,6 +14,34 @@ use crate::effects::{Effects, ServerTick, Tick, Ticket};
 use crate::event::Event;
 use serde_json::json;
 
+/// Most notification deliveries in the pool at once (running or queued
+/// there), whatever the outbox hands out: the pool's notify queue must
+/// never overflow (an overflowed job fails at once and is retried later as
+/// if its channel had failed, 10,000 times in a 10,000-host outage). The
+/// rest wait here, in the notifier's order, and each finished delivery
+/// lets the next one in. They are rows the outbox already holds as
+/// `inflight` (a restart sends them again), so this queue is bounded by
+/// the outbox, and costs the loop one push and one pop per delivery.
+pub const DELIVERIES_IN_FLIGHT: usize = 64;
+
+/// [`DELIVERIES_IN_FLIGHT`], or half the pool's per-kind queue
+/// (`workers_queue`) if that is smaller, leaving the other half to the
+/// client's own fallback notices.
+pub(super) fn deliveries_max(workers_queue: usize) -> usize {
+    DELIVERIES_IN_FLIGHT.min(workers_queue / 2).max(1)
+}
+
+impl Server {
+    /// Hands waiting deliveries to the pool while it has room for them.
+    pub(super) fn dispatch_waiting(&mut self, fx: &mut Effects) {
+        while self.in_pool < self.deliveries_max {
+            let Some(j) = self.deliveries_waiting.pop_front() else { break };
+            self.in_pool += 1;
+            fx.jobs.push(crate::effects::Job::Notify(Box::new(j)));
+        }
+    }
+}
+
 /// Store answers applied in one turn at most (each is a session's answer,
 /// a report's reconcile, or up to 64 notification jobs for the pool).
 pub const ANSWERS_PER_TURN: usize = 256;
@@ -98,7 +126,8 @@ impl Server {
                 }
                 Answer::Jobs { jobs, next } => {
                     let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
-                    fx.jobs.extend(new.map(|j| crate::effects::Job::Notify(Box::new(j))));
+                    self.deliveries_waiting.extend(new);
+                    self.dispatch_waiting(fx);
                     if let Some(t) = next {
                         self.notify_soon(now, fx, t - now.wall);
                     }
