@@ -22,7 +22,11 @@ pub struct Counters {
 
 impl Counters {
     pub fn refuse(&mut self, reason: &str) {
-        *self.refused.entry(reason.to_string()).or_insert(0) += 1;
+        self.refuse_n(reason, 1);
+    }
+
+    pub fn refuse_n(&mut self, reason: &str, n: u64) {
+        *self.refused.entry(reason.to_string()).or_insert(0) += n;
     }
 }
 
@@ -62,6 +66,8 @@ pub struct State {
     pub names_round: crate::names::Round,
     /// The worker pool's numbers, copied by the loop before each command.
     pub pool: crate::pool::stats::PoolStats,
+    /// The loop's turn costs by source, copied like `pool`.
+    pub turns: crate::event_loop::turns::TurnStats,
     /// How helper threads that outlive one job (the server's store thread,
     /// the client's history thread) reach the loop.
     pub wake: crate::effects::Wake,

@@ -33,7 +33,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Applies the schema, reloads alert states and silences, requeues
+    /// On a server.db with its schema (`server::db`): reloads alert states and silences, requeues
     /// deliveries that were in flight when the previous process died, and
     /// re-targets what is owed to the current work's users and channels.
     /// `dashboard`: the pagemaker's base URL, if the work has one; the
@@ -46,7 +46,7 @@ impl Notifier {
         intervals: &Intervals,
         dashboard: Option<String>,
     ) -> rusqlite::Result<Notifier> {
-        outbox::migrate(conn)?;
+        outbox::recover_inflight(conn)?;
         let mut m = Model::new(super::alerts::load(conn)?, super::alerts::load_silences(conn)?);
         m.next_deadman = work.deadman_url.as_ref().map(|_| 0.0);
         let mut n = Notifier {
