@@ -1,9 +1,11 @@
 //! The heartbeat sockets of the loop: installing them, draining the
 //! server's (with coalescing under load, a bounded share per turn) and the
 //! client's (with kernel receive timestamps, bounded too), and flushing
-//! queued datagrams at a stop.
+//! queued datagrams at a stop. The server's socket is drained in
+//! `recvmmsg` batches (`mmsg.rs`) handed to the server part, which queues
+//! the ACKs sent after each batch.
 
-use super::{EventLoop, UDP_CLIENT, UDP_COALESCE, UDP_SERVER};
+use super::{mmsg, EventLoop, UDP_CLIENT, UDP_COALESCE, UDP_SERVER};
 use crate::clock::Now;
 use crate::effects::{Effects, Tick};
 use crate::state::State;
@@ -37,6 +39,7 @@ impl EventLoop {
                     .register(&mut u, tok, Interest::READABLE)
                     .map_err(|e| io("register udp", e))?;
                 if slot == 0 {
+                    self.udp_bufs.get_or_insert_with(Default::default);
                     self.udp_server = Some(u);
                 } else {
                     self.udp_client = Some(u);
@@ -71,9 +74,17 @@ impl EventLoop {
     /// other sources), or at the re-arm when parked.
     pub(super) fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_server.as_mut() else { return };
+        let share = crate::server::udp::TURN;
+        let bufs = self.udp_bufs.get_or_insert_with(Default::default);
         let more = match st.server.as_mut() {
-            Some(server) => server.read_udp(sock, now, fx),
-            None => drain_udp(sock, &mut self.udp_buf, crate::server::udp::TURN),
+            Some(server) => {
+                let (rx, tx) = &mut **bufs;
+                let (d, err) =
+                    mmsg::drain(sock, rx, tx, share, |rx, tx| server.on_datagrams(rx, tx, now));
+                server.udp_drained(&d, err, now, fx);
+                d.more
+            }
+            None => drain_udp(sock, &mut self.udp_buf, share),
         };
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE;
         self.udp_last_drain = now.mono;
