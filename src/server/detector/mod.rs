@@ -216,22 +216,29 @@ pub const CROSSING_TOL: f64 = 1e-6;
 /// [`CROSSING_TOL`] from above (`f` of the answer exceeds `target`), for an
 /// increasing `f` with `f(lo) <= target < f(hi)`.
 ///
-/// Regula falsi with the Illinois step, every third step a bisection so the
-/// bracket halves at least that often whatever the shape: about ten
-/// evaluations where plain bisection took fifty. It runs each time a host's
+/// Regula falsi with the Illinois step, and a bisection whenever three steps
+/// did not cut the bracket to a quarter (so it shrinks whatever the shape):
+/// about ten evaluations where plain bisection took fifty. It runs each time a host's
 /// deadline is pushed again (about every second heartbeat of every host),
 /// so at 100,000 hosts it was the largest cost of the heartbeat path.
 pub fn first_above(f: impl Fn(f64) -> f64, target: f64, mut lo: f64, mut hi: f64) -> f64 {
     let (mut flo, mut fhi) = (f(lo) - target, f(hi) - target);
     // Which end the last step moved (+1 hi, -1 lo).
     let mut moved = 0i8;
+    // The bracket's width three steps ago.
+    let mut width3 = f64::INFINITY;
     for step in 0..200 {
         if hi - lo <= CROSSING_TOL {
             break;
         }
+        // A bisection when the last three steps did not cut the bracket to
+        // a quarter: the secant is stalling on one side.
+        let stalled = step % 3 == 2 && hi - lo > width3 / 4.0;
+        if step % 3 == 2 {
+            width3 = hi - lo;
+        }
         let secant = hi - fhi * (hi - lo) / (fhi - flo);
-        let x =
-            if step % 3 == 2 || !(secant > lo && secant < hi) { 0.5 * (lo + hi) } else { secant };
+        let x = if stalled || !(secant > lo && secant < hi) { 0.5 * (lo + hi) } else { secant };
         let fx = f(x) - target;
         if fx > 0.0 {
             (hi, fhi) = (x, fx);
