@@ -80,7 +80,7 @@ impl Client {
                 let body = serde_json::json!({"host": self.host, "events": events});
                 self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
             }
-            StoreDone::Answer { ticket, text } => fx.answers.push((ticket, text)),
+            StoreDone::Answer { ticket, answer } => fx.answers.push((ticket, answer)),
         }
     }
 

@@ -4,11 +4,10 @@
 
 use super::store::{Answer, Req};
 use super::Server;
+use crate::answer::Answered;
 use crate::clock::Now;
-use crate::command::{frame_err, frame_ok};
 use crate::effects::{Effects, Ticket};
 use crate::event::Event;
-use serde_json::json;
 
 impl Server {
     /// Sends events to be stored and handed to the notifier, each with its
@@ -37,38 +36,36 @@ impl Server {
         for a in answers {
             match a {
                 Answer::Events { ticket, n, new } => {
-                    let text = match new {
+                    let answer = match new {
                         Some(new) => {
                             self.stats.events_received += n as u64;
                             self.stats.events_stored += new as u64;
                             self.stats.events_duplicate += n.saturating_sub(new) as u64;
-                            let body = json!({"resp": format!("ok events {n} stored {new}")});
-                            frame_ok("EVENTS", &body.to_string())
+                            Answered::Events { n, new }
                         }
-                        None => frame_err("EVENTS", "cannot store the events"),
+                        None => Answered::failed("EVENTS", "cannot store the events"),
                     };
-                    fx.answers.push((ticket, text));
+                    fx.answers.push((ticket, answer));
                 }
                 Answer::Report { ticket, host, time, ip, body, stored } => {
                     let report = super::fleet::Report { time, ip, body };
                     if !stored {
-                        fx.answers.push((ticket, frame_err("REPORT", "cannot store the report")));
+                        let answer = Answered::failed("REPORT", "cannot store the report");
+                        fx.answers.push((ticket, answer));
                         continue;
                     }
                     let peer = report.ip.clone();
                     self.reconcile_report(&host, &report.body, now, fx);
-                    self.reports.insert(host.clone(), report);
+                    self.reports.insert(host.clone(), std::sync::Arc::new(report));
                     self.stats.reports += 1;
-                    let lm = self.work_lm(&host);
-                    let resp = format!("ok report from {host} [{peer}] for {host}");
-                    let body = json!({"resp": resp, "work": lm});
-                    fx.answers.push((ticket, frame_ok("REPORT", &body.to_string())));
+                    let work_lm = self.work_lm(&host);
+                    fx.answers.push((ticket, Answered::Report { host, peer, work_lm }));
                 }
-                Answer::Text { ticket, text, notify_in, .. } => {
+                Answer::Verb { ticket, answer, notify_in } => {
                     if let Some(s) = notify_in {
                         self.notify_soon(now, fx, s);
                     }
-                    fx.answers.push((ticket, text));
+                    fx.answers.push((ticket, answer));
                 }
                 Answer::Jobs { jobs, next } => {
                     let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));

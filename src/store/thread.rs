@@ -13,7 +13,7 @@
 
 use super::spool::{free_bytes, Spool};
 use super::History;
-use crate::command::{frame_err, frame_ok};
+use crate::answer::Answered;
 use crate::error::Error;
 use crate::event::Event;
 use std::path::PathBuf;
@@ -66,10 +66,10 @@ pub enum StoreDone {
         status: StoreStatus,
     },
     Batch(Vec<Event>),
-    /// A framed answer for the session waiting on `ticket`.
+    /// The answer for the session waiting on `ticket` (framed by `verbs/`).
     Answer {
         ticket: u64,
-        text: String,
+        answer: Answered,
     },
 }
 
@@ -280,7 +280,7 @@ impl Worker {
                 });
                 StoreDone::Batch(self.spool.batch(outbox, limit))
             }
-            StoreReq::Query { ticket, q } => StoreDone::Answer { ticket, text: self.query(q) },
+            StoreReq::Query { ticket, q } => StoreDone::Answer { ticket, answer: self.query(q) },
             StoreReq::Zap { now, keep } => {
                 match self.h.zap(now, keep) {
                     Ok((b, a)) => log::info!("zap: {b} rows -> {a}"),
@@ -293,17 +293,18 @@ impl Worker {
         (self.deliver)(done);
     }
 
-    fn query(&mut self, q: Query) -> String {
+    fn query(&mut self, q: Query) -> Answered {
         match q {
             Query::Hist { ival, pnts, items, now } => match self.h.hist(&ival, pnts, &items, now) {
-                Ok(v) => frame_ok("HIST", &v.to_string()),
+                // Serialized here, off the loop (HIST Y can be large).
+                Ok(v) => Answered::Hist(v.to_string()),
                 // Usage errors already say `bad args: ...`; the rest are the store's.
-                Err(e @ Error::Usage(_)) => frame_err("HIST", &e.to_string()),
-                Err(e) => frame_err("HIST", &format!("cannot read the history: {e}")),
+                Err(e @ Error::Usage(_)) => Answered::failed("HIST", e.to_string()),
+                Err(e) => Answered::failed("HIST", format!("cannot read the history: {e}")),
             },
             Query::Zap { now, keep } => match self.h.zap_all(now, keep) {
-                Ok((b, a)) => frame_ok("ZAP", &format!("ZAP rows before {b} after {a}")),
-                Err(e) => frame_err("ZAP", &e.to_string()),
+                Ok((before, after)) => Answered::Zapped { before, after },
+                Err(e) => Answered::failed("ZAP", e.to_string()),
             },
         }
     }
@@ -422,7 +423,9 @@ mod tests {
             q: Query::Hist { ival: "H".into(), pnts: None, items: vec![], now: 130.0 },
         });
         match next(&rx) {
-            StoreDone::Answer { ticket: 7, text } => assert!(text.contains("cpu_load"), "{text}"),
+            StoreDone::Answer { ticket: 7, answer: Answered::Hist(text) } => {
+                assert!(text.contains("cpu_load"), "{text}")
+            }
             d => panic!("{d:?}"),
         }
         drop(t);
