@@ -8,6 +8,9 @@ use crate::effects::{ClientCall, Effects};
 
 impl Client {
     pub(super) fn send_report(&mut self, now: Now, fx: &mut Effects) {
+        if let Some((_, sent)) = &mut self.report_follow {
+            *sent = true;
+        }
         let body = serde_json::json!({
             "host": self.host,
             "time": now.wall,
