@@ -26,7 +26,7 @@ mod ticks;
 use crate::clock::Now;
 use crate::effects::{CallOwner, ClientCall, Done, Effects, Setup};
 use crate::probes::Inline;
-use crate::store::{History, StoreDone, StoreStatus, StoreThread};
+use crate::store::{StoreDone, StoreStatus, StoreThread};
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
@@ -98,6 +98,8 @@ pub struct Client {
     fallback: Option<fallback::Fallback>,
     /// Files of the vardir found corrupt at start (raised as `store`).
     store_notices: Vec<String>,
+    /// The store thread has opened history.db (`StoreDone::Opened`).
+    history_open: bool,
     vardir: PathBuf,
     /// The work's names, resolved off the loop (`names.rs`).
     names: crate::names::Names,
@@ -105,13 +107,14 @@ pub struct Client {
 
 impl Client {
     pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
-        let (history, notice) = History::open_checked(&st.conf.history_db())?;
+        // The store thread opens history.db itself (`StoreDone::Opened`).
         let wake = st.wake.clone();
         let deliver = Box::new(move |d: StoreDone| {
             wake.send(Done::History(d));
         });
         let stall = crate::store::thread::stall_hook();
-        let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
+        let store =
+            StoreThread::start(st.conf.history_db(), st.conf.vardir.clone(), deliver, stall)?;
         let items = Items::new(st.work);
         let mut c = Client {
             host: st.hostname.to_string(),
@@ -127,7 +130,7 @@ impl Client {
             items,
             inline: Inline::from_env(),
             store,
-            status,
+            status: Default::default(),
             batch_asked: false,
             batch_again: false,
             unstored: VecDeque::new(),
@@ -154,7 +157,8 @@ impl Client {
             server_dead: false,
             clock_off: false,
             fallback: None,
-            store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
+            store_notices: crate::vardir::take_notices(),
+            history_open: false,
             vardir: st.conf.vardir.clone(),
             names: st.names.clone(),
         };

@@ -19,6 +19,24 @@ impl Server {
     /// `CLIENTS [host] [item] [n or ival]`: the snapshot goes to the store
     /// thread, which answers the ticket with the whole fleet view.
     pub fn clients(&mut self, args: &[String], now: Now) -> Result<Ticket, Refused> {
+        let ticket = crate::effects::new_ticket();
+        if let Some(s) = self.starting.as_mut() {
+            // The reports and the host table are not read yet: asked again
+            // once they are (`on_started`).
+            s.clients.push((ticket, args.to_vec()));
+            return Ok(ticket);
+        }
+        self.clients_for(ticket, args, now)?;
+        Ok(ticket)
+    }
+
+    /// CLIENTS for a session waiting on `ticket`: the store thread answers it.
+    pub(super) fn clients_for(
+        &mut self,
+        ticket: Ticket,
+        args: &[String],
+        now: Now,
+    ) -> Result<(), Refused> {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed = fleet::parse_clients_args(args, resolve, |i| self.known_item(i), now.wall);
@@ -43,16 +61,9 @@ impl Server {
             });
         }
         let view = Box::new(Snapshot { rows, now: now.wall });
-        let ticket = crate::effects::new_ticket();
-        self.store.send(super::store::Req::Clients {
-            ticket,
-            host,
-            item,
-            filter,
-            view,
-            now: now.wall,
-        });
-        Ok(ticket)
+        let req = super::store::Req::Clients { ticket, host, item, filter, view, now: now.wall };
+        self.store.send(req);
+        Ok(())
     }
 
     pub(super) fn host_row(&self, name: &str, h: &FleetHost, now: Now) -> Row {

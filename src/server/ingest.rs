@@ -72,6 +72,10 @@ impl Server {
     /// path), on its way to the store thread, which hands it to the
     /// notifier: the loop's part.
     pub(super) fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
+        if let Some(s) = self.starting.as_mut() {
+            // Newer than what server.db says of this item (`on_started`).
+            s.touched.insert((e.host.clone(), e.item.clone()));
+        }
         self.note_level(e);
         // A burst of events shares one Notify tick (its cost grows with the
         // number of alerts), 20 ms later at most.
