@@ -426,12 +426,12 @@ impl EventLoop {
         for job in fx.jobs.drain(..) {
             self.pool.submit(job);
         }
-        for (ticket, text) in std::mem::take(&mut fx.answers) {
+        for (ticket, answer) in std::mem::take(&mut fx.answers) {
             // A session that timed out or closed meanwhile gets nothing
             // (its `timeout` answer may still be going out).
             let Some(t) = self.waiting.remove(&ticket) else { continue };
             if let Some(s) = self.sessions.get_mut(&t).filter(|s| s.phase == Phase::Waiting) {
-                let next = s.answer(text);
+                let next = s.answer(crate::verbs::answered(answer));
                 self.settle(t, next);
             }
         }

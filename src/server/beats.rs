@@ -53,7 +53,7 @@ impl Server {
     /// One batch of datagrams the loop received: applied to the host table,
     /// the ACKs that are due queued in `acks` (the loop sends them).
     pub fn on_datagrams(&mut self, rx: &Received, acks: &mut Outgoing, now: Now) {
-        self.ingest.on_batch(rx, &mut self.udp, now, acks);
+        self.ingest.on_batch(rx, &mut self.table, now, acks);
     }
 
     /// The end of a drain (one turn's share of the socket): ACKs counted,
@@ -68,7 +68,7 @@ impl Server {
         if let Some(e) = err {
             log::warn!("heartbeat socket: {e}");
         }
-        let changes = self.ingest.after_drain(d, &mut self.udp);
+        let changes = self.ingest.after_drain(d, &mut self.table);
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
     }
@@ -81,7 +81,7 @@ impl Server {
             self.note_lag(now.mono - at, now, fx);
         }
         self.check_at = None;
-        let changes = self.udp.check(now);
+        let changes = self.table.check(now);
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
     }
@@ -89,7 +89,7 @@ impl Server {
     /// Sets a CheckHosts timer for the table's next deadline, unless an
     /// earlier one is already set.
     pub(super) fn arm_check(&mut self, now: Now, fx: &mut Effects) {
-        let Some(t) = self.udp.next_deadline() else { return };
+        let Some(t) = self.table.next_deadline() else { return };
         // A deadline already past (the rest of a sliced mass check) is due
         // next turn; armed for "now" so its wait does not read as a stall.
         let t = t.max(now.mono);
@@ -107,7 +107,7 @@ impl Server {
             // The saved table is not read yet: writing this one would lose it.
             return;
         }
-        self.store.send(super::store::Req::SaveHosts(self.udp.rows()));
+        self.store.send(super::store::Req::SaveHosts(self.table.rows()));
     }
 
     /// Stores the events of a batch of changes in one transaction (a mass
@@ -217,29 +217,7 @@ impl Server {
 
     /// The host's reachability as notifications and CLIENTS see it.
     pub(super) fn reach_name(&self, host: &str) -> &'static str {
-        self.udp.host(host).map(|h| h.state.name()).unwrap_or("new")
-    }
-
-    /// The `heartbeat` part of a host's CLIENTS entry.
-    pub(super) fn heartbeat_json(&self, host: &str, now: Now) -> serde_json::Value {
-        let Some(h) = self.udp.host(host) else { return serde_json::Value::Null };
-        serde_json::json!({
-            "state": h.state.name(),
-            "level": reach_level(&self.work.levels, h.state),
-            "rtt_ms": h.rtt_ms.map(round_json),
-            "phi": h.last_seen
-                .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
-                .map(round_json),
-            "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
-            // Observed loss (seq gaps) and probes answered while silent.
-            "lost": h.seq_gaps,
-            "loss": round_json(h.window.loss()),
-            "answered_probes": h.answered,
-            "path_warning": h.path_warned.is_some(),
-            "version": &*h.version,
-            "uptime": h.uptime,
-            "items": h.items,
-        })
+        self.table.host(host).map(|h| h.state.name()).unwrap_or("new")
     }
 }
 

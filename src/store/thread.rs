@@ -16,7 +16,7 @@
 
 use super::spool::{free_bytes, Spool};
 use super::History;
-use crate::command::{frame_err, frame_ok};
+use crate::answer::Answered;
 use crate::error::Error;
 use crate::event::Event;
 use std::path::PathBuf;
@@ -69,11 +69,11 @@ pub enum StoreDone {
         status: StoreStatus,
     },
     Batch(Vec<Event>),
-    /// A framed answer for the session waiting on `ticket`; `failed`: the
-    /// verb, when the store failed it (for the refusal counters).
+    /// The answer for the session waiting on `ticket` (framed by `verbs/`);
+    /// `failed`: the verb, when the store failed it (for the refusal counters).
     Answer {
         ticket: u64,
-        text: String,
+        answer: Answered,
         failed: Option<&'static str>,
     },
     /// The history is open (the first answer): its health, and what was
@@ -330,8 +330,8 @@ impl Worker {
                 StoreDone::Batch(self.spool.batch(outbox, limit))
             }
             StoreReq::Query { ticket, q } => {
-                let (text, failed) = self.query(q);
-                StoreDone::Answer { ticket, text, failed }
+                let (answer, failed) = self.query(q);
+                StoreDone::Answer { ticket, answer, failed }
             }
             StoreReq::Zap { now, keep } => {
                 match self.h.zap(now, keep) {
@@ -345,20 +345,22 @@ impl Worker {
         (self.deliver)(done);
     }
 
-    /// The framed answer, and the verb when the store failed it.
-    fn query(&mut self, q: Query) -> (String, Option<&'static str>) {
+    /// The answer, and the verb when the store failed it.
+    fn query(&mut self, q: Query) -> (Answered, Option<&'static str>) {
         match q {
             Query::Hist { ival, pnts, items, now } => match self.h.hist(&ival, pnts, &items, now) {
-                Ok(v) => (frame_ok("HIST", &v.to_string()), None),
+                // Serialized here, off the loop (HIST Y can be large).
+                Ok(v) => (Answered::Hist(v.to_string()), None),
                 // Usage errors already say `bad args: ...`; the rest are the store's.
-                Err(e @ Error::Usage(_)) => (frame_err("HIST", &e.to_string()), None),
-                Err(e) => {
-                    (frame_err("HIST", &format!("cannot read the history: {e}")), Some("HIST"))
-                }
+                Err(e @ Error::Usage(_)) => (Answered::failed("HIST", e.to_string()), None),
+                Err(e) => (
+                    Answered::failed("HIST", format!("cannot read the history: {e}")),
+                    Some("HIST"),
+                ),
             },
             Query::Zap { now, keep } => match self.h.zap_all(now, keep) {
-                Ok((b, a)) => (frame_ok("ZAP", &format!("ZAP rows before {b} after {a}")), None),
-                Err(e) => (frame_err("ZAP", &e.to_string()), Some("ZAP")),
+                Ok((before, after)) => (Answered::Zapped { before, after }, None),
+                Err(e) => (Answered::failed("ZAP", e.to_string()), Some("ZAP")),
             },
         }
     }
@@ -487,7 +489,7 @@ mod tests {
             q: Query::Hist { ival: "H".into(), pnts: None, items: vec![], now: 130.0 },
         });
         match next(&rx) {
-            StoreDone::Answer { ticket: 7, text, failed: None } => {
+            StoreDone::Answer { ticket: 7, answer: Answered::Hist(text), failed: None } => {
                 assert!(text.contains("cpu_load"), "{text}")
             }
             d => panic!("{d:?}"),
