@@ -46,7 +46,8 @@ fn wait<T>(secs: f64, mut f: impl FnMut() -> Option<T>) -> T {
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(7);
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let bin = hbmon::bench_daemon::bench_bin();
+    let bin = bin.as_str();
     let rx = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
     let rport = rx.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
     let got: Arc<Mutex<Vec<(f64, String)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -122,6 +123,13 @@ fn main() {
         lat[lat.len() / 2],
         lat[0],
         lat[lat.len() - 1]
+    );
+    hbmon::bench_daemon::figure(
+        "bench_alert",
+        "last heartbeat to webhook, median",
+        lat[lat.len() / 2],
+        "s",
+        hbmon::bench_daemon::Better::Lower,
     );
     let _ = client.kill();
     let _ = server.kill();

@@ -3,6 +3,7 @@
 //! connections, then connections per second with concurrent clients.
 //! Run: `cargo build --release && cargo run --release --example bench_cmd`.
 
+use hbmon::bench_daemon::{figure, Better};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
@@ -26,7 +27,7 @@ fn pct(v: &mut [Duration], p: f64) -> f64 {
 
 fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(5000);
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let bin = hbmon::bench_daemon::bench_bin();
     let dir = tempfile::tempdir().expect("tempdir");
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -42,7 +43,7 @@ fn main() {
         ),
     )
     .expect("conf");
-    let mut child = Command::new(bin)
+    let mut child = Command::new(&bin)
         .args(["-c", &conf.display().to_string(), "start", "-i"])
         .stderr(Stdio::null())
         .spawn()
@@ -59,11 +60,10 @@ fn main() {
     println!("command port, {n} sequential connections each (connect, one line, read to close):");
     for (name, line) in [("PING", &b"PING\n"[..]), ("STATE", &b"STATE\n"[..])] {
         let mut v: Vec<Duration> = (0..n).map(|_| round_trip(addr, line)).collect();
-        println!(
-            "  {name:<6} median {:>7.1} us   p99 {:>7.1} us",
-            pct(&mut v, 0.5),
-            pct(&mut v, 0.99)
-        );
+        let (med, p99) = (pct(&mut v, 0.5), pct(&mut v, 0.99));
+        println!("  {name:<6} median {med:>7.1} us   p99 {p99:>7.1} us");
+        figure("bench_cmd", &format!("{name} median"), med, "us", Better::Lower);
+        figure("bench_cmd", &format!("{name} p99"), p99, "us", Better::Lower);
     }
     for clients in [4, 16] {
         let per = n / clients;
@@ -82,6 +82,8 @@ fn main() {
         }
         let rate = (per * clients) as f64 / t.elapsed().as_secs_f64();
         println!("  PING with {clients:>2} concurrent clients: {rate:>8.0} connections/s");
+        let what = format!("PING, {clients} concurrent clients");
+        figure("bench_cmd", &what, rate, "connections/s", Better::Higher);
     }
     let _ = child.kill();
     let _ = child.wait();

@@ -4,6 +4,7 @@
 //! clients do), then CLIENTS latency with 10,000 hosts in the state.
 //! Run: `cargo build --release && cargo run --release --example bench_fleet`.
 
+use hbmon::bench_daemon::{figure, Better};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -98,8 +99,10 @@ fn main() {
         for h in hs {
             h.join().expect("sender");
         }
-        let n = (per * threads * rounds) as f64;
-        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {:.0} reports/s", n / t.elapsed().as_secs_f64());
+        let rate = (per * threads * rounds) as f64 / t.elapsed().as_secs_f64();
+        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {rate:.0} reports/s");
+        let what = format!("REPORT ingest, {threads} sender(s)");
+        figure("bench_fleet", &what, rate, "reports/s", Better::Higher);
     }
     for (what, line) in
         [("CLIENTS (all 10,000 hosts)", "CLIENTS"), ("CLIENTS h5 (one host)", "CLIENTS h5")]
@@ -113,12 +116,9 @@ fn main() {
             })
             .collect();
         let size = send_from(None, addr, line).len();
-        println!(
-            "{what}: median {:.1} ms, p90 {:.1} ms, answer {} KiB",
-            pct(&mut v, 0.5),
-            pct(&mut v, 0.9),
-            size / 1024
-        );
+        let (med, p90) = (pct(&mut v, 0.5), pct(&mut v, 0.9));
+        println!("{what}: median {med:.1} ms, p90 {p90:.1} ms, answer {} KiB", size / 1024);
+        figure("bench_fleet", &format!("{what} median"), med, "ms", Better::Lower);
     }
     let st = send_from(None, addr, "STATE");
     if let Some(l) = st.lines().find(|l| l.starts_with("-- cpu_seconds")) {

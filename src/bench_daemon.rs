@@ -1,7 +1,8 @@
 //! A release hbmon server started for a bench (`examples/bench_*.rs`):
 //! its work and conf written into a directory the bench owns, the child
-//! process, and its command address once it accepts connections. Lab use
-//! only; the daemon never calls this.
+//! process, and its command address once it accepts connections; and the
+//! two kinds of result lines `bench/run.sh` and `bench/ab.sh` collect from
+//! a bench's output. Lab use only; the daemon never calls this.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +12,56 @@ use std::time::{Duration, Instant};
 
 /// The release binary the benches measure (`cargo build --release` first).
 pub const RELEASE_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+
+/// The daemon a bench starts: `$HBMON_BENCH_BIN` if set (bench/ab.sh runs
+/// the same bench against an older commit's binary), else [`RELEASE_BIN`].
+/// Load generators (`hbmon bench udp`) stay on [`RELEASE_BIN`], so both
+/// sides of an A/B run get the same load.
+pub fn bench_bin() -> String {
+    std::env::var("HBMON_BENCH_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| RELEASE_BIN.to_string())
+}
+
+/// Which way a [`figure`] is better, for the A/B ratio's reading.
+#[derive(Clone, Copy)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// One measured figure, for bench/ab.sh (median per side, ratio new/old):
+/// `figure|BENCH|NAME|VALUE|UNIT|lower` (or `higher`). `|` in a name
+/// would split it, so it is replaced.
+pub fn figure(bench: &str, name: &str, value: f64, unit: &str, better: Better) {
+    let b = match better {
+        Better::Lower => "lower",
+        Better::Higher => "higher",
+    };
+    println!("figure|{bench}|{}|{value:.4}|{unit}|{b}", name.replace('|', "/"));
+}
+
+/// One row of `make bench`'s closing table: what, the result, the aim and
+/// whether it was met (`None`: no aim, shown as `-`). bench/run.sh turns
+/// the `summary|` lines into a Markdown table.
+pub fn summary(what: &str, result: &str, aim: &str, met: Option<bool>) {
+    let verdict = match met {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "-",
+    };
+    println!("summary| {what} | {result} | {aim} | {verdict} |");
+}
+
+/// The `q` quantile (0..=1) of `v`, sorted in place; 0 when empty.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n => v[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
+    }
+}
 
 /// A port free on `ip` now (TCP; the daemon takes the same number for UDP).
 pub fn free_port(ip: IpAddr) -> io::Result<u16> {
@@ -45,13 +96,14 @@ pub fn start_server(
             d = dir.display()
         ),
     )?;
-    let mut child = Command::new(RELEASE_BIN)
+    let bin = bench_bin();
+    let mut child = Command::new(&bin)
         .args(["-c", &conf.display().to_string(), "start", "-i"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| {
-            io::Error::new(e.kind(), format!("{RELEASE_BIN}: {e} (cargo build --release first)"))
+            io::Error::new(e.kind(), format!("{bin}: {e} (cargo build --release first)"))
         })?;
     let addr = SocketAddr::new(ip, port);
     let t = Instant::now();
