@@ -35,23 +35,33 @@ pub enum Better {
 /// `figure|BENCH|NAME|VALUE|UNIT|lower` (or `higher`). `|` in a name
 /// would split it, so it is replaced.
 pub fn figure(bench: &str, name: &str, value: f64, unit: &str, better: Better) {
+    println!("{}", figure_line(bench, name, value, unit, better));
+}
+
+fn figure_line(bench: &str, name: &str, value: f64, unit: &str, better: Better) -> String {
     let b = match better {
         Better::Lower => "lower",
         Better::Higher => "higher",
     };
-    println!("figure|{bench}|{}|{value:.4}|{unit}|{b}", name.replace('|', "/"));
+    format!("figure|{bench}|{}|{value:.4}|{unit}|{b}", name.replace('|', "/"))
 }
 
 /// One row of `make bench`'s closing table: what, the result, the aim and
 /// whether it was met (`None`: no aim, shown as `-`). bench/run.sh turns
 /// the `summary|` lines into a Markdown table.
 pub fn summary(what: &str, result: &str, aim: &str, met: Option<bool>) {
+    println!("{}", summary_line(what, result, aim, met));
+}
+
+fn summary_line(what: &str, result: &str, aim: &str, met: Option<bool>) -> String {
     let verdict = match met {
         Some(true) => "met",
         Some(false) => "**not met**",
         None => "-",
     };
-    println!("summary| {what} | {result} | {aim} | {verdict} |");
+    // A `|` inside a cell would end it in the Markdown table.
+    let cell = |t: &str| t.replace('|', "/");
+    format!("summary| {} | {} | {} | {verdict} |", cell(what), cell(result), cell(aim))
 }
 
 /// The `q` quantile (0..=1) of `v`, sorted in place; 0 when empty.
@@ -116,4 +126,28 @@ pub fn start_server(
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(BenchServer { child, addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_unsorted_and_empty_samples() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(quantile(&mut v, 0.5), 3.0);
+        assert_eq!(quantile(&mut v, 1.0), 5.0);
+        assert_eq!(quantile(&mut v, 0.0), 1.0);
+        assert_eq!(quantile(&mut [], 0.99), 0.0);
+    }
+
+    #[test]
+    fn result_lines_keep_their_columns() {
+        let f = figure_line("bench_x", "a|b", 1.5, "ms", Better::Lower);
+        assert_eq!(f, "figure|bench_x|a/b|1.5000|ms|lower");
+        let s = summary_line("PING p99", "4 ms | 5 ms", "under 5 ms", Some(true));
+        assert_eq!(s, "summary| PING p99 | 4 ms / 5 ms | under 5 ms | met |");
+        assert!(summary_line("x", "y", "", Some(false)).ends_with("| **not met** |"));
+        assert!(summary_line("x", "y", "", None).ends_with("| - |"));
+    }
 }
