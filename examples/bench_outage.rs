@@ -238,6 +238,10 @@ fn main() {
         "  PING before it, while all hosts heartbeat ({nb} round trips): median {:.2} ms, p99 {base99:.2} ms",
         pct(&mut base, 0.5),
     );
+    // The loop's own account of its turns (STATE `-- loop`, issue 18).
+    for l in after.lines().filter(|l| l.starts_with("-- loop")) {
+        println!("  server: {}", l.trim_start_matches("-- "));
+    }
     use hbmon::bench_daemon::{figure, summary, Better};
     let (med, p99) = (pct(&mut pings, 0.5), pct(&mut pings, 0.99));
     let (st, nt) = (stored.as_secs_f64(), notified.as_secs_f64());
