@@ -14,8 +14,48 @@
 # daemon and end in a minute or so; bench_client takes minutes per run).
 # A bench that measures library code in-process (bench_history,
 # bench_udp_ingest, bench_saturation's hbmon loop) has nothing to swap.
+# `bench/ab.sh --table LOG...` prints the table again from the figure
+# lines of one or more earlier runs' logs (their samples pooled).
 set -eu
 cd "$(dirname "$0")/.."
+
+# figure|SIDE|BENCH|NAME|VALUE|UNIT|BETTER lines on stdin -> the table.
+table() {
+  echo "| bench | figure | old | new | new/old | reading |"
+  echo "|---|---|---|---|---|---|"
+  grep '^figure|' | awk -F'|' '
+    function median(s,   a, n, i, j, t) {
+      n = split(s, a, " ")
+      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+    }
+    function num(x) { return (x >= 1000 || x <= -1000) ? sprintf("%.0f", x) : sprintf("%.4g", x) }
+    {
+      k = $3 "|" $4
+      if (!(k in unit)) { order[++nk] = k; unit[k] = $6; better[k] = $7 }
+      v[k, $2] = v[k, $2] " " $5
+      c[k, $2]++
+    }
+    END {
+      for (i = 1; i <= nk; i++) {
+        k = order[i]; split(k, bn, "|")
+        if (v[k, "old"] == "" || v[k, "new"] == "") { printf "| %s | %s | %s | %s | | missing on one side |\n", bn[1], bn[2], v[k, "old"], v[k, "new"]; continue }
+        o = median(v[k, "old"]); n = median(v[k, "new"])
+        r = o != 0 ? n / o : (n == 0 ? 1 : 0)
+        # Within 10 %: noise on this shared machine.
+        good = better[k] == "lower" ? r < 0.9 : r > 1.1
+        bad = better[k] == "lower" ? r > 1.1 : r < 0.9
+        reading = good ? "better" : bad ? "**worse**" : "same (within 10 %)"
+        u = unit[k] == "" ? "" : unit[k] ", "
+        printf "| %s | %s (%s%s is better; runs %d/%d) | %s | %s | %.2f | %s |\n", bn[1], bn[2], u, better[k], c[k, "old"], c[k, "new"], num(o), num(n), r, reading
+      }
+    }'
+}
+if [ "${1:-}" = --table ]; then
+  shift
+  cat "$@" | table
+  exit 0
+fi
 base=${1:-${AB_BASE:-299b88f}}
 rounds=${AB_ROUNDS:-3}
 benches=${AB_BENCHES:-bench_cmd bench_fleet bench_alert bench_udp_daemon bench_hostile}
@@ -68,32 +108,7 @@ args() {
   echo
   echo "## A/B: $commit (old) vs $(git rev-parse --short HEAD) (new), medians of $rounds runs each, interleaved"
   echo
-  echo "| bench | figure | old | new | new/old | reading |"
-  echo "|---|---|---|---|---|---|"
-  grep '^figure|' "$log" | awk -F'|' '
-    function median(s,   a, n, i, j, t) {
-      n = split(s, a, " ")
-      for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-      return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-    }
-    {
-      k = $3 "|" $4
-      if (!(k in unit)) { order[++nk] = k; unit[k] = $6; better[k] = $7 }
-      v[k, $2] = v[k, $2] " " $5
-    }
-    END {
-      for (i = 1; i <= nk; i++) {
-        k = order[i]; split(k, bn, "|")
-        if (v[k, "old"] == "" || v[k, "new"] == "") { printf "| %s | %s | %s | %s | | missing on one side |\n", bn[1], bn[2], v[k, "old"], v[k, "new"]; continue }
-        o = median(v[k, "old"]); n = median(v[k, "new"])
-        r = o != 0 ? n / o : 0
-        # Within 10 %: noise on this shared machine.
-        good = better[k] == "lower" ? r < 0.9 : r > 1.1
-        bad = better[k] == "lower" ? r > 1.1 : r < 0.9
-        reading = good ? "better" : bad ? "**worse**" : "same (within 10 %)"
-        printf "| %s | %s (%s, %s is better) | %.4g | %.4g | %.2f | %s |\n", bn[1], bn[2], unit[k], better[k], o, n, r, reading
-      }
-    }'
+  table < "$log"
   echo
   echo "(full output: $log)"
 } | tee -a "$log"
