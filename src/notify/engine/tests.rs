@@ -1,7 +1,8 @@
-//! Engine tests: literal events and times on in-memory SQLite; deliveries are
-//! observed as the jobs `tick` hands out.
+//! Engine tests through the apply layer: literal events and times on
+//! in-memory SQLite; deliveries are observed as the jobs `tick` hands out.
 
 use super::*;
+use crate::notify::message::Kind;
 use crate::notify::{NotifyDone, DEADMAN_ID};
 use crate::work::model::{AlertRule, Channel, Noise, User};
 
@@ -46,7 +47,7 @@ pub(super) fn work() -> ServerWork {
 }
 
 pub(super) fn setup(w: &ServerWork) -> (Connection, Notifier) {
-    let conn = Connection::open_in_memory().unwrap();
+    let conn = crate::server::db::open_in_memory().unwrap();
     let n = Notifier::new(&conn, w, &levels(), &Intervals::default(), None).unwrap();
     (conn, n)
 }
