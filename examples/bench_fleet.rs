@@ -7,6 +7,7 @@
 //! so PING should not wait for it).
 //! Run: `cargo build --release && cargo run --release --example bench_fleet`.
 
+use hbmon::bench_daemon::{figure, Better};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -101,8 +102,10 @@ fn main() {
         for h in hs {
             h.join().expect("sender");
         }
-        let n = (per * threads * rounds) as f64;
-        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {:.0} reports/s", n / t.elapsed().as_secs_f64());
+        let rate = (per * threads * rounds) as f64 / t.elapsed().as_secs_f64();
+        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {rate:.0} reports/s");
+        let what = format!("REPORT ingest, {threads} sender(s)");
+        figure("bench_fleet", &what, rate, "reports/s", Better::Higher);
     }
     for (what, line) in
         [("CLIENTS (all 10,000 hosts)", "CLIENTS"), ("CLIENTS h5 (one host)", "CLIENTS h5")]
@@ -116,12 +119,9 @@ fn main() {
             })
             .collect();
         let size = send_from(None, addr, line).len();
-        println!(
-            "{what}: median {:.1} ms, p90 {:.1} ms, answer {} KiB",
-            pct(&mut v, 0.5),
-            pct(&mut v, 0.9),
-            size / 1024
-        );
+        let (med, p90) = (pct(&mut v, 0.5), pct(&mut v, 0.9));
+        println!("{what}: median {med:.1} ms, p90 {p90:.1} ms, answer {} KiB", size / 1024);
+        figure("bench_fleet", &format!("{what} median"), med, "ms", Better::Lower);
     }
     // The loop's share of CLIENTS: PINGs (a new connection each, every
     // 5 ms) while another thread asks CLIENTS back to back, against PINGs
