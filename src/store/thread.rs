@@ -28,6 +28,41 @@ use std::thread::JoinHandle;
 pub const MAX_QUEUED: usize = 10_000;
 /// Most requests taken in one drain (one transaction).
 const DRAIN_MAX: usize = 4096;
+/// The thread's stack: SQLite keeps its big structures on the heap (and
+/// only the pages touched are resident anyway); half a MiB leaves debug
+/// builds room.
+const STACK: usize = 512 * 1024;
+/// The history's page cache in KiB (a negative `cache_size`): a client
+/// writes one round a minute, and a HIST reads through the file system's
+/// cache about as fast.
+const CACHE_KIB: u32 = 256;
+
+/// A client's history connection kept small: a small page cache, no
+/// memory-mapped I/O, no lookaside slots (each connection's lookaside is
+/// about 120 KiB allocated and touched at open; SQLite's general allocator
+/// serves the same small objects).
+fn lean(conn: &rusqlite::Connection) {
+    let pragmas = format!("PRAGMA cache_size = -{CACHE_KIB}; PRAGMA mmap_size = 0");
+    if let Err(e) = conn.execute_batch(&pragmas) {
+        log::warn!("history: {pragmas}: {e}");
+    }
+    // SAFETY: the handle is live (we hold the connection) and used on this
+    // thread only for the call; SQLITE_DBCONFIG_LOOKASIDE takes a buffer
+    // pointer (null: none), a slot size and a count; with no statement
+    // running no lookaside slot is in use, else it answers SQLITE_BUSY.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_config(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
+            std::ptr::null_mut::<std::ffi::c_void>(),
+            0 as std::ffi::c_int,
+            0 as std::ffi::c_int,
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        log::debug!("history: lookaside not turned off (SQLite code {rc})");
+    }
+}
 
 /// What the loop asks of the history.
 #[derive(Debug)]
@@ -104,12 +139,14 @@ impl StoreThread {
         stall: Option<PathBuf>,
     ) -> crate::error::Result<(StoreThread, StoreStatus)> {
         let status = StoreStatus { outbox: h.outbox_len()?, ..Default::default() };
+        lean(&h.conn);
         let (tx, rx) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let mut w = Worker { h, spool: Spool::default(), vardir, deliver, stall };
         let q = queued.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-history".into())
+            .stack_size(STACK)
             .spawn(move || w.run(rx, &q))
             .map_err(|e| Error::io("spawn the history thread", e))?;
         Ok((StoreThread { tx: Some(tx), queued, thread: Some(thread) }, status))
@@ -210,6 +247,15 @@ impl Worker {
             for r in reads {
                 self.read(r);
             }
+            // Idle until the next round: the page cache and the heap the
+            // drain used go back to the kernel (issue 18: a client's RSS).
+            // SAFETY: the handle is live and only this thread uses it;
+            // the call frees unused cache pages (rusqlite gates its
+            // wrapper behind a feature that would rebuild SQLite).
+            unsafe {
+                rusqlite::ffi::sqlite3_db_release_memory(self.h.conn.handle());
+            }
+            crate::footprint::release_heap();
         }
         if let Err(e) = self.h.checkpoint() {
             log::warn!("history checkpoint: {e}");
