@@ -103,9 +103,11 @@ fn main() {
     summary("during", &mut during);
     summary("after ", &mut after);
     let st = cmd(to, "STATE");
-    for l in
-        st.lines().filter(|l| l.starts_with("-- udp received") || l.starts_with("-- strangers"))
-    {
+    for l in st.lines().filter(|l| {
+        l.starts_with("-- udp received")
+            || l.starts_with("-- strangers")
+            || l.starts_with("-- loop")
+    }) {
         println!("  server: {}", l.trim_start_matches("-- "));
     }
     let _ = child.kill();

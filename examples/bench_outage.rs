@@ -238,6 +238,10 @@ fn main() {
         pct(&mut base, 0.5),
         pct(&mut base, 0.99)
     );
+    // The loop's own account of its turns (STATE `-- loop`, issue 18).
+    for l in after.lines().filter(|l| l.starts_with("-- loop")) {
+        println!("  server: {}", l.trim_start_matches("-- "));
+    }
     let _ = child.kill();
     let _ = child.wait();
 }

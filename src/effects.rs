@@ -232,6 +232,8 @@ pub enum ServerTick {
     CheckWork(u64),
     /// The end of an isolation hold (`server/isolate.rs`).
     IsolationEnd,
+    /// The next slice of the store thread's answers (`server/stored.rs`).
+    StoreBacklog,
 }
 
 #[derive(Debug, Clone, PartialEq)]

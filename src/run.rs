@@ -186,6 +186,7 @@ fn run_daemon(
         names: Default::default(),
         names_round: Default::default(),
         pool: Default::default(),
+        turns: Default::default(),
         wake: el.wake(),
     };
     el.set_pool(st.conf.workers, st.conf.workers_queue);

@@ -62,6 +62,8 @@ pub struct State {
     pub names_round: crate::names::Round,
     /// The worker pool's numbers, copied by the loop before each command.
     pub pool: crate::pool::stats::PoolStats,
+    /// The loop's turn costs by source, copied like `pool`.
+    pub turns: crate::event_loop::turns::TurnStats,
     /// How helper threads that outlive one job (the server's store thread,
     /// the client's history thread) reach the loop.
     pub wake: crate::effects::Wake,

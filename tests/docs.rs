@@ -7,9 +7,9 @@
 
 mod common;
 
-use common::{Fleet, BIN};
+use common::{spawn_fresh, Fleet, BIN};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -178,7 +178,9 @@ fn make_install_and_uninstall_into_destdir() {
     let o = Command::new("readelf").arg("-S").arg(&bin).output().expect("readelf");
     let sections = String::from_utf8_lossy(&o.stdout);
     assert!(sections.contains(".text") && !sections.contains(".symtab"), "not stripped");
-    let v = Command::new(&bin).arg("--version").output().unwrap();
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--version").stdout(Stdio::piped()).stderr(Stdio::piped());
+    let v = spawn_fresh(&mut cmd).wait_with_output().unwrap();
     assert!(
         String::from_utf8_lossy(&v.stdout).starts_with("hbmon 0.1"),
         "{}",

@@ -108,12 +108,10 @@ fn started(h: &Host) -> Option<f64> {
 
 /// `BIN -c conf start` (a daemon) from `cwd`; returns its pid once it answers.
 fn start_daemon(bin: &Path, cwd: &Path, conf: &str, h: &mut Host) -> Daemon {
-    let out = Command::new(bin)
-        .current_dir(cwd)
-        .args(["-c", conf, "start"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("hbmon start");
+    let mut cmd = Command::new(bin);
+    cmd.current_dir(cwd).args(["-c", conf, "start"]).stdin(Stdio::null());
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = spawn_fresh(&mut cmd).wait_with_output().expect("hbmon start");
     assert!(out.status.success(), "start: {}", String::from_utf8_lossy(&out.stderr));
     h.wait_port();
     let pid = wait_for(10.0, "the pid file", || h.pid());

@@ -7,11 +7,14 @@
 //! sendmail path that does not exist), and a bad password is a failure the
 //! outbox retries, not a success.
 
+mod common;
+use common::http::free_port;
+
 use hbmon::event::Event;
 use hbmon::notify::{run_job, Notifier};
 use hbmon::work::model::{AlertRule, Channel, Intervals, Level, ServerWork, User};
 use rusqlite::Connection;
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -27,10 +30,6 @@ impl Drop for Sink {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A private CA and a server certificate it signed for 127.0.0.1 and

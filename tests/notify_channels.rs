@@ -6,27 +6,17 @@
 //! Needs the Debian packages msmtp (or msmtp-mta), python3-aiosmtpd and
 //! prometheus-alertmanager.
 
+mod common;
+use common::http::{free_port, Proc};
+
 use hbmon::event::Event;
 use hbmon::notify::{run_job, Notifier, NotifyDone, NotifyJob};
 use hbmon::work::model::{AlertRule, Channel, Intervals, Level, ServerWork, User};
 use rusqlite::Connection;
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Kills the child this test started when the test ends, pass or fail.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn wait_port(port: u16) {
     let until = Instant::now() + Duration::from_secs(20);

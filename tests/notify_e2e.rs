@@ -4,34 +4,8 @@
 //! down first only delays delivery.
 
 mod common;
+use common::http::{am_alerts, free_port, Proc, Receiver};
 use common::*;
-use std::sync::{Arc, Mutex};
-
-/// A real HTTP receiver (tiny_http) recording each request's URL.
-struct Receiver {
-    urls: Arc<Mutex<Vec<String>>>,
-    port: u16,
-    _thread: std::thread::JoinHandle<()>,
-}
-
-impl Receiver {
-    fn start_on(port: u16) -> Receiver {
-        let server = tiny_http::Server::http(("127.0.0.1", port)).expect("receiver");
-        let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(port);
-        let urls = Arc::new(Mutex::new(Vec::new()));
-        let u = urls.clone();
-        let t = std::thread::spawn(move || {
-            for req in server.incoming_requests() {
-                u.lock().unwrap().push(req.url().to_string());
-                let _ = req.respond(tiny_http::Response::from_string("ok"));
-            }
-        });
-        Receiver { urls, port, _thread: t }
-    }
-    fn got(&self, needle: &str) -> Option<String> {
-        self.urls.lock().unwrap().iter().find(|u| u.contains(needle)).cloned()
-    }
-}
 
 /// The number after `key` on STATE's `-- notify pending ...` line.
 fn notify_count(line: &str, key: &str) -> Option<u64> {
@@ -105,26 +79,6 @@ fn a_client_whose_server_died_uses_its_fallback_channel() {
     assert!(item_line(&st, "server").is_some_and(|l| l.contains(" dead")), "{st}");
     f.host("srv").start();
     wait_for(15.0, "the fallback recovery", || rx.got("new=fine"));
-}
-
-/// A child process killed on drop.
-struct Proc(std::process::Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn am_alerts(port: u16) -> Option<Vec<serde_json::Value>> {
-    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
-    let body = ureq::get(&url).call().ok()?.into_string().ok()?;
-    serde_json::from_str(&body).ok()
 }
 
 fn mails(dir: &std::path::Path) -> Vec<String> {

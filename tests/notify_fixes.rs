@@ -4,65 +4,13 @@
 //! (/usr/bin/prometheus-alertmanager, Debian prometheus-alertmanager).
 
 mod common;
+use common::http::{am_alerts, free_port, Hit, Proc, Receiver};
 use common::*;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn wall() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// One request a receiver got: when, its URL and its body.
-#[derive(Clone, Debug)]
-struct Hit {
-    at: f64,
-    url: String,
-    body: String,
-}
-
-/// A real HTTP receiver (tiny_http) recording every request.
-struct Receiver {
-    hits: Arc<Mutex<Vec<Hit>>>,
-    port: u16,
-}
-
-impl Receiver {
-    fn start_on(port: u16) -> Receiver {
-        let server = tiny_http::Server::http(("127.0.0.1", port)).expect("receiver");
-        let port = server.server_addr().to_ip().map(|a| a.port()).unwrap_or(port);
-        let hits = Arc::new(Mutex::new(Vec::new()));
-        let h = hits.clone();
-        std::thread::spawn(move || {
-            for mut req in server.incoming_requests() {
-                let mut body = String::new();
-                let _ = req.as_reader().read_to_string(&mut body);
-                h.lock().unwrap().push(Hit { at: wall(), url: req.url().to_string(), body });
-                let _ = req.respond(tiny_http::Response::from_string("ok"));
-            }
-        });
-        Receiver { hits, port }
-    }
-    fn all(&self) -> Vec<Hit> {
-        self.hits.lock().unwrap().clone()
-    }
-    fn find(&self, needles: &[&str]) -> Option<Hit> {
-        self.all().into_iter().find(|h| needles.iter().all(|n| h.url.contains(n)))
-    }
-}
-
-/// A child process killed on drop.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn webhook(name: &str, port: u16, path: &str) -> String {
@@ -81,12 +29,6 @@ fn wait_outbox_idle(f: &Fleet) {
     f.server().wait_state(30.0, "an idle outbox", |s| {
         s.contains("-- notify pending 0 held 0 inflight 0")
     });
-}
-
-fn am_alerts(port: u16) -> Option<Vec<serde_json::Value>> {
-    let url = format!("http://127.0.0.1:{port}/api/v2/alerts");
-    let body = ureq::get(&url).call().ok()?.into_string().ok()?;
-    serde_json::from_str(&body).ok()
 }
 
 fn active(alerts: &[serde_json::Value]) -> Vec<&serde_json::Value> {

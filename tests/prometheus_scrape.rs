@@ -5,9 +5,10 @@
 
 mod common;
 mod webclient;
+use common::http::free_port;
 use common::*;
 use serde_json::Value;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use webclient::*;
 
@@ -29,10 +30,6 @@ impl Drop for Prometheus {
             );
         }
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap()
 }
 
 fn start_prometheus(dir: &std::path::Path, target: SocketAddr, port: u16) -> Prometheus {

@@ -251,3 +251,36 @@ fn a_report_says_what_the_history_has_14() {
         reported(h, &item).filter(|r| r.0 >= asked.floor() && r.1 == "fine")
     });
 }
+
+/// The server's copy of this host's last REPORT: (its time, uptime's value).
+fn reported_uptime(h: &Host) -> Option<(f64, Option<f64>)> {
+    let v: Value = serde_json::from_str(&h.body(&format!("CLIENTS {}", h.name))).ok()?;
+    let r = &v["hosts"][&h.name]["report"];
+    Some((r["time"].as_f64()?, r["items"]["uptime"]["value"].as_f64()))
+}
+
+/// The first REPORT after a start leaves 5 s in; when the disk is slow it
+/// goes before the first round is stored, so without values (a REPORT says
+/// only what the history has). One more follows as soon as that round is
+/// stored, not an `ival_send_report` (here an hour) later.
+#[test]
+fn a_report_follows_once_the_first_round_is_stored_14() {
+    let trigger_dir = tempfile::tempdir().unwrap();
+    let trigger = trigger_dir.path().join("stall");
+    // Armed before the start: the store thread's first drain stalls.
+    std::fs::write(&trigger, "12").unwrap();
+    let work = "ival_make_state 1s\nival_send_report 1h\nget all uptime\n";
+    let f = solo(work, ("HBMON_FAULT_STORE_STALL", trigger.display().to_string()));
+    let h = &f.hosts[0];
+    let end_file = trigger.with_extension("end");
+    wait_for(20.0, "stall start", || read_time(&trigger.with_extension("start")));
+    let (early, value) = wait_for(30.0, "the first report", || reported_uptime(h));
+    assert!(read_time(&end_file).is_none(), "the stall ended before the first report");
+    assert_eq!(value, None, "the first report carried a value the history did not have yet");
+    let end = wait_for(30.0, "stall end", || read_time(&end_file));
+    // No SEND: the follow-up comes by itself, with the stored value.
+    let (t, _) = wait_for(30.0, "a report with values after the stall", || {
+        reported_uptime(h).filter(|(t, v)| *t > early && v.is_some())
+    });
+    assert!(t >= end.floor(), "a report with values at {t}, before the stall ended at {end}");
+}

@@ -91,15 +91,9 @@ fn start_copy(h: &mut Host, from: Option<&Path>) {
         std::fs::copy(from, &bin).expect("copy binary");
     }
     let err = std::fs::File::create(h.dir.join("stderr.log")).expect("stderr file");
-    let child = Command::new(&bin)
-        .arg("-c")
-        .arg(&h.conf)
-        .args(["-v", "start", "-i"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(err)
-        .spawn()
-        .expect("spawn client");
+    let mut cmd = Command::new(&bin);
+    cmd.arg("-c").arg(&h.conf).args(["-v", "start", "-i"]);
+    let child = spawn_fresh(cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err));
     h.child = Some(child);
     h.wait_port();
 }

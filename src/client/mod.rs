@@ -59,8 +59,16 @@ pub struct Client {
     batch_again: bool,
     /// What REPORTs send: the items as of the last write the store did.
     reported: serde_json::Value,
-    /// The items as of each write sent and not done yet, oldest first.
-    unstored: VecDeque<serde_json::Value>,
+    /// The items as of each write sent and not done yet, oldest first, and
+    /// whether that write is a round.
+    unstored: VecDeque<(serde_json::Value, bool)>,
+    /// Rounds sent to the store / stored since start.
+    rounds_sent: u64,
+    rounds_stored: u64,
+    /// A REPORT left before the first round of this start or work was
+    /// stored: it had no values for (some) items, so one follows as soon as
+    /// round number `.0` is stored, not an `ival_send_report` later.
+    report_follow: Option<(u64, bool)>,
     probes_dir: PathBuf,
     /// Blocking probes in flight, with their start (never two runs of one
     /// item: a hung mount holds one thread, not one per round).
@@ -118,6 +126,9 @@ impl Client {
             batch_asked: false,
             batch_again: false,
             unstored: VecDeque::new(),
+            rounds_sent: 0,
+            rounds_stored: 0,
+            report_follow: Some((1, false)),
             probes_dir: st.conf.probes_dir(),
             running: HashMap::new(),
             boot_id: (now.wall * 1000.0) as u64,
@@ -194,6 +205,7 @@ impl Client {
         // both restart their schedules (the old ticks go stale).
         self.arm_round(now.mono + 0.2, fx);
         self.schedule_report(now, fx, 1.0);
+        self.report_follow = Some((self.rounds_sent + 1, false));
     }
 
     pub fn shutdown(&mut self, now: Now, fx: &mut Effects) {
@@ -278,6 +290,9 @@ impl Client {
     }
 
     fn send_report(&mut self, now: Now, fx: &mut Effects) {
+        if let Some((_, sent)) = &mut self.report_follow {
+            *sent = true;
+        }
         let body = serde_json::json!({
             "host": self.host,
             "time": now.wall,

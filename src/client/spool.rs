@@ -25,37 +25,56 @@ impl Client {
     /// samples are shed (counted), the events never.
     pub(super) fn store_round(&mut self, now: Now, vals: Vec<(String, f64)>, events: Vec<Event>) {
         let (values, shed) = shed_when_full(vals, self.store.queued());
-        self.store_write(StoreReq::Round { t: now.wall, values, events, shed });
+        self.rounds_sent += 1;
+        self.store_write(StoreReq::Round { t: now.wall, values, events, shed }, true);
     }
 
     /// Events alone (an item set by another part).
     pub(super) fn store_events(&mut self, events: &[Event]) {
         if !events.is_empty() {
-            self.store_write(StoreReq::Events(events.to_vec()));
+            self.store_write(StoreReq::Events(events.to_vec()), false);
         }
     }
 
-    fn store_write(&mut self, r: StoreReq) {
+    fn store_write(&mut self, r: StoreReq, round: bool) {
         // Bounded like the queue: past it (a thread gone or stuck for
         // days) the oldest snapshot counts as done, so REPORTs still move.
         if self.unstored.len() >= MAX_QUEUED {
-            if let Some(r) = self.unstored.pop_front() {
-                self.reported = r;
-            }
+            self.write_done();
         }
         // What a REPORT may say once this write is done.
-        self.unstored.push_back(self.items.report_json());
+        self.unstored.push_back((self.items.report_json(), round));
         self.store.send(r);
+    }
+
+    /// The oldest write sent is done: REPORTs may say what it stored.
+    /// True when that was the round a REPORT sent too early waits for.
+    fn write_done(&mut self) -> bool {
+        let Some((r, round)) = self.unstored.pop_front() else { return false };
+        self.reported = r;
+        self.rounds_stored += u64::from(round);
+        match self.report_follow {
+            Some((n, sent)) if self.rounds_stored >= n => {
+                self.report_follow = None;
+                sent
+            }
+            _ => false,
+        }
     }
 
     /// An answer of the store thread.
     pub fn on_store_done(&mut self, d: StoreDone, now: Now, fx: &mut Effects) {
         match d {
             StoreDone::Written { writes, status } => {
+                let mut follow = false;
                 for _ in 0..writes {
-                    if let Some(r) = self.unstored.pop_front() {
-                        self.reported = r;
-                    }
+                    follow |= self.write_done();
+                }
+                // The REPORT sent before the first round was stored went
+                // without its values: one more now (within a second, spread)
+                // rather than an ival_send_report later.
+                if follow {
+                    self.schedule_report(now, fx, 0.1 + super::sync::jitter(1.0));
                 }
                 if let (Some((since, _)), None) = (&self.status.failing, &status.failing) {
                     log::warn!(

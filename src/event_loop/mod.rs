@@ -1,31 +1,37 @@
 //! The one mio thread: command listener and its sessions, outgoing calls,
 //! the heartbeat UDP sockets, timers, signals (signalfd) and the waker for
-//! helper threads. Protocol lives elsewhere; this file only moves bytes and
-//! dispatches by token.
+//! helper threads. Protocol lives elsewhere; this file owns the turn: what
+//! each source may do in it (a bounded share, timed into `turns.rs`) and
+//! the dispatch by token. Sessions are in `sessions.rs`, calls in
+//! `calls.rs`, ticks, signals and helper results in `ticks.rs`.
 
 mod accept;
+mod calls;
 pub mod names;
+mod sessions;
+mod ticks;
+pub mod turns;
 mod udp;
 
+pub use calls::connect_from;
+
 use crate::clock::Now;
-use crate::command;
-use crate::effects::{CallOwner, CallReq, Done, Effects, Job, Tick};
-use crate::session::{Call, Next, Phase, Session};
+use crate::effects::{CallOwner, CallReq, Done, Effects, Tick};
+use crate::session::{Call, Phase, Session};
 use crate::state::State;
 use crate::timers::Timers;
-use crate::verbs;
-use crate::verbs::reply::{Deferred, Reply};
-use mio::net::{TcpListener, TcpStream, UdpSocket};
+use crate::verbs::reply::Deferred;
+use mio::net::{TcpListener, UdpSocket};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::Arc;
 use std::time::Instant;
+use turns::{Source, TurnStats};
 
 const CMD_LISTENER: Token = Token(0);
 const UDP_SERVER: Token = Token(1);
@@ -54,6 +60,14 @@ const TIMERS_PER_TURN: usize = 1024;
 const DONE_PER_TURN: usize = 256;
 /// Connections accepted in one turn at most.
 pub const ACCEPTS_PER_TURN: usize = 64;
+/// Outgoing connections started in one turn at most: a loopback connect
+/// does its handshake inside the syscall (tens of µs), so 256 queued
+/// confirmation probes started at once would hold the turn for ms.
+const CALL_STARTS_PER_TURN: usize = 32;
+/// Time after which the timers and the helper results stop taking more in
+/// this turn (µs): whatever is left is due at once and served next turn,
+/// after the sockets. Checked between items, so one item may run over.
+const SHARE_BUDGET_US: u64 = 1_000;
 
 /// Sources that had more than their share of a turn: served again next
 /// turn, which then polls without waiting (mio is edge-triggered: no new
@@ -63,12 +77,21 @@ struct Again {
     udp_server: bool,
     udp_client: bool,
     accept: bool,
+    /// Helper results left in the channel (the waker is not re-fired).
+    results: bool,
+    /// Queued outgoing calls with room to start.
+    calls: bool,
 }
 
 impl Again {
     fn any(&self) -> bool {
-        self.udp_server || self.udp_client || self.accept
+        self.udp_server || self.udp_client || self.accept || self.results || self.calls
     }
+}
+
+/// Microseconds since `t`.
+fn us_since(t: Instant) -> u64 {
+    t.elapsed().as_micros() as u64
 }
 
 /// Why the loop ended.
@@ -136,6 +159,10 @@ pub struct EventLoop {
     pool: crate::pool::Pool,
     /// Sessions waiting for a helper's answer (`Reply::Wait`), by ticket.
     waiting: HashMap<crate::effects::Ticket, usize>,
+    /// What each turn cost, by source (STATE `-- loop ...`).
+    turns: TurnStats,
+    /// Outgoing connections started this turn (see [`CALL_STARTS_PER_TURN`]).
+    call_starts: usize,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -193,6 +220,8 @@ impl EventLoop {
             notifier: crate::systemd::Notifier::none(),
             pool,
             waiting: HashMap::new(),
+            turns: TurnStats::default(),
+            call_starts: 0,
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
@@ -235,15 +264,8 @@ impl EventLoop {
         on_reload: &mut dyn FnMut(&mut State, &mut EventLoop, Now, &mut Effects),
     ) -> crate::error::Result<Exit> {
         let mut events = Events::with_capacity(1024);
+        self.settle_effects(st, fx);
         loop {
-            self.apply(fx);
-            while !self.early_results.is_empty() {
-                let now = self.now();
-                for (owner, res) in std::mem::take(&mut self.early_results) {
-                    self.deliver(owner, res, st, now, fx);
-                }
-                self.apply(fx);
-            }
             if st.stop {
                 return Ok(Exit::Stop);
             }
@@ -259,67 +281,135 @@ impl EventLoop {
                 }
                 return Err(crate::error::Error::io("poll", e));
             }
+            let began = Instant::now();
             let now = self.now();
+            self.call_starts = 0;
             // Each source gets a bounded share of the turn; what one left
             // over is served after everything that became ready meanwhile.
             let again = std::mem::take(&mut self.again);
+            let mut woken = again.results;
             for ev in events.iter() {
-                match ev.token() {
-                    CMD_LISTENER => self.accept(st, now),
-                    UDP_SERVER => self.read_udp_server(st, now, fx),
-                    UDP_CLIENT => self.read_udp_client(st, now, fx),
+                let t = Instant::now();
+                let src = match ev.token() {
+                    CMD_LISTENER => {
+                        self.accept(st, now);
+                        Source::Accept
+                    }
+                    UDP_SERVER => {
+                        self.read_udp_server(st, now, fx);
+                        Source::Udp
+                    }
+                    UDP_CLIENT => {
+                        self.read_udp_client(st, now, fx);
+                        Source::Udp
+                    }
                     SIGNALS => {
                         if let Some(Exit::Reexec) = self.read_signals(st) {
                             return Ok(Exit::Reexec);
                         }
+                        Source::Sessions
                     }
                     WAKER => {
-                        for i in 0.. {
-                            if i == DONE_PER_TURN {
-                                // The rest next turn: wake ourselves.
-                                self.pool.wake_loop();
-                                break;
-                            }
-                            let Ok(d) = self.done_rx.try_recv() else { break };
-                            match d {
-                                Done::Upgrade(u) => {
-                                    if self.upgrade_done(u, st) {
-                                        return Ok(Exit::Reexec);
-                                    }
-                                }
-                                d => on_done(st, d, now, fx),
-                            }
-                        }
+                        woken = true;
+                        continue;
                     }
                     Token(t) if self.sessions.contains_key(&t) => {
-                        self.session_event(t, ev.is_readable(), st, now, fx)
+                        self.session_event(t, ev.is_readable(), st, now, fx);
+                        Source::Sessions
                     }
-                    Token(t) => self.call_event(t, st, now, fx),
-                }
+                    Token(t) => {
+                        self.call_event(t, st, now, fx);
+                        Source::Calls
+                    }
+                };
+                self.turns.note(src, us_since(t));
             }
+            let t = Instant::now();
             if again.accept {
                 self.accept(st, now);
+                self.turns.note(Source::Accept, us_since(t));
             }
+            let t = Instant::now();
             if again.udp_server && !self.udp_parked {
                 self.read_udp_server(st, now, fx);
             }
             if again.udp_client {
                 self.read_udp_client(st, now, fx);
             }
-            for _ in 0..TIMERS_PER_TURN {
-                let Some(t) = self.timers.pop_due(now.mono) else { break };
-                self.on_tick(t, st, now, fx);
+            if again.udp_server || again.udp_client {
+                self.turns.note(Source::Udp, us_since(t));
             }
+            if woken {
+                let t = Instant::now();
+                let reexec = self.take_results(st, now, fx);
+                self.turns.note(Source::Results, us_since(t));
+                if reexec {
+                    return Ok(Exit::Reexec);
+                }
+            }
+            let t = Instant::now();
+            for i in 0..TIMERS_PER_TURN {
+                // Those left are due at once: the next poll does not wait.
+                if i > 0 && us_since(t) > SHARE_BUDGET_US {
+                    break;
+                }
+                let Some(tick) = self.timers.pop_due(now.mono) else { break };
+                self.on_tick(tick, st, now, fx);
+            }
+            self.turns.note(Source::Timers, us_since(t));
             if !self.trimmed && now.mono > crate::footprint::TRIM_AFTER {
                 self.trimmed = true;
                 let n = crate::footprint::trim_code();
                 log::debug!("start-up over: {} KiB of code pages dropped from memory", n / 1024);
             }
             if st.reload || fx.reload || fx.new_work.is_some() {
+                let t = Instant::now();
                 on_reload(st, self, now, fx);
                 st.reload = false;
+                self.turns.note(Source::Reload, us_since(t));
+            }
+            self.settle_effects(st, fx);
+            self.turns.turn(us_since(began));
+        }
+    }
+
+    /// Carries out what this turn's handlers asked for, and delivers the
+    /// results of calls that could not even start (which may ask for more).
+    fn settle_effects(&mut self, st: &mut State, fx: &mut Effects) {
+        let t = Instant::now();
+        self.apply(fx);
+        while !self.early_results.is_empty() {
+            let now = self.now();
+            for (owner, res) in std::mem::take(&mut self.early_results) {
+                self.deliver(owner, res, st, now, fx);
+            }
+            self.apply(fx);
+        }
+        self.turns.note(Source::Effects, us_since(t));
+    }
+
+    /// Takes this turn's share of helper results: at most
+    /// [`DONE_PER_TURN`], and none after [`SHARE_BUDGET_US`]; the rest wait
+    /// in the channel for the next turn. True: re-exec now (an upgrade).
+    fn take_results(&mut self, st: &mut State, now: Now, fx: &mut Effects) -> bool {
+        let t = Instant::now();
+        for i in 0..DONE_PER_TURN {
+            if i > 0 && us_since(t) > SHARE_BUDGET_US {
+                break;
+            }
+            let Ok(d) = self.done_rx.try_recv() else { return false };
+            match d {
+                Done::Upgrade(u) => {
+                    if self.upgrade_done(u, st) {
+                        return true;
+                    }
+                }
+                d => ticks::on_done(st, d, now, fx),
             }
         }
+        // Maybe more: look again next turn (the waker fired once for them).
+        self.again.results = true;
+        false
     }
 
     /// Carries out what handlers asked for.
@@ -349,28 +439,19 @@ impl EventLoop {
         }
         self.queued_calls.extend(fx.calls.drain(..));
         let now = self.now();
-        while self.calls.len() < MAX_CALLS {
+        while self.calls.len() < MAX_CALLS && self.call_starts < CALL_STARTS_PER_TURN {
             let Some(req) = self.queued_calls.pop_front() else { break };
+            self.call_starts += 1;
             self.start_call(req, now);
         }
+        // More queued with room for them: next turn, without waiting.
+        self.again.calls = !self.queued_calls.is_empty() && self.calls.len() < MAX_CALLS;
     }
 
-    /// An upgrade job's answer goes to its session; true: re-exec now (the
-    /// answer is already in the socket, which closes at the exec).
-    fn upgrade_done(&mut self, u: crate::upgrade::task::UpgradeDone, st: &mut State) -> bool {
-        st.upgrade.busy = false;
-        if let Some(l) = &u.last {
-            st.upgrade.last = l.clone();
-        }
-        let text = match &u.answer {
-            Ok(body) => command::frame_ok("UPGRADE", body),
-            Err(why) => command::frame_err("UPGRADE", why),
-        };
-        if let Some(s) = self.sessions.get_mut(&u.token) {
-            let next = s.answer(text);
-            self.settle(u.token, next);
-        }
-        u.reexec
+    /// STATE and DUMP show the pool and the turns as they are now.
+    pub(super) fn copy_stats(&self, st: &mut State) {
+        st.pool = self.pool.stats();
+        st.turns = self.turns.clone();
     }
 
     fn token(&mut self) -> usize {
@@ -378,333 +459,7 @@ impl EventLoop {
         self.next_token
     }
 
-    fn session_event(
-        &mut self,
-        t: usize,
-        readable: bool,
-        st: &mut State,
-        now: Now,
-        fx: &mut Effects,
-    ) {
-        let Some(s) = self.sessions.get_mut(&t) else { return };
-        let mut next = s.on_writable();
-        if readable && next == Next::Continue {
-            next = s.on_readable();
-            if let Some(r) = s.refusal.take() {
-                st.counters.refuse(&r);
-            }
-        }
-        if let Next::Request(line) = next {
-            next = self.handle_request(t, &line, st, now, fx);
-        }
-        self.settle(t, next);
-    }
-
-    fn handle_request(
-        &mut self,
-        t: usize,
-        line: &[u8],
-        st: &mut State,
-        now: Now,
-        fx: &mut Effects,
-    ) -> Next {
-        let Some(s) = self.sessions.get_mut(&t) else { return Next::Close };
-        let peer = s.peer.ip();
-        // STATE and DUMP show the pool as it is now.
-        st.pool = self.pool.stats();
-        let reply = match command::parse_line(line) {
-            Ok(req) => {
-                s.verb = req.verb.clone();
-                verbs::dispatch(st, &req, peer, now, fx)
-            }
-            Err(e) => {
-                st.counters.refuse(&format!("bad command: {e}"));
-                let verb = crate::session::verb_of(line);
-                Reply::Now(command::frame_err(&verb, &e.to_string()))
-            }
-        };
-        match reply {
-            Reply::Now(text) => s.answer(text),
-            Reply::Shared(data) => {
-                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
-                s.deadline = d;
-                let next = s.answer_shared(data);
-                self.timers.at(d, Tick::ConnDeadline(t));
-                next
-            }
-            Reply::Job(mut task) => {
-                let d = now.mono + UPGRADE_SESSION_TIMEOUT;
-                s.deadline = d;
-                s.phase = Phase::Waiting;
-                task.token = t;
-                self.timers.at(d, Tick::ConnDeadline(t));
-                self.pool.submit(Job::Upgrade(Box::new(task)));
-                Next::Continue
-            }
-            Reply::Wait(ticket) => {
-                s.phase = Phase::Waiting;
-                self.waiting.insert(ticket, t);
-                Next::Continue
-            }
-            Reply::Later(d) => {
-                s.phase = Phase::Waiting;
-                let n = d.parts.len();
-                for (i, (_, addr, line)) in d.parts.iter().enumerate() {
-                    fx.call(CallOwner::Session { token: t, index: i }, *addr, line.clone(), 10.0);
-                }
-                if n == 0 {
-                    let text = crate::verbs::reply::finish(&d, Vec::new());
-                    return s.answer(text);
-                }
-                self.pending.insert(t, Pending { deferred: d, results: vec![None; n], left: n });
-                Next::Continue
-            }
-        }
-    }
-
-    /// Applies a session's `Next`: re-registers interest or closes it.
-    fn settle(&mut self, t: usize, next: Next) {
-        let Some(s) = self.sessions.get_mut(&t) else { return };
-        let close = matches!(next, Next::Close);
-        if close {
-            if let Some(mut s) = self.sessions.remove(&t) {
-                let _ = self.poll.registry().deregister(&mut s.stream);
-                self.forget_source(s.peer.ip());
-            }
-            self.pending.remove(&t);
-            return;
-        }
-        if s.phase == Phase::Waiting {
-            // Still registered for reading; re-arming now would report a
-            // peer's half-close (`nc -N`) again at once, spinning the loop
-            // until the answer (HIST on a stalled disk, a RELAY).
-            return;
-        }
-        let interest = if s.wants_write() {
-            Interest::READABLE | Interest::WRITABLE
-        } else {
-            Interest::READABLE
-        };
-        let _ = self.poll.registry().reregister(&mut s.stream, Token(t), interest);
-    }
-
-    fn start_call(&mut self, req: CallReq, now: Now) {
-        let deadline = now.mono + req.timeout;
-        let started = connect_from(self.bind_ip, req.addr)
-            .and_then(|stream| Call::start_with(stream, req.addr, &req.line, deadline, MAX_ANSWER));
-        match started {
-            Ok(mut call) => {
-                let t = self.token();
-                let interest = Interest::READABLE | Interest::WRITABLE;
-                if let Err(e) = self.poll.registry().register(&mut call.stream, Token(t), interest)
-                {
-                    self.call_failed(req.owner, format!("register: {e}"));
-                    return;
-                }
-                self.timers.at(deadline, Tick::CallDeadline(t));
-                self.calls.insert(t, (call, req.owner));
-            }
-            Err(e) => self.call_failed(req.owner, format!("connect: {e}")),
-        }
-    }
-
-    /// Results of calls that could not even start are delivered on the next
-    /// turn through a zero-delay path: remember them as finished calls.
-    fn call_failed(&mut self, owner: CallOwner, why: String) {
-        self.early_results.push((owner, Err(why)));
-    }
-
-    fn call_event(&mut self, t: usize, st: &mut State, now: Now, fx: &mut Effects) {
-        let Some((call, _)) = self.calls.get_mut(&t) else { return };
-        let Some(res) = call.on_event() else {
-            let interest = if call.wants_write() {
-                Interest::READABLE | Interest::WRITABLE
-            } else {
-                Interest::READABLE
-            };
-            let _ = self.poll.registry().reregister(&mut call.stream, Token(t), interest);
-            return;
-        };
-        if let Some((mut call, owner)) = self.calls.remove(&t) {
-            let _ = self.poll.registry().deregister(&mut call.stream);
-            self.deliver(owner, res, st, now, fx);
-        }
-    }
-
-    fn deliver(
-        &mut self,
-        owner: CallOwner,
-        res: crate::session::CallResult,
-        st: &mut State,
-        now: Now,
-        fx: &mut Effects,
-    ) {
-        match owner {
-            CallOwner::Session { token, index } => {
-                let Some(p) = self.pending.get_mut(&token) else { return };
-                if p.results[index].is_none() {
-                    p.results[index] = Some(res);
-                    p.left -= 1;
-                }
-                if p.left == 0 {
-                    if let Some(p) = self.pending.remove(&token) {
-                        let results = p
-                            .results
-                            .into_iter()
-                            .map(|r| r.unwrap_or(Err("lost".into())))
-                            .collect();
-                        let text = crate::verbs::reply::finish(&p.deferred, results);
-                        if let Some(s) = self.sessions.get_mut(&token) {
-                            let next = s.answer(text);
-                            self.settle(token, next);
-                        }
-                    }
-                }
-            }
-            owner => st.handle_call_result(owner, res, now, fx),
-        }
-    }
-
-    fn on_tick(&mut self, t: Tick, st: &mut State, now: Now, fx: &mut Effects) {
-        match t {
-            Tick::ConnDeadline(tok) => {
-                let Some(s) = self.sessions.get_mut(&tok) else { return };
-                if s.deadline > now.mono {
-                    return;
-                }
-                let next = if s.phase == Phase::Reading || s.phase == Phase::Waiting {
-                    st.counters.refuse("timeout");
-                    s.deadline = now.mono + 2.0;
-                    self.timers.at(now.mono + 2.0, Tick::ConnDeadline(tok));
-                    self.pending.remove(&tok);
-                    let verb = if s.verb.is_empty() { "?".to_string() } else { s.verb.clone() };
-                    s.answer(command::frame_err(&verb, "timeout"))
-                } else {
-                    Next::Close
-                };
-                self.settle(tok, next);
-            }
-            Tick::CallDeadline(tok) => {
-                if let Some((call, _)) = self.calls.get(&tok) {
-                    if call.deadline <= now.mono {
-                        if let Some((mut call, owner)) = self.calls.remove(&tok) {
-                            let _ = self.poll.registry().deregister(&mut call.stream);
-                            self.deliver(owner, Err("timeout".into()), st, now, fx);
-                        }
-                    }
-                }
-            }
-            Tick::Client(ct) => {
-                if let Some(c) = st.client.as_mut() {
-                    c.on_tick(ct, now, fx);
-                }
-            }
-            Tick::Server(stt) => {
-                if let Some(s) = st.server.as_mut() {
-                    s.on_tick(stt, now, fx);
-                }
-            }
-            Tick::RotateLog => crate::logger::rotate_now(),
-            Tick::UdpRearm => self.rearm_udp(st, now, fx),
-            Tick::Names(gen) => names::on_tick(gen, st, now, fx),
-            Tick::Watchdog => {
-                if let Some(every) = self.notifier.watchdog_every() {
-                    self.notifier.send(crate::systemd::Note::Watchdog);
-                    self.timers.at(now.mono + every, Tick::Watchdog);
-                }
-            }
-        }
-    }
-
-    fn read_signals(&mut self, st: &mut State) -> Option<Exit> {
-        loop {
-            match self.sigfd.read_signal() {
-                Ok(Some(info)) => match Signal::try_from(info.ssi_signo as i32) {
-                    Ok(Signal::SIGHUP) => {
-                        log::info!("SIGHUP: reloading conf and work");
-                        st.reload = true;
-                    }
-                    Ok(Signal::SIGUSR1) => {
-                        let ready =
-                            st.reexec.as_ref().map_err(Clone::clone).and_then(|p| p.check());
-                        match ready {
-                            Ok(()) => {
-                                log::info!("SIGUSR1: re-executing");
-                                return Some(Exit::Reexec);
-                            }
-                            // Nothing is stopped for an exec that cannot work.
-                            Err(e) => log::error!("SIGUSR1: cannot re-execute ({e}); running on"),
-                        }
-                    }
-                    Ok(Signal::SIGTERM) | Ok(Signal::SIGINT) => {
-                        log::info!("signal {}: stopping", info.ssi_signo);
-                        st.stop = true;
-                        return Some(Exit::Stop);
-                    }
-                    _ => {}
-                },
-                Ok(None) => return None,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return None,
-            }
-        }
-    }
-
     pub fn registry(&self) -> &Registry {
         self.poll.registry()
     }
-}
-
-/// Results from helper threads go to the part that asked.
-fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
-    match d {
-        Done::Probe(p) => {
-            if let Some(c) = st.client.as_mut() {
-                c.on_probe_done(p, now, fx);
-            }
-        }
-        Done::Notify(n) if n.id == crate::client::fallback::FALLBACK_ID => {
-            if let Some(c) = st.client.as_mut() {
-                c.on_fallback_done(n.result, now, fx);
-            }
-        }
-        Done::Notify(n) => {
-            if let Some(s) = st.server.as_mut() {
-                s.on_notify_done(n, now, fx);
-            }
-        }
-        Done::Names(r) => names::on_resolved(r, st, now, fx),
-        Done::History(d) => {
-            if let Some(c) = st.client.as_mut() {
-                c.on_store_done(d, now, fx);
-            }
-        }
-        Done::Store(a) => {
-            if let Some(s) = st.server.as_mut() {
-                s.on_store(a, now, fx);
-            }
-        }
-        // Answered by the loop itself (it owns the sessions).
-        Done::Upgrade(_) => {}
-    }
-}
-
-/// A non-blocking connect from the host's own address, so the peer sees
-/// which host is calling.
-pub fn connect_from(bind: Option<std::net::IpAddr>, to: SocketAddr) -> std::io::Result<TcpStream> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(
-        Domain::for_address(to),
-        Type::STREAM.nonblocking().cloexec(),
-        Some(Protocol::TCP),
-    )?;
-    if let Some(ip) = bind.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4()) {
-        sock.bind(&SocketAddr::new(ip, 0).into())?;
-    }
-    match sock.connect(&to.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(TcpStream::from_std(sock.into()))
 }

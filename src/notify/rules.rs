@@ -12,13 +12,15 @@ pub fn glob(pat: &str, s: &str) -> bool {
     let (mut pi, mut ti) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        // The star first: a '*' in the text is an ordinary character, never
+        // a literal match for the pattern's star.
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(sp) = star {
             pi = sp + 1;
             mark += 1;
@@ -150,6 +152,9 @@ mod tests {
         assert!(glob("a*?c", "abbc") && !glob("a*?c", "ac"));
         // A '*' in the text is an ordinary character to the star before it.
         assert!(glob("*?", "a*") && glob("h*?", "hx*"));
+        // ... also where the text's '*' stands right under the pattern's star.
+        assert!(glob("*b", "*ab") && glob("x*y", "x*zy") && glob("*", "*"));
+        assert!(!glob("*b", "*a") && glob("a*", "a*"));
     }
 
     fn work() -> ServerWork {

@@ -105,8 +105,8 @@ pub fn run_with(
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let mut child =
-        cmd.spawn().map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
+    let mut child = spawn_busy_retry(&mut cmd)
+        .map_err(|source| ExecError::Spawn { program: program.clone(), source })?;
     let pid = child.id() as i32;
     if let (Some(data), Some(mut w)) = (stdin, child.stdin.take()) {
         let data = data.to_vec();
@@ -249,9 +249,73 @@ pub fn first_line(text: &str) -> &str {
     text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
 }
 
+/// Spawns, retrying while the program file is busy. ETXTBSY comes when a
+/// file just written (a staged upgrade, a probe script just saved) is still
+/// open for writing in a child another thread forked in that instant (until
+/// that child execs); it passes within milliseconds. Up to ~1.3 s in all,
+/// on helper threads only (this blocks).
+pub fn spawn_busy_retry(cmd: &mut Command) -> std::io::Result<std::process::Child> {
+    // sleep: a helper thread waiting out another process's exec
+    retry_busy(|| cmd.spawn(), std::thread::sleep)
+}
+
+fn retry_busy<T>(
+    mut f: impl FnMut() -> std::io::Result<T>,
+    mut pause: impl FnMut(Duration),
+) -> std::io::Result<T> {
+    let mut wait = Duration::from_millis(10);
+    for _ in 0..7 {
+        match f() {
+            Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32) => {
+                pause(wait);
+                wait *= 2;
+            }
+            r => return r,
+        }
+    }
+    f()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_program_file_is_retried_and_other_errors_are_not() {
+        let busy = || std::io::Error::from_raw_os_error(nix::errno::Errno::ETXTBSY as i32);
+        let (mut calls, mut pauses) = (0, Vec::new());
+        let r = retry_busy(
+            || {
+                calls += 1;
+                if calls < 3 {
+                    Err(busy())
+                } else {
+                    Ok(calls)
+                }
+            },
+            |d| pauses.push(d),
+        );
+        assert_eq!(r.unwrap(), 3);
+        assert_eq!(pauses, [Duration::from_millis(10), Duration::from_millis(20)]);
+        let mut calls = 0;
+        let r: std::io::Result<()> = retry_busy(
+            || {
+                calls += 1;
+                Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+            },
+            |_| {},
+        );
+        assert!(r.is_err() && calls == 1, "not found is final");
+        let mut calls = 0;
+        let r: std::io::Result<()> = retry_busy(
+            || {
+                calls += 1;
+                Err(busy())
+            },
+            |_| {},
+        );
+        assert!(r.is_err() && calls == 8, "gives up after eight tries, {calls}");
+    }
 
     fn sh(script: &str) -> Vec<String> {
         vec!["/bin/sh".into(), "-c".into(), script.into()]

@@ -91,6 +91,13 @@ pub struct Server {
     /// in flight, even when a reload re-reads the outbox and sees the row
     /// again as pending.
     dispatched: std::collections::HashSet<i64>,
+    /// Store answers not applied yet (`stored.rs`: a bounded slice a turn).
+    store_backlog: std::collections::VecDeque<store::Answer>,
+    /// Deliveries handed out by the notifier, waiting for room in the pool
+    /// (`stored.rs`), how many are in the pool now, and the most that may be.
+    deliveries_waiting: std::collections::VecDeque<crate::notify::NotifyJob>,
+    in_pool: usize,
+    deliveries_max: usize,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -178,6 +185,10 @@ impl Server {
             names: st.names.clone(),
             store_notice: None,
             dispatched: Default::default(),
+            store_backlog: Default::default(),
+            deliveries_waiting: Default::default(),
+            in_pool: 0,
+            deliveries_max: stored::deliveries_max(st.conf.workers_queue),
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
@@ -212,6 +223,7 @@ impl Server {
         self.work = work.clone();
         self.own_lm = lm;
         self.works_dir = conf.works_dir();
+        self.deliveries_max = stored::deliveries_max(conf.workers_queue);
         let before: std::collections::HashSet<String> = self.hosts.keys().cloned().collect();
         self.index_hosts();
         let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
@@ -526,6 +538,7 @@ impl Server {
             ServerTick::Notify => self.notify_tick(now, fx),
             ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::IsolationEnd => self.isolation_end(now, fx),
+            ServerTick::StoreBacklog => self.apply_store_answers(now, fx),
         }
     }
 
@@ -544,8 +557,11 @@ impl Server {
     /// A delivery's outcome goes to the store thread; the id leaves the
     /// dispatch gate only when it is recorded (`on_store`), so a tick
     /// answered before that cannot hand the row out twice.
-    pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, _fx: &mut Effects) {
+    pub fn on_notify_done(&mut self, n: NotifyDone, now: Now, fx: &mut Effects) {
         self.store.send(store::Req::NotifyDone { done: n, now: now.wall });
+        // Its place in the pool is free for the next waiting delivery.
+        self.in_pool = self.in_pool.saturating_sub(1);
+        self.dispatch_waiting(fx);
     }
 }
 

@@ -1,14 +1,50 @@
 //! The loop's side of the store thread (`store/`): events on their way
 //! to it, and what the server does with its answers once they are
 //! committed (the EVENTS and REPORT answers, the notification jobs).
+//! Answers are applied in slices of [`ANSWERS_PER_TURN`]: one drain of a
+//! 10,000-host outage's deliveries answers 10,000 `Recorded`s at once, and
+//! the rest waits for the next turn (a `StoreBacklog` tick due at once)
+//! so the command port is served between slices.
 
 use super::store::{Answer, Req};
 use super::Server;
 use crate::clock::Now;
 use crate::command::{frame_err, frame_ok};
-use crate::effects::{Effects, Ticket};
+use crate::effects::{Effects, ServerTick, Tick, Ticket};
 use crate::event::Event;
 use serde_json::json;
+
+/// Most notification deliveries in the pool at once (running or queued
+/// there), whatever the outbox hands out: the pool's notify queue must
+/// never overflow (an overflowed job fails at once and is retried later as
+/// if its channel had failed, 10,000 times in a 10,000-host outage). The
+/// rest wait here, in the notifier's order, and each finished delivery
+/// lets the next one in. They are rows the outbox already holds as
+/// `inflight` (a restart sends them again), so this queue is bounded by
+/// the outbox, and costs the loop one push and one pop per delivery.
+pub const DELIVERIES_IN_FLIGHT: usize = 64;
+
+/// [`DELIVERIES_IN_FLIGHT`], or half the pool's per-kind queue
+/// (`workers_queue`) if that is smaller, leaving the other half to the
+/// client's own fallback notices.
+pub(super) fn deliveries_max(workers_queue: usize) -> usize {
+    DELIVERIES_IN_FLIGHT.min(workers_queue / 2).max(1)
+}
+
+impl Server {
+    /// Hands waiting deliveries to the pool while it has room for them.
+    pub(super) fn dispatch_waiting(&mut self, fx: &mut Effects) {
+        while self.in_pool < self.deliveries_max {
+            let Some(j) = self.deliveries_waiting.pop_front() else { break };
+            self.in_pool += 1;
+            fx.jobs.push(crate::effects::Job::Notify(Box::new(j)));
+        }
+    }
+}
+
+/// Store answers applied in one turn at most (each is a session's answer,
+/// a report's reconcile, or up to 64 notification jobs for the pool).
+pub const ANSWERS_PER_TURN: usize = 256;
 
 impl Server {
     /// Sends events to be stored and handed to the notifier, each with its
@@ -32,9 +68,27 @@ impl Server {
         self.store.send(Req::Events { events, states, now: now.wall, ticket });
     }
 
-    /// The store thread's answers of one drain, all committed (or failed).
+    /// The store thread's answers of one drain, all committed (or failed):
+    /// queued behind any not applied yet (answers keep their order), and
+    /// this turn's slice applied.
     pub fn on_store(&mut self, answers: Vec<Answer>, now: Now, fx: &mut Effects) {
-        for a in answers {
+        let idle = self.store_backlog.is_empty();
+        self.store_backlog.extend(answers);
+        // With a backlog, its tick is already due.
+        if idle {
+            self.apply_store_answers(now, fx);
+        }
+    }
+
+    /// Applies at most [`ANSWERS_PER_TURN`] waiting answers; the rest get
+    /// a tick due at once (the next turn).
+    pub(super) fn apply_store_answers(&mut self, now: Now, fx: &mut Effects) {
+        let n = self.store_backlog.len().min(ANSWERS_PER_TURN);
+        let slice: Vec<Answer> = self.store_backlog.drain(..n).collect();
+        if !self.store_backlog.is_empty() {
+            fx.timer(now.mono, Tick::Server(ServerTick::StoreBacklog));
+        }
+        for a in slice {
             match a {
                 Answer::Events { ticket, n, new } => {
                     let text = match new {
@@ -72,7 +126,8 @@ impl Server {
                 }
                 Answer::Jobs { jobs, next } => {
                     let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
-                    fx.jobs.extend(new.map(|j| crate::effects::Job::Notify(Box::new(j))));
+                    self.deliveries_waiting.extend(new);
+                    self.dispatch_waiting(fx);
                     if let Some(t) = next {
                         self.notify_soon(now, fx, t - now.wall);
                     }

@@ -93,6 +93,7 @@ pub fn state_text(st: &State, now: Now) -> String {
         let _ = writeln!(s, "-- refused {reason} {n}");
     }
     st.pool.state_lines(&mut s);
+    st.turns.state_lines(&mut s);
     st.names.state_line(&mut s, st.names_round.pending());
     if let Some(c) = &st.client {
         c.state_lines(&mut s, now);
@@ -125,6 +126,7 @@ pub fn dump(st: &State, now: Now) -> serde_json::Value {
         "now": now.wall,
         "counters": st.counters,
         "workers": st.pool,
+        "loop": st.turns,
         "client": st.client.as_ref().map(|c| c.dump(now)),
         "server": st.server.as_ref().map(|s| s.dump(now)),
     })

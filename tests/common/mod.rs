@@ -7,6 +7,8 @@
 //! stderr; processes are killed by PID on drop.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -456,7 +458,7 @@ impl NamedProc {
         if !exe.exists() {
             std::fs::copy("/bin/sleep", &exe).expect("copy sleep");
         }
-        let child = Command::new(&exe).arg("600").spawn().expect("start named process");
+        let child = spawn_fresh(Command::new(&exe).arg("600"));
         NamedProc { child }
     }
 }
@@ -472,4 +474,22 @@ impl Drop for NamedProc {
 pub fn item_line<'a>(state: &'a str, item: &str) -> Option<&'a str> {
     let want = format!("-- item {item} ");
     state.lines().find(|l| l.starts_with(&want))
+}
+
+/// Spawns a program file this test just wrote (a copied binary), retrying
+/// while it is busy: another test thread's fork can hold a writable
+/// descriptor to it for the instant before that child execs (ETXTBSY).
+pub fn spawn_fresh(cmd: &mut Command) -> Child {
+    let mut wait = Duration::from_millis(10);
+    for _ in 0..8 {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                // sleep: waiting out another process's exec, no condition to poll
+                std::thread::sleep(wait);
+                wait *= 2;
+            }
+            r => return r.expect("spawn"),
+        }
+    }
+    cmd.spawn().expect("spawn (still busy)")
 }

@@ -178,8 +178,15 @@ impl Host {
     }
 }
 
-/// Most host changes one `check` returns (one loop turn's share of an outage).
-pub const CHECK_BATCH: usize = 500;
+/// Most host changes one `check` returns (one loop turn's share of an
+/// outage): each becomes an event on the loop (a log line, a record for the
+/// store thread), a few µs apiece, so 128 keep a turn well under a
+/// millisecond and a 10,000-host outage is judged over ~80 turns.
+pub const CHECK_BATCH: usize = 128;
+/// Most deadline entries one `check` looks at, changed or not: after a
+/// stall (or a heartbeat storm) most entries due are of hosts that are
+/// still fine, and re-judging them is the cost that grew with the table.
+pub const CHECK_POPS: usize = 2048;
 
 /// Datagram counters (STATE `-- udp ...`).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -409,16 +416,19 @@ impl HostTable {
     }
 
     /// Judges the hosts whose deadline has passed, at most [`CHECK_BATCH`]
-    /// changes per call: the rest stay due (`next_deadline` is already
-    /// past), so a mass outage is judged over several loop turns and PING
-    /// and heartbeats are served between them.
+    /// changes and [`CHECK_POPS`] deadlines per call: the rest stay due
+    /// (`next_deadline` is already past), so a mass outage is judged over
+    /// several loop turns and PING and heartbeats are served between them.
+    /// A call's cost is bounded by those counts, never by the table's size.
     pub fn check(&mut self, now: Now) -> Vec<HostChange> {
         let mut out = Vec::new();
         let due = micros(now.mono);
+        let mut pops = 0;
         while let Some(&Reverse((at, i))) = self.r.heap.peek() {
-            if at > due || out.len() >= CHECK_BATCH {
+            if at > due || out.len() >= CHECK_BATCH || pops >= CHECK_POPS {
                 break;
             }
+            pops += 1;
             self.r.heap.pop();
             let i = i as usize;
             self.r.hosts[i].queued = false;

@@ -166,6 +166,38 @@ fn a_mass_outage_is_judged_in_batches() {
     assert_eq!(sizes, vec![CHECK_BATCH, CHECK_BATCH, 7]);
 }
 
+/// Hosts still heartbeating have deadlines that fall due (each is re-judged
+/// and pushed again): one call looks at no more than `CHECK_POPS` of them,
+/// however many are due, and the rest are still due for the next call.
+#[test]
+fn a_check_looks_at_a_bounded_number_of_deadlines() {
+    let n = CHECK_POPS * 2 + 5;
+    let entries: Vec<HostEntry> =
+        (0..n).map(|i| entry(&format!("h{i}.example"), "127.0.0.2")).collect();
+    let mut t = HostTable::new(TableConf { intervals: iv(1.0), key: None }, &entries);
+    for i in 0..n {
+        let _ = feed(&mut t, &htb(&format!("h{i}.example"), 1, &[]), at(0.0));
+    }
+    // Every host heartbeats again at 1.0: the entries from 0.0 fall due
+    // with nothing to change.
+    for i in 0..n {
+        let _ = feed(&mut t, &htb(&format!("h{i}.example"), 2, &[]), at(1.0));
+    }
+    let late = |t: &HostTable| t.hosts().iter().filter(|h| h.state != Reach::Up).count();
+    let mut calls = 0;
+    while t.next_deadline().is_some_and(|d| d <= 1.6) {
+        let before = t.r.heap.iter().filter(|r| r.0 .0 <= 1_600_000).count();
+        assert!(t.check(at(1.6)).is_empty());
+        let after = t.r.heap.iter().filter(|r| r.0 .0 <= 1_600_000).count();
+        assert!(before - after <= CHECK_POPS, "{before} -> {after}");
+        calls += 1;
+        assert!(calls <= 3, "the due entries were not worked off");
+    }
+    assert_eq!(calls, 3);
+    assert_eq!(late(&t), 0);
+    assert_eq!(t.r.heap.len(), n, "one entry per host");
+}
+
 #[test]
 fn heartbeats_keep_host_up_without_heap_growth() {
     let mut t = table(None);

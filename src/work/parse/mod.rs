@@ -276,7 +276,9 @@ fn statement(ast: &mut Ast, key: &str, value: &str, w: &[&str], line: usize) -> 
                 ast.phi_threshold = None;
             }
             ["phi", t] => {
-                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 1000.0);
+                // phi is capped at 300 (the normal tail underflows near 1e-300,
+                // see server::detector::phi): a higher threshold would never fire.
+                let t = t.parse::<f64>().ok().filter(|t| *t > 0.0 && *t <= 300.0);
                 ast.phi_threshold =
                     Some(t.ok_or_else(|| format!("detector: '{}' is not a threshold", w[1]))?);
                 ast.detector_fixed = false;
@@ -594,18 +596,31 @@ pub fn check_url(what: &str, url: &str) -> Msg {
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))
         .ok_or_else(|| format!("{what}: '{url}' is not an http:// or https:// URL"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let name = match host.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || host.starts_with('[') => {
-            if p.parse::<u16>().is_err() && !host.starts_with('[') {
-                return Err(format!("{what}: '{url}' has a bad port"));
-            }
-            h
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let bad_host = || format!("{what}: '{url}' has no valid host");
+    let bad_port = || format!("{what}: '{url}' has a bad port");
+    // A bracketed IPv6 literal, then an optional :port; else a name or IPv4
+    // address with at most one ':' before the port.
+    let (name, port) = if let Some(inner) = authority.strip_prefix('[') {
+        let (addr, after) = inner.split_once(']').ok_or_else(bad_host)?;
+        addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad_host())?;
+        match after {
+            "" => (addr, None),
+            _ => (addr, Some(after.strip_prefix(':').ok_or_else(bad_host)?)),
         }
-        _ => host,
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
     };
-    if name.is_empty() || name.contains(['{', '}', ' ', '@']) {
-        return Err(format!("{what}: '{url}' has no valid host"));
+    if let Some(p) = port {
+        if p.parse::<u16>().is_err() {
+            return Err(bad_port());
+        }
+    }
+    if name.is_empty() || name.contains(['{', '}', ' ', '@', '[', ']']) {
+        return Err(bad_host());
     }
     Ok(())
 }

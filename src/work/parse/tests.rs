@@ -107,6 +107,15 @@ fn urls() {
     assert!(check_url("x", "http://h:port/").is_err());
     assert!(check_url("x", "https://").is_err());
     assert!(check_url("x", "mailto:x@y").is_err());
+    assert!(check_url("x", "http://[::1]/").is_ok());
+    assert!(check_url("x", "http://a]:b/").is_err());
+    assert!(check_url("x", "http://a]:80/").is_err());
+    assert!(check_url("x", "http://[::1/").is_err());
+    assert!(check_url("x", "http://[nothex]:80/").is_err());
+    assert!(check_url("x", "http://[::1]80/").is_err());
+    assert!(check_url("x", "http://[::1]:99999/").unwrap_err().contains("bad port"));
+    assert!(check_url("x", "http://h:1:2/").unwrap_err().contains("bad port"));
+    assert!(check_url("x", "http://:80/").is_err());
 }
 
 #[test]
@@ -160,9 +169,11 @@ fn word_counts_ports_and_unknown_keys() {
     assert_eq!(p("hb_port 65535\n").ports["hb_port"], (1, 65535));
     assert_eq!(err("bogus 1\n"), "/w:1: unknown key 'bogus'");
     assert_eq!(err("title\n"), "/w:1: title: expected 'title TEXT'");
-    let a = p("detector phi 1000\n");
-    assert_eq!(a.phi_threshold, Some(1000.0));
-    assert!(err("detector phi 1000.5\n").contains("'1000.5' is not a threshold"));
+    let a = p("detector phi 300\n");
+    assert_eq!(a.phi_threshold, Some(300.0));
+    // phi is capped at 300: a higher threshold would never fire.
+    assert!(err("detector phi 300.5\n").contains("'300.5' is not a threshold"));
+    assert!(err("detector phi 1000\n").contains("'1000' is not a threshold"));
 }
 
 #[test]
