@@ -14,6 +14,9 @@
 //! - glibc keeps freed heap memory (start-up's, each round's) resident;
 //!   [`release_heap`] gives the free pages back (`malloc_trim`), called
 //!   after the trim and by the client's store thread after each write.
+//! - SQLite's page cache and lookaside: [`lean_history`] keeps the
+//!   history connection's small; its store thread releases the cache
+//!   after each drain.
 //! - One malloc arena per thread that allocates: [`limit_arenas`] allows
 //!   one on a plain client (its helper threads allocate little and
 //!   briefly), two otherwise (`main.rs` sets two before any thread).
@@ -80,6 +83,38 @@ pub fn limit_arenas(plain_client: bool) {
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = plain_client;
+}
+
+/// The history's page cache in KiB (a negative `cache_size`): a client
+/// writes one round a minute, and a HIST reads through the file system's
+/// cache about as fast.
+const CACHE_KIB: u32 = 256;
+
+/// The client's history connection (`store/thread.rs`) kept small: a small page cache, no
+/// memory-mapped I/O, no lookaside slots (each connection's lookaside is
+/// about 120 KiB allocated and touched at open; SQLite's general allocator
+/// serves the same small objects).
+pub fn lean_history(conn: &rusqlite::Connection) {
+    let pragmas = format!("PRAGMA cache_size = -{CACHE_KIB}; PRAGMA mmap_size = 0");
+    if let Err(e) = conn.execute_batch(&pragmas) {
+        log::warn!("history: {pragmas}: {e}");
+    }
+    // SAFETY: the handle is live (we hold the connection) and used on this
+    // thread only for the call; SQLITE_DBCONFIG_LOOKASIDE takes a buffer
+    // pointer (null: none), a slot size and a count; with no statement
+    // running no lookaside slot is in use, else it answers SQLITE_BUSY.
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_db_config(
+            conn.handle(),
+            rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
+            std::ptr::null_mut::<std::ffi::c_void>(),
+            0 as std::ffi::c_int,
+            0 as std::ffi::c_int,
+        )
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        log::debug!("history: lookaside not turned off (SQLite code {rc})");
+    }
 }
 
 /// The read-only private file mappings of a /proc/PID/smaps text that hold
@@ -151,6 +186,34 @@ Anonymous:             0 kB
         // A header with no Anonymous line after it is not taken on trust.
         assert!(clean_ranges("5600100000-5600500000 r-xp 0 08:01 42 /x\n").is_empty());
         assert!(clean_ranges("garbage\n\nx-y r-xp\nAnonymous: 0 kB").is_empty());
+    }
+
+    /// The history connection's settings take: its page cache is 256 KiB,
+    /// no memory map, and its lookaside is off (a statement then runs
+    /// with no lookaside slot in use).
+    #[test]
+    fn the_history_connection_is_kept_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = rusqlite::Connection::open(dir.path().join("h.db")).unwrap();
+        c.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1)").unwrap();
+        lean_history(&c);
+        let get = |p: &str| c.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0));
+        assert_eq!(get("cache_size").unwrap(), -(CACHE_KIB as i64));
+        assert_eq!(get("mmap_size").unwrap(), 0);
+        let n: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1);
+        let (mut cur, mut hi) = (0, 0);
+        // SAFETY: a live handle used on this thread; out-pointers to locals.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(
+                c.handle(),
+                rusqlite::ffi::SQLITE_DBSTATUS_LOOKASIDE_USED,
+                &mut cur,
+                &mut hi,
+                0,
+            )
+        };
+        assert_eq!((rc, cur, hi), (rusqlite::ffi::SQLITE_OK, 0, 0), "lookaside in use");
     }
 
     /// The real thing on this process: its text, rodata and libraries are

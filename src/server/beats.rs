@@ -98,6 +98,10 @@ impl Server {
     /// The host table's rows go to the store thread, which rewrites the
     /// saved table.
     pub(super) fn persist_hosts(&mut self) {
+        if self.starting.is_some() {
+            // The saved table is not read yet: writing this one would lose it.
+            return;
+        }
         self.store.send(super::store::Req::SaveHosts(self.udp.rows()));
     }
 
