@@ -7,7 +7,7 @@
 //! Run: `cargo build --release && cargo run --release --example bench_flood_ping`.
 
 use hbmon::bench_udp::datagrams;
-use hbmon::server::udp::{send_batch, BATCH};
+use hbmon::event_loop::mmsg::{send_batch, BATCH};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

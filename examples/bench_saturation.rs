@@ -10,9 +10,10 @@
 //! Needs 2 cores; loopback only.
 
 use hbmon::bench_udp::datagrams;
+use hbmon::bench_udp::BenchIngest;
 use hbmon::clock::Now;
+use hbmon::event_loop::mmsg::{recv_batch, send_batch, BATCH, RECV_BUF};
 use hbmon::server::hosts::{HostTable, TableConf};
-use hbmon::server::udp::{recv_batch, send_batch, Ingest, BATCH, RECV_BUF};
 use hbmon::work::model::Intervals;
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -87,11 +88,11 @@ fn until(secs: f64, mut step: impl FnMut() -> u64) -> u64 {
 fn hbmon_loop(sock: &mio::net::UdpSocket, secs: f64, hosts: u32) -> u64 {
     let intervals = Intervals { hbd_senders: hosts + 10, ..Intervals::default() };
     let mut table = HostTable::new(TableConf { intervals, key: None }, &[]);
-    let mut ingest = Ingest::new();
+    let mut ingest = BenchIngest::new();
     let t0 = Instant::now();
     until(secs, || {
         let now = Now { mono: t0.elapsed().as_secs_f64(), wall: Now::wall_now() };
-        let _ = ingest.drain(sock, &mut table, now, hbmon::server::udp::TURN, |_| {});
+        let _ = ingest.drain(sock, &mut table, now, hbmon::server::udp::TURN);
         0
     });
     table.stats().accepted

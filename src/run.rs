@@ -57,7 +57,7 @@ fn bind_udp_client(ip: IpAddr) -> Result<std::net::UdpSocket> {
     let s =
         std::net::UdpSocket::bind(a).map_err(|e| Error::io(format!("bind {a}/udp (client)"), e))?;
     let _ = s.set_broadcast(true);
-    if let Err(e) = crate::client::heartbeat::enable_timestamps(&s) {
+    if let Err(e) = crate::event_loop::mmsg::enable_timestamps(&s) {
         log::info!("no SO_TIMESTAMP on the heartbeat socket ({e}); RTT from the loop's clock");
     }
     Ok(s)

@@ -12,14 +12,13 @@
 //! carry our `work` version, so the server still answers when it has a
 //! newer work for us. The server is judged dead only from asked heartbeats.
 //!
-//! Pure except [`recv_timestamped`]/[`enable_timestamps`], the two socket
-//! helpers that read the kernel's receive time (SO_TIMESTAMP) so the RTT
-//! does not include the time the datagram waited for the loop.
+//! Pure: the loop reads the ACKs with the kernel's receive time
+//! (`event_loop::mmsg::recv_timestamped`, SO_TIMESTAMP) so the RTT does not
+//! include the time the datagram waited for the loop.
 
 use crate::clock::Now;
 use crate::wire::{self, Decoder, Value, Verified, WireError};
 use std::collections::VecDeque;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 
 /// Sent heartbeats remembered for matching ACKs.
@@ -295,48 +294,6 @@ pub fn targets(
     (out, bad)
 }
 
-/// Asks the kernel to timestamp received datagrams (SO_TIMESTAMP).
-pub fn enable_timestamps(fd: &impl std::os::fd::AsFd) -> io::Result<()> {
-    use nix::sys::socket::{setsockopt, sockopt};
-    setsockopt(fd, sockopt::ReceiveTimestamp, &true).map_err(io::Error::from)
-}
-
-/// Receives one datagram with its kernel receive time (Unix seconds) when
-/// SO_TIMESTAMP is on.
-pub fn recv_timestamped(
-    fd: &impl std::os::fd::AsRawFd,
-    buf: &mut [u8],
-) -> io::Result<(usize, SocketAddr, Option<f64>)> {
-    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, SockaddrStorage};
-    use nix::sys::time::TimeVal;
-    let mut iov = [io::IoSliceMut::new(buf)];
-    let mut cmsg = nix::cmsg_space!(TimeVal);
-    let msg = recvmsg::<SockaddrStorage>(
-        fd.as_raw_fd(),
-        &mut iov,
-        Some(&mut cmsg),
-        MsgFlags::MSG_DONTWAIT,
-    )
-    .map_err(io::Error::from)?;
-    let mut ts = None;
-    if let Ok(cmsgs) = msg.cmsgs() {
-        for c in cmsgs {
-            if let ControlMessageOwned::ScmTimestamp(tv) = c {
-                ts = Some(tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6);
-            }
-        }
-    }
-    let from = msg
-        .address
-        .and_then(|a| {
-            a.as_sockaddr_in()
-                .map(|v4| SocketAddr::from((v4.ip(), v4.port())))
-                .or_else(|| a.as_sockaddr_in6().map(|v6| SocketAddr::from((v6.ip(), v6.port()))))
-        })
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "datagram without address"))?;
-    Ok((msg.bytes, from, ts))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,29 +491,5 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert_eq!(t[1], "10.0.0.255:50003".parse().unwrap());
         assert_eq!(bad, vec!["x.y".to_string()]);
-    }
-
-    #[test]
-    fn kernel_timestamp_on_loopback() {
-        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        enable_timestamps(&rx).unwrap();
-        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        tx.send_to(b"hello", rx.local_addr().unwrap()).unwrap();
-        rx.set_nonblocking(false).unwrap();
-        let mut buf = [0u8; 64];
-        // recv_timestamped uses MSG_DONTWAIT: wait for readability first.
-        let mut r = recv_timestamped(&rx, &mut buf);
-        for _ in 0..100 {
-            if r.is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            r = recv_timestamped(&rx, &mut buf);
-        }
-        let (n, from, ts) = r.unwrap();
-        assert_eq!(&buf[..n], b"hello");
-        assert_eq!(from, tx.local_addr().unwrap());
-        let ts = ts.expect("SO_TIMESTAMP gives a time on Linux");
-        assert!((ts - Now::wall_now()).abs() < 5.0);
     }
 }

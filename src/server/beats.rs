@@ -9,6 +9,7 @@ use crate::clock::Now;
 use crate::effects::ServerTick;
 use crate::effects::{Effects, Tick};
 use crate::event::Event;
+use crate::event_loop::mmsg::{Drained, Outgoing, Received};
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::units::round_json;
@@ -49,23 +50,27 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
 }
 
 impl Server {
-    /// Drains this turn's share of the heartbeat socket (recvmmsg batches,
-    /// ACKs by sendmmsg). True when datagrams may be left for the next turn.
-    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) -> bool {
-        let mut changes = Vec::new();
-        let more = match self
-            .ingest
-            .drain(sock, &mut self.udp, now, super::udp::TURN, |c| changes.push(c))
-        {
-            Ok((_, more)) => more,
-            Err(e) => {
-                log::warn!("heartbeat socket: {e}");
-                false
-            }
-        };
+    /// One batch of datagrams the loop received: applied to the host table,
+    /// the ACKs that are due queued in `acks` (the loop sends them).
+    pub fn on_datagrams(&mut self, rx: &Received, acks: &mut Outgoing, now: Now) {
+        self.ingest.on_batch(rx, &mut self.udp, now, acks);
+    }
+
+    /// The end of a drain (one turn's share of the socket): ACKs counted,
+    /// host changes turned into events, the deadline timer set.
+    pub fn udp_drained(
+        &mut self,
+        d: &Drained,
+        err: Option<std::io::Error>,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        if let Some(e) = err {
+            log::warn!("heartbeat socket: {e}");
+        }
+        let changes = self.ingest.after_drain(d, &mut self.udp);
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
-        more
     }
 
     /// The CheckHosts timer: late/down from the table's deadlines.
