@@ -1,9 +1,11 @@
 //! The client's steady-state footprint: a release `hbmon` client (of a
 //! release server beside it) running the embedded solo work's standard item
 //! set (one round a minute, history kept), measured from /proc over several
-//! minutes: RSS and CPU seconds per hour.
+//! minutes: RSS and PSS (medians), CPU seconds per hour, wake-ups per
+//! minute, and at the end where the resident memory is, per mapping.
 //! Run: `cargo run --release --example bench_client [SECONDS]`
-//! (default 180; the first 20 s of start-up are not counted).
+//! (default 180; the first 40 s of start-up, until its trim, are not
+//! counted).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -42,6 +44,80 @@ fn rollup(text: &str, key: &str) -> Option<u64> {
     text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// Voluntary context switches of all the process's threads: each is a
+/// sleep the thread woke from (a wake-up).
+fn switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .filter_map(|s| {
+            let l = s.lines().find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+            l.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Resident memory per kind of mapping (KiB: RSS, PSS, anonymous), from
+/// /proc/PID/smaps: the binary's text and other parts, the heap, thread
+/// stacks (an anonymous mapping right after a guard page), malloc arenas
+/// (one right before a reserve), each library.
+fn breakdown(pid: u32) -> Vec<(String, [u64; 3])> {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let exe = exe.to_string_lossy();
+    // (start, end, perms, path, [rss, pss, anon]) per mapping.
+    let mut maps: Vec<(u64, u64, String, String, [u64; 3])> = Vec::new();
+    for l in smaps.lines() {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let Some(first) = f.first() else { continue };
+        if let Some((a, b)) = first.split_once('-') {
+            if let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) {
+                let path = f.get(5..).map(|p| p.join(" ")).unwrap_or_default();
+                maps.push((a, b, f.get(1).unwrap_or(&"").to_string(), path, [0; 3]));
+                continue;
+            }
+        }
+        let i = match *first {
+            "Rss:" => 0,
+            "Pss:" => 1,
+            "Anonymous:" => 2,
+            _ => continue,
+        };
+        if let (Some(m), Some(v)) = (maps.last_mut(), f.get(1).and_then(|v| v.parse().ok())) {
+            m.4[i] = v;
+        }
+    }
+    let mut out: Vec<(String, [u64; 3])> = Vec::new();
+    for (i, (a, b, perms, path, kib)) in maps.iter().enumerate() {
+        let guard_before = i > 0 && maps[i - 1].2 == "---p" && maps[i - 1].1 == *a;
+        let reserve_after = maps.get(i + 1).is_some_and(|n| n.2 == "---p" && n.0 == *b);
+        let kind = if path.as_str() == exe {
+            if perms.contains('x') {
+                "binary text".into()
+            } else {
+                format!("binary {perms}")
+            }
+        } else if path.starts_with('/') {
+            path.rsplit('/').next().unwrap_or("").split(".so").next().unwrap_or("").to_string()
+        } else if !path.is_empty() {
+            path.clone()
+        } else if guard_before {
+            "thread stacks".into()
+        } else if reserve_after {
+            "malloc arenas".into()
+        } else {
+            "other anonymous".into()
+        };
+        match out.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, t)) => (0..3).for_each(|j| t[j] += kib[j]),
+            None => out.push((kind, *kib)),
+        }
+    }
+    out.retain(|(_, t)| t[0] > 0);
+    out.sort_by(|x, y| y.1[0].cmp(&x.1[0]));
+    out
+}
+
 fn main() {
     let secs: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(180);
     let bin = hbmon::bench_daemon::bench_bin();
@@ -78,22 +154,29 @@ fn main() {
         std::fs::write(&c, text).expect("conf");
         confs.push(c);
     }
-    let spawn = |c: &std::path::Path| {
-        Command::new(bin)
+    // The server stands for another host: it runs its own copy of the
+    // binary, so the client neither shares its pages (PSS halved) nor
+    // maps around its faults code the server keeps in the page cache.
+    let server_bin = dir.path().join("hbmon-server");
+    std::fs::copy(bin, &server_bin).expect("copy the binary for the server");
+    let spawn = |exe: &std::path::Path, c: &std::path::Path| {
+        Command::new(exe)
             .args(["-c", &c.display().to_string(), "start", "-i"])
             .stderr(Stdio::null())
             .spawn()
             .expect("start hbmon (cargo build --release first)")
     };
-    let mut server = spawn(&confs[0]);
+    let mut server = spawn(&server_bin, &confs[0]);
     std::thread::sleep(Duration::from_secs(1));
-    let mut child = spawn(&confs[1]);
+    let mut child = spawn(std::path::Path::new(bin), &confs[1]);
     let pid = child.id();
-    std::thread::sleep(Duration::from_secs(20));
+    // Past start-up and the trim 30 s after it (footprint.rs).
+    std::thread::sleep(Duration::from_secs(40));
     let (cpu0, _) = proc_stat(pid).expect("the client is running");
     let sched0 = sched_cpu(pid);
     let t0 = Instant::now();
     let (mut rss, mut pss) = (Vec::new(), Vec::new());
+    let sw0 = switches(pid);
     while t0.elapsed() < Duration::from_secs(secs) {
         std::thread::sleep(Duration::from_secs(5));
         if let Some((_, r)) = proc_stat(pid) {
@@ -106,6 +189,7 @@ fn main() {
     }
     let (cpu1, _) = proc_stat(pid).expect("still running");
     let sched1 = sched_cpu(pid);
+    let sw1 = switches(pid);
     let el = t0.elapsed().as_secs_f64();
     let mib = |v: &mut Vec<f64>, q: f64| hbmon::bench_daemon::quantile(v, q) / 1024.0;
     let (rss_med, rss_max) = (mib(&mut rss, 0.5), mib(&mut rss, 1.0));
@@ -121,6 +205,10 @@ fn main() {
         "  CPU {cpu:.3} s over {el:.0} s = {per_hour:.2} CPU-seconds per hour (/proc stat ticks: {:.2} s)",
         cpu1 - cpu0
     );
+    println!(
+        "  {:.1} wake-ups per minute (voluntary context switches of all threads)",
+        sw1.saturating_sub(sw0) as f64 / el * 60.0
+    );
     // RSS counts the binary's code pages mapped from the page cache; the
     // process's own (anonymous) memory is what it really costs.
     let roll = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
@@ -128,6 +216,10 @@ fn main() {
         if let Some(l) = roll.lines().find(|l| l.starts_with(key)) {
             println!("  {}", l.split_whitespace().collect::<Vec<_>>().join(" "));
         }
+    }
+    println!("  resident at the end, per mapping (KiB): RSS / PSS / anonymous");
+    for (kind, [r, p, a]) in breakdown(pid) {
+        println!("    {kind:<18} {r:>6} {p:>6} {a:>6}");
     }
     let anon = rollup(&roll, "Anonymous:").unwrap_or(0) as f64 / 1024.0;
     // Threads (each a stack and maybe a malloc arena) and the binary's size.

@@ -31,6 +31,10 @@ use std::thread::JoinHandle;
 pub const MAX_QUEUED: usize = 10_000;
 /// Most requests taken in one drain (one transaction).
 const DRAIN_MAX: usize = 4096;
+/// The thread's stack: SQLite keeps its big structures on the heap (and
+/// only the pages touched are resident anyway); half a MiB leaves debug
+/// builds room.
+const STACK: usize = 512 * 1024;
 
 /// What the loop asks of the history.
 #[derive(Debug)]
@@ -124,11 +128,13 @@ impl StoreThread {
         let q = queued.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-history".into())
+            .stack_size(STACK)
             .spawn(move || {
                 if let Some(p) = &stall {
                     fault_stall(p);
                 }
                 let Some((h, notice)) = open(&path) else { return };
+                crate::footprint::lean_history(&h.conn);
                 let status =
                     StoreStatus { outbox: h.outbox_len().unwrap_or(0), ..Default::default() };
                 deliver(StoreDone::Opened { status, notice });
@@ -257,6 +263,15 @@ impl Worker {
             for r in reads {
                 self.read(r);
             }
+            // Idle until the next round: the page cache and the heap the
+            // drain used go back to the kernel (issue 18: a client's RSS).
+            // SAFETY: the handle is live and only this thread uses it;
+            // the call frees unused cache pages (rusqlite gates its
+            // wrapper behind a feature that would rebuild SQLite).
+            unsafe {
+                rusqlite::ffi::sqlite3_db_release_memory(self.h.conn.handle());
+            }
+            crate::footprint::release_heap();
         }
         if let Err(e) = self.h.checkpoint() {
             log::warn!("history checkpoint: {e}");
