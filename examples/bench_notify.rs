@@ -5,7 +5,6 @@
 use hbmon::event::Event;
 use hbmon::notify::{Notifier, NotifyDone};
 use hbmon::work::model::{AlertRule, Channel, Intervals, Level, Noise, ServerWork, User};
-use rusqlite::Connection;
 use std::time::Instant;
 
 const HOSTS: usize = 500;
@@ -37,7 +36,7 @@ fn main() {
         ["ok", "sick"].iter().map(|n| Level { name: n.to_string(), long: n.to_string() }).collect();
     let mut per_event = Vec::new();
     for _ in 0..RUNS {
-        let c = Connection::open_in_memory().expect("sqlite");
+        let c = hbmon::server::db::open_in_memory().expect("sqlite");
         let mut n = Notifier::new(&c, &work(), &levels, &Intervals::default(), None).expect("new");
         let t0 = Instant::now();
         for (i, new) in [(0, "sick"), (1, "ok")] {

@@ -138,6 +138,9 @@ pub enum StoreAnswer {
         id: i64,
         next: Option<f64>,
     },
+    /// server.db is open and read (or found unusable): what the server
+    /// keeps in memory is in `Store::take_started`. First of all answers.
+    Started,
 }
 
 /// What handlers ask the loop to do.
@@ -156,6 +159,9 @@ pub struct Effects {
     pub reload: bool,
     /// Answers for sessions waiting on a ticket (`Reply::Wait`).
     pub answers: Vec<(Ticket, String)>,
+    /// Refusals found after the answer left the verb (a store that failed
+    /// the request): reason and count, added to the refusal counters.
+    pub refused: Vec<(String, u64)>,
 }
 
 impl Effects {

@@ -22,7 +22,11 @@ pub struct Counters {
 
 impl Counters {
     pub fn refuse(&mut self, reason: &str) {
-        *self.refused.entry(reason.to_string()).or_insert(0) += 1;
+        self.refuse_n(reason, 1);
+    }
+
+    pub fn refuse_n(&mut self, reason: &str, n: u64) {
+        *self.refused.entry(reason.to_string()).or_insert(0) += n;
     }
 }
 

@@ -29,6 +29,8 @@ fn demo_probe(h: &Host, queue: &str, temp: &str) {
 /// Two hours of one-minute samples of `cpu_load` (a slow wave across the
 /// thresholds, with a gap) in a host's history, through sqlite3.
 fn seed_history(h: &Host) {
+    // The store thread opens history.db once the daemon answers.
+    h.wait_state(30.0, "history.db open", |s| !s.contains("-- history.db starting"));
     let db = h.vardir().join("history.db");
     let sql = "INSERT OR IGNORE INTO items(name) VALUES('cpu_load');
         WITH RECURSIVE m(t) AS (SELECT CAST(strftime('%s','now') AS INTEGER)/60*60 - 7200

@@ -13,7 +13,6 @@ use common::http::free_port;
 use hbmon::event::Event;
 use hbmon::notify::{run_job, Notifier};
 use hbmon::work::model::{AlertRule, Channel, Intervals, Level, ServerWork, User};
-use rusqlite::Connection;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -140,7 +139,7 @@ fn levels() -> Vec<Level> {
 
 /// One alert through the notifier for real: the delivery's result.
 fn alert(w: &ServerWork) -> Result<(), String> {
-    let conn = Connection::open_in_memory().unwrap();
+    let conn = hbmon::server::db::open_in_memory().unwrap();
     let mut n = Notifier::new(&conn, w, &levels(), &Intervals::default(), None).unwrap();
     let t = 1_795_924_573.0;
     let ev = Event {

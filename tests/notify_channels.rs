@@ -69,7 +69,7 @@ fn ev(old: &str, new: &str, t: f64) -> Event {
 }
 
 fn setup(w: &ServerWork) -> (Connection, Notifier) {
-    let conn = Connection::open_in_memory().unwrap();
+    let conn = hbmon::server::db::open_in_memory().unwrap();
     let n = Notifier::new(&conn, w, &levels(), &Intervals::default(), None).unwrap();
     (conn, n)
 }
@@ -158,14 +158,14 @@ fn webhook_form_post_and_restart_resends_inflight_once() {
     let url = format!("http://127.0.0.1:{port}/form");
     let w = work("webhook", &url, &[("body", "form")]);
     {
-        let c = Connection::open(&db).unwrap();
+        let c = hbmon::server::db::open(&db).unwrap().conn;
         let mut n = Notifier::new(&c, &w, &levels(), &Intervals::default(), None).unwrap();
         n.on_event(&c, &ev("ok", "crit", 10.0), "down", 10.0).unwrap();
         let jobs = n.tick(&c, 10.0).unwrap();
         assert_eq!(jobs.len(), 1);
         // The process "dies" with the job in flight: never run, never done.
     }
-    let c = Connection::open(&db).unwrap();
+    let c = hbmon::server::db::open(&db).unwrap().conn;
     let mut n = Notifier::new(&c, &w, &levels(), &Intervals::default(), None).unwrap();
     let done = pump(&c, &mut n, 11.0);
     assert_eq!(done.len(), 1);

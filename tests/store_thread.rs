@@ -54,6 +54,8 @@ fn solo(work: &str, env: (&str, String)) -> Fleet {
     let mut f = Fleet::new(&["solo"], work, "");
     f.hosts[0].env.push((env.0.to_string(), env.1));
     f.hosts[0].start();
+    // The store threads open their files once the daemon answers.
+    f.hosts[0].wait_state(30.0, "the databases open", |s| !s.contains(".db starting ("));
     f
 }
 

@@ -20,7 +20,7 @@ use crate::clock::Now;
 use crate::command::{frame_err, Request};
 use crate::effects::{CallOwner, ClientCall, Done, Effects, Setup};
 use crate::probes::Inline;
-use crate::store::{History, Query, StoreDone, StoreStatus, StoreThread};
+use crate::store::{Query, StoreDone, StoreStatus, StoreThread};
 use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
@@ -93,6 +93,8 @@ pub struct Client {
     fallback: Option<fallback::Fallback>,
     /// Files of the vardir found corrupt at start (raised as `store`).
     store_notices: Vec<String>,
+    /// The store thread has opened history.db (`StoreDone::Opened`).
+    history_open: bool,
     vardir: PathBuf,
     /// The work's names, resolved off the loop (`names.rs`).
     names: crate::names::Names,
@@ -100,13 +102,14 @@ pub struct Client {
 
 impl Client {
     pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Client> {
-        let (history, notice) = History::open_checked(&st.conf.history_db())?;
+        // The store thread opens history.db itself (`StoreDone::Opened`).
         let wake = st.wake.clone();
         let deliver = Box::new(move |d: StoreDone| {
             wake.send(Done::History(d));
         });
         let stall = crate::store::thread::stall_hook();
-        let (store, status) = StoreThread::start(history, st.conf.vardir.clone(), deliver, stall)?;
+        let store =
+            StoreThread::start(st.conf.history_db(), st.conf.vardir.clone(), deliver, stall)?;
         let items = Items::new(st.work);
         let mut c = Client {
             host: st.hostname.to_string(),
@@ -122,7 +125,7 @@ impl Client {
             items,
             inline: Inline::from_env(),
             store,
-            status,
+            status: Default::default(),
             batch_asked: false,
             batch_again: false,
             unstored: VecDeque::new(),
@@ -149,7 +152,8 @@ impl Client {
             server_dead: false,
             clock_off: false,
             fallback: None,
-            store_notices: notice.into_iter().chain(crate::vardir::take_notices()).collect(),
+            store_notices: crate::vardir::take_notices(),
+            history_open: false,
             vardir: st.conf.vardir.clone(),
             names: st.names.clone(),
         };

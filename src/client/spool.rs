@@ -76,6 +76,10 @@ impl Client {
                 if follow {
                     self.schedule_report(now, fx, 0.1 + super::sync::jitter(1.0));
                 }
+                let failed = status.write_errors.saturating_sub(self.status.write_errors);
+                if failed > 0 {
+                    fx.refused.push(("history.db write failed".into(), failed));
+                }
                 if let (Some((since, _)), None) = (&self.status.failing, &status.failing) {
                     log::warn!(
                         "history writes work again (failing since {}); {} samples were dropped",
@@ -99,7 +103,19 @@ impl Client {
                 let body = serde_json::json!({"host": self.host, "events": events});
                 self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
             }
-            StoreDone::Answer { ticket, text } => fx.answers.push((ticket, text)),
+            StoreDone::Answer { ticket, text, failed } => {
+                if let Some(verb) = failed {
+                    fx.refused.push((format!("{verb} store failed"), 1));
+                }
+                fx.answers.push((ticket, text));
+            }
+            StoreDone::Opened { status, notice } => {
+                self.history_open = true;
+                self.status = status;
+                self.store_notices.extend(notice);
+                // The batch `start` asked for is answered after this.
+                self.store_item(now, fx);
+            }
         }
     }
 
@@ -129,6 +145,9 @@ impl Client {
 
     /// STATE lines about the outbox and the vardir.
     pub(super) fn store_state_lines(&self, out: &mut String) {
+        if !self.history_open {
+            let _ = writeln!(out, "-- history.db starting (the store thread opens it)");
+        }
         let s = &self.status;
         let held = s.held;
         let _ = write!(out, "-- outbox {} queued events", s.outbox);

@@ -130,4 +130,8 @@ pub(super) fn on_done(st: &mut State, d: Done, now: Now, fx: &mut Effects) {
         // Answered by the loop itself (it owns the sessions).
         Done::Upgrade(_) => {}
     }
+    // A store that failed a request after its verb returned (`Reply::Wait`).
+    for (reason, n) in fx.refused.drain(..) {
+        st.counters.refuse_n(&reason, n);
+    }
 }

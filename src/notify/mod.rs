@@ -24,7 +24,6 @@ pub mod rules;
 
 pub use channels::validate_channel;
 pub use engine::Notifier;
-pub use outbox::{migrate, SCHEMA};
 
 use crate::work::model::Channel;
 use message::{Kind, Message};

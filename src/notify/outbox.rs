@@ -1,39 +1,10 @@
 //! The durable side of notifications in `server.db`: the outbox of pending
 //! deliveries, alert states, silences, and the retry schedule. Only SQL and
-//! arithmetic here; it never sends anything.
+//! arithmetic here; it never sends anything. The tables themselves are
+//! made by server.db's migration list (`server/db.rs`).
 
 use super::message::Message;
 use rusqlite::{params, Connection, OptionalExtension};
-
-/// Tables the notifier needs; `Notifier::new` applies it (idempotent).
-pub const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS notify_outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    alert_key TEXT NOT NULL,      -- host '\t' item, or 'digest:<user>'
-    channel TEXT NOT NULL,
-    user TEXT NOT NULL,
-    payload TEXT NOT NULL,        -- message::Message as JSON
-    tries INTEGER NOT NULL DEFAULT 0,
-    next_at REAL NOT NULL,
-    state TEXT NOT NULL,          -- held | pending | inflight | failed
-    last_error TEXT NOT NULL DEFAULT '',
-    created REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS notify_outbox_state ON notify_outbox(state, next_at);
-CREATE INDEX IF NOT EXISTS notify_outbox_pair ON notify_outbox(alert_key, channel, id);
-CREATE TABLE IF NOT EXISTS notify_alerts (
-    host TEXT NOT NULL,
-    item TEXT NOT NULL,
-    state TEXT NOT NULL,          -- alerts::AlertState as JSON
-    PRIMARY KEY (host, item)
-);
-CREATE TABLE IF NOT EXISTS notify_silences (
-    host TEXT NOT NULL,
-    item TEXT NOT NULL,           -- '' = every item of the host
-    until REAL NOT NULL,
-    PRIMARY KEY (host, item)
-);
-";
 
 /// First retry after 5 s, doubling, capped at 5 min.
 pub const BACKOFF_FIRST: f64 = 5.0;
@@ -53,8 +24,9 @@ pub fn backoff(tries: u32) -> f64 {
     (BACKOFF_FIRST * f64::from(1u32 << exp)).min(BACKOFF_CAP)
 }
 
-pub fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)?;
+/// At start: deliveries in flight when the process died are retried. The
+/// tables are made by server.db's one migration list (`server/db.rs`).
+pub fn recover_inflight(conn: &Connection) -> rusqlite::Result<()> {
     // Deliveries in flight when the process died are retried (at least
     // once); they may have arrived, so they are never withdrawn.
     conn.execute(
@@ -200,7 +172,7 @@ fn prune_failed(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// A row never handed out: still waiting, no try, no error (a row in
-/// flight when the process stopped is marked by `migrate`).
+/// flight when the process stopped is marked by `recover_inflight`).
 const UNTOUCHED: &str = "state IN ('pending', 'held') AND tries = 0 AND last_error = ''";
 
 /// The alert recovered before it left: when the episode's first row `from`

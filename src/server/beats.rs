@@ -101,12 +101,21 @@ impl Server {
     /// saved table.
     pub(super) fn persist_hosts(&mut self) {
         self.persisting = None;
+        if self.starting.is_some() {
+            // The saved table is not read yet: writing this one would lose it.
+            return;
+        }
         self.store.send(super::store::Req::SaveHosts(self.udp.rows()));
     }
 
     /// The periodic save: the rows are copied [`PERSIST_SLICE`] a turn
     /// (a timer due at once for the next slice), then sent in one request.
     pub(super) fn persist_slice(&mut self, now: Now, fx: &mut Effects) {
+        if self.starting.is_some() {
+            // As in `persist_hosts`: the saved table is not read yet.
+            self.persisting = None;
+            return;
+        }
         let (mut rows, from) = self.persisting.take().unwrap_or_default();
         let next = self.udp.rows_from(from, PERSIST_SLICE, &mut rows);
         if next < self.udp.hosts().len() {

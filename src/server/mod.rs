@@ -28,7 +28,7 @@ use crate::clock::Now;
 use crate::command::{frame_err, Request};
 use crate::effects::{Effects, ServerCall, ServerTick, Setup, Tick};
 use crate::event::Event;
-use crate::notify::{Notifier, NotifyDone};
+use crate::notify::NotifyDone;
 use crate::timers::Chain;
 use crate::verbs::reply::Reply;
 use crate::work::model::Work;
@@ -85,6 +85,13 @@ pub struct Server {
     names: crate::names::Names,
     /// What was found wrong with server.db at start (shown in STATE).
     store_notice: Option<String>,
+    /// Until the store thread has opened and read server.db: what waits
+    /// for it (`stored.rs`).
+    starting: Option<stored::Starting>,
+    /// Why server.db cannot be used, when the store thread found so.
+    store_unusable: Option<String>,
+    /// The store's `failed_writes` already in the refusal counters.
+    store_failed_writes: u64,
     /// Outbox ids handed to a helper thread and not yet done: the one gate
     /// of dispatch. With the outbox's rule (a row waits for the older rows
     /// of its alert and channel) it keeps one delivery per alert and channel
@@ -127,28 +134,24 @@ struct Stats {
 }
 
 impl Server {
-    /// Opens server.db and reads what the server keeps in memory (here, on
-    /// the loop thread, once: before the loop turns at start, or when a
-    /// reload makes this host the server), then hands the database to the
-    /// store thread.
+    /// Starts the part; its store thread opens and reads server.db
+    /// meanwhile (`store/start.rs`), and what it read is put in place when
+    /// it says so (`on_started`). Until then heartbeats, PING and STATE
+    /// are served as usual, and what needs the store waits for it.
     pub fn start(st: &Setup, now: Now, fx: &mut Effects) -> crate::error::Result<Server> {
-        let opened = db::open(&st.conf.server_db())?;
-        let db = opened.conn;
-        let reports = fleet::load_reports(&db)?;
-        let best = st.work.levels.first().map(|l| l.name.as_str()).unwrap_or_default();
-        let open = reconcile::load(&db, best)?;
-        let notifier = new_notifier(&db, st.work)?;
+        let open = store::Open {
+            path: st.conf.server_db(),
+            work: Box::new(st.work.server_part.clone().unwrap_or_default()),
+            levels: st.work.levels.clone(),
+            intervals: st.work.intervals.clone(),
+            dash: dashboard(st.work),
+            host: st.hostname.to_string(),
+        };
+        let store = store::Store::spawn(open, st.wake.clone())?;
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
         let work_hosts = st.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-        let mut udp = hosts::HostTable::new(table_conf, &work_hosts);
-        match udp.load(&db, now) {
-            Ok(n) if n > 0 => log::info!("remembered {n} hosts from server.db"),
-            Ok(_) => {}
-            Err(e) => log::error!("loading the host table: {e}"),
-        }
-        let last_notice = beats::last_store_notice(&db, st.hostname);
-        let store = store::Store::spawn(db, notifier, st.wake.clone())?;
+        let udp = hosts::HostTable::new(table_conf, &work_hosts);
         let mut ingest = udp::Ingest::new();
         let mut journal_stats = None;
         if st.conf.journal_enabled {
@@ -174,7 +177,7 @@ impl Server {
             hosts: BTreeMap::new(),
             by_ip: HashMap::new(),
             by_tag: HashMap::new(),
-            reports,
+            reports: BTreeMap::new(),
             udp,
             ingest,
             check_at: None,
@@ -186,6 +189,9 @@ impl Server {
             own_udp: beats::own_udp_sources(st),
             names: st.names.clone(),
             store_notice: None,
+            starting: Some(Default::default()),
+            store_unusable: None,
+            store_failed_writes: 0,
             dispatched: Default::default(),
             store_backlog: Default::default(),
             deliveries_waiting: Default::default(),
@@ -195,22 +201,21 @@ impl Server {
             chains: Chains::default(),
             own_lm: st.work_lm,
             dir_lm: 0,
-            open,
+            open: Default::default(),
             confirm: Default::default(),
         };
         s.index_hosts();
         s.set_work_lms();
         s.allow_udp_sources();
-        s.store_notice_event(opened.notice, last_notice, now, fx);
         let g = s.chains.cleanup.arm();
         fx.timer(now.mono + 5.0, Tick::Server(ServerTick::Cleanup(g)));
         let g = s.chains.persist.arm();
         fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
         s.schedule_check_work(now, fx);
         s.arm_check(now, fx);
-        // Deliveries left pending by a previous run go out now.
+        // Deliveries left pending by a previous run go out once the store
+        // has read them (the Tick waits behind the opening in its queue).
         s.notify_soon(now, fx, 0.0);
-        s.reconcile_work(&Default::default(), now, fx);
         Ok(s)
     }
 
@@ -389,6 +394,10 @@ impl Server {
     /// path), on its way to the store thread, which hands it to the
     /// notifier: the loop's part.
     fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
+        if let Some(s) = self.starting.as_mut() {
+            // Newer than what server.db says of this item (`on_started`).
+            s.touched.insert((e.host.clone(), e.item.clone()));
+        }
         self.note_level(e);
         // A burst of events shares one Notify tick (its cost grows with the
         // number of alerts), 20 ms later at most.
@@ -403,13 +412,34 @@ impl Server {
     }
 
     pub(crate) fn clients(&mut self, req: &Request, now: Now) -> Reply {
+        let ticket = crate::effects::new_ticket();
+        if let Some(s) = self.starting.as_mut() {
+            // The reports and the host table are not read yet: asked again
+            // once they are (`on_started`).
+            s.clients.push((ticket, req.clone()));
+            return Reply::Wait(ticket);
+        }
+        match self.clients_for(ticket, req, now) {
+            Ok(()) => Reply::Wait(ticket),
+            Err(text) => Reply::Now(text),
+        }
+    }
+
+    /// CLIENTS for a session waiting on `ticket`: the store thread answers
+    /// it; Err is the framed refusal of a bad request.
+    pub(super) fn clients_for(
+        &mut self,
+        ticket: crate::effects::Ticket,
+        req: &Request,
+        now: Now,
+    ) -> Result<(), String> {
         let resolve =
             |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
         let parsed =
             fleet::parse_clients_args(&req.args, resolve, |i| self.known_item(i), now.wall);
         let (host, item, filter) = match parsed {
             Ok(x) => x,
-            Err(e) => return Reply::Now(frame_err("CLIENTS", &e)),
+            Err(e) => return Err(frame_err("CLIENTS", &e)),
         };
         let mut cdmp = serde_json::Map::new();
         for (name, h) in &self.hosts {
@@ -429,9 +459,8 @@ impl Server {
             cdmp.insert(h.name.to_string(), entry);
         }
         // The store thread adds the events and the open alerts.
-        let ticket = crate::effects::new_ticket();
         self.store.send(store::Req::Clients { ticket, host, item, filter, cdmp, now: now.wall });
-        Reply::Wait(ticket)
+        Ok(())
     }
 
     fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
@@ -569,12 +598,6 @@ impl Server {
         self.in_pool = self.in_pool.saturating_sub(1);
         self.dispatch_waiting(fx);
     }
-}
-
-fn new_notifier(db: &rusqlite::Connection, work: &Work) -> crate::error::Result<Notifier> {
-    let sp = work.server_part.clone().unwrap_or_default();
-    Notifier::new(db, &sp, &work.levels, &work.intervals, dashboard(work))
-        .map_err(|e| crate::error::Error::db("start notifications", e))
 }
 
 /// The pagemaker's base URL for links in alert texts, if the work names a

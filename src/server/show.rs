@@ -34,6 +34,12 @@ impl Server {
         if let Some(n) = &self.store_notice {
             let _ = writeln!(out, "-- store {n}");
         }
+        if self.starting.is_some() {
+            let _ = writeln!(out, "-- server.db starting (the store thread opens and reads it)");
+        }
+        if let Some(why) = &self.store_unusable {
+            let _ = writeln!(out, "-- server.db unusable, nothing is stored: {why}");
+        }
         let _ = writeln!(out, "{}", self.store.state_line());
         // The notifier's lines as of the store thread's last snapshot.
         out.push_str(&self.store.shared.view().state);
@@ -91,7 +97,7 @@ impl Server {
                 }
             }
         }
-        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.store.shared.view().dump, "udp": udp, "store_notice": self.store_notice})
+        json!({"server": self.host, "hosts": hosts, "stats": self.stats, "notify": self.store.shared.view().dump, "udp": udp, "store_notice": self.store_notice, "store_starting": self.starting.is_some(), "store_unusable": self.store_unusable})
     }
 }
 

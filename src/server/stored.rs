@@ -1,18 +1,32 @@
 //! The loop's side of the store thread (`store/`): events on their way
-//! to it, and what the server does with its answers once they are
-//! committed (the EVENTS and REPORT answers, the notification jobs).
-//! Answers are applied in slices of [`ANSWERS_PER_TURN`]: one drain of a
-//! 10,000-host outage's deliveries answers 10,000 `Recorded`s at once, and
-//! the rest waits for the next turn (a `StoreBacklog` tick due at once)
-//! so the command port is served between slices.
+//! to it, what the server does with its answers once they are committed
+//! (the EVENTS and REPORT answers, the notification jobs), what it read
+//! from server.db at start (`on_started`), and the refusal counters of
+//! requests the store failed. Answers are applied in slices of
+//! [`ANSWERS_PER_TURN`]: one drain of a 10,000-host outage's deliveries
+//! answers 10,000 `Recorded`s at once, and the rest waits for the next turn
+//! (a `StoreBacklog` tick due at once) so the command port is served
+//! between slices.
 
 use super::store::{Answer, Req};
 use super::Server;
 use crate::clock::Now;
-use crate::command::{frame_err, frame_ok};
+use crate::command::{frame_err, frame_ok, Request};
 use crate::effects::{Effects, ServerTick, Tick, Ticket};
 use crate::event::Event;
 use serde_json::json;
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+/// What waits for the store thread to have read server.db.
+#[derive(Default)]
+pub struct Starting {
+    /// CLIENTS asked meanwhile: its answer needs the reports.
+    pub clients: Vec<(Ticket, Request)>,
+    /// Host-items with an event since start: server.db's older view of
+    /// them is not taken.
+    pub touched: HashSet<(String, String)>,
+}
 
 /// Most notification deliveries in the pool at once (running or queued
 /// there), whatever the outbox hands out: the pool's notify queue must
@@ -68,10 +82,45 @@ impl Server {
         self.store.send(Req::Events { events, states, now: now.wall, ticket });
     }
 
+    /// The store thread has read server.db (or found it unusable): what
+    /// the part keeps in memory goes in place, under what came since
+    /// (reports, events and heartbeats received meanwhile are newer).
+    fn on_started(&mut self, now: Now, fx: &mut Effects) {
+        let Some(starting) = self.starting.take() else { return };
+        match self.store.take_started() {
+            Some(Ok(st)) => {
+                for (host, r) in st.reports {
+                    self.reports.entry(host).or_insert(r);
+                }
+                for (key, v) in st.open {
+                    if !starting.touched.contains(&key) {
+                        self.open.entry(key).or_insert(v);
+                    }
+                }
+                let (n, changes) = self.udp.restore(st.hosts, now);
+                if n > 0 {
+                    log::info!("remembered {n} hosts from server.db");
+                }
+                self.emit_changes(changes, now, fx);
+                self.arm_check(now, fx);
+                self.store_notice_event(st.notice, st.last_notice, now, fx);
+                self.reconcile_work(&Default::default(), now, fx);
+            }
+            Some(Err(why)) => self.store_unusable = Some(why),
+            None => {}
+        }
+        for (ticket, req) in starting.clients {
+            if let Err(text) = self.clients_for(ticket, &req, now) {
+                fx.answers.push((ticket, text));
+            }
+        }
+    }
+
     /// The store thread's answers of one drain, all committed (or failed):
     /// queued behind any not applied yet (answers keep their order), and
     /// this turn's slice applied.
     pub fn on_store(&mut self, answers: Vec<Answer>, now: Now, fx: &mut Effects) {
+        self.count_store_failures(&answers, fx);
         let idle = self.store_backlog.is_empty();
         self.store_backlog.extend(answers);
         // With a backlog, its tick is already due.
@@ -90,6 +139,7 @@ impl Server {
         }
         for a in slice {
             match a {
+                Answer::Started => self.on_started(now, fx),
                 Answer::Events { ticket, n, new } => {
                     let text = match new {
                         Some(new) => {
@@ -137,6 +187,26 @@ impl Server {
                     self.notify_soon(now, fx, 0.0);
                 }
             }
+        }
+    }
+
+    /// Store failures go to the refusal counters (STATE, DUMP, /metrics):
+    /// a verb's request as `<VERB> store failed`, other writes (host table,
+    /// notifications, cleanup) as `server.db write failed`.
+    fn count_store_failures(&mut self, answers: &[Answer], fx: &mut Effects) {
+        for a in answers {
+            let verb = match a {
+                Answer::Events { new: None, .. } => "EVENTS",
+                Answer::Report { stored: false, .. } => "REPORT",
+                Answer::Text { verb, text, .. } if text.contains("\nCOMMAND ERROR cannot") => verb,
+                _ => continue,
+            };
+            fx.refused.push((format!("{verb} store failed"), 1));
+        }
+        let writes = self.store.shared.failed_writes.load(Ordering::Relaxed);
+        if writes > self.store_failed_writes {
+            fx.refused.push(("server.db write failed".into(), writes - self.store_failed_writes));
+            self.store_failed_writes = writes;
         }
     }
 }

@@ -84,6 +84,14 @@ impl History {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(|e| Error::db("set busy_timeout", e))?;
         let version = user_version(&conn)?;
+        if version as usize > MIGRATIONS.len() {
+            // Refused before any pragma: a newer file is left as it is.
+            return Err(Error::Runtime(format!(
+                "history.db schema version {version} is newer than this hbmon ({}): \
+                 refused, the file is left as it is",
+                MIGRATIONS.len()
+            )));
+        }
         if version == 0 {
             // Only effective before the first table exists: lets ZAP give
             // pages back with `incremental_vacuum` instead of a full VACUUM.
@@ -308,8 +316,11 @@ mod tests {
             let c = Connection::open(&p).unwrap();
             c.pragma_update(None, "user_version", 99).unwrap();
         }
+        let before = std::fs::read(&p).unwrap();
         let err = History::open(&p).err().unwrap();
         assert!(err.to_string().contains("newer"), "{err}");
+        assert_eq!(std::fs::read(&p).unwrap(), before, "not one byte changed");
+        assert!(!dir.path().join("history.db-wal").exists(), "not switched to WAL");
     }
 
     #[test]

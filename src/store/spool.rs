@@ -24,6 +24,8 @@ pub struct Spool {
     pub events_dropped: u64,
     /// Since when writes fail, and the last error.
     pub failing: Option<(f64, String)>,
+    /// Drains whose write failed, since start.
+    pub write_errors: u64,
 }
 
 impl Spool {

@@ -1,5 +1,8 @@
 //! The client's store thread: the one owner of `history.db` on a running
-//! client (DESIGN.md §6, §12: only the store threads touch SQLite). The
+//! client (DESIGN.md §6, §12: only the store threads touch SQLite). It
+//! opens the file itself (answering [`StoreDone::Opened`] first; requests
+//! sent meanwhile wait in the channel), so a slow disk at start never
+//! holds the loop. The
 //! event loop sends [`StoreReq`]s over a channel and never waits; the
 //! thread takes everything queued (one drain), writes the drain's rounds,
 //! events and acknowledged ids in one transaction, then answers the
@@ -66,10 +69,19 @@ pub enum StoreDone {
         status: StoreStatus,
     },
     Batch(Vec<Event>),
-    /// A framed answer for the session waiting on `ticket`.
+    /// A framed answer for the session waiting on `ticket`; `failed`: the
+    /// verb, when the store failed it (for the refusal counters).
     Answer {
         ticket: u64,
         text: String,
+        failed: Option<&'static str>,
+    },
+    /// The history is open (the first answer): its health, and what was
+    /// found wrong with the file (moved aside as corrupt, or unusable and
+    /// replaced by an in-memory history).
+    Opened {
+        status: StoreStatus,
+        notice: Option<String>,
     },
 }
 
@@ -84,6 +96,8 @@ pub struct StoreStatus {
     pub failing: Option<(f64, String)>,
     /// Bytes free in the vardir, measured while writes fail.
     pub free: Option<u64>,
+    /// Drains whose write failed, since start (the refusal counters).
+    pub write_errors: u64,
 }
 
 /// The loop's handle: sends requests, joins the thread when dropped (after
@@ -95,24 +109,34 @@ pub struct StoreThread {
 }
 
 impl StoreThread {
-    /// Starts the thread on an opened history. `stall`: the fault hook's
-    /// trigger file (debug builds, see [`fault_stall`]).
+    /// Starts the thread, which opens the history at `path` and answers
+    /// [`StoreDone::Opened`] before anything else. `stall`: the fault
+    /// hook's trigger file (debug builds, see [`fault_stall`]), also
+    /// honoured before the open.
     pub fn start(
-        h: History,
+        path: PathBuf,
         vardir: PathBuf,
         deliver: Box<dyn Fn(StoreDone) + Send>,
         stall: Option<PathBuf>,
-    ) -> crate::error::Result<(StoreThread, StoreStatus)> {
-        let status = StoreStatus { outbox: h.outbox_len()?, ..Default::default() };
+    ) -> crate::error::Result<StoreThread> {
         let (tx, rx) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let mut w = Worker { h, spool: Spool::default(), vardir, deliver, stall };
         let q = queued.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-history".into())
-            .spawn(move || w.run(rx, &q))
+            .spawn(move || {
+                if let Some(p) = &stall {
+                    fault_stall(p);
+                }
+                let Some((h, notice)) = open(&path) else { return };
+                let status =
+                    StoreStatus { outbox: h.outbox_len().unwrap_or(0), ..Default::default() };
+                deliver(StoreDone::Opened { status, notice });
+                let mut w = Worker { h, spool: Spool::default(), vardir, deliver, stall };
+                w.run(rx, &q)
+            })
             .map_err(|e| Error::io("spawn the history thread", e))?;
-        Ok((StoreThread { tx: Some(tx), queued, thread: Some(thread) }, status))
+        Ok(StoreThread { tx: Some(tx), queued, thread: Some(thread) })
     }
 
     /// Queues a request; never blocks.
@@ -148,6 +172,29 @@ impl StoreThread {
 impl Drop for StoreThread {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+/// Opens the history; a file that cannot be used (a newer schema, a disk
+/// that refuses it) gives way to one in memory, so the client's events
+/// still reach the server, and the notice says what is lost.
+fn open(path: &std::path::Path) -> Option<(History, Option<String>)> {
+    match History::open_checked(path) {
+        Ok(x) => Some(x),
+        Err(e) => {
+            let notice = format!(
+                "history.db unusable ({e}): an in-memory history is used, nothing in it \
+                 survives a restart"
+            );
+            log::error!("{notice}");
+            match History::open_in_memory() {
+                Ok(h) => Some((h, Some(notice))),
+                Err(e) => {
+                    log::error!("no in-memory history either: {e}");
+                    None
+                }
+            }
+        }
     }
 }
 
@@ -241,6 +288,7 @@ impl Worker {
                 s.failing = None;
             }
             Err(e) => {
+                s.write_errors += 1;
                 let n: usize = w.rounds.iter().map(|r| r.1.len()).sum();
                 s.samples_dropped += n as u64;
                 log::error!("history: {e}; {n} samples dropped");
@@ -268,6 +316,7 @@ impl Worker {
             events_dropped: s.events_dropped,
             failing: s.failing.clone(),
             free: s.failing.as_ref().and_then(|_| free_bytes(&self.vardir)),
+            write_errors: s.write_errors,
         }
     }
 
@@ -280,7 +329,10 @@ impl Worker {
                 });
                 StoreDone::Batch(self.spool.batch(outbox, limit))
             }
-            StoreReq::Query { ticket, q } => StoreDone::Answer { ticket, text: self.query(q) },
+            StoreReq::Query { ticket, q } => {
+                let (text, failed) = self.query(q);
+                StoreDone::Answer { ticket, text, failed }
+            }
             StoreReq::Zap { now, keep } => {
                 match self.h.zap(now, keep) {
                     Ok((b, a)) => log::info!("zap: {b} rows -> {a}"),
@@ -293,17 +345,20 @@ impl Worker {
         (self.deliver)(done);
     }
 
-    fn query(&mut self, q: Query) -> String {
+    /// The framed answer, and the verb when the store failed it.
+    fn query(&mut self, q: Query) -> (String, Option<&'static str>) {
         match q {
             Query::Hist { ival, pnts, items, now } => match self.h.hist(&ival, pnts, &items, now) {
-                Ok(v) => frame_ok("HIST", &v.to_string()),
+                Ok(v) => (frame_ok("HIST", &v.to_string()), None),
                 // Usage errors already say `bad args: ...`; the rest are the store's.
-                Err(e @ Error::Usage(_)) => frame_err("HIST", &e.to_string()),
-                Err(e) => frame_err("HIST", &format!("cannot read the history: {e}")),
+                Err(e @ Error::Usage(_)) => (frame_err("HIST", &e.to_string()), None),
+                Err(e) => {
+                    (frame_err("HIST", &format!("cannot read the history: {e}")), Some("HIST"))
+                }
             },
             Query::Zap { now, keep } => match self.h.zap_all(now, keep) {
-                Ok((b, a)) => frame_ok("ZAP", &format!("ZAP rows before {b} after {a}")),
-                Err(e) => frame_err("ZAP", &e.to_string()),
+                Ok((b, a)) => (frame_ok("ZAP", &format!("ZAP rows before {b} after {a}")), None),
+                Err(e) => (frame_err("ZAP", &e.to_string()), Some("ZAP")),
             },
         }
     }
@@ -365,15 +420,25 @@ mod tests {
 
     fn started(stall: Option<PathBuf>) -> (StoreThread, Receiver<StoreDone>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let h = History::open(&dir.path().join("history.db")).unwrap();
+        let (t, rx) = start_on(dir.path(), stall);
+        match next(&rx) {
+            StoreDone::Opened { status, notice: None } => assert_eq!(status.outbox, 0),
+            d => panic!("{d:?}"),
+        }
+        (t, rx, dir)
+    }
+
+    fn start_on(
+        dir: &std::path::Path,
+        stall: Option<PathBuf>,
+    ) -> (StoreThread, Receiver<StoreDone>) {
         let (tx, rx) = channel();
         let tx = std::sync::Mutex::new(tx);
         let deliver = Box::new(move |d| {
             let _ = tx.lock().map(|t| t.send(d));
         });
-        let (t, st) = StoreThread::start(h, dir.path().into(), deliver, stall).unwrap();
-        assert_eq!(st.outbox, 0);
-        (t, rx, dir)
+        let t = StoreThread::start(dir.join("history.db"), dir.into(), deliver, stall).unwrap();
+        (t, rx)
     }
 
     fn next(rx: &Receiver<StoreDone>) -> StoreDone {
@@ -422,7 +487,9 @@ mod tests {
             q: Query::Hist { ival: "H".into(), pnts: None, items: vec![], now: 130.0 },
         });
         match next(&rx) {
-            StoreDone::Answer { ticket: 7, text } => assert!(text.contains("cpu_load"), "{text}"),
+            StoreDone::Answer { ticket: 7, text, failed: None } => {
+                assert!(text.contains("cpu_load"), "{text}")
+            }
             d => panic!("{d:?}"),
         }
         drop(t);
@@ -454,5 +521,42 @@ mod tests {
         drop(t);
         let h = History::open(&db.path().join("history.db")).unwrap();
         assert_eq!(h.sample_count().unwrap(), 50);
+    }
+
+    #[test]
+    fn a_stall_at_start_holds_the_open_not_the_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let trigger = dir.path().join("stall");
+        std::fs::write(&trigger, "0.5").unwrap();
+        let (t, rx) = start_on(dir.path(), Some(trigger.clone()));
+        // Sent while the thread has not opened the file yet.
+        t.send(StoreReq::Events(vec![ev("e1", 1.0)]));
+        match next(&rx) {
+            StoreDone::Opened { status, notice: None } => assert_eq!(status.outbox, 0),
+            d => panic!("{d:?}"),
+        }
+        assert!(dir.path().join("stall.end").exists(), "opened after the stall");
+        assert!(matches!(next(&rx), StoreDone::Written { writes: 1, .. }));
+    }
+
+    #[test]
+    fn an_unusable_file_gives_an_in_memory_history_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("history.db");
+        rusqlite::Connection::open(&p).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let (t, rx) = start_on(dir.path(), None);
+        match next(&rx) {
+            StoreDone::Opened { notice: Some(n), .. } => {
+                assert!(n.contains("newer") && n.contains("in-memory"), "{n}")
+            }
+            d => panic!("{d:?}"),
+        }
+        t.send(StoreReq::Events(vec![ev("e1", 1.0)]));
+        t.send(StoreReq::Batch { limit: 10 });
+        assert!(matches!(next(&rx), StoreDone::Written { writes: 1, .. }));
+        assert!(matches!(next(&rx), StoreDone::Batch(b) if b.len() == 1), "events still go out");
+        drop(t);
+        assert_eq!(std::fs::read(&p).unwrap(), before, "the file is left as it is");
     }
 }

@@ -65,7 +65,7 @@ enum ParentVerdict {
 }
 
 impl Notifier {
-    /// Applies the schema, reloads alert states and silences, requeues
+    /// On a server.db with its schema (`server::db`): reloads alert states and silences, requeues
     /// deliveries that were in flight when the previous process died, and
     /// re-targets what is owed to the current work's users and channels.
     /// `dashboard`: the pagemaker's base URL, if the work has one; the
@@ -78,7 +78,7 @@ impl Notifier {
         intervals: &Intervals,
         dashboard: Option<String>,
     ) -> rusqlite::Result<Notifier> {
-        outbox::migrate(conn)?;
+        outbox::recover_inflight(conn)?;
         let mut n = Notifier {
             work: ServerWork::default(),
             levels: Vec::new(),

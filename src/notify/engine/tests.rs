@@ -46,7 +46,7 @@ pub(super) fn work() -> ServerWork {
 }
 
 pub(super) fn setup(w: &ServerWork) -> (Connection, Notifier) {
-    let conn = Connection::open_in_memory().unwrap();
+    let conn = crate::server::db::open_in_memory().unwrap();
     let n = Notifier::new(&conn, w, &levels(), &Intervals::default(), None).unwrap();
     (conn, n)
 }

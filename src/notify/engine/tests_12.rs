@@ -62,7 +62,7 @@ fn no_reminder_below_the_rules_level_12_6() {
         .map(|n| Level { name: n.to_string(), long: n.to_string() })
         .collect();
     let w = work();
-    let conn = Connection::open_in_memory().unwrap();
+    let conn = crate::server::db::open_in_memory().unwrap();
     let mut n = Notifier::new(&conn, &w, &levels, &Intervals::default(), None).unwrap();
     n.on_event(&conn, &ev("www2.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0).unwrap();
     assert_eq!(deliver(&conn, &mut n, 0.0).len(), 1);
@@ -295,7 +295,7 @@ fn links_only_to_a_configured_dashboard_12_14() {
     let link = |dashboard_url: Option<&str>, pmaker: Option<&str>| {
         let mut w = work();
         w.dashboard_url = dashboard_url.map(str::to_string);
-        let conn = Connection::open_in_memory().unwrap();
+        let conn = crate::server::db::open_in_memory().unwrap();
         let pm = pmaker.map(str::to_string);
         let mut n = Notifier::new(&conn, &w, &levels(), &Intervals::default(), pm).unwrap();
         n.on_event(&conn, &ev("www2.x", "cpu_load", "ok", "sick", 5.0, 0.0), "up", 0.0).unwrap();

@@ -40,12 +40,11 @@ mod guard;
 mod intern;
 mod path;
 mod persist;
-pub use persist::{save_rows, SavedHost};
+pub use persist::{load_rows, save_rows, SavedHost};
 pub mod strangers;
 use guard::{BootSeq, ClockAcks};
 use intern::Versions;
 pub use intern::MAX_VERSIONS;
-pub use persist::SCHEMA;
 use strangers::{Bucket, Strangers};
 
 /// Source addresses whose refusals are tracked one by one.

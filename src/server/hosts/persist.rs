@@ -1,30 +1,14 @@
 //! The host table in server.db: saved periodically and on stop, loaded at
 //! start so a restart remembers every host (no "new host" storm) and gives
-//! each one interval of grace (last-seen is set to the load time).
+//! each one interval of grace (last-seen is set to the load time). The
+//! table is made by server.db's migration list (`server/db.rs`).
 
-use super::{Host, HostTable, ItemVal};
+use super::{ChangeKind, Host, HostChange, HostTable, ItemVal};
 use crate::clock::Now;
 use crate::error::{Error, Result};
 use crate::server::detector::Reach;
 use rusqlite::{params, Connection};
 use std::collections::BTreeMap;
-
-/// The `hosts` table.
-pub const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS hosts (
-    name TEXT PRIMARY KEY,
-    in_work INTEGER NOT NULL,
-    addr TEXT,
-    state TEXT NOT NULL,
-    last_seen_wall REAL,
-    seq INTEGER,
-    seq_gaps INTEGER NOT NULL,
-    rtt_ms REAL,
-    boot_wall REAL,
-    uptime REAL,
-    version TEXT NOT NULL,
-    interval REAL NOT NULL,
-    items TEXT NOT NULL
-);";
 
 /// One host as saved: what a restart needs to remember it.
 #[derive(Debug, Clone)]
@@ -49,7 +33,6 @@ pub struct SavedHost {
 pub fn save_rows(conn: &Connection, rows: &[SavedHost]) -> Result<()> {
     let tx =
         crate::server::db::Savepoint::new(conn).map_err(|e| Error::db("begin hosts save", e))?;
-    tx.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
     tx.execute("DELETE FROM hosts", []).map_err(|e| Error::db("clear hosts", e))?;
     {
         let mut st = tx
@@ -121,62 +104,58 @@ impl HostTable {
         save_rows(conn, &self.rows())
     }
 
-    /// Restores saved hosts into this table (call right after `new`). Hosts
-    /// keep their state; those seen get `now` as last-seen, so the first
-    /// deadline is one interval (plus grace) away.
+    /// Restores saved hosts into this table (call right after `new`).
     pub fn load(&mut self, conn: &Connection, now: Now) -> Result<usize> {
-        conn.execute_batch(SCHEMA).map_err(|e| Error::db("create hosts table", e))?;
-        let mut st = conn
-            .prepare(
-                "SELECT name, addr, state, last_seen_wall, seq, seq_gaps, rtt_ms, boot_wall,
-                 uptime, version, interval, items FROM hosts",
-            )
-            .map_err(|e| Error::db("prepare hosts load", e))?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<f64>>(3)?,
-                    r.get::<_, Option<i64>>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, Option<f64>>(6)?,
-                    r.get::<_, Option<f64>>(7)?,
-                    r.get::<_, Option<f64>>(8)?,
-                    r.get::<_, String>(9)?,
-                    r.get::<_, f64>(10)?,
-                    r.get::<_, String>(11)?,
-                ))
-            })
-            .map_err(|e| Error::db("load hosts", e))?;
-        let (mut n, mut skipped) = (0, 0);
+        Ok(self.restore(load_rows(conn)?, now).0)
+    }
+
+    /// Puts the saved rows (read by the store thread at start) into the
+    /// table. Hosts keep their state; those seen get `now` as last-seen, so
+    /// the first deadline is one interval (plus grace) away. A host heard
+    /// from since start (the rows arrive after the loop has turned) keeps
+    /// what its heartbeats said; when it was saved failing, the recovery is
+    /// returned as a change, the one its heartbeat would have made.
+    pub fn restore(&mut self, rows: Vec<SavedHost>, now: Now) -> (usize, Vec<HostChange>) {
+        let (mut n, mut skipped, mut changes) = (0, 0, Vec::new());
         for row in rows {
-            let (name, addr, state, seen, seq, gaps, rtt, boot, up, ver, ival, items) =
-                row.map_err(|e| Error::db("read saved host", e))?;
+            let known = self.r.by_name.get(row.name.as_str()).map(|i| *i as usize);
+            if let Some(h) = known.map(|i| &self.r.hosts[i]).filter(|h| h.last_seen.is_some()) {
+                let old = Reach::parse(row.state).unwrap_or(Reach::New);
+                if old != h.state && !matches!(old, Reach::New | Reach::Up) {
+                    let message =
+                        format!("heard from as {} while server.db was read", h.state.name());
+                    changes.push(HostChange {
+                        host: row.name.clone(),
+                        kind: ChangeKind::Heartbeat { old, new: h.state },
+                        time: now.wall,
+                        message,
+                    });
+                }
+                continue;
+            }
             // Only work hosts and up to `hbd_senders` other names come
             // back: a table bloated by a flood is not restored.
-            if !self.r.by_name.contains_key(name.as_str()) {
+            if known.is_none() {
                 if self.r.senders >= self.r.conf.intervals.hbd_senders as usize {
                     skipped += 1;
                     continue;
                 }
                 self.r.senders += 1;
             }
-            let i = self.r.find_or_add(&name, false);
+            let i = self.r.find_or_add(&row.name, false);
             let h: &mut Host = &mut self.r.hosts[i];
-            h.addr = addr.and_then(|a| a.parse().ok());
-            h.state = Reach::parse(&state).unwrap_or(Reach::New);
-            h.last_seen_wall = seen;
-            h.last_seen = seen.map(|_| now.mono);
-            h.seq = seq.map(|s| s.max(0) as u64);
-            h.seq_gaps = gaps.max(0) as u64;
-            h.rtt_ms = rtt;
-            h.boot_wall = boot;
-            h.uptime = up;
-            h.version = self.r.versions.intern(&ver);
-            h.interval = if ival > 0.0 { ival } else { h.interval };
-            h.items = serde_json::from_str::<BTreeMap<String, ItemVal>>(&items).unwrap_or_default();
+            h.addr = row.addr.and_then(|a| a.parse().ok());
+            h.state = Reach::parse(row.state).unwrap_or(Reach::New);
+            h.last_seen_wall = row.last_seen_wall;
+            h.last_seen = row.last_seen_wall.map(|_| now.mono);
+            h.seq = row.seq.map(|s| s.max(0) as u64);
+            h.seq_gaps = row.seq_gaps.max(0) as u64;
+            h.rtt_ms = row.rtt_ms;
+            h.boot_wall = row.boot_wall;
+            h.uptime = row.uptime;
+            h.version = self.r.versions.intern(&row.version);
+            h.interval = if row.interval > 0.0 { row.interval } else { h.interval };
+            h.items = row.items;
             if let Some(a) = h.addr {
                 self.r.by_ip.insert(a.ip(), i as u32);
             }
@@ -188,6 +167,38 @@ impl HostTable {
                 "server.db: {skipped} saved hosts not in the work dropped (over hbd_senders)"
             );
         }
-        Ok(n)
+        (n, changes)
     }
+}
+
+/// The saved table's rows (on the store thread, at start).
+pub fn load_rows(conn: &Connection) -> Result<Vec<SavedHost>> {
+    let mut st = conn
+        .prepare(
+            "SELECT name, in_work, addr, state, last_seen_wall, seq, seq_gaps, rtt_ms, boot_wall,
+             uptime, version, interval, items FROM hosts",
+        )
+        .map_err(|e| Error::db("prepare hosts load", e))?;
+    let rows = st
+        .query_map([], |r| {
+            let state: String = r.get(3)?;
+            let items: String = r.get(12)?;
+            Ok(SavedHost {
+                name: r.get(0)?,
+                in_work: r.get(1)?,
+                addr: r.get(2)?,
+                state: Reach::parse(&state).unwrap_or(Reach::New).name(),
+                last_seen_wall: r.get(4)?,
+                seq: r.get(5)?,
+                seq_gaps: r.get(6)?,
+                rtt_ms: r.get(7)?,
+                boot_wall: r.get(8)?,
+                uptime: r.get(9)?,
+                version: r.get(10)?,
+                interval: r.get(11)?,
+                items: serde_json::from_str(&items).unwrap_or_default(),
+            })
+        })
+        .map_err(|e| Error::db("load hosts", e))?;
+    rows.collect::<rusqlite::Result<Vec<_>>>().map_err(|e| Error::db("read saved host", e))
 }

@@ -310,7 +310,7 @@ fn fleet_key_enforced() {
 
 #[test]
 fn persist_round_trip_no_new_events_and_grace() {
-    let conn = rusqlite::Connection::open_in_memory().unwrap();
+    let conn = crate::server::db::open_in_memory().unwrap();
     let mut t = table(None);
     let _ =
         feed(&mut t, &htb("a.example", 1, &[("ver", Value::Str("hbmon-0.1.0".into()))]), at(0.0));

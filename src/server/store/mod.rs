@@ -1,8 +1,9 @@
-//! The server's store thread: once the server has started, the one owner of
-//! `server.db` and of the notification engine (`Notifier`), whose in-memory
-//! state and tables change together. The event loop never calls SQLite for
-//! the server: it sends a [`Req`] down a channel (never blocking) and gets
-//! [`Answer`]s back as `Done::Store` through the waker.
+//! The server's store thread: the one owner of `server.db` and of the
+//! notification engine (`Notifier`), whose in-memory state and tables
+//! change together. The event loop never calls SQLite for the server: it
+//! sends a [`Req`] down a channel (never blocking) and gets [`Answer`]s
+//! back as `Done::Store` through the waker. The thread opens and reads the
+//! file itself (`start.rs`); requests sent meanwhile wait in the channel.
 //!
 //! Each turn takes every queued request (a drain), runs them in order in
 //! one transaction (each request in its own savepoint, so one failure does
@@ -21,9 +22,14 @@
 //! Fault hooks, for tests, read at start in debug builds only:
 //! - `HBMON_STORE_STALL=<file>`: when `<file>` appears (holding a number of
 //!   seconds), the thread removes it and sleeps that long before its next
-//!   drain, as a hung disk would; requests queue meanwhile.
+//!   drain (or before it opens the file, if it is there at start), as a
+//!   hung disk would; requests queue meanwhile.
 //! - `HBMON_FAULT=crash_after_store` (all builds, as before): abort after
 //!   committing a drain with an EVENTS request, before answering it.
+
+mod start;
+
+pub use start::{Open, Started};
 
 use super::fleet::{self, EventsFilter, Report};
 use super::hosts::SavedHost;
@@ -130,6 +136,14 @@ pub struct Shared {
     pub commits: AtomicU64,
     pub requests: AtomicU64,
     pub stalls: AtomicU64,
+    /// Requests and writes that failed (a refused write, a failed commit,
+    /// a request refused because the file is unusable).
+    pub failed: AtomicU64,
+    /// Of those, the ones no verb answers for (the host table, the
+    /// notifier's writes, cleanup, a failed commit).
+    pub failed_writes: AtomicU64,
+    /// What the thread read at start, until the server takes it.
+    started: Mutex<Option<std::result::Result<Started, String>>>,
     /// The stall hook is holding the thread (shown in STATE, for its test).
     pub stalling: std::sync::atomic::AtomicBool,
     view: Mutex<Arc<View>>,
@@ -151,12 +165,13 @@ impl Shared {
     pub fn state_line(&self, queued: u64) -> String {
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         format!(
-            "-- store thread server.db requests {} queued {} drains {} commits {} stalls {}{}",
+            "-- store thread server.db requests {} queued {} drains {} commits {} stalls {} failed {}{}",
             ld(&self.requests),
             queued.saturating_sub(ld(&self.requests)),
             ld(&self.drains),
             ld(&self.commits),
             ld(&self.stalls),
+            ld(&self.failed),
             if self.stalling.load(Ordering::Relaxed) { " stalling" } else { "" }
         )
     }
@@ -172,40 +187,32 @@ pub struct Store {
 }
 
 impl Store {
-    /// Takes over the opened database and the notifier built on it.
-    pub fn spawn(conn: Connection, notifier: Notifier, wake: Wake) -> crate::error::Result<Store> {
-        Store::spawn_with(conn, notifier, wake, stall_hook())
+    /// Starts the thread, which opens and reads server.db (`start.rs`) and
+    /// answers `Answer::Started` once done; requests may be sent at once.
+    pub fn spawn(open: Open, wake: Wake) -> crate::error::Result<Store> {
+        Store::spawn_with(open, wake, stall_hook())
     }
 
     /// `spawn`, with the stall hook's file given (the unit tests').
     fn spawn_with(
-        conn: Connection,
-        mut notifier: Notifier,
+        open: Open,
         wake: Wake,
         stall: Option<std::path::PathBuf>,
     ) -> crate::error::Result<Store> {
         let shared = Arc::new(Shared::default());
-        shared.events_stored.store(fleet::count_events(&conn), Ordering::Relaxed);
-        notifier.set_lazy_refresh(true);
         let (tx, rx) = channel();
-        let mut w = Worker {
-            conn,
-            notifier,
-            wake,
-            shared: shared.clone(),
-            stall,
-            crash_after_store: std::env::var("HBMON_FAULT").is_ok_and(|v| v == "crash_after_store"),
-            dirty: true,
-            last_view: None,
-            snapshot_every: SNAPSHOT_EVERY,
-            new_events: 0,
-            cleaned: 0,
-        };
+        let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-store".into())
-            .spawn(move || w.run(rx))
+            .spawn(move || run(open, wake, sh, stall, rx))
             .map_err(|e| crate::error::Error::io("spawn the store thread", e))?;
         Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0 })
+    }
+
+    /// What the thread read at start (once, after `Answer::Started`): Err
+    /// says why server.db is unusable.
+    pub fn take_started(&self) -> Option<std::result::Result<Started, String>> {
+        self.shared.started.lock().ok()?.take()
     }
 
     /// Queues a request; never blocks (the channel is unbounded: its
@@ -239,6 +246,21 @@ impl Drop for Store {
     }
 }
 
+/// The stall hook (see the module doc): sleeps when its file is there.
+fn stall_if_asked(stall: Option<&std::path::Path>, shared: &Shared) {
+    let Some(p) = stall else { return };
+    let Ok(text) = std::fs::read_to_string(p) else { return };
+    shared.stalling.store(true, Ordering::Relaxed);
+    let _ = std::fs::remove_file(p);
+    let secs: f64 = text.trim().parse().unwrap_or(3.0);
+    log::warn!("HBMON_STORE_STALL: the store thread stalls for {secs}s");
+    shared.stalls.fetch_add(1, Ordering::Relaxed);
+    // sleep: the fault being simulated is a disk that answers this late
+    std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 600.0)));
+    shared.stalling.store(false, Ordering::Relaxed);
+    log::warn!("HBMON_STORE_STALL: the store thread goes on");
+}
+
 #[cfg(debug_assertions)]
 fn stall_hook() -> Option<std::path::PathBuf> {
     std::env::var_os("HBMON_STORE_STALL").map(std::path::PathBuf::from)
@@ -247,6 +269,59 @@ fn stall_hook() -> Option<std::path::PathBuf> {
 #[cfg(not(debug_assertions))]
 fn stall_hook() -> Option<std::path::PathBuf> {
     None
+}
+
+/// The thread: opens the file, says so, then serves requests (or refuses
+/// them all when the file cannot be used).
+fn run(
+    open: Open,
+    wake: Wake,
+    shared: Arc<Shared>,
+    stall: Option<std::path::PathBuf>,
+    rx: Receiver<Req>,
+) {
+    // A slow disk at start holds this thread only: the loop answers PING
+    // and heartbeats meanwhile.
+    stall_if_asked(stall.as_deref(), &shared);
+    let opened = start::open(&open);
+    let why = opened.as_ref().err().map(|e| {
+        log::error!("server.db cannot be used, nothing will be stored: {e}");
+        e.to_string()
+    });
+    let worker = match opened {
+        Ok((conn, mut notifier, started)) => {
+            shared.events_stored.store(fleet::count_events(&conn), Ordering::Relaxed);
+            notifier.set_lazy_refresh(true);
+            if let Ok(mut g) = shared.started.lock() {
+                *g = Some(Ok(started));
+            }
+            Some(Worker {
+                conn,
+                notifier,
+                wake: wake.clone(),
+                shared: shared.clone(),
+                stall,
+                crash_after_store: std::env::var("HBMON_FAULT")
+                    .is_ok_and(|v| v == "crash_after_store"),
+                dirty: true,
+                last_view: None,
+                snapshot_every: SNAPSHOT_EVERY,
+                new_events: 0,
+                cleaned: 0,
+            })
+        }
+        Err(_) => {
+            if let Ok(mut g) = shared.started.lock() {
+                *g = why.clone().map(Err);
+            }
+            None
+        }
+    };
+    wake.send(Done::Store(vec![Answer::Started]));
+    match (worker, why) {
+        (Some(mut w), _) => w.run(rx),
+        (None, why) => start::refuse_all(rx, why.as_deref().unwrap_or(""), &wake, &shared),
+    }
 }
 
 struct Worker {
@@ -312,16 +387,7 @@ impl Worker {
     }
 
     fn stall_if_asked(&mut self) {
-        let Some(p) = &self.stall else { return };
-        let Ok(text) = std::fs::read_to_string(p) else { return };
-        self.shared.stalling.store(true, Ordering::Relaxed);
-        let _ = std::fs::remove_file(p);
-        let secs: f64 = text.trim().parse().unwrap_or(3.0);
-        log::warn!("HBMON_STORE_STALL: the store thread stalls for {secs}s");
-        self.shared.stalls.fetch_add(1, Ordering::Relaxed);
-        std::thread::sleep(Duration::from_secs_f64(secs.clamp(0.0, 600.0)));
-        self.shared.stalling.store(false, Ordering::Relaxed);
-        log::warn!("HBMON_STORE_STALL: the store thread goes on");
+        stall_if_asked(self.stall.as_deref(), &self.shared);
     }
 
     fn drain(&mut self, batch: Vec<Req>) {
@@ -350,6 +416,8 @@ impl Worker {
             answers = answers.into_iter().map(failed).collect();
         }
         if let Err(e) = self.notifier.flush(&self.conn) {
+            self.shared.failed.fetch_add(1, Ordering::Relaxed);
+            self.shared.failed_writes.fetch_add(1, Ordering::Relaxed);
             log::error!("notifications: {e}");
         }
         self.shared.requests.fetch_add(n, Ordering::Relaxed);
@@ -383,6 +451,8 @@ impl Worker {
                 true
             }
             Err(e) => {
+                self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                self.shared.failed_writes.fetch_add(1, Ordering::Relaxed);
                 log::error!("server.db: commit failed, the drain's changes are lost: {e}");
                 let _ = self.conn.execute_batch("ROLLBACK");
                 false
@@ -405,8 +475,17 @@ impl Worker {
 
     fn handle(&mut self, r: Req) -> Option<Answer> {
         let c = &self.conn;
+        let shared = &self.shared;
+        let fail = || {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+        };
+        let fail_write = || {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.failed_writes.fetch_add(1, Ordering::Relaxed);
+        };
         let note = |what: &str, r: rusqlite::Result<()>| {
             if let Err(e) = r {
+                fail_write();
                 log::error!("notifications: {what}: {e}");
             }
         };
@@ -415,6 +494,7 @@ impl Worker {
                 let new = match fleet::store_events(c, &events, now) {
                     Ok(new) => Some(new),
                     Err(e) => {
+                        fail();
                         log::error!("{e}");
                         None
                     }
@@ -432,6 +512,7 @@ impl Worker {
                 let stored = match fleet::store_report(c, &host, &report) {
                     Ok(()) => true,
                     Err(e) => {
+                        fail();
                         log::error!("{e}");
                         false
                     }
@@ -452,6 +533,7 @@ impl Worker {
                         frame_ok("CLIENTS", &body.to_string())
                     }
                     Err(e) => {
+                        fail();
                         log::error!("{e}");
                         frame_err("CLIENTS", "cannot read events")
                     }
@@ -462,7 +544,10 @@ impl Worker {
                 let text = match self.notifier.ack(c, &host, &item) {
                     Ok(true) => frame_ok("ACK", &format!("acknowledged {host} {item}")),
                     Ok(false) => frame_err("ACK", &format!("no active alert for {host} {item}")),
-                    Err(e) => frame_err("ACK", &format!("cannot store: {e}")),
+                    Err(e) => {
+                        fail();
+                        frame_err("ACK", &format!("cannot store: {e}"))
+                    }
                 };
                 self.dirty = true;
                 Some(Answer::Text { ticket, verb: "ACK", text, notify_in: None })
@@ -471,7 +556,10 @@ impl Worker {
                 let (text, notify_in) =
                     match self.notifier.silence(c, &host, item.as_deref(), until) {
                         Ok(()) => (frame_ok("SILENCE", &ok), Some(secs)),
-                        Err(e) => (frame_err("SILENCE", &format!("cannot store: {e}")), None),
+                        Err(e) => {
+                            fail();
+                            (frame_err("SILENCE", &format!("cannot store: {e}")), None)
+                        }
                     };
                 self.dirty = true;
                 Some(Answer::Text { ticket, verb: "SILENCE", text, notify_in })
@@ -479,6 +567,7 @@ impl Worker {
             Req::Tick { now } => {
                 self.dirty = true;
                 let jobs = self.notifier.tick(c, now).unwrap_or_else(|e| {
+                    fail_write();
                     log::error!("notifications: {e}");
                     Vec::new()
                 });
@@ -497,6 +586,7 @@ impl Worker {
             }
             Req::SaveHosts(rows) => {
                 if let Err(e) = super::hosts::save_rows(c, &rows) {
+                    fail_write();
                     log::error!("saving the host table: {e}");
                 }
                 None
@@ -508,7 +598,10 @@ impl Worker {
                         log::info!("cleaned {n} events older than the keep time");
                     }
                     Ok(_) => {}
-                    Err(e) => log::error!("{e}"),
+                    Err(e) => {
+                        fail_write();
+                        log::error!("{e}");
+                    }
                 }
                 None
             }

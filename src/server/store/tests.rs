@@ -37,10 +37,20 @@ struct Rig {
 }
 
 fn rig(work: &ServerWork, stall: Option<&str>) -> Rig {
-    let dir = tempfile::tempdir().unwrap();
+    rig_on(tempfile::tempdir().unwrap(), work, stall)
+}
+
+/// The store on `dir/server.db` (made or not beforehand).
+fn rig_on(dir: tempfile::TempDir, work: &ServerWork, stall: Option<&str>) -> Rig {
     let path = dir.path().join("server.db");
-    let conn = super::super::db::open(&path).unwrap().conn;
-    let n = Notifier::new(&conn, work, &levels(), &Intervals::default(), None).unwrap();
+    let open = Open {
+        path: path.clone(),
+        work: Box::new(work.clone()),
+        levels: levels(),
+        intervals: Intervals::default(),
+        dash: None,
+        host: "srv.x".into(),
+    };
     let poll = mio::Poll::new().unwrap();
     let waker = Arc::new(mio::Waker::new(poll.registry(), mio::Token(0)).unwrap());
     let (tx, done) = channel();
@@ -49,17 +59,17 @@ fn rig(work: &ServerWork, stall: Option<&str>) -> Rig {
         std::fs::write(&p, secs).unwrap();
         p
     });
-    let store = Store::spawn_with(conn, n, Wake::new(tx, waker), hook).unwrap();
+    let store = Store::spawn_with(open, Wake::new(tx, waker), hook).unwrap();
     Rig { store, done, path, _poll: poll, _dir: dir }
 }
 
 impl Rig {
-    /// The next `n` answers, in order.
+    /// The next `n` answers, in order (the start's `Started` left out).
     fn answers(&self, n: usize) -> Vec<Answer> {
         let mut out = Vec::new();
         while out.len() < n {
             match self.done.recv_timeout(Duration::from_secs(60)) {
-                Ok(Done::Store(a)) => out.extend(a),
+                Ok(Done::Store(a)) => out.extend(a.into_iter().filter(|a| !started(a))),
                 Ok(_) => {}
                 Err(e) => panic!("no answer from the store thread: {e}"),
             }
@@ -162,4 +172,66 @@ fn a_failed_request_does_not_undo_its_drain() {
     assert!(matches!(a[2], Answer::Events { new: Some(1), .. }), "{a:?}");
     assert_eq!(r.count("SELECT count(*) FROM reports"), 1);
     assert_eq!(r.count("SELECT count(*) FROM events"), 1);
+}
+
+fn started(a: &Answer) -> bool {
+    matches!(a, Answer::Started)
+}
+
+impl Rig {
+    /// Waits for the start's answer and takes what it read.
+    fn started(&self) -> std::result::Result<Started, String> {
+        match self.done.recv_timeout(Duration::from_secs(60)) {
+            Ok(Done::Store(a)) => assert!(a.first().is_some_and(started), "{a:?}"),
+            Ok(_) => panic!("not a store answer"),
+            Err(e) => panic!("no answer from the store thread: {e}"),
+        }
+        self.store.take_started().expect("taken once")
+    }
+}
+
+#[test]
+fn the_thread_opens_and_reads_server_db_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let c = crate::server::db::open(&dir.path().join("server.db")).unwrap().conn;
+        let r = Report { time: 5.0, ip: "127.0.0.1".into(), body: json!({"items": {}}) };
+        fleet::store_report(&c, "a.x", &r).unwrap();
+        fleet::store_events(&c, &[ev("a.x", "1", "sick")], 5.0).unwrap();
+    }
+    let mut r = rig_on(dir, &alerting_work(), None);
+    // Sent before the thread has opened anything: answered after.
+    events(&mut r, 7, vec![ev("b.x", "2", "sick")]);
+    let st = r.started().expect("opened");
+    assert_eq!(st.reports.keys().collect::<Vec<_>>(), ["a.x"]);
+    let open: Vec<_> = st.open.keys().cloned().collect();
+    assert_eq!(open, [("a.x".to_string(), "cpu_load".to_string())]);
+    assert!(st.notice.is_none());
+    let a = r.answers(1);
+    assert!(matches!(a[0], Answer::Events { ticket: 7, new: Some(1), .. }), "{a:?}");
+    assert_eq!(r.shared_events(), 2, "the count read at start, plus the new one");
+}
+
+#[test]
+fn an_unusable_file_is_left_alone_and_every_request_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.db");
+    Connection::open(&path).unwrap().execute_batch("PRAGMA user_version=99").unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let mut r = rig_on(dir, &alerting_work(), None);
+    let why = r.started().err().expect("refused");
+    assert!(why.contains("schema version 99 is newer"), "{why}");
+    events(&mut r, 1, vec![ev("a.x", "1", "sick")]);
+    r.store.send(Req::Ack { ticket: 2, host: "a.x".into(), item: "cpu".into() });
+    r.store.send(Req::Tick { now: 1.0 });
+    let a = r.answers(3);
+    assert!(matches!(a[0], Answer::Events { ticket: 1, new: None, .. }), "{a:?}");
+    assert!(
+        matches!(&a[1], Answer::Text { ticket: 2, text, .. }
+            if text.contains("COMMAND ERROR cannot store: server.db unusable")),
+        "{a:?}"
+    );
+    assert!(matches!(&a[2], Answer::Jobs { jobs, next: None } if jobs.is_empty()), "{a:?}");
+    assert_eq!(r.store.shared.failed.load(Ordering::Relaxed), 3);
+    assert_eq!(std::fs::read(&r.path).unwrap(), before, "not touched");
 }
