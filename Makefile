@@ -35,8 +35,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Benchmarks: each prints its parameters, medians and ratios (see README "Performance").
-bench: build
+# Benchmarks (see README "Performance"): builds the release binary and the
+# benches, runs them, ends with a table of every figure against its aim.
+# BENCH=ab: this tree against an older commit's binary (bench/ab.sh);
+# BENCH=all: every examples/bench_*.rs.
+bench:
 	sh bench/run.sh
 
 # hbmon(8) and hbmon-COMMAND(8) from the clap definitions (examples/mangen.rs).

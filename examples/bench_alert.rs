@@ -28,25 +28,43 @@ fn cmd(addr: SocketAddr, line: &str) -> Option<String> {
 fn start(bin: &str, conf: &std::path::Path) -> Child {
     Command::new(bin)
         .args(["-c", &conf.display().to_string(), "start", "-i"])
+        // Not this process's stdout: bench/ab.sh reads it through a pipe
+        // that a daemon left behind by a failed run would hold open.
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start hbmon (cargo build --release first)")
 }
 
-fn wait<T>(secs: f64, mut f: impl FnMut() -> Option<T>) -> T {
+/// Children killed when the bench ends, a panic included (else a failed
+/// run leaves its daemons behind).
+struct Kill(Vec<u32>);
+impl Drop for Kill {
+    fn drop(&mut self) {
+        for &pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+fn wait<T>(secs: f64, what: &dyn Fn() -> String, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();
     loop {
         if let Some(v) = f() {
             return v;
         }
-        assert!(t.elapsed().as_secs_f64() < secs, "timed out");
+        assert!(t.elapsed().as_secs_f64() < secs, "timed out waiting for {}", what());
         std::thread::sleep(Duration::from_millis(10));
     }
 }
 
 fn main() {
     let runs: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(7);
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let bin = hbmon::bench_daemon::bench_bin();
+    let bin = bin.as_str();
     let rx = tiny_http::Server::http("127.0.0.1:0").expect("receiver");
     let rport = rx.server_addr().to_ip().map(|a| a.port()).unwrap_or(0);
     let got: Arc<Mutex<Vec<(f64, String)>>> = Arc::new(Mutex::new(Vec::new()));
@@ -82,17 +100,21 @@ fn main() {
         confs.push(c);
     }
     let mut server = start(bin, &confs[0]);
+    let mut kill = Kill(vec![server.id()]);
     let saddr: SocketAddr = format!("{srv}:{port}").parse().expect("addr");
-    wait(10.0, || cmd(saddr, "PING"));
+    wait(10.0, &|| "the server's PING".into(), || cmd(saddr, "PING"));
     let mut client = start(bin, &confs[1]);
+    kill.0.push(client.id());
     let mut lat = Vec::new();
     for run in 0..runs {
-        wait(20.0, || cmd(saddr, "STATE").filter(|s| s.contains("-- host www1.bench.example up")));
+        let up = "-- host www1.bench.example up";
+        let state = || format!("{up:?} in STATE:\n{}", cmd(saddr, "STATE").unwrap_or_default());
+        wait(20.0, &state, || cmd(saddr, "STATE").filter(|s| s.contains(up)));
         std::thread::sleep(Duration::from_millis(1500));
         let before = got.lock().unwrap().len();
         let _ = client.kill();
         let _ = client.wait();
-        let (at, _) = wait(20.0, || {
+        let (at, _) = wait(20.0, &|| "the new=sick webhook".into(), || {
             got.lock().unwrap()[before..].iter().find(|(_, u)| u.contains("new=sick")).cloned()
         });
         let dump: serde_json::Value = serde_json::from_str(
@@ -107,7 +129,8 @@ fn main() {
         lat.push(at - last);
         println!("  run {run}: webhook {:.3} s after the last heartbeat", at - last);
         client = start(bin, &confs[1]);
-        wait(20.0, || {
+        kill.0.push(client.id());
+        wait(20.0, &|| "the new=fine webhook".into(), || {
             got.lock()
                 .unwrap()
                 .iter()
@@ -122,6 +145,13 @@ fn main() {
         lat[lat.len() / 2],
         lat[0],
         lat[lat.len() - 1]
+    );
+    hbmon::bench_daemon::figure(
+        "bench_alert",
+        "last heartbeat to webhook, median",
+        lat[lat.len() / 2],
+        "s",
+        hbmon::bench_daemon::Better::Lower,
     );
     let _ = client.kill();
     let _ = server.kill();

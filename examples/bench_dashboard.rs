@@ -170,7 +170,8 @@ fn requests_per_second() {
         format!("hostname solo.example.org\nbind {ip}\nport {port}\nhb_port {port}\nhttp_port {}\nvardir {d}/var\nlogdir {d}/log\nrundir {d}/run\nloglvl quiet\n", port + 1, d = dir.path().display()),
     )
     .expect("conf");
-    let bin = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+    let bin = hbmon::bench_daemon::bench_bin();
+    let bin = bin.as_str();
     let mut child = std::process::Command::new(bin)
         .arg("-c")
         .arg(&conf)

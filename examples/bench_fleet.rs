@@ -1,9 +1,13 @@
 //! The server's fleet side against a real release `hbmon`: a work of
 //! 10,000 hosts (127.9.x.y), REPORT ingest from 1,000 simulated clients
 //! (each report from its own host's address, a new connection each, as
-//! clients do), then CLIENTS latency with 10,000 hosts in the state.
+//! clients do), then CLIENTS latency with 10,000 hosts in the state, and
+//! how long CLIENTS holds the event loop: PING latency while another
+//! connection asks CLIENTS back to back (the JSON is built off the loop,
+//! so PING should not wait for it).
 //! Run: `cargo build --release && cargo run --release --example bench_fleet`.
 
+use hbmon::bench_daemon::{figure, Better};
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -98,8 +102,10 @@ fn main() {
         for h in hs {
             h.join().expect("sender");
         }
-        let n = (per * threads * rounds) as f64;
-        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {:.0} reports/s", n / t.elapsed().as_secs_f64());
+        let rate = (per * threads * rounds) as f64 / t.elapsed().as_secs_f64();
+        println!("REPORT ingest, {CLIENTS} clients x {rounds}, {threads} sender thread(s): {rate:.0} reports/s");
+        let what = format!("REPORT ingest, {threads} sender(s)");
+        figure("bench_fleet", &what, rate, "reports/s", Better::Higher);
     }
     for (what, line) in
         [("CLIENTS (all 10,000 hosts)", "CLIENTS"), ("CLIENTS h5 (one host)", "CLIENTS h5")]
@@ -113,13 +119,48 @@ fn main() {
             })
             .collect();
         let size = send_from(None, addr, line).len();
-        println!(
-            "{what}: median {:.1} ms, p90 {:.1} ms, answer {} KiB",
-            pct(&mut v, 0.5),
-            pct(&mut v, 0.9),
-            size / 1024
-        );
+        let (med, p90) = (pct(&mut v, 0.5), pct(&mut v, 0.9));
+        println!("{what}: median {med:.1} ms, p90 {p90:.1} ms, answer {} KiB", size / 1024);
+        figure("bench_fleet", &format!("{what} median"), med, "ms", Better::Lower);
     }
+    // The loop's share of CLIENTS: PINGs (a new connection each, every
+    // 5 ms) while another thread asks CLIENTS back to back, against PINGs
+    // on an idle server.
+    let ping = |stop: &dyn Fn(usize) -> bool| -> Vec<f64> {
+        let mut v = Vec::new();
+        while !stop(v.len()) {
+            let t = Instant::now();
+            let a = send_from(None, addr, "PING");
+            assert!(a.contains("PONG"), "{a}");
+            v.push(t.elapsed().as_secs_f64() * 1000.0);
+            // sleep: the pace of a bench's probe, not a wait for a condition.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        v
+    };
+    let mut idle = ping(&|n| n >= 200);
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let asker = {
+        let answered = answered.clone();
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                let a = send_from(None, addr, "CLIENTS");
+                assert!(a.ends_with("COMMAND DONE\n"));
+                answered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        })
+    };
+    let mut busy = ping(&|_| answered.load(std::sync::atomic::Ordering::Relaxed) >= 20);
+    asker.join().expect("CLIENTS asker");
+    println!(
+        "PING idle: median {:.2} ms, p99 {:.2} ms; during 20 back-to-back CLIENTS ({} PINGs): median {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        pct(&mut idle, 0.5),
+        pct(&mut idle, 0.99),
+        busy.len(),
+        pct(&mut busy, 0.5),
+        pct(&mut busy, 0.99),
+        pct(&mut busy, 1.0)
+    );
     let st = send_from(None, addr, "STATE");
     if let Some(l) = st.lines().find(|l| l.starts_with("-- cpu_seconds")) {
         println!("server {l}");

@@ -7,7 +7,7 @@
 //! Run: `cargo build --release && cargo run --release --example bench_flood_ping`.
 
 use hbmon::bench_udp::datagrams;
-use hbmon::server::udp::{send_batch, BATCH};
+use hbmon::event_loop::mmsg::{send_batch, BATCH};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,10 +25,11 @@ fn cmd(addr: SocketAddr, line: &str) -> String {
     out
 }
 
-fn summary(name: &str, v: &mut [f64]) {
+/// Prints a phase's median / p99 / max; returns (median, p99).
+fn summary(name: &str, v: &mut [f64]) -> (f64, f64) {
     if v.is_empty() {
         println!("  {name}: no PING answered");
-        return;
+        return (f64::NAN, f64::NAN);
     }
     v.sort_by(f64::total_cmp);
     let p = |q: f64| v[((v.len() as f64 - 1.0) * q).round() as usize];
@@ -39,6 +40,7 @@ fn summary(name: &str, v: &mut [f64]) {
         p(0.99),
         p(1.0)
     );
+    (p(0.5), p(0.99))
 }
 
 /// PING every 10 ms for `secs`: the round trips in ms (a lost one counts 30 s).
@@ -99,9 +101,22 @@ fn main() {
     let mut after = pings(to, 10.0);
     let n = sent.load(Ordering::Relaxed);
     println!("  sent {n} datagrams in 10 s ({:.0}/s)", n as f64 / 10.0);
-    summary("quiet ", &mut quiet);
-    summary("during", &mut during);
-    summary("after ", &mut after);
+    let (_, quiet99) = summary("quiet ", &mut quiet);
+    let (dmed, d99) = summary("during", &mut during);
+    let (amed, a99) = summary("after ", &mut after);
+    use hbmon::bench_daemon::{figure, Better};
+    figure("bench_flood_ping", "PING p99 quiet", quiet99, "ms", Better::Lower);
+    figure("bench_flood_ping", "PING p99 during the flood", d99, "ms", Better::Lower);
+    figure("bench_flood_ping", "PING p99 after the flood", a99, "ms", Better::Lower);
+    let rate = n as f64 / 10.0;
+    for (what, med, p99) in [("during", dmed, d99), ("in the 10 s after", amed, a99)] {
+        hbmon::bench_daemon::summary(
+            &format!("PING p99 {what} a 10 s flood at full speed (`bench_flood_ping`)"),
+            &format!("{p99:.2} ms (median {med:.2} ms; {rate:.0} datagrams/s sent; quiet p99 {quiet99:.2} ms)"),
+            "under 5 ms",
+            Some(p99 < 5.0),
+        );
+    }
     let st = cmd(to, "STATE");
     for l in st.lines().filter(|l| {
         l.starts_with("-- udp received")

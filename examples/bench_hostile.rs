@@ -5,6 +5,7 @@
 //! over the 11 work hosts, RSS after.
 //! Run: `cargo build --release && cargo run --release --example bench_hostile`.
 
+use hbmon::bench_daemon::{figure, Better};
 use hbmon::wire::{encode, Value};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -138,6 +139,13 @@ fn main() {
     let n = sent.load(Ordering::Relaxed);
     println!("flood: {n} forged names in {secs:.2} s ({:.0}/s) from 2 threads", n as f64 / secs);
     println!("during the flood: {}", summary(&mut during));
+    figure(
+        "bench_hostile",
+        "PING p99 during the forged-name flood",
+        pct(&mut during, 0.99),
+        "ms",
+        Better::Lower,
+    );
     std::thread::sleep(Duration::from_millis(500));
     let st = cmd(to, "STATE");
     println!("{}", state_line(&st, "-- udp received"));
@@ -145,6 +153,7 @@ fn main() {
     println!("{}", state_line(&st, "-- strangers held"));
     println!("{}", state_line(&st, "-- hosts total"));
     println!("RSS after the flood {:.1} MiB", rss_mib(child.id()));
+    figure("bench_hostile", "RSS after the flood", rss_mib(child.id()), "MiB", Better::Lower);
     let mut after: Vec<Duration> = (0..2000).map(|_| ping(to)).collect();
     println!("after the flood: {}", summary(&mut after));
 
@@ -171,11 +180,9 @@ fn main() {
         let a = cmd(to, &lines[i % lines.len()]);
         assert!(a.ends_with("COMMAND DONE\n"), "report {i}: {a}");
     }
-    println!(
-        "{REPORTS} reports in {:.2} s; RSS after {:.1} MiB",
-        t.elapsed().as_secs_f64(),
-        rss_mib(child.id())
-    );
+    let secs = t.elapsed().as_secs_f64();
+    println!("{REPORTS} reports in {secs:.2} s; RSS after {:.1} MiB", rss_mib(child.id()));
+    figure("bench_hostile", "maximal REPORTs", secs, "s", Better::Lower);
     let t = Instant::now();
     let c = cmd(to, "CLIENTS");
     println!(

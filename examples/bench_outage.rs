@@ -233,15 +233,29 @@ fn main() {
         pct(&mut pings, 1.0)
     );
     let nb = base.len();
+    let base99 = pct(&mut base, 0.99);
     println!(
-        "  PING before it, while all hosts heartbeat ({nb} round trips): median {:.2} ms, p99 {:.2} ms",
+        "  PING before it, while all hosts heartbeat ({nb} round trips): median {:.2} ms, p99 {base99:.2} ms",
         pct(&mut base, 0.5),
-        pct(&mut base, 0.99)
     );
     // The loop's own account of its turns (STATE `-- loop`, issue 18).
     for l in after.lines().filter(|l| l.starts_with("-- loop")) {
         println!("  server: {}", l.trim_start_matches("-- "));
     }
+    use hbmon::bench_daemon::{figure, summary, Better};
+    let (med, p99) = (pct(&mut pings, 0.5), pct(&mut pings, 0.99));
+    let (st, nt) = (stored.as_secs_f64(), notified.as_secs_f64());
+    figure("bench_outage", "all down events stored", st, "s", Better::Lower);
+    figure("bench_outage", "all alerts delivered", nt, "s", Better::Lower);
+    figure("bench_outage", "PING p99 during it", p99, "ms", Better::Lower);
+    let what = format!("{hosts} hosts silent at once: all down events stored / all alerts delivered, after the silence (`bench_outage`)");
+    let res = format!(
+        "{st:.2} s / {nt:.2} s ({} server.db commits)",
+        commits(&after).saturating_sub(commits(&before))
+    );
+    summary(&what, &res, "", None);
+    let res = format!("{p99:.2} ms (median {med:.2} ms; before it {base99:.2} ms)");
+    summary("PING p99 during that outage", &res, "under 5 ms", Some(p99 < 5.0));
     let _ = child.kill();
     let _ = child.wait();
 }

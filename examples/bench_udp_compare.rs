@@ -6,10 +6,10 @@
 //! cargo run --release --example bench_udp_compare [-- RATE SECS HOSTS]
 //! (RATE 0 = as fast as the sender can.) Loopback only.
 
+use hbmon::bench_udp::BenchIngest;
 use hbmon::bench_udp::{datagrams, send_paced};
 use hbmon::clock::Now;
 use hbmon::server::hosts::{HostTable, TableConf};
-use hbmon::server::udp::Ingest;
 use hbmon::work::model::Intervals;
 use mio::{Events, Interest, Poll, Token};
 use std::net::UdpSocket;
@@ -42,7 +42,7 @@ fn hbmon_side(
         },
         &[],
     );
-    let mut ingest = Ingest::new();
+    let mut ingest = BenchIngest::new();
     let dg = datagrams(hosts, 10.0);
     let cpu0 = thread_cpu();
     let t0 = Instant::now();
@@ -51,7 +51,7 @@ fn hbmon_side(
     while Instant::now() < end {
         poll.poll(&mut events, Some(Duration::from_millis(10)))?;
         let now = Now { mono: t0.elapsed().as_secs_f64(), wall: Now::wall_now() };
-        ingest.drain(&sock, &mut table, now, usize::MAX, |_| {})?;
+        ingest.drain(&sock, &mut table, now, usize::MAX)?;
     }
     let sent = sender.join().map_err(|_| "sender panicked")??;
     Ok((sent, table.stats().accepted, thread_cpu() - cpu0))

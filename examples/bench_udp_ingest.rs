@@ -5,10 +5,10 @@
 //!
 //! cargo run --release --example bench_udp_ingest [-- HOSTS SECS_PER_STEP]
 
+use hbmon::bench_udp::BenchIngest;
 use hbmon::bench_udp::{datagrams, send_paced};
 use hbmon::clock::Now;
 use hbmon::server::hosts::{HostTable, TableConf};
-use hbmon::server::udp::Ingest;
 use hbmon::wire::Decoder;
 use hbmon::work::model::Intervals;
 use mio::{Events, Interest, Poll, Token};
@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         &[],
     );
-    let mut ingest = Ingest::new();
+    let mut ingest = BenchIngest::new();
     let t0 = Instant::now();
     println!("ingest: {hosts} hosts, {step}s per step, one receiving thread, loopback");
     println!(
@@ -55,7 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let end = Instant::now() + Duration::from_secs_f64(step + 0.3);
         while Instant::now() < end {
             poll.poll(&mut events, Some(Duration::from_millis(10)))?;
-            ingest.drain(&sock, &mut table, now(t0), usize::MAX, |_| {})?;
+            ingest.drain(&sock, &mut table, now(t0), usize::MAX)?;
         }
         let sent = sender.join().map_err(|_| "sender panicked")??;
         let s = table.stats();
@@ -70,8 +70,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             100.0 * (1.0 - got as f64 / sent.max(1) as f64),
         );
     }
-    let batches = ingest.stats.batches.max(1);
-    println!("datagrams per recvmmsg call: {:.1}", ingest.stats.datagrams as f64 / batches as f64);
+    let batches = ingest.ingest.stats.batches.max(1);
+    println!(
+        "datagrams per recvmmsg call: {:.1}",
+        ingest.ingest.stats.datagrams as f64 / batches as f64
+    );
 
     // Decode only.
     let dg = datagrams(1000, 10.0);

@@ -1,7 +1,8 @@
 //! A release hbmon server started for a bench (`examples/bench_*.rs`):
 //! its work and conf written into a directory the bench owns, the child
-//! process, and its command address once it accepts connections. Lab use
-//! only; the daemon never calls this.
+//! process, and its command address once it accepts connections; and the
+//! two kinds of result lines `bench/run.sh` and `bench/ab.sh` collect from
+//! a bench's output. Lab use only; the daemon never calls this.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
@@ -11,6 +12,66 @@ use std::time::{Duration, Instant};
 
 /// The release binary the benches measure (`cargo build --release` first).
 pub const RELEASE_BIN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/release/hbmon");
+
+/// The daemon a bench starts: `$HBMON_BENCH_BIN` if set (bench/ab.sh runs
+/// the same bench against an older commit's binary), else [`RELEASE_BIN`].
+/// Load generators (`hbmon bench udp`) stay on [`RELEASE_BIN`], so both
+/// sides of an A/B run get the same load.
+pub fn bench_bin() -> String {
+    std::env::var("HBMON_BENCH_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| RELEASE_BIN.to_string())
+}
+
+/// Which way a [`figure`] is better, for the A/B ratio's reading.
+#[derive(Clone, Copy)]
+pub enum Better {
+    Lower,
+    Higher,
+}
+
+/// One measured figure, for bench/ab.sh (median per side, ratio new/old):
+/// `figure|BENCH|NAME|VALUE|UNIT|lower` (or `higher`). `|` in a name
+/// would split it, so it is replaced.
+pub fn figure(bench: &str, name: &str, value: f64, unit: &str, better: Better) {
+    println!("{}", figure_line(bench, name, value, unit, better));
+}
+
+fn figure_line(bench: &str, name: &str, value: f64, unit: &str, better: Better) -> String {
+    let b = match better {
+        Better::Lower => "lower",
+        Better::Higher => "higher",
+    };
+    format!("figure|{bench}|{}|{value:.4}|{unit}|{b}", name.replace('|', "/"))
+}
+
+/// One row of `make bench`'s closing table: what, the result, the aim and
+/// whether it was met (`None`: no aim, shown as `-`). bench/run.sh turns
+/// the `summary|` lines into a Markdown table.
+pub fn summary(what: &str, result: &str, aim: &str, met: Option<bool>) {
+    println!("{}", summary_line(what, result, aim, met));
+}
+
+fn summary_line(what: &str, result: &str, aim: &str, met: Option<bool>) -> String {
+    let verdict = match met {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "-",
+    };
+    // A `|` inside a cell would end it in the Markdown table.
+    let cell = |t: &str| t.replace('|', "/");
+    format!("summary| {} | {} | {} | {verdict} |", cell(what), cell(result), cell(aim))
+}
+
+/// The `q` quantile (0..=1) of `v`, sorted in place; 0 when empty.
+pub fn quantile(v: &mut [f64], q: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n => v[((n - 1) as f64 * q.clamp(0.0, 1.0)).round() as usize],
+    }
+}
 
 /// A port free on `ip` now (TCP; the daemon takes the same number for UDP).
 pub fn free_port(ip: IpAddr) -> io::Result<u16> {
@@ -45,13 +106,14 @@ pub fn start_server(
             d = dir.display()
         ),
     )?;
-    let mut child = Command::new(RELEASE_BIN)
+    let bin = bench_bin();
+    let mut child = Command::new(&bin)
         .args(["-c", &conf.display().to_string(), "start", "-i"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| {
-            io::Error::new(e.kind(), format!("{RELEASE_BIN}: {e} (cargo build --release first)"))
+            io::Error::new(e.kind(), format!("{bin}: {e} (cargo build --release first)"))
         })?;
     let addr = SocketAddr::new(ip, port);
     let t = Instant::now();
@@ -64,4 +126,28 @@ pub fn start_server(
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(BenchServer { child, addr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_unsorted_and_empty_samples() {
+        let mut v = vec![5.0, 1.0, 4.0, 2.0, 3.0];
+        assert_eq!(quantile(&mut v, 0.5), 3.0);
+        assert_eq!(quantile(&mut v, 1.0), 5.0);
+        assert_eq!(quantile(&mut v, 0.0), 1.0);
+        assert_eq!(quantile(&mut [], 0.99), 0.0);
+    }
+
+    #[test]
+    fn result_lines_keep_their_columns() {
+        let f = figure_line("bench_x", "a|b", 1.5, "ms", Better::Lower);
+        assert_eq!(f, "figure|bench_x|a/b|1.5000|ms|lower");
+        let s = summary_line("PING p99", "4 ms | 5 ms", "under 5 ms", Some(true));
+        assert_eq!(s, "summary| PING p99 | 4 ms / 5 ms | under 5 ms | met |");
+        assert!(summary_line("x", "y", "", Some(false)).ends_with("| **not met** |"));
+        assert!(summary_line("x", "y", "", None).ends_with("| - |"));
+    }
 }

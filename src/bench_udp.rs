@@ -13,7 +13,7 @@
 //! server's own client, the fleet), so it can exceed what the bench sent.
 
 use crate::error::{Error, Result};
-use crate::server::udp::send_batch;
+use crate::event_loop::mmsg::send_batch;
 use crate::wire::{encode, Value};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Write};
@@ -86,6 +86,45 @@ pub fn query_state(cmd: SocketAddr) -> Result<String> {
     Ok(out)
 }
 
+/// The server's heartbeat path as the daemon's loop runs it (batches from
+/// `event_loop::mmsg::drain` into the [`Ingest`], ACKs sent per batch), for
+/// the in-process benches (`bench_udp_ingest`, `bench_saturation`, ...).
+///
+/// [`Ingest`]: crate::server::udp::Ingest
+#[derive(Default)]
+pub struct BenchIngest {
+    pub ingest: crate::server::udp::Ingest,
+    rx: crate::event_loop::mmsg::Received,
+    tx: crate::event_loop::mmsg::Outgoing,
+}
+
+impl BenchIngest {
+    pub fn new() -> BenchIngest {
+        BenchIngest::default()
+    }
+
+    /// One drain of at most `max` datagrams, all read at `now`: how many
+    /// were read and whether the share was used up (host changes dropped).
+    pub fn drain(
+        &mut self,
+        sock: &mio::net::UdpSocket,
+        table: &mut crate::server::hosts::HostTable,
+        now: crate::clock::Now,
+        max: usize,
+    ) -> std::io::Result<(u64, bool)> {
+        let ingest = &mut self.ingest;
+        let (d, err) =
+            crate::event_loop::mmsg::drain(sock, &mut self.rx, &mut self.tx, max, |rx, tx| {
+                ingest.on_batch(rx, table, now, tx)
+            });
+        ingest.after_drain(&d, table);
+        match err {
+            Some(e) => Err(e),
+            None => Ok((d.datagrams, d.more)),
+        }
+    }
+}
+
 /// The datagrams: one HTB per host, encoded once.
 pub fn datagrams(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
     let ts = crate::clock::Now::wall_now();
@@ -109,10 +148,10 @@ pub fn datagrams(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
 
 /// Takes every datagram waiting on the sender's socket (ACKs); returns how many.
 fn drain_acks(sock: &mio::net::UdpSocket, bufs: &mut [Vec<u8>]) -> u64 {
-    let mut lens = [(0usize, None::<SocketAddr>); crate::server::udp::BATCH];
+    let mut lens = [(0usize, None::<SocketAddr>); crate::event_loop::mmsg::BATCH];
     let mut n = 0;
     loop {
-        match crate::server::udp::recv_batch(sock, bufs, &mut lens) {
+        match crate::event_loop::mmsg::recv_batch(sock, bufs, &mut lens) {
             Ok(0) | Err(_) => return n,
             Ok(k) => {
                 n += lens[..k].iter().filter(|(len, _)| *len >= 5).count() as u64;
@@ -139,9 +178,10 @@ pub fn send_paced_acked(
     let std_sock =
         std::net::UdpSocket::bind(bind).map_err(|e| Error::io("bench: bind sender", e))?;
     let sock = mio::net::UdpSocket::from_std(std_sock);
-    let addrs = vec![to; crate::server::udp::BATCH];
+    let addrs = vec![to; crate::event_loop::mmsg::BATCH];
     // ACKs are small; a truncated one still counts.
-    let mut bufs: Vec<Vec<u8>> = (0..crate::server::udp::BATCH).map(|_| vec![0u8; 256]).collect();
+    let mut bufs: Vec<Vec<u8>> =
+        (0..crate::event_loop::mmsg::BATCH).map(|_| vec![0u8; 256]).collect();
     let start = Instant::now();
     let mut sent = 0u64;
     let mut acked = 0u64;
@@ -157,8 +197,8 @@ pub fn send_paced_acked(
             std::thread::sleep(Duration::from_micros(200));
             continue;
         }
-        let n =
-            ((due - sent).min(crate::server::udp::BATCH as u64) as usize).min(dgrams.len() - next);
+        let n = ((due - sent).min(crate::event_loop::mmsg::BATCH as u64) as usize)
+            .min(dgrams.len() - next);
         let k = send_batch(&sock, &dgrams[next..next + n], &addrs[..n]);
         if k == 0 {
             // Send buffer full: let the kernel drain it.

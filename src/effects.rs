@@ -92,7 +92,7 @@ impl Wake {
 }
 
 /// A session waiting for an answer from a helper (`Reply::Wait`): the
-/// helper's result names it, and the part hands the text to
+/// helper's result names it, and the part hands the answer to
 /// `Effects::answers`.
 pub type Ticket = u64;
 
@@ -121,12 +121,11 @@ pub enum StoreAnswer {
         body: serde_json::Value,
         stored: bool,
     },
-    /// A finished answer (CLIENTS, ACK, SILENCE); `notify_in`: a Notify
-    /// tick is due that many seconds from now.
-    Text {
+    /// A verb's answer as values (CLIENTS, ACK, SILENCE), framed by
+    /// `verbs/`; `notify_in`: a Notify tick is due that many seconds from now.
+    Verb {
         ticket: Ticket,
-        verb: &'static str,
-        text: String,
+        answer: crate::answer::Answered,
         notify_in: Option<f64>,
     },
     Jobs {
@@ -157,8 +156,9 @@ pub struct Effects {
     /// A part asks for a reload of conf and work (the server's own
     /// work-file changed), as HUP does.
     pub reload: bool,
-    /// Answers for sessions waiting on a ticket (`Reply::Wait`).
-    pub answers: Vec<(Ticket, String)>,
+    /// Answers for sessions waiting on a ticket (`Reply::Wait`), as
+    /// values: the loop has `verbs::answered` frame them.
+    pub answers: Vec<(Ticket, crate::answer::Answered)>,
     /// Refusals found after the answer left the verb (a store that failed
     /// the request): reason and count, added to the refusal counters.
     pub refused: Vec<(String, u64)>,

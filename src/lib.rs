@@ -1,6 +1,7 @@
 //! hbmon: a distributed host monitor. One binary; the work-file decides
 //! whether a host is client, server and/or pagemaker. See DESIGN.md.
 
+pub mod answer;
 pub mod bench_daemon;
 pub mod bench_udp;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod event;
 pub mod event_loop;
 pub mod footprint;
+pub mod hash;
 pub mod hostname;
 pub mod journal;
 pub mod logger;

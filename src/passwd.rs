@@ -1,7 +1,7 @@
 //! `hbmon passwd USER`: reads a password (from the terminal without echo,
 //! asked twice; or one line of stdin when it is not a terminal, for
 //! scripts) and prints the work-config line that gives USER a dashboard
-//! login. The hash is argon2id (`pagemaker::auth::hash_password`).
+//! login. The hash is argon2id (`hash::hash_password`).
 
 use crate::error::{Error, Result};
 use std::io::{BufRead, Read, Write};
@@ -14,7 +14,7 @@ pub const MAX_PASSWORD: usize = 1024;
 pub fn work_line(user: &str, pw: &str) -> Result<String> {
     check_user(user)?;
     check_password(pw)?;
-    let hash = crate::pagemaker::auth::hash_password(pw)?;
+    let hash = crate::hash::hash_password(pw)?;
     Ok(format!("user {user} password {hash}"))
 }
 
@@ -128,7 +128,7 @@ mod tests {
         let line = work_line("alice", "s3cret pass").unwrap();
         let (head, hash) = line.rsplit_once(' ').unwrap();
         assert_eq!(head, "user alice password");
-        assert!(crate::pagemaker::auth::verify_password(hash, "s3cret pass"));
+        assert!(crate::hash::verify_password(hash, "s3cret pass"));
     }
 
     #[test]

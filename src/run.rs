@@ -57,7 +57,7 @@ fn bind_udp_client(ip: IpAddr) -> Result<std::net::UdpSocket> {
     let s =
         std::net::UdpSocket::bind(a).map_err(|e| Error::io(format!("bind {a}/udp (client)"), e))?;
     let _ = s.set_broadcast(true);
-    if let Err(e) = crate::client::heartbeat::enable_timestamps(&s) {
+    if let Err(e) = crate::event_loop::mmsg::enable_timestamps(&s) {
         log::info!("no SO_TIMESTAMP on the heartbeat socket ({e}); RTT from the loop's clock");
     }
     Ok(s)
@@ -245,6 +245,9 @@ fn init_logging(conf: &Conf, interactive: bool) -> Result<()> {
 /// Creates or drops the client and server parts to match the work's roles.
 fn build_parts(st: &mut State, now: Now, fx: &mut Effects) -> Result<()> {
     let roles = st.work.roles;
+    // Before the parts start their threads (a server's store thread gets
+    // the second arena it allocates in).
+    crate::footprint::limit_arenas(!roles.server && !roles.pmaker);
     if roles.server && st.server.is_none() {
         st.server = Some(crate::server::Server::start(&st.setup(), now, fx)?);
     } else if !roles.server {

@@ -91,3 +91,47 @@ fn one_module_style_and_one_test_placement() {
         .collect();
     assert!(pathed.is_empty(), "#[path] modules: {pathed:?}");
 }
+
+/// The lines of `text` that use the `verbs` module, past comments: a
+/// `verbs::` path or a `verbs` member of a `use crate::{...}` group.
+fn verbs_uses(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim_start)
+        .filter(|l| !l.starts_with("//"))
+        .filter(|l| {
+            l.contains("verbs::")
+                || (l.starts_with("use crate::{")
+                    && l.split(|c: char| !c.is_alphanumeric() && c != '_').any(|w| w == "verbs"))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// The answer framing lives only in `verbs/` (issue 14): the role parts
+/// return values, typed refusals (`answer::Refused`) or tickets answered
+/// with `answer::Answered`, so nothing under `server/` or `client/` may
+/// import `verbs` (its table, its replies, its framing).
+#[test]
+fn the_parts_never_import_verbs() {
+    assert_eq!(
+        verbs_uses("use crate::verbs::reply::Reply;\n// verbs::x\n"),
+        ["use crate::verbs::reply::Reply;"]
+    );
+    assert_eq!(verbs_uses("use crate::{clock, verbs};\nlet v = verbs_x;\n").len(), 1);
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src.join("server"), &mut files);
+    rs_files(&src.join("client"), &mut files);
+    assert!(files.len() > 20, "{}", files.len());
+    let mut found = Vec::new();
+    for f in &files {
+        for l in verbs_uses(&std::fs::read_to_string(f).unwrap_or_default()) {
+            found.push(format!("{}: {l}", f.strip_prefix(&src).unwrap_or(f).display()));
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the parts import verbs (frame in verbs/ instead):\n{}",
+        found.join("\n")
+    );
+}

@@ -112,6 +112,8 @@ fn full_vardir_keeps_events_13_1() {
         s.contains("held in memory") && s.contains("-- store history.db write failing")
     });
     assert!(st.contains("disk is full"), "STATE names the disk:\n{st}");
+    // Each refused write is counted with the refused commands (issue 14).
+    assert!(st.contains("-- refused history.db write failed "), "{st}");
     let dropped = st.lines().find(|l| l.starts_with("-- store samples dropped")).unwrap_or("");
     let n: u64 = dropped.split_whitespace().nth(4).and_then(|x| x.parse().ok()).unwrap_or(0);
     assert!(n > 0, "samples dropped are counted:\n{st}");

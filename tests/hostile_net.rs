@@ -447,7 +447,7 @@ fn ping_answers_during_a_full_speed_udp_flood_18() {
                 let t = Instant::now();
                 // Bounded: at most 120 s, whatever happens to the test.
                 while !stop.load(Ordering::Relaxed) && t.elapsed() < Duration::from_secs(120) {
-                    let n = hbmon::server::udp::send_batch(&sock, &dgrams[..], &addrs);
+                    let n = hbmon::event_loop::mmsg::send_batch(&sock, &dgrams[..], &addrs);
                     sent.fetch_add(n as u64, Ordering::Relaxed);
                 }
                 t.elapsed()

@@ -5,7 +5,7 @@
 //!   server-db-v1.sql: version 1, with the notify and host tables made
 //!   outside `user_version`) upgrades in place, every row kept;
 //! - a file from a newer hbmon is refused, not touched, and said so;
-//! - a disk that stalls while the file is opened holds the store only:
+//! - a disk that stalls while the files are opened holds the stores only:
 //!   PING, STATE and heartbeats are answered meanwhile, and what was sent
 //!   then is answered once it is read;
 //! - store failures (a full disk) are counted as refusals in STATE, DUMP
@@ -162,10 +162,12 @@ fn a_newer_server_db_is_refused_and_left_as_it_is_14() {
 #[test]
 fn a_slow_disk_at_start_does_not_stop_ping_14() {
     let mut f = fixture_fleet("");
-    let stall = f.dir.path().join("stall");
-    // Read by the store thread before it opens server.db.
+    let (stall, hstall) = (f.dir.path().join("stall"), f.dir.path().join("hstall"));
+    // Read by the store threads before they open server.db and history.db.
     std::fs::write(&stall, "3\n").unwrap();
+    std::fs::write(&hstall, "3\n").unwrap();
     f.hosts[0].env.push(("HBMON_STORE_STALL".into(), stall.display().to_string()));
+    f.hosts[0].env.push(("HBMON_FAULT_STORE_STALL".into(), hstall.display().to_string()));
     f.hosts[0].start();
     let (srv_addr, www1) = (f.hosts[0].cmd_addr(), f.hosts[1].name.clone());
     let udp_to = SocketAddr::new(f.hosts[0].ip.into(), f.port);
@@ -173,7 +175,7 @@ fn a_slow_disk_at_start_does_not_stop_ping_14() {
     let sock = UdpSocket::bind((f.hosts[1].ip, 0)).expect("bind www1's address");
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let clients = std::thread::spawn(move || cmd_from(Ipv4Addr::LOCALHOST, srv_addr, "CLIENTS"));
-    let mut during = Vec::new();
+    let (mut during, mut history_starting) = (Vec::new(), 0);
     for seq in 1.. {
         let acked = heartbeat_acked(&sock, udp_to, &www1, seq);
         let pong = f.hosts[0].cmd("PING").contains("PONG");
@@ -183,9 +185,11 @@ fn a_slow_disk_at_start_does_not_stop_ping_14() {
         }
         // Still starting after both answers: they came before the open.
         during.push((acked, pong));
+        history_starting += st.contains("-- history.db starting") as usize;
     }
     assert!(during.len() >= 2, "only {} rounds during the stalled start", during.len());
     assert!(during.iter().all(|(a, p)| *a && *p), "unanswered during the start: {during:?}");
+    assert!(history_starting >= 1, "the client's history.db was never seen starting");
     // CLIENTS asked meanwhile waited for the reports read at start.
     let c = clients.join().unwrap();
     let body = hbmon::command::parse_answer(&c).unwrap_or_else(|e| panic!("CLIENTS: {e}: {c}"));

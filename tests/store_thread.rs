@@ -54,8 +54,6 @@ fn solo(work: &str, env: (&str, String)) -> Fleet {
     let mut f = Fleet::new(&["solo"], work, "");
     f.hosts[0].env.push((env.0.to_string(), env.1));
     f.hosts[0].start();
-    // The store threads open their files once the daemon answers.
-    f.hosts[0].wait_state(30.0, "the databases open", |s| !s.contains(".db starting ("));
     f
 }
 
@@ -71,6 +69,8 @@ fn a_stalled_store_thread_stops_neither_ping_nor_heartbeats_and_loses_nothing_14
     );
     let f = solo(&work, ("HBMON_FAULT_STORE_STALL", trigger.display().to_string()));
     let h = &f.hosts[0];
+    // The store threads open their files once the daemon answers.
+    h.wait_state(30.0, "the databases open", |s| !s.contains(".db starting ("));
     let item = format!("proc:{proc_name}");
     let db = h.vardir().join("history.db");
     // Settled: rounds stored, the first event (no such process: sick) is
@@ -218,6 +218,8 @@ fn a_report_says_what_the_history_has_14() {
     );
     let f = solo(&work, ("HBMON_FAULT_STORE_STALL", trigger.display().to_string()));
     let h = &f.hosts[0];
+    // The store threads open their files once the daemon answers.
+    h.wait_state(30.0, "the databases open", |s| !s.contains(".db starting ("));
     let item = format!("proc:{proc_name}");
     // The first REPORT can leave before the first round is stored (and the
     // next is an hour away): ask for one until the stored sick level is in it.

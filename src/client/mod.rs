@@ -1,34 +1,39 @@
 //! The client role: items probed every `ival_make_state` (`rounds.rs`),
 //! judged by their fitness functions, kept in the local history;
-//! heartbeats, reports and events to the server; the domain side of the
-//! client verbs HIST, ZAP, SEND (their table rows and framing are
-//! `verbs/client.rs`'s). The history belongs to the store thread
-//! (`store/thread.rs`): this role only sends it requests and takes its
-//! answers (`spool.rs`), so a slow disk never holds up the loop.
+//! heartbeats, reports and events to the server. This file is the part and
+//! its lifecycle (start, reload, shutdown, calls to the server, readings,
+//! STATE/DUMP). By concern: reports and SEND in `report.rs`, work fetch in
+//! `fetch.rs` (its pure half in `sync.rs`), HIST and ZAP in `history.rs`
+//! (they return values, typed refusals or tickets; `verbs/client.rs`
+//! frames every answer), the event outbox and the history thread's answers
+//! in `spool.rs`, heartbeats in `heartbeat.rs`/`beats.rs`, timers in
+//! `ticks.rs`. The history belongs to the store thread (`store/thread.rs`):
+//! this role only sends it requests, so a slow disk never holds up the loop.
 
 mod beats;
 pub mod fallback;
+mod fetch;
 pub mod fitness;
 pub mod heartbeat;
+mod history;
 pub mod items;
+mod report;
 mod rounds;
 pub mod spool;
 pub mod sync;
 mod ticks;
 
 use crate::clock::Now;
-use crate::command::{frame_err, Request};
 use crate::effects::{CallOwner, ClientCall, Done, Effects, Setup};
 use crate::probes::Inline;
-use crate::store::{Query, StoreDone, StoreStatus, StoreThread};
-use crate::verbs::reply::Reply;
+use crate::store::{StoreDone, StoreStatus, StoreThread};
 use crate::work::model::Work;
 use heartbeat::Heartbeat;
 use items::{Items, Reading};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use sync::{Backoff, WorkAnswer};
+use sync::Backoff;
 
 /// Seconds a call to the server may take.
 const CALL_TIMEOUT: f64 = 10.0;
@@ -222,10 +227,6 @@ impl Client {
         self.store.close();
     }
 
-    fn call_work(&mut self, now: Now, fx: &mut Effects) {
-        self.call_server(ClientCall::Work, format!("WORK {}", self.host), now, fx);
-    }
-
     fn call_server(&mut self, what: ClientCall, line: String, _now: Now, fx: &mut Effects) {
         let Some(addr) = self.server else {
             log::error!("no address for the server {}", self.work.server.host);
@@ -293,83 +294,6 @@ impl Client {
         }
     }
 
-    fn send_report(&mut self, now: Now, fx: &mut Effects) {
-        if let Some((_, sent)) = &mut self.report_follow {
-            *sent = true;
-        }
-        let body = serde_json::json!({
-            "host": self.host,
-            "time": now.wall,
-            "version": crate::VERSION,
-            "work": self.work_lm,
-            "items": self.reported,
-        });
-        self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
-    }
-
-    /// SEND: report within `spread` seconds; (the server reported to,
-    /// when the report is due, wall clock).
-    pub fn report_soon(&mut self, spread: f64, now: Now, fx: &mut Effects) -> (String, f64) {
-        self.schedule_report(now, fx, sync::jitter(spread));
-        (self.work.server.host.clone(), self.next_report_wall)
-    }
-
-    /// `HIST [ival] [pnts] [host] [item...]`: this host's history only.
-    pub(crate) fn hist(&self, req: &Request, now: Now) -> Reply {
-        let mut args = req.args.iter().peekable();
-        let mut ival = "H".to_string();
-        if let Some(a) = args.peek() {
-            // A bare word that is not an item names the interval (H D W M
-            // Y, by first letter); the store refuses any other.
-            if a.chars().all(|c| c.is_ascii_alphabetic())
-                && !self.items_has(a)
-                && !a.eq_ignore_ascii_case(&self.host)
-                && !a.eq_ignore_ascii_case(&self.work.tag)
-            {
-                ival = a.to_string();
-                args.next();
-            }
-        }
-        let mut pnts = None;
-        // A number here is pnts and must be a valid one (`-1`, `nan` and
-        // `99999999999` are errors, not item names).
-        if let Some(a) = args.peek().filter(|a| crate::ranges::looks_numeric(a)) {
-            match crate::ranges::check_count("HIST pnts", a) {
-                Ok(n) => pnts = Some(n as u32),
-                Err(e) => return Reply::Now(frame_err("HIST", &format!("bad args: {e}"))),
-            }
-            args.next();
-        }
-        if args.peek().is_some_and(|a| {
-            a.eq_ignore_ascii_case(&self.host) || a.eq_ignore_ascii_case(&self.work.tag)
-        }) {
-            args.next();
-        }
-        let items: Vec<String> = args.cloned().collect();
-        // A bad interval is refused here, not after the store's queue.
-        if let Err(e) = crate::store::parse_hist_ival(&ival, pnts) {
-            return Reply::Now(frame_err("HIST", &e.to_string()));
-        }
-        self.ask_store(Query::Hist { ival, pnts, items, now: now.wall })
-    }
-
-    /// The session waits for the store thread's answer (HIST, ZAP), which
-    /// comes back through `on_store_done` after the writes queued before it.
-    fn ask_store(&self, q: Query) -> Reply {
-        let ticket = crate::effects::new_ticket();
-        self.store.send(crate::store::StoreReq::Query { ticket, q });
-        Reply::Wait(ticket)
-    }
-
-    fn items_has(&self, name: &str) -> bool {
-        self.items.get(name).is_some()
-    }
-
-    pub(crate) fn zap(&mut self, now: Now) -> Reply {
-        let keep = self.work.intervals.keep_history;
-        self.ask_store(Query::Zap { now: now.wall, keep })
-    }
-
     pub fn state_lines(&self, out: &mut String, now: Now) {
         use std::fmt::Write as _;
         if self.fetches_work {
@@ -416,17 +340,7 @@ impl Client {
         match c {
             ClientCall::Work | ClientCall::WorkLm => self.on_work_answer(c, r, now, fx),
             ClientCall::Events(ids) => self.on_events_answer(ids, r, now, fx),
-            ClientCall::Report => {
-                self.report_call = false;
-                match r.and_then(|t| crate::command::parse_answer(&t)) {
-                    Ok(body) => {
-                        if let Some(lm) = sync::report_answer_lm(&body) {
-                            self.server_work_lm(lm, now, fx);
-                        }
-                    }
-                    Err(e) => log::warn!("REPORT to the server failed: {e}"),
-                }
-            }
+            ClientCall::Report => self.on_report_answer(r, now, fx),
             ClientCall::Tcp { item, started } => {
                 self.running.remove(&item);
                 let r = match r {
@@ -452,67 +366,6 @@ impl Client {
                     log::warn!("ALLSEND at start-up: {e}");
                 }
             }
-        }
-    }
-    fn on_work_answer(
-        &mut self,
-        c: ClientCall,
-        r: crate::session::CallResult,
-        now: Now,
-        fx: &mut Effects,
-    ) {
-        self.work_call = false;
-        let parsed = r
-            .and_then(|t| crate::command::parse_answer(&t))
-            .and_then(|b| sync::parse_work_answer(&b));
-        match parsed {
-            Err(e) => {
-                let wait = self.work_backoff.fail(self.work.intervals.check_work);
-                log::warn!("{c:?} from the server failed ({e}); retrying in {wait}s");
-                self.schedule_check_work(now, fx, wait);
-            }
-            Ok(WorkAnswer::Lm(lm)) if c == ClientCall::WorkLm => {
-                self.work_backoff.ok();
-                if lm > 0 && lm != self.work_lm {
-                    log::info!("the server has a new work for us (lm {lm}, ours {})", self.work_lm);
-                    self.call_work(now, fx);
-                } else {
-                    self.schedule_check_work(now, fx, self.work.intervals.check_work);
-                }
-            }
-            Ok(WorkAnswer::Lm(_)) => {
-                let wait = self.work_backoff.fail(self.work.intervals.check_work);
-                log::warn!("the server has no work for {}; asking again in {wait}s", self.host);
-                self.schedule_check_work(now, fx, wait);
-            }
-            Ok(WorkAnswer::Work(w, lm)) => {
-                self.work_backoff.ok();
-                self.have_served_work = true;
-                if !w.host.eq_ignore_ascii_case(&self.host) {
-                    log::error!("the server sent the work of {} to {}", w.host, self.host);
-                } else if lm != self.work_lm || self.work_lm == 0 {
-                    // Versions compare exactly; the work we run has the
-                    // conf's overrides applied, so it is not compared.
-                    if let Err(e) = sync::write_cache(&self.cache, &w, lm) {
-                        log::error!("cannot cache the work in {}: {e}", self.cache.display());
-                    }
-                    self.work_lm = lm;
-                    fx.new_work = Some((*w, lm));
-                }
-                self.schedule_check_work(now, fx, self.work.intervals.check_work);
-            }
-        }
-    }
-
-    /// The server says our work's version (REPORT answers, ACKs): fetch when it moved.
-    pub fn server_work_lm(
-        &mut self,
-        lm: crate::work::version::Version,
-        now: Now,
-        fx: &mut Effects,
-    ) {
-        if self.fetches_work && lm > 0 && lm != self.work_lm {
-            self.call_work(now, fx);
         }
     }
 }

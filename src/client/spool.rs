@@ -103,11 +103,11 @@ impl Client {
                 let body = serde_json::json!({"host": self.host, "events": events});
                 self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
             }
-            StoreDone::Answer { ticket, text, failed } => {
+            StoreDone::Answer { ticket, answer, failed } => {
                 if let Some(verb) = failed {
                     fx.refused.push((format!("{verb} store failed"), 1));
                 }
-                fx.answers.push((ticket, text));
+                fx.answers.push((ticket, answer));
             }
             StoreDone::Opened { status, notice } => {
                 self.history_open = true;

@@ -1,8 +1,9 @@
 //! Pieces of the client's conversation with its server: the retry backoff,
 //! reading WORK / WORK_LM and REPORT answers (pure), writing the work cache
 //! (temp file, mtime, rename) and the report jitter (from the clock). When
-//! to fetch, poll, send EVENTS and REPORT is decided in `client/mod.rs`,
-//! `ticks.rs` and `spool.rs`; the loop runs the calls.
+//! to fetch and poll is decided in `fetch.rs`, when to REPORT in
+//! `report.rs` and `ticks.rs`, when to send EVENTS in `spool.rs`; the loop
+//! runs the calls.
 
 use crate::work::model::Work;
 use crate::work::version::{self, Version};

@@ -7,6 +7,7 @@
 
 mod accept;
 mod calls;
+pub mod mmsg;
 pub mod names;
 mod sessions;
 mod ticks;
@@ -144,6 +145,9 @@ pub struct EventLoop {
     /// Source address for outgoing connections (the host's bind address).
     bind_ip: Option<std::net::IpAddr>,
     udp_buf: Vec<u8>,
+    /// The server socket's batch buffers (made with the socket: a plain
+    /// client never has them).
+    udp_bufs: Option<Box<(mmsg::Received, mmsg::Outgoing)>>,
     /// Monotonic time of the last heartbeat drain.
     udp_last_drain: f64,
     /// The heartbeat socket is deregistered until a UdpRearm tick.
@@ -214,6 +218,7 @@ impl EventLoop {
             epoch: Instant::now(),
             bind_ip: s.bind_ip,
             udp_buf: vec![0u8; 65536],
+            udp_bufs: None,
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             early_results: Vec::new(),
@@ -426,12 +431,12 @@ impl EventLoop {
         for job in fx.jobs.drain(..) {
             self.pool.submit(job);
         }
-        for (ticket, text) in std::mem::take(&mut fx.answers) {
+        for (ticket, answer) in std::mem::take(&mut fx.answers) {
             // A session that timed out or closed meanwhile gets nothing
             // (its `timeout` answer may still be going out).
             let Some(t) = self.waiting.remove(&ticket) else { continue };
             if let Some(s) = self.sessions.get_mut(&t).filter(|s| s.phase == Phase::Waiting) {
-                let next = s.answer(text);
+                let next = s.answer(crate::verbs::answered(answer));
                 self.settle(t, next);
             }
         }

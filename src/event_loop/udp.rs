@@ -1,9 +1,11 @@
 //! The heartbeat sockets of the loop: installing them, draining the
 //! server's (with coalescing under load, a bounded share per turn) and the
 //! client's (with kernel receive timestamps, bounded too), and flushing
-//! queued datagrams at a stop.
+//! queued datagrams at a stop. The server's socket is drained in
+//! `recvmmsg` batches (`mmsg.rs`) handed to the server part, which queues
+//! the ACKs sent after each batch.
 
-use super::{EventLoop, UDP_CLIENT, UDP_COALESCE, UDP_SERVER};
+use super::{mmsg, EventLoop, UDP_CLIENT, UDP_COALESCE, UDP_SERVER};
 use crate::clock::Now;
 use crate::effects::{Effects, Tick};
 use crate::state::State;
@@ -37,6 +39,7 @@ impl EventLoop {
                     .register(&mut u, tok, Interest::READABLE)
                     .map_err(|e| io("register udp", e))?;
                 if slot == 0 {
+                    self.udp_bufs.get_or_insert_with(Default::default);
                     self.udp_server = Some(u);
                 } else {
                     self.udp_client = Some(u);
@@ -61,21 +64,33 @@ impl EventLoop {
     }
 
     /// Drains the heartbeat socket. Under load (drains closer than
-    /// `UDP_COALESCE` apart) the socket is parked for that long, so the next
+    /// `UDP_COALESCE` apart, or one that found [`BUSY_BATCH`] or more
+    /// datagrams queued) the socket is parked for that long, so the next
     /// drain takes a batch instead of waking the loop per datagram: at
-    /// 10,000 datagrams/s that is ~20 per recvmmsg instead of ~2. A quiet
-    /// fleet is never parked, so its ACKs (and RTTs) are immediate.
+    /// 10,000 datagrams/s that is ~20 per recvmmsg instead of ~2, and one
+    /// wake-up per pause (the drain at the re-arm finds a batch and parks
+    /// again at once, instead of waiting for the next datagram's wake-up to
+    /// see that drains are close). A quiet fleet is never parked, so its
+    /// ACKs (and RTTs) are immediate.
     ///
     /// A drain takes at most `server::udp::TURN` datagrams; when that left
     /// some in the socket the loop comes back next turn (after serving the
     /// other sources), or at the re-arm when parked.
     pub(super) fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_server.as_mut() else { return };
-        let more = match st.server.as_mut() {
-            Some(server) => server.read_udp(sock, now, fx),
-            None => drain_udp(sock, &mut self.udp_buf, crate::server::udp::TURN),
+        let share = crate::server::udp::TURN;
+        let bufs = self.udp_bufs.get_or_insert_with(Default::default);
+        let (got, more) = match st.server.as_mut() {
+            Some(server) => {
+                let (rx, tx) = &mut **bufs;
+                let (d, err) =
+                    mmsg::drain(sock, rx, tx, share, |rx, tx| server.on_datagrams(rx, tx, now));
+                server.udp_drained(&d, err, now, fx);
+                (d.datagrams as usize, d.more)
+            }
+            None => drain_udp(sock, &mut self.udp_buf, share),
         };
-        let busy = now.mono - self.udp_last_drain < UDP_COALESCE;
+        let busy = now.mono - self.udp_last_drain < UDP_COALESCE || got >= BUSY_BATCH;
         self.udp_last_drain = now.mono;
         // A full share means the socket is saturated: batches are full
         // already, so no pause (it would only cap the rate); the next turn
@@ -110,7 +125,7 @@ impl EventLoop {
         for _ in 0..CLIENT_TURN {
             // Kernel receive timestamps (SO_TIMESTAMP) make the RTT honest
             // even when the loop was busy when the ACK arrived.
-            match crate::client::heartbeat::recv_timestamped(sock, &mut self.udp_buf) {
+            match mmsg::recv_timestamped(sock, &mut self.udp_buf) {
                 Ok((n, from, stamp)) => {
                     if let Some(c) = st.client.as_mut() {
                         c.on_datagram(&self.udp_buf[..n], from, stamp, now, fx);
@@ -127,13 +142,17 @@ impl EventLoop {
 /// Datagrams the client's socket is read for in one turn.
 pub const CLIENT_TURN: usize = 256;
 
-/// Empties (up to `max` datagrams) a heartbeat socket nobody reads: true
-/// when some may be left.
-fn drain_udp(sock: &UdpSocket, buf: &mut [u8], max: usize) -> bool {
-    for _ in 0..max {
+/// Datagrams one drain found queued that say the socket is busy (they
+/// arrived within one turn): the next drain waits for a batch.
+pub const BUSY_BATCH: usize = 4;
+
+/// Empties (up to `max` datagrams) a heartbeat socket nobody reads: how
+/// many were read, and true when some may be left.
+fn drain_udp(sock: &UdpSocket, buf: &mut [u8], max: usize) -> (usize, bool) {
+    for n in 0..max {
         if sock.recv_from(buf).is_err() {
-            return false;
+            return (n, false);
         }
     }
-    true
+    (max, true)
 }

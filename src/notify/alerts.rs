@@ -82,6 +82,12 @@ pub fn save(conn: &Connection, a: &AlertState) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Deletes the stored state of an alert the notifier no longer keeps.
+pub fn delete(conn: &Connection, key: &Key) -> rusqlite::Result<()> {
+    conn.execute("DELETE FROM notify_alerts WHERE host = ?1 AND item = ?2", params![key.0, key.1])?;
+    Ok(())
+}
+
 pub fn load_silences(conn: &Connection) -> rusqlite::Result<BTreeMap<Key, f64>> {
     let mut st = conn.prepare("SELECT host, item, until FROM notify_silences")?;
     let rows = st.query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))?;

@@ -12,6 +12,9 @@
 //! the event is acknowledged only after its commit, so a restart resumes
 //! exactly what was owed (at least once: a job in flight at a crash is resent).
 //! The loop shows the engine (STATE, DUMP) from the store thread's snapshot.
+//! Inside the engine, deciding and writing are apart: `engine/decide/` is a
+//! pure state machine returning the writes a change calls for, and
+//! `engine/apply.rs` turns them into SQL in that transaction.
 
 pub mod alerts;
 pub mod channels;

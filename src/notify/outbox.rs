@@ -175,38 +175,38 @@ fn prune_failed(conn: &Connection) -> rusqlite::Result<()> {
 /// flight when the process stopped is marked by `recover_inflight`).
 const UNTOUCHED: &str = "state IN ('pending', 'held') AND tries = 0 AND last_error = ''";
 
-/// The alert recovered before it left: when the episode's first row `from`
-/// of this (alert, channel) pair was never handed out and waits for no
-/// older delivery of the pair (it did not leave only because no tick came
-/// between the two events: a burst, a client's late batch, a storm),
-/// removes it and the episode's later rows and returns how many; None when
-/// it had left or is queued behind earlier news of the alert (then the
-/// whole story goes out, in order).
-pub fn withdraw(
+/// Whether the episode's first row `from` of this (alert, channel) pair
+/// can still be withdrawn when the alert recovers: it was never handed out
+/// and waits for no older delivery of the pair (it did not leave only
+/// because no tick came between the two events: a burst, a client's late
+/// batch, a storm). False when it had left or is queued behind earlier
+/// news of the alert (then the whole story goes out, in order).
+pub fn withdrawable(
     conn: &Connection,
     key: &str,
     channel: &str,
     from: i64,
-) -> rusqlite::Result<Option<usize>> {
-    let waiting: bool = conn.query_row(
+) -> rusqlite::Result<bool> {
+    conn.query_row(
         &format!(
             "SELECT EXISTS (SELECT 1 FROM notify_outbox o WHERE id = ?1 AND alert_key = ?2
                AND channel = ?3 AND {UNTOUCHED} AND {UNBLOCKED})"
         ),
         params![from, key, channel],
         |r| r.get(0),
-    )?;
-    if !waiting {
-        return Ok(None);
-    }
-    let n = conn.execute(
+    )
+}
+
+/// The alert recovered before it left ([`withdrawable`]): removes the
+/// episode's row `from` and its later untouched rows of the pair; how many.
+pub fn withdraw(conn: &Connection, key: &str, channel: &str, from: i64) -> rusqlite::Result<usize> {
+    conn.execute(
         &format!(
             "DELETE FROM notify_outbox WHERE alert_key = ?1 AND channel = ?2 AND id >= ?3
                AND {UNTOUCHED}"
         ),
         params![key, channel, from],
-    )?;
-    Ok(Some(n))
+    )
 }
 
 /// Earliest `next_at` of a pending row.

@@ -3,13 +3,13 @@
 //! the channels it has now; the rows of a user that is gone (or has no
 //! channel left) are dropped, i.e. marked failed with why, so STATE and
 //! DUMP show it. Rows in flight are left alone until their try fails
-//! ([`retarget_one`]). SQL and bookkeeping only.
+//! ([`retarget_one`]). The rows' SQL, and the alert states' bookkeeping
+//! (pure: [`retarget_alert`], which the decision calls at a reload).
 
-use super::alerts::{self, AlertState, Key};
+use super::alerts::AlertState;
 use super::outbox;
 use crate::work::model::ServerWork;
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeMap;
 
 /// The user's channels that exist in the work; None when the user is gone.
 fn user_channels(work: &ServerWork, user: &str) -> Option<Vec<String>> {
@@ -31,13 +31,9 @@ struct Row {
     payload: String,
 }
 
-/// Re-targets pending and held rows and the alert states; returns one
-/// line per change, for the log.
-pub fn retarget(
-    conn: &Connection,
-    work: &ServerWork,
-    alerts: &mut BTreeMap<Key, AlertState>,
-) -> rusqlite::Result<Vec<String>> {
+/// Re-targets pending and held rows (the alert states follow in the
+/// decision, [`retarget_alert`]); returns one line per change, for the log.
+pub fn retarget_rows(conn: &Connection, work: &ServerWork) -> rusqlite::Result<Vec<String>> {
     let mut notes = Vec::new();
     let rows: Vec<Row> = {
         let mut st = conn.prepare(
@@ -57,11 +53,6 @@ pub fn retarget(
     };
     for row in rows {
         retarget_row(conn, work, row, &mut notes)?;
-    }
-    for a in alerts.values_mut() {
-        if retarget_alert(work, a, &mut notes) {
-            alerts::save(conn, a)?;
-        }
     }
     Ok(notes)
 }
@@ -167,7 +158,7 @@ fn retarget_row(
 
 /// The channels that got (or are about to get) an alert follow its users;
 /// true when something changed.
-fn retarget_alert(work: &ServerWork, a: &mut AlertState, notes: &mut Vec<String>) -> bool {
+pub fn retarget_alert(work: &ServerWork, a: &mut AlertState, notes: &mut Vec<String>) -> bool {
     let mut changed = false;
     let pairs: Vec<(String, String)> = a
         .notified

@@ -9,6 +9,7 @@ use crate::clock::Now;
 use crate::effects::ServerTick;
 use crate::effects::{Effects, Tick};
 use crate::event::Event;
+use crate::event_loop::mmsg::{Drained, Outgoing, Received};
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
 use crate::units::round_json;
@@ -51,23 +52,27 @@ pub fn reach_level(levels: &[Level], r: Reach) -> String {
 }
 
 impl Server {
-    /// Drains this turn's share of the heartbeat socket (recvmmsg batches,
-    /// ACKs by sendmmsg). True when datagrams may be left for the next turn.
-    pub fn read_udp(&mut self, sock: &mio::net::UdpSocket, now: Now, fx: &mut Effects) -> bool {
-        let mut changes = Vec::new();
-        let more = match self
-            .ingest
-            .drain(sock, &mut self.udp, now, super::udp::TURN, |c| changes.push(c))
-        {
-            Ok((_, more)) => more,
-            Err(e) => {
-                log::warn!("heartbeat socket: {e}");
-                false
-            }
-        };
+    /// One batch of datagrams the loop received: applied to the host table,
+    /// the ACKs that are due queued in `acks` (the loop sends them).
+    pub fn on_datagrams(&mut self, rx: &Received, acks: &mut Outgoing, now: Now) {
+        self.ingest.on_batch(rx, &mut self.table, now, acks);
+    }
+
+    /// The end of a drain (one turn's share of the socket): ACKs counted,
+    /// host changes turned into events, the deadline timer set.
+    pub fn udp_drained(
+        &mut self,
+        d: &Drained,
+        err: Option<std::io::Error>,
+        now: Now,
+        fx: &mut Effects,
+    ) {
+        if let Some(e) = err {
+            log::warn!("heartbeat socket: {e}");
+        }
+        let changes = self.ingest.after_drain(d, &mut self.table);
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
-        more
     }
 
     /// The CheckHosts timer: late/down from the table's deadlines.
@@ -78,7 +83,7 @@ impl Server {
             self.note_lag(now.mono - at, now, fx);
         }
         self.check_at = None;
-        let changes = self.udp.check(now);
+        let changes = self.table.check(now);
         self.host_changes(changes, now, fx);
         self.arm_check(now, fx);
     }
@@ -86,7 +91,7 @@ impl Server {
     /// Sets a CheckHosts timer for the table's next deadline, unless an
     /// earlier one is already set.
     pub(super) fn arm_check(&mut self, now: Now, fx: &mut Effects) {
-        let Some(t) = self.udp.next_deadline() else { return };
+        let Some(t) = self.table.next_deadline() else { return };
         // A deadline already past (the rest of a sliced mass check) is due
         // next turn; armed for "now" so its wait does not read as a stall.
         let t = t.max(now.mono);
@@ -105,7 +110,7 @@ impl Server {
             // The saved table is not read yet: writing this one would lose it.
             return;
         }
-        self.store.send(super::store::Req::SaveHosts(self.udp.rows()));
+        self.store.send(super::store::Req::SaveHosts(self.table.rows()));
     }
 
     /// The periodic save: the rows are copied [`PERSIST_SLICE`] a turn
@@ -117,8 +122,8 @@ impl Server {
             return;
         }
         let (mut rows, from) = self.persisting.take().unwrap_or_default();
-        let next = self.udp.rows_from(from, PERSIST_SLICE, &mut rows);
-        if next < self.udp.hosts().len() {
+        let next = self.table.rows_from(from, PERSIST_SLICE, &mut rows);
+        if next < self.table.hosts().len() {
             self.persisting = Some((rows, next));
             fx.timer(now.mono, Tick::Server(ServerTick::PersistMore));
         } else {
@@ -233,29 +238,7 @@ impl Server {
 
     /// The host's reachability as notifications and CLIENTS see it.
     pub(super) fn reach_name(&self, host: &str) -> &'static str {
-        self.udp.host(host).map(|h| h.state.name()).unwrap_or("new")
-    }
-
-    /// The `heartbeat` part of a host's CLIENTS entry.
-    pub(super) fn heartbeat_json(&self, host: &str, now: Now) -> serde_json::Value {
-        let Some(h) = self.udp.host(host) else { return serde_json::Value::Null };
-        serde_json::json!({
-            "state": h.state.name(),
-            "level": reach_level(&self.work.levels, h.state),
-            "rtt_ms": h.rtt_ms.map(round_json),
-            "phi": h.last_seen
-                .and_then(|l| h.window.phi(now.mono - l, self.work.intervals.grace))
-                .map(round_json),
-            "seen": h.last_seen.map(|l| round_json((now.mono - l).max(0.0))),
-            // Observed loss (seq gaps) and probes answered while silent.
-            "lost": h.seq_gaps,
-            "loss": round_json(h.window.loss()),
-            "answered_probes": h.answered,
-            "path_warning": h.path_warned.is_some(),
-            "version": &*h.version,
-            "uptime": h.uptime,
-            "items": h.items,
-        })
+        self.table.host(host).map(|h| h.state.name()).unwrap_or("new")
     }
 }
 

@@ -76,7 +76,7 @@ impl Server {
     /// address (the plain rule applies).
     fn start_confirm(&mut self, c: &HostChange, now: Now, fx: &mut Effects) -> bool {
         let Some(target) = self.hosts.get(&c.host).and_then(|h| h.cmd) else { return false };
-        let interval = self.udp.host(&c.host).map(|h| h.interval).unwrap_or(1.0);
+        let interval = self.table.host(&c.host).map(|h| h.interval).unwrap_or(1.0);
         // At most one interval added to a real death's detection.
         let timeout = interval.clamp(1.0, 5.0);
         self.confirm.next_id += 1;
@@ -103,7 +103,7 @@ impl Server {
             .hosts
             .iter()
             .filter(|(n, _)| n.as_str() != host && n.as_str() != self.host)
-            .filter(|(n, _)| self.udp.host(n).is_some_and(|h| h.state == Reach::Up))
+            .filter(|(n, _)| self.table.host(n).is_some_and(|h| h.state == Reach::Up))
             .filter_map(|(n, h)| h.cmd.map(|a| Candidate { name: n, addr: a, groups: &h.groups }))
             .collect();
         let empty = Vec::new();
@@ -159,7 +159,7 @@ impl Server {
         };
         let Some(h) = self.confirm.pending.remove(&a.host) else { return };
         let mut path = Vec::new();
-        let old = self.udp.set_verdict(&a.host, verdict, now, &mut path);
+        let old = self.table.set_verdict(&a.host, verdict, now, &mut path);
         self.emit_changes(path, now, fx);
         if old != Some(Reach::Down) {
             return;

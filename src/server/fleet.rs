@@ -6,7 +6,7 @@
 use crate::error::{Error, Result};
 use crate::event::Event;
 use rusqlite::{params, Connection};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// Most events one EVENTS batch may carry.
@@ -258,19 +258,10 @@ pub fn parse_clients_args(
     Ok((host, item, filter))
 }
 
-/// The `report` part of a host's CLIENTS entry.
-pub fn report_json(r: &Report, now: f64) -> Value {
-    json!({
-        "time": crate::units::round_json(r.time),
-        "age": (now - r.time).max(0.0).round(),
-        "ip": r.ip,
-        "items": r.body.get("items").cloned().unwrap_or(Value::Null),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn oversized_reports_are_refused_13_7() {

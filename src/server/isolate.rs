@@ -122,7 +122,7 @@ impl Server {
             message: format!("isolation hold over; {} host(s) still down", held.len()),
         }];
         for mut c in held {
-            if self.udp.host(&c.host).is_some_and(|h| h.state == Reach::Down) {
+            if self.table.host(&c.host).is_some_and(|h| h.state == Reach::Down) {
                 c.message = format!("{} (held while the server suspected itself)", c.message);
                 c.time = now.wall;
                 out.push(c);

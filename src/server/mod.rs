@@ -1,21 +1,29 @@
 //! The server role: who is alive (heartbeats), reports, durable events,
 //! work distribution, the fleet verbs' domain side and alerting. This file
-//! is the part (start, reload, ticks, calls, the REPORT/EVENTS/CLIENTS/ACK/
-//! SILENCE paths); the verbs' table and framing are `verbs/server.rs`'s,
-//! server.db and the notification engine belong to the store thread
-//! (`store/`, queries in `fleet.rs`/`db.rs`; verbs waiting on a commit are
-//! finished in `stored.rs`), reachability in `hosts/`, heartbeats
-//! in `beats.rs`/`udp.rs`, work files in `works.rs`, fan-out targets in
-//! `relay.rs`, the STATE/DUMP lines in `show.rs`.
+//! is the part and its lifecycle (start, reload, shutdown, names, ticks,
+//! calls). By concern: REPORT/EVENTS in `ingest.rs`, CLIENTS' snapshot in
+//! `clients.rs`, ACK/SILENCE in `alerts.rs`, the journal's ingest hook in
+//! `journal_hook.rs`; they return values, typed refusals or tickets, and
+//! `verbs/server.rs` frames every answer. server.db and the notification
+//! engine belong to the store thread (`store/`, queries in `fleet.rs` /
+//! `db.rs`; its answers are applied in `stored.rs`), reachability to the
+//! host table (`hosts/`, the field `table`), heartbeats to `beats.rs` /
+//! `udp.rs`, work files to `works.rs`, fan-out targets to `relay.rs`, the
+//! STATE/DUMP lines to `show.rs`.
 
+mod alerts;
 mod beats;
+mod clients;
 mod confirm;
 pub mod db;
 pub mod detect_sim;
 pub mod detector;
 pub mod fleet;
+pub mod fleet_view;
 pub mod hosts;
+mod ingest;
 mod isolate;
+mod journal_hook;
 mod reconcile;
 mod relay;
 mod show;
@@ -25,19 +33,16 @@ pub mod udp;
 mod works;
 
 use crate::clock::Now;
-use crate::command::{frame_err, Request};
 use crate::effects::{Effects, ServerCall, ServerTick, Setup, Tick};
-use crate::event::Event;
 use crate::notify::NotifyDone;
 use crate::timers::Chain;
-use crate::verbs::reply::Reply;
 use crate::work::model::Work;
 use crate::work::version::Version;
 use fleet::Report;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Events are handed to delivery at most this long after they arrive.
 const NOTIFY_COALESCE: f64 = 0.02;
@@ -64,9 +69,10 @@ pub struct Server {
     hosts: BTreeMap<String, FleetHost>,
     by_ip: HashMap<IpAddr, String>,
     by_tag: HashMap<String, String>,
-    reports: BTreeMap<String, Report>,
+    /// Shared so a CLIENTS snapshot takes them without a copy.
+    reports: BTreeMap<String, Arc<Report>>,
     /// Heartbeats: the host table and the socket side.
-    udp: hosts::HostTable,
+    table: hosts::HostTable,
     ingest: udp::Ingest,
     /// Monotonic time of the pending CheckHosts tick, if one is set.
     check_at: Option<f64>,
@@ -151,24 +157,9 @@ impl Server {
         let key = st.conf.key.as_ref().map(|k| k.as_bytes().to_vec());
         let table_conf = hosts::TableConf { intervals: st.work.intervals.clone(), key };
         let work_hosts = st.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-        let udp = hosts::HostTable::new(table_conf, &work_hosts);
+        let table = hosts::HostTable::new(table_conf, &work_hosts);
         let mut ingest = udp::Ingest::new();
-        let mut journal_stats = None;
-        if st.conf.journal_enabled {
-            let j = crate::journal::Journal::spawn(
-                crate::journal::JournalConf::from_conf(st.conf),
-                crate::journal::QUEUE,
-            )?;
-            journal_stats = Some(j.stats.clone());
-            let mut dec = crate::wire::Decoder::new();
-            ingest.journal = Some(Box::new(move |data: &[u8], from, wall| {
-                let message = match dec.decode(data) {
-                    Ok(m) => m.to_json(),
-                    Err(_) => serde_json::Value::Null,
-                };
-                j.log(crate::journal::Entry { wall, from, message });
-            }));
-        }
+        let journal_stats = journal_hook::install(st.conf, &mut ingest)?;
         let mut s = Server {
             host: st.hostname.to_string(),
             work: st.work.clone(),
@@ -178,7 +169,7 @@ impl Server {
             by_ip: HashMap::new(),
             by_tag: HashMap::new(),
             reports: BTreeMap::new(),
-            udp,
+            table,
             ingest,
             check_at: None,
             journal_stats,
@@ -236,9 +227,9 @@ impl Server {
         self.index_hosts();
         let left = before.into_iter().filter(|h| !self.hosts.contains_key(h)).collect();
         let work_hosts = work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-        self.udp.set_work_hosts(&work_hosts);
+        self.table.set_work_hosts(&work_hosts);
         self.allow_udp_sources();
-        self.udp.set_intervals(work.intervals.clone());
+        self.table.set_intervals(work.intervals.clone());
         self.set_work_lms();
         self.schedule_check_work(now, fx);
         self.arm_check(now, fx);
@@ -285,10 +276,10 @@ impl Server {
     fn allow_udp_sources(&mut self) {
         for (name, h) in &self.hosts {
             if let Some(a) = h.cmd {
-                self.udp.allow_sources(name, &[a.ip()]);
+                self.table.allow_sources(name, &[a.ip()]);
             }
         }
-        self.udp.allow_sources(&self.host, &self.own_udp);
+        self.table.allow_sources(&self.host, &self.own_udp);
     }
 
     /// A new names table: hosts named by name get (or change) addresses.
@@ -297,7 +288,7 @@ impl Server {
         self.index_hosts();
         let work_hosts =
             self.work.server_part.as_ref().map(|p| p.hosts.clone()).unwrap_or_default();
-        self.udp.set_work_hosts(&work_hosts);
+        self.table.set_work_hosts(&work_hosts);
         self.allow_udp_sources();
     }
 
@@ -330,213 +321,6 @@ impl Server {
             return Some(name.to_string());
         }
         self.by_tag.get(name).cloned()
-    }
-
-    /// May `peer` speak for `host`? Its own address, or localhost.
-    fn speaks_for(&self, host: &str, peer: IpAddr, local: bool) -> bool {
-        local || self.by_ip.get(&crate::work::addr::canonical_ip(peer)).is_some_and(|h| h == host)
-    }
-
-    pub(crate) fn report(
-        &mut self,
-        req: &Request,
-        peer: IpAddr,
-        local: bool,
-        now: Now,
-        _fx: &mut Effects,
-    ) -> Reply {
-        let (host, body) = match fleet::parse_report(&req.rest) {
-            Ok(x) => x,
-            Err(e) => return Reply::Now(frame_err("REPORT", &e)),
-        };
-        if !self.hosts.contains_key(&host) {
-            return Reply::Now(frame_err("REPORT", &format!("{host} is not in the work")));
-        }
-        if !self.speaks_for(&host, peer, local) {
-            return Reply::Now(frame_err(
-                "REPORT",
-                &format!("report for {host} from {peer}: not that host"),
-            ));
-        }
-        let report = Report { time: now.wall, ip: peer.to_string(), body };
-        // Answered (`on_store`) once stored.
-        let ticket = crate::effects::new_ticket();
-        self.store.send(store::Req::Report { host, report, ticket });
-        Reply::Wait(ticket)
-    }
-
-    pub(crate) fn events(
-        &mut self,
-        req: &Request,
-        peer: IpAddr,
-        local: bool,
-        now: Now,
-        fx: &mut Effects,
-    ) -> Reply {
-        let batch = match fleet::parse_events(&req.rest) {
-            Ok(b) => b,
-            Err(e) => return Reply::Now(frame_err("EVENTS", &e)),
-        };
-        if !self.hosts.contains_key(&batch.host) {
-            return Reply::Now(frame_err("EVENTS", &format!("{} is not in the work", batch.host)));
-        }
-        if !self.speaks_for(&batch.host, peer, local) {
-            let why = format!("events for {} from {peer}: not that host", batch.host);
-            return Reply::Now(frame_err("EVENTS", &why));
-        }
-        // Answered `ok` (`on_store`) only once the events are committed.
-        let ticket = crate::effects::new_ticket();
-        self.store_events(batch.events, Some(ticket), now, fx);
-        Reply::Wait(ticket)
-    }
-
-    /// A new event reached the server (from a client or its own heartbeat
-    /// path), on its way to the store thread, which hands it to the
-    /// notifier: the loop's part.
-    fn on_event(&mut self, e: &Event, now: Now, fx: &mut Effects) {
-        if let Some(s) = self.starting.as_mut() {
-            // Newer than what server.db says of this item (`on_started`).
-            s.touched.insert((e.host.clone(), e.item.clone()));
-        }
-        self.note_level(e);
-        // A burst of events shares one Notify tick (its cost grows with the
-        // number of alerts), 20 ms later at most.
-        self.notify_soon(now, fx, NOTIFY_COALESCE);
-        log::info!(
-            "event {} {} {} -> {}",
-            e.host,
-            e.item,
-            e.old_level.as_deref().unwrap_or("-"),
-            e.new_level
-        );
-    }
-
-    pub(crate) fn clients(&mut self, req: &Request, now: Now) -> Reply {
-        let ticket = crate::effects::new_ticket();
-        if let Some(s) = self.starting.as_mut() {
-            // The reports and the host table are not read yet: asked again
-            // once they are (`on_started`).
-            s.clients.push((ticket, req.clone()));
-            return Reply::Wait(ticket);
-        }
-        match self.clients_for(ticket, req, now) {
-            Ok(()) => Reply::Wait(ticket),
-            Err(text) => Reply::Now(text),
-        }
-    }
-
-    /// CLIENTS for a session waiting on `ticket`: the store thread answers
-    /// it; Err is the framed refusal of a bad request.
-    pub(super) fn clients_for(
-        &mut self,
-        ticket: crate::effects::Ticket,
-        req: &Request,
-        now: Now,
-    ) -> Result<(), String> {
-        let resolve =
-            |a: &str| self.resolve_host(a).or_else(|| self.stranger(a).map(str::to_string));
-        let parsed =
-            fleet::parse_clients_args(&req.args, resolve, |i| self.known_item(i), now.wall);
-        let (host, item, filter) = match parsed {
-            Ok(x) => x,
-            Err(e) => return Err(frame_err("CLIENTS", &e)),
-        };
-        let mut cdmp = serde_json::Map::new();
-        for (name, h) in &self.hosts {
-            if host.as_ref().is_some_and(|x| x != name) {
-                continue;
-            }
-            cdmp.insert(name.clone(), self.host_json(name, h, now));
-        }
-        // Senders not in the work (hbd-style clients) are hosts with items too.
-        for h in self.udp.hosts().iter().filter(|h| !h.in_work) {
-            if host.as_ref().is_some_and(|x| **x != *h.name) || cdmp.contains_key(&*h.name) {
-                continue;
-            }
-            let addr = h.addr.map(|a| a.ip().to_string()).unwrap_or_default();
-            let hb = self.heartbeat_json(&h.name, now);
-            let entry = json!({"tag": h.name, "address": addr, "heartbeat": hb, "report": null, "in_work": false});
-            cdmp.insert(h.name.to_string(), entry);
-        }
-        // The store thread adds the events and the open alerts.
-        self.store.send(store::Req::Clients { ticket, host, item, filter, cdmp, now: now.wall });
-        Ok(())
-    }
-
-    fn host_json(&self, name: &str, h: &FleetHost, now: Now) -> Value {
-        let stale = show::is_stale(self.reach_name(name));
-        let report = self.reports.get(name).map(|r| {
-            let mut j = fleet::report_json(r, now.wall);
-            j["stale"] = json!(stale);
-            j
-        });
-        json!({
-            "tag": h.tag,
-            "address": h.address,
-            "in_work": true,
-            "heartbeat": self.heartbeat_json(name, now),
-            "report": report,
-        })
-    }
-
-    /// The name of a sender heard from but not in the work.
-    fn stranger(&self, name: &str) -> Option<&str> {
-        self.udp.host(name).filter(|h| !h.in_work).map(|h| &*h.name)
-    }
-
-    /// Does any host have an item of this name (in its report, its PLG
-    /// items, or as one the server sets)?
-    fn known_item(&self, item: &str) -> bool {
-        const SET: &[&str] = &["heartbeat", "reboot", "rtt", "server"];
-        if SET.contains(&item) {
-            return true;
-        }
-        let in_report = |r: &Report| match r.body.get("items") {
-            Some(Value::Object(m)) => m.contains_key(item),
-            Some(Value::Array(a)) => {
-                a.iter().any(|v| v.get("name").and_then(Value::as_str) == Some(item))
-            }
-            _ => false,
-        };
-        self.reports.values().any(in_report)
-            || self.udp.hosts().iter().any(|h| h.items.contains_key(item))
-    }
-
-    /// `ACK <host> <item>`: no more reminders for this alert.
-    pub(crate) fn ack(&mut self, req: &Request) -> Reply {
-        let (Some(name), Some(item)) = (req.args.first(), req.args.get(1)) else {
-            return Reply::Now(frame_err("ACK", "usage: ACK <host> <item>"));
-        };
-        let host = self.resolve_host(name).unwrap_or_else(|| name.clone());
-        // Answered once the acknowledgement is on disk.
-        let ticket = crate::effects::new_ticket();
-        self.store.send(store::Req::Ack { ticket, host, item: item.clone() });
-        Reply::Wait(ticket)
-    }
-
-    /// `SILENCE <host> [item] <ival>`: a maintenance window.
-    pub(crate) fn silence(&mut self, req: &Request, now: Now, _fx: &mut Effects) -> Reply {
-        let usage = "usage: SILENCE <host> [item] <ival>";
-        let (name, item, ival) = match req.args.as_slice() {
-            [h, i] => (h, None, i),
-            [h, it, i] => (h, Some(it.as_str()), i),
-            _ => return Reply::Now(frame_err("SILENCE", usage)),
-        };
-        let Some(host) = self.resolve_host(name) else {
-            return Reply::Now(frame_err("SILENCE", &format!("unknown host {name}")));
-        };
-        let secs = match crate::ranges::silence_secs(ival) {
-            Ok(s) => s,
-            Err(e) => return Reply::Now(frame_err("SILENCE", &format!("{e}; {usage}"))),
-        };
-        let until = now.wall + secs;
-        let what = item.map(|i| format!("{host} {i}")).unwrap_or(host.clone());
-        let ok = format!("silenced {what} until {}", crate::clock::fmt_time(until));
-        // Answered once the silence is on disk.
-        let ticket = crate::effects::new_ticket();
-        let item = item.map(str::to_string);
-        self.store.send(store::Req::Silence { ticket, host, item, until, secs, ok });
-        Reply::Wait(ticket)
     }
 
     fn host_state(&self, host: &str) -> &'static str {

@@ -43,7 +43,7 @@ impl Server {
         let _ = writeln!(out, "{}", self.store.state_line());
         // The notifier's lines as of the store thread's last snapshot.
         out.push_str(&self.store.shared.view().state);
-        self.udp.state_lines(out, now);
+        self.table.state_lines(out, now);
         if let Some(js) = &self.journal_stats {
             let _ = writeln!(out, "{}", crate::journal::stats_line(js));
         }
@@ -67,7 +67,7 @@ impl Server {
     /// `-- plg HOST ITEM VALUE`, with `(not in the work)` for senders the
     /// work does not name.
     fn plg_state_lines(&self, out: &mut String) {
-        for h in self.udp.hosts().iter().filter(|h| !h.items.is_empty()) {
+        for h in self.table.hosts().iter().filter(|h| !h.items.is_empty()) {
             let mark = if h.in_work { "" } else { " (not in the work)" };
             for (item, v) in &h.items {
                 let v = match v {
@@ -80,9 +80,16 @@ impl Server {
     }
 
     pub fn dump(&self, now: Now) -> Value {
-        let hosts: serde_json::Map<String, Value> =
-            self.hosts.iter().map(|(n, h)| (n.clone(), self.host_json(n, h, now))).collect();
-        let mut udp = self.udp.dump(now);
+        let hosts: serde_json::Map<String, Value> = self
+            .hosts
+            .iter()
+            .map(|(n, h)| {
+                let row = self.host_row(n, h, now);
+                let v = serde_json::to_value(super::fleet_view::RowAt(&row, now.wall));
+                (n.clone(), v.unwrap_or(Value::Null))
+            })
+            .collect();
+        let mut udp = self.table.dump(now);
         // `state` is reachability; `level` is the heartbeat item's fitness
         // level in this work's levels (never a reachability word).
         if let Some(list) = udp.get_mut("hosts").and_then(Value::as_array_mut) {

@@ -10,19 +10,18 @@
 
 use super::store::{Answer, Req};
 use super::Server;
+use crate::answer::Answered;
 use crate::clock::Now;
-use crate::command::{frame_err, frame_ok, Request};
 use crate::effects::{Effects, ServerTick, Tick, Ticket};
 use crate::event::Event;
-use serde_json::json;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 /// What waits for the store thread to have read server.db.
 #[derive(Default)]
 pub struct Starting {
-    /// CLIENTS asked meanwhile: its answer needs the reports.
-    pub clients: Vec<(Ticket, Request)>,
+    /// CLIENTS asked meanwhile (its arguments): its answer needs the reports.
+    pub clients: Vec<(Ticket, Vec<String>)>,
     /// Host-items with an event since start: server.db's older view of
     /// them is not taken.
     pub touched: HashSet<(String, String)>,
@@ -90,14 +89,14 @@ impl Server {
         match self.store.take_started() {
             Some(Ok(st)) => {
                 for (host, r) in st.reports {
-                    self.reports.entry(host).or_insert(r);
+                    self.reports.entry(host).or_insert_with(|| std::sync::Arc::new(r));
                 }
                 for (key, v) in st.open {
                     if !starting.touched.contains(&key) {
                         self.open.entry(key).or_insert(v);
                     }
                 }
-                let (n, changes) = self.udp.restore(st.hosts, now);
+                let (n, changes) = self.table.restore(st.hosts, now);
                 if n > 0 {
                     log::info!("remembered {n} hosts from server.db");
                 }
@@ -109,9 +108,9 @@ impl Server {
             Some(Err(why)) => self.store_unusable = Some(why),
             None => {}
         }
-        for (ticket, req) in starting.clients {
-            if let Err(text) = self.clients_for(ticket, &req, now) {
-                fx.answers.push((ticket, text));
+        for (ticket, args) in starting.clients {
+            if let Err(why) = self.clients_for(ticket, &args, now) {
+                fx.answers.push((ticket, Answered::failed("CLIENTS", why.to_string())));
             }
         }
     }
@@ -141,38 +140,36 @@ impl Server {
             match a {
                 Answer::Started => self.on_started(now, fx),
                 Answer::Events { ticket, n, new } => {
-                    let text = match new {
+                    let answer = match new {
                         Some(new) => {
                             self.stats.events_received += n as u64;
                             self.stats.events_stored += new as u64;
                             self.stats.events_duplicate += n.saturating_sub(new) as u64;
-                            let body = json!({"resp": format!("ok events {n} stored {new}")});
-                            frame_ok("EVENTS", &body.to_string())
+                            Answered::Events { n, new }
                         }
-                        None => frame_err("EVENTS", "cannot store the events"),
+                        None => Answered::failed("EVENTS", "cannot store the events"),
                     };
-                    fx.answers.push((ticket, text));
+                    fx.answers.push((ticket, answer));
                 }
                 Answer::Report { ticket, host, time, ip, body, stored } => {
                     let report = super::fleet::Report { time, ip, body };
                     if !stored {
-                        fx.answers.push((ticket, frame_err("REPORT", "cannot store the report")));
+                        let answer = Answered::failed("REPORT", "cannot store the report");
+                        fx.answers.push((ticket, answer));
                         continue;
                     }
                     let peer = report.ip.clone();
                     self.reconcile_report(&host, &report.body, now, fx);
-                    self.reports.insert(host.clone(), report);
+                    self.reports.insert(host.clone(), std::sync::Arc::new(report));
                     self.stats.reports += 1;
-                    let lm = self.work_lm(&host);
-                    let resp = format!("ok report from {host} [{peer}] for {host}");
-                    let body = json!({"resp": resp, "work": lm});
-                    fx.answers.push((ticket, frame_ok("REPORT", &body.to_string())));
+                    let work_lm = self.work_lm(&host);
+                    fx.answers.push((ticket, Answered::Report { host, peer, work_lm }));
                 }
-                Answer::Text { ticket, text, notify_in, .. } => {
+                Answer::Verb { ticket, answer, notify_in } => {
                     if let Some(s) = notify_in {
                         self.notify_soon(now, fx, s);
                     }
-                    fx.answers.push((ticket, text));
+                    fx.answers.push((ticket, answer));
                 }
                 Answer::Jobs { jobs, next } => {
                     let new = jobs.into_iter().filter(|j| self.dispatched.insert(j.id));
@@ -198,7 +195,11 @@ impl Server {
             let verb = match a {
                 Answer::Events { new: None, .. } => "EVENTS",
                 Answer::Report { stored: false, .. } => "REPORT",
-                Answer::Text { verb, text, .. } if text.contains("\nCOMMAND ERROR cannot") => verb,
+                Answer::Verb { answer: Answered::Failed { verb, why }, .. }
+                    if why.starts_with("cannot") =>
+                {
+                    verb
+                }
                 _ => continue,
             };
             fx.refused.push((format!("{verb} store failed"), 1));

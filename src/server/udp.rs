@@ -1,32 +1,21 @@
-//! The server's UDP socket work: drain the heartbeat socket in `recvmmsg`
-//! batches until `WouldBlock` or the turn's share ([`TURN`] datagrams), feed
-//! each datagram to the [`HostTable`] and answer the ACKs that are due with
-//! one `sendmmsg` per batch.
+//! The server's side of the heartbeat socket: each batch of datagrams the
+//! loop received (`event_loop/mmsg.rs`) goes to the [`HostTable`], and the
+//! ACKs that are due are queued for the loop to send in one `sendmmsg`.
 //!
-//! Owns: the preallocated receive/ACK buffers and the two syscalls. Never
-//! blocks (the socket is non-blocking; a full send buffer drops ACKs, which
-//! the client counts as missed), never decodes (the table does).
-//!
-//! `unsafe` is confined to building the `mmsghdr` arrays for libc; each
-//! block says why it is sound. Other Unixes fall back to `recv_from` /
-//! `send_to` per datagram.
+//! Owns: the journal hook and the socket-side counters. Never touches the
+//! socket (the loop lends borrowed datagrams and takes the queued answers),
+//! never decodes (the table does).
 
 use super::hosts::{HostChange, HostTable};
 use crate::clock::Now;
-use std::io;
+use crate::event_loop::mmsg::{Drained, Outgoing, Received};
 use std::net::SocketAddr;
 
-/// Datagrams per `recvmmsg` call: at 100,000 datagrams/s a 2 ms drain
-/// (the loop's coalescing pause) is one call, not four.
-pub const BATCH: usize = 256;
 /// Most datagrams one drain takes (one loop turn): under a flood the rest
 /// wait in the socket for the next turn, so the command port and the
 /// timers are served in between whatever arrives. One batch: a turn's
 /// drain lasts about a millisecond (a PING needs two or three turns).
-pub const TURN: usize = BATCH;
-/// Receive buffer per datagram: one byte over the codec's limit, so an
-/// oversize datagram is seen (and refused) rather than silently truncated.
-pub const RECV_BUF: usize = crate::wire::MAX_DATAGRAM + 1;
+pub const TURN: usize = crate::event_loop::mmsg::BATCH;
 
 /// Hands every accepted datagram to the journal (or anyone): bytes, source,
 /// wall time.
@@ -40,265 +29,83 @@ pub struct IngestStats {
     pub ack_errors: u64,
 }
 
+#[derive(Default)]
 pub struct Ingest {
-    bufs: Vec<Vec<u8>>,
-    acks: Vec<Vec<u8>>,
-    ack_to: Vec<SocketAddr>,
+    /// What the datagrams of this drain changed, for [`after_drain`](Self::after_drain).
     changes: Vec<HostChange>,
+    /// The ACK buffer when the queue has no slot left (never in practice:
+    /// a batch is at most as long as the queue).
+    spare: Vec<u8>,
     pub stats: IngestStats,
     pub journal: Option<JournalHook>,
 }
 
-impl Default for Ingest {
-    fn default() -> Self {
-        Ingest::new()
-    }
-}
-
 impl Ingest {
     pub fn new() -> Ingest {
-        Ingest {
-            bufs: (0..BATCH).map(|_| vec![0u8; RECV_BUF]).collect(),
-            acks: (0..BATCH).map(|_| Vec::with_capacity(128)).collect(),
-            ack_to: Vec::with_capacity(BATCH),
-            changes: Vec::new(),
-            stats: IngestStats::default(),
-            journal: None,
-        }
+        Ingest::default()
     }
 
-    /// Receives until `WouldBlock` or `max` datagrams, applies every
-    /// datagram, sends the ACKs. Returns how many were read and whether
-    /// the socket may hold more (the cap was reached: the caller must come
-    /// back, as no new readiness edge will say so). `now` is taken once
-    /// per call (a drain lasts at most a millisecond or two).
-    pub fn drain(
+    /// Applies every datagram of a received batch (all read at `now`: a
+    /// batch is taken in one syscall) and queues the ACKs that are due; the
+    /// host changes wait for [`after_drain`](Self::after_drain).
+    pub fn on_batch(
         &mut self,
-        sock: &mio::net::UdpSocket,
+        rx: &Received,
         table: &mut HostTable,
         now: Now,
-        max: usize,
-        mut on_change: impl FnMut(HostChange),
-    ) -> io::Result<(u64, bool)> {
-        let mut total = 0u64;
-        let mut lens = [(0usize, None::<SocketAddr>); BATCH];
-        loop {
-            let room = max.saturating_sub(total as usize).min(BATCH);
-            if room == 0 {
-                return Ok((total, true));
-            }
-            let n = match recv_batch(sock, &mut self.bufs[..room], &mut lens) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        acks: &mut Outgoing,
+    ) {
+        self.stats.batches += 1;
+        self.stats.datagrams += rx.len() as u64;
+        for (data, from) in rx.iter() {
+            let ack = match acks.slot() {
+                Some(b) => b,
+                None => &mut self.spare,
             };
-            self.stats.batches += 1;
-            self.stats.datagrams += n as u64;
-            total += n as u64;
-            self.ack_to.clear();
-            let mut acks_used = 0;
-            for (i, &(len, from)) in lens.iter().enumerate().take(n) {
-                let Some(from) = from else { continue };
-                let data = &self.bufs[i][..len];
-                let ack = &mut self.acks[acks_used];
-                let res = table.on_datagram(data, from, now, ack, &mut self.changes);
-                if res.is_ok() {
-                    if let Some(j) = self.journal.as_mut() {
-                        j(data, from, now.wall);
-                    }
-                }
-                if !ack.is_empty() {
-                    self.ack_to.push(from);
-                    acks_used += 1;
-                }
-                for c in self.changes.drain(..) {
-                    on_change(c);
+            let res = table.on_datagram(data, from, now, ack, &mut self.changes);
+            acks.queue(from);
+            if res.is_ok() {
+                if let Some(j) = self.journal.as_mut() {
+                    j(data, from, now.wall);
                 }
             }
-            let sent = send_batch(sock, &self.acks[..acks_used], &self.ack_to);
-            table.count_acked(sent as u64);
-            self.stats.ack_errors += (acks_used - sent) as u64;
-            if n < room {
-                // A short batch emptied the queue (recvmmsg with
-                // MSG_DONTWAIT takes all that is there); a datagram arriving
-                // after it raises a new edge on mio's edge-triggered poll, so
-                // skipping the final WouldBlock call loses nothing.
-                break;
-            }
         }
-        Ok((total, false))
     }
-}
 
-#[cfg(target_os = "linux")]
-pub fn recv_batch(
-    sock: &mio::net::UdpSocket,
-    bufs: &mut [Vec<u8>],
-    out: &mut [(usize, Option<SocketAddr>); BATCH],
-) -> io::Result<usize> {
-    use std::os::fd::AsRawFd;
-    let n = bufs.len().min(BATCH);
-    // SAFETY: all-zero is a valid value for these plain C structs.
-    let mut addrs: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
-    let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-    let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-    for i in 0..n {
-        iovs[i] = libc::iovec { iov_base: bufs[i].as_mut_ptr().cast(), iov_len: bufs[i].len() };
-        hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        hdrs[i].msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as _;
-        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-        hdrs[i].msg_hdr.msg_iovlen = 1;
+    /// Counts what the loop's drain sent of the queued ACKs; returns the
+    /// host changes of the drain's datagrams.
+    pub fn after_drain(&mut self, d: &Drained, table: &mut HostTable) -> Vec<HostChange> {
+        table.count_acked(d.sent);
+        self.stats.ack_errors += d.unsent;
+        std::mem::take(&mut self.changes)
     }
-    // SAFETY: every header points at a live buffer/address of the stated
-    // size, all outliving the call; the kernel writes at most those sizes.
-    let got = unsafe {
-        libc::recvmmsg(
-            sock.as_raw_fd(),
-            hdrs.as_mut_ptr(),
-            n as _,
-            libc::MSG_DONTWAIT,
-            std::ptr::null_mut(),
-        )
-    };
-    if got < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let got = got as usize;
-    for i in 0..got {
-        out[i] = (hdrs[i].msg_len as usize, sockaddr_to_std(&addrs[i]));
-    }
-    Ok(got)
-}
-
-#[cfg(target_os = "linux")]
-fn sockaddr_to_std(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
-    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
-    match a.ss_family as libc::c_int {
-        libc::AF_INET => {
-            // SAFETY: the family says the storage holds a sockaddr_in.
-            let s: &libc::sockaddr_in = unsafe { &*(a as *const _ as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr));
-            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(s.sin_port))))
-        }
-        libc::AF_INET6 => {
-            // SAFETY: the family says the storage holds a sockaddr_in6.
-            let s: &libc::sockaddr_in6 = unsafe { &*(a as *const _ as *const libc::sockaddr_in6) };
-            let ip = Ipv6Addr::from(s.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                ip,
-                u16::from_be(s.sin6_port),
-                s.sin6_flowinfo,
-                s.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
-
-/// Sends `bufs[i]` to `to[i]` with as few syscalls as the OS allows; returns
-/// how many were sent (a full socket buffer stops early: the rest are lost).
-#[cfg(target_os = "linux")]
-pub fn send_batch<B: AsRef<[u8]>>(
-    sock: &impl std::os::fd::AsRawFd,
-    bufs: &[B],
-    to: &[SocketAddr],
-) -> usize {
-    let n = bufs.len().min(to.len());
-    let mut done = 0;
-    while done < n {
-        let chunk = (n - done).min(BATCH);
-        // SAFETY: plain C structs; zero is valid.
-        let mut addrs: [libc::sockaddr_storage; BATCH] = unsafe { std::mem::zeroed() };
-        let mut iovs: [libc::iovec; BATCH] = unsafe { std::mem::zeroed() };
-        let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { std::mem::zeroed() };
-        for i in 0..chunk {
-            let b = bufs[done + i].as_ref();
-            let len = std_to_sockaddr(&to[done + i], &mut addrs[i]);
-            iovs[i] = libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() };
-            hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-            hdrs[i].msg_hdr.msg_namelen = len;
-            hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-            hdrs[i].msg_hdr.msg_iovlen = 1;
-        }
-        // SAFETY: the headers point at live buffers and addresses of the
-        // stated lengths; the kernel only reads them.
-        let r = unsafe {
-            libc::sendmmsg(sock.as_raw_fd(), hdrs.as_mut_ptr(), chunk as _, libc::MSG_DONTWAIT)
-        };
-        if r <= 0 {
-            if r < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            break;
-        }
-        done += r as usize;
-    }
-    done
-}
-
-#[cfg(target_os = "linux")]
-fn std_to_sockaddr(a: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc::socklen_t {
-    match a {
-        SocketAddr::V4(v4) => {
-            // SAFETY: sockaddr_storage is large and aligned enough for sockaddr_in.
-            let s: &mut libc::sockaddr_in =
-                unsafe { &mut *(out as *mut _ as *mut libc::sockaddr_in) };
-            s.sin_family = libc::AF_INET as _;
-            s.sin_port = v4.port().to_be();
-            s.sin_addr = libc::in_addr { s_addr: u32::from(*v4.ip()).to_be() };
-            std::mem::size_of::<libc::sockaddr_in>() as _
-        }
-        SocketAddr::V6(v6) => {
-            // SAFETY: as above, for sockaddr_in6.
-            let s: &mut libc::sockaddr_in6 =
-                unsafe { &mut *(out as *mut _ as *mut libc::sockaddr_in6) };
-            s.sin6_family = libc::AF_INET6 as _;
-            s.sin6_port = v6.port().to_be();
-            s.sin6_addr = libc::in6_addr { s6_addr: v6.ip().octets() };
-            s.sin6_flowinfo = v6.flowinfo();
-            s.sin6_scope_id = v6.scope_id();
-            std::mem::size_of::<libc::sockaddr_in6>() as _
-        }
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn recv_batch(
-    sock: &mio::net::UdpSocket,
-    bufs: &mut [Vec<u8>],
-    out: &mut [(usize, Option<SocketAddr>); BATCH],
-) -> io::Result<usize> {
-    let mut n = 0;
-    while n < bufs.len().min(BATCH) {
-        match sock.recv_from(&mut bufs[n]) {
-            Ok((len, from)) => {
-                out[n] = (len, Some(from));
-                n += 1;
-            }
-            Err(e) if n > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn send_batch<B: AsRef<[u8]>>(
-    sock: &mio::net::UdpSocket,
-    bufs: &[B],
-    to: &[SocketAddr],
-) -> usize {
-    bufs.iter().zip(to).take_while(|(b, a)| sock.send_to(b.as_ref(), **a).is_ok()).count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event_loop::mmsg::drain;
     use crate::server::hosts::TableConf;
     use crate::wire::{encode, Decoder, Value};
     use crate::work::model::Intervals;
+
+    /// What the loop does with the server's socket: drain batches into the
+    /// ingest, send the ACKs, count them.
+    fn run(
+        sock: &mio::net::UdpSocket,
+        ingest: &mut Ingest,
+        table: &mut HostTable,
+        now: Now,
+        max: usize,
+        changes: &mut usize,
+    ) -> (u64, bool) {
+        let (mut rx, mut tx) = (Received::new(), Outgoing::new());
+        let (d, err) =
+            drain(sock, &mut rx, &mut tx, max, |rx, tx| ingest.on_batch(rx, table, now, tx));
+        assert!(err.is_none(), "{err:?}");
+        *changes += ingest.after_drain(&d, table).len();
+        (d.datagrams, d.more)
+    }
 
     #[test]
     fn drains_batches_and_acks_over_loopback() {
@@ -328,7 +135,7 @@ mod tests {
         // Loopback delivery is immediate, but allow a few drains.
         let mut got = 0;
         for _ in 0..100 {
-            got += ingest.drain(&server, &mut table, now, TURN, |_| changes += 1).unwrap().0;
+            got += run(&server, &mut ingest, &mut table, now, TURN, &mut changes).0;
             if got == n as u64 + 1 {
                 break;
             }
@@ -340,13 +147,20 @@ mod tests {
         assert_eq!(table.stats().acked, n as u64);
         assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), n as u64);
         // new->up for each; "new host" for the first 10 only (rate-limited).
-        assert_eq!(changes, n + 10);
+        assert_eq!(changes as i64, n + 10);
         assert!(ingest.stats.batches >= 1);
+        assert_eq!(ingest.stats.datagrams, n as u64 + 1);
         client.set_read_timeout(Some(std::time::Duration::from_secs(2))).unwrap();
         let mut buf = [0u8; 2048];
-        let (len, _) = client.recv_from(&mut buf).unwrap();
         let mut dec = Decoder::new();
-        assert_eq!(dec.decode(&buf[..len]).unwrap().id, "ACK");
+        // Every ACK answers its own heartbeat, in order (no slot reused
+        // by a refused datagram's empty answer).
+        for i in 0..n {
+            let (len, _) = client.recv_from(&mut buf).unwrap();
+            let m = dec.decode(&buf[..len]).unwrap();
+            assert_eq!(m.id, "ACK");
+            assert_eq!(m.get("seq").and_then(|v| v.as_i64()), Some(i));
+        }
     }
 
     /// Issue 18: a drain takes at most its share and says when it left
@@ -367,17 +181,18 @@ mod tests {
         // Loopback delivery is immediate; wait until a first one is there.
         let mut first = (0, false);
         for _ in 0..200 {
-            first = ingest.drain(&server, &mut table, now, 100, |_| {}).unwrap();
+            first = run(&server, &mut ingest, &mut table, now, 100, &mut 0);
             if first.0 > 0 {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
         assert_eq!(first, (100, true), "a full share: maybe more");
-        let second = ingest.drain(&server, &mut table, now, 100, |_| {}).unwrap();
+        let second = run(&server, &mut ingest, &mut table, now, 100, &mut 0);
         assert_eq!(second, (100, true));
-        let third = ingest.drain(&server, &mut table, now, 100, |_| {}).unwrap();
+        let third = run(&server, &mut ingest, &mut table, now, 100, &mut 0);
         assert_eq!(third, (0, false), "empty: nothing left");
         assert_eq!(table.stats().refused, 200);
+        assert_eq!(table.stats().acked, 0);
     }
 }

@@ -33,7 +33,7 @@ impl Server {
         let names: Vec<String> = self.hosts.keys().cloned().collect();
         for h in names {
             let lm = self.work_lm(&h);
-            self.udp.set_work_lm(&h, lm);
+            self.table.set_work_lm(&h, lm);
         }
     }
 

@@ -16,7 +16,7 @@
 
 use super::spool::{free_bytes, Spool};
 use super::History;
-use crate::command::{frame_err, frame_ok};
+use crate::answer::Answered;
 use crate::error::Error;
 use crate::event::Event;
 use std::path::PathBuf;
@@ -31,6 +31,10 @@ use std::thread::JoinHandle;
 pub const MAX_QUEUED: usize = 10_000;
 /// Most requests taken in one drain (one transaction).
 const DRAIN_MAX: usize = 4096;
+/// The thread's stack: SQLite keeps its big structures on the heap (and
+/// only the pages touched are resident anyway); half a MiB leaves debug
+/// builds room.
+const STACK: usize = 512 * 1024;
 
 /// What the loop asks of the history.
 #[derive(Debug)]
@@ -69,11 +73,11 @@ pub enum StoreDone {
         status: StoreStatus,
     },
     Batch(Vec<Event>),
-    /// A framed answer for the session waiting on `ticket`; `failed`: the
-    /// verb, when the store failed it (for the refusal counters).
+    /// The answer for the session waiting on `ticket` (framed by `verbs/`);
+    /// `failed`: the verb, when the store failed it (for the refusal counters).
     Answer {
         ticket: u64,
-        text: String,
+        answer: Answered,
         failed: Option<&'static str>,
     },
     /// The history is open (the first answer): its health, and what was
@@ -124,11 +128,13 @@ impl StoreThread {
         let q = queued.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-history".into())
+            .stack_size(STACK)
             .spawn(move || {
                 if let Some(p) = &stall {
                     fault_stall(p);
                 }
                 let Some((h, notice)) = open(&path) else { return };
+                crate::footprint::lean_history(&h.conn);
                 let status =
                     StoreStatus { outbox: h.outbox_len().unwrap_or(0), ..Default::default() };
                 deliver(StoreDone::Opened { status, notice });
@@ -257,6 +263,15 @@ impl Worker {
             for r in reads {
                 self.read(r);
             }
+            // Idle until the next round: the page cache and the heap the
+            // drain used go back to the kernel (issue 18: a client's RSS).
+            // SAFETY: the handle is live and only this thread uses it;
+            // the call frees unused cache pages (rusqlite gates its
+            // wrapper behind a feature that would rebuild SQLite).
+            unsafe {
+                rusqlite::ffi::sqlite3_db_release_memory(self.h.conn.handle());
+            }
+            crate::footprint::release_heap();
         }
         if let Err(e) = self.h.checkpoint() {
             log::warn!("history checkpoint: {e}");
@@ -330,8 +345,8 @@ impl Worker {
                 StoreDone::Batch(self.spool.batch(outbox, limit))
             }
             StoreReq::Query { ticket, q } => {
-                let (text, failed) = self.query(q);
-                StoreDone::Answer { ticket, text, failed }
+                let (answer, failed) = self.query(q);
+                StoreDone::Answer { ticket, answer, failed }
             }
             StoreReq::Zap { now, keep } => {
                 match self.h.zap(now, keep) {
@@ -345,20 +360,22 @@ impl Worker {
         (self.deliver)(done);
     }
 
-    /// The framed answer, and the verb when the store failed it.
-    fn query(&mut self, q: Query) -> (String, Option<&'static str>) {
+    /// The answer, and the verb when the store failed it.
+    fn query(&mut self, q: Query) -> (Answered, Option<&'static str>) {
         match q {
             Query::Hist { ival, pnts, items, now } => match self.h.hist(&ival, pnts, &items, now) {
-                Ok(v) => (frame_ok("HIST", &v.to_string()), None),
+                // Serialized here, off the loop (HIST Y can be large).
+                Ok(v) => (Answered::Hist(v.to_string()), None),
                 // Usage errors already say `bad args: ...`; the rest are the store's.
-                Err(e @ Error::Usage(_)) => (frame_err("HIST", &e.to_string()), None),
-                Err(e) => {
-                    (frame_err("HIST", &format!("cannot read the history: {e}")), Some("HIST"))
-                }
+                Err(e @ Error::Usage(_)) => (Answered::failed("HIST", e.to_string()), None),
+                Err(e) => (
+                    Answered::failed("HIST", format!("cannot read the history: {e}")),
+                    Some("HIST"),
+                ),
             },
             Query::Zap { now, keep } => match self.h.zap_all(now, keep) {
-                Ok((b, a)) => (frame_ok("ZAP", &format!("ZAP rows before {b} after {a}")), None),
-                Err(e) => (frame_err("ZAP", &e.to_string()), Some("ZAP")),
+                Ok((before, after)) => (Answered::Zapped { before, after }, None),
+                Err(e) => (Answered::failed("ZAP", e.to_string()), Some("ZAP")),
             },
         }
     }
@@ -487,7 +504,7 @@ mod tests {
             q: Query::Hist { ival: "H".into(), pnts: None, items: vec![], now: 130.0 },
         });
         match next(&rx) {
-            StoreDone::Answer { ticket: 7, text, failed: None } => {
+            StoreDone::Answer { ticket: 7, answer: Answered::Hist(text), failed: None } => {
                 assert!(text.contains("cpu_load"), "{text}")
             }
             d => panic!("{d:?}"),

@@ -2,12 +2,15 @@
 //! that answer it, who may call it) and one `dispatch`. The handlers are
 //! split by role: `host.rs` (any host), `client.rs`, `server.rs`,
 //! `upgrade.rs`; each calls the part's domain methods and frames the answer
-//! (`reply.rs`). No sockets here: answers that need other hosts (ALLPING,
+//! (`reply.rs`), and `answered` frames the answers that waited on a ticket.
+//! The parts never frame: no file under `server/` or `client/` imports
+//! `verbs` (`tests/architecture.rs` checks it). No sockets here: answers that need other hosts (ALLPING,
 //! RELAY, PROBE) come back as `Reply::Later` and the loop runs the calls.
 //!
 //! A new verb is one handler function and one row of `VERBS` (and its
 //! section in docs/command-port.md, which a test holds against the table).
 
+use crate::answer::Answered;
 use crate::clock::Now;
 use crate::command::{frame_err, frame_ok, Request};
 use crate::effects::Effects;
@@ -107,6 +110,20 @@ pub(crate) fn ok(verb: &str, body: &str) -> Reply {
 
 pub(crate) fn err(verb: &str, reason: &str) -> Reply {
     Reply::Now(frame_err(verb, reason))
+}
+
+/// The text of an answer that waited on a ticket (`Reply::Wait`): the
+/// loop calls this when a part hands it the values.
+pub fn answered(a: Answered) -> String {
+    match a {
+        Answered::Failed { verb, why } => frame_err(verb, &why),
+        Answered::Hist(_) | Answered::Zapped { .. } => client::answered(a),
+        Answered::Report { .. }
+        | Answered::Events { .. }
+        | Answered::Clients(_)
+        | Answered::Acked { .. }
+        | Answered::Silenced { .. } => server::answered(a),
+    }
 }
 
 /// Answers one request from `peer`.

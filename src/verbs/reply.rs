@@ -1,7 +1,7 @@
 //! What a verb answers: a framed text now, calls to run first (`Deferred`,
-//! finished by `finish`), a helper-thread job, or shared bytes. Below the
-//! role parts (they still build replies for their verbs), above only
-//! `command.rs`'s framing.
+//! finished by `finish`), a helper-thread job, shared bytes, or a ticket a
+//! store thread answers (framed by `verbs::answered`). Only `verbs/` and
+//! the loop use it; the role parts return values and never see a `Reply`.
 
 use crate::command::{frame_err, frame_ok};
 use std::fmt::Write as _;
@@ -17,7 +17,7 @@ pub enum Reply {
     /// A complete framed answer shared with other sessions (BINARY).
     Shared(std::sync::Arc<Vec<u8>>),
     /// A helper (the server's store thread) answers later: the session
-    /// waits until a part puts this ticket's text in `Effects::answers`.
+    /// waits until a part puts this ticket's answer in `Effects::answers`.
     Wait(crate::effects::Ticket),
 }
 

@@ -3,12 +3,17 @@
 //! the clients (ALLPING, ALLSEND, RELAY) and alert handling (ACK, SILENCE).
 //! The table lets them in only on a host with a server part.
 //!
-//! REPORT, EVENTS, CLIENTS, ACK and SILENCE still frame their own answers
-//! in `server/` (their store paths move to the server's store thread this
-//! round); the others call domain methods and frame here.
+//! Each handler calls the server's domain method and frames what it
+//! returns: a value, a typed refusal (`answer::Refused`), or a ticket that
+//! the store thread answers after its commit (`answer::Answered`, framed
+//! by `answered` here when it arrives).
 
 use super::{err, ok, Call};
+use crate::answer::{Answered, Refused};
+use crate::command::{frame_err, frame_ok};
+use crate::effects::Ticket;
 use crate::verbs::reply::{Deferred, Reply, RELAYABLE};
+use serde_json::json;
 
 /// The server part (the table checked it is there; a miss is answered as
 /// the table would).
@@ -38,19 +43,30 @@ pub(super) fn work(c: &mut Call) -> Reply {
     }
 }
 
+/// A ticket to wait on, or the refusal.
+fn wait(verb: &str, r: Result<Ticket, Refused>) -> Reply {
+    match r {
+        Ok(t) => Reply::Wait(t),
+        Err(why) => err(verb, &why.to_string()),
+    }
+}
+
+/// `REPORT <json>`: answered once stored.
 pub(super) fn report(c: &mut Call) -> Reply {
     let (req, peer, local, now) = (c.req, c.peer, c.local, c.now);
-    server!(c, "REPORT").report(req, peer, local, now, c.fx)
+    wait("REPORT", server!(c, "REPORT").report(&req.rest, peer, local, now))
 }
 
+/// `EVENTS <json>`: answered once committed.
 pub(super) fn events(c: &mut Call) -> Reply {
     let (req, peer, local, now) = (c.req, c.peer, c.local, c.now);
-    server!(c, "EVENTS").events(req, peer, local, now, c.fx)
+    wait("EVENTS", server!(c, "EVENTS").events(&req.rest, peer, local, now, c.fx))
 }
 
+/// `CLIENTS [host] [item] [n or ival]`: built on the store thread.
 pub(super) fn clients(c: &mut Call) -> Reply {
     let (req, now) = (c.req, c.now);
-    server!(c, "CLIENTS").clients(req, now)
+    wait("CLIENTS", server!(c, "CLIENTS").clients(&req.args, now))
 }
 
 /// ALLPING / ALLSEND: the command to every client, in host order.
@@ -82,12 +98,36 @@ pub(super) fn relay(c: &mut Call) -> Reply {
     }
 }
 
+/// `ACK <host> <item>`: no more reminders for this alert, once on disk.
 pub(super) fn ack(c: &mut Call) -> Reply {
     let req = c.req;
-    server!(c, "ACK").ack(req)
+    wait("ACK", server!(c, "ACK").ack(&req.args))
 }
 
+/// `SILENCE <host> [item] <ival>`: a maintenance window, once on disk.
 pub(super) fn silence(c: &mut Call) -> Reply {
     let (req, now) = (c.req, c.now);
-    server!(c, "SILENCE").silence(req, now, c.fx)
+    wait("SILENCE", server!(c, "SILENCE").silence(&req.args, now))
+}
+
+/// The text of a server verb's answer that waited on a ticket.
+pub(super) fn answered(a: Answered) -> String {
+    match a {
+        Answered::Report { host, peer, work_lm } => {
+            let resp = format!("ok report from {host} [{peer}] for {host}");
+            frame_ok("REPORT", &json!({"resp": resp, "work": work_lm}).to_string())
+        }
+        Answered::Events { n, new } => {
+            frame_ok("EVENTS", &json!({"resp": format!("ok events {n} stored {new}")}).to_string())
+        }
+        // Serialized by the store thread: the loop only frames it.
+        Answered::Clients(body) => frame_ok("CLIENTS", &body),
+        Answered::Acked { host, item } => frame_ok("ACK", &format!("acknowledged {host} {item}")),
+        Answered::Silenced { what, until } => {
+            let until = crate::clock::fmt_time(until);
+            frame_ok("SILENCE", &format!("silenced {what} until {until}"))
+        }
+        // `verbs::answered` routes only the server's answers here.
+        a => frame_err(a.verb(), "unexpected answer"),
+    }
 }

@@ -60,7 +60,7 @@ pub fn split<'a>(
             if l.hash.is_some() {
                 return Err(format!("user {user}: two passwords"));
             }
-            crate::pagemaker::auth::check_hash(hash).map_err(|e| format!("user {user}: {e}"))?;
+            crate::hash::check_hash(hash).map_err(|e| format!("user {user}: {e}"))?;
             l.hash = Some(hash.to_string());
             i += 1;
         } else if word.contains('=') {
@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn the_real_hash_verifies() {
-        assert!(crate::pagemaker::auth::verify_password(HASH, "pw"));
+        assert!(crate::hash::verify_password(HASH, "pw"));
     }
 
     #[test]

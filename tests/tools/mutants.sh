@@ -30,6 +30,8 @@ fitness       src/client/fitness.rs   client::         -
 parse         src/work/parse/mod.rs       work::           -
 wire          src/wire/mod.rs         wire::           -
 detector      src/server/detector/mod.rs  server::         -
+decide        src/notify/engine/decide/mod.rs   notify::   -
+decide-tick   src/notify/engine/decide/tick.rs  notify::   -
 '
 TIMEOUT=${MUTANTS_TIMEOUT:-30}
 

@@ -1,7 +1,8 @@
-//! Engine tests: literal events and times on in-memory SQLite; deliveries are
-//! observed as the jobs `tick` hands out.
+//! Engine tests through the apply layer: literal events and times on
+//! in-memory SQLite; deliveries are observed as the jobs `tick` hands out.
 
 use super::*;
+use crate::notify::message::Kind;
 use crate::notify::{NotifyDone, DEADMAN_ID};
 use crate::work::model::{AlertRule, Channel, Noise, User};
 

@@ -2,10 +2,11 @@
 //! and their children, reminders, alerts withdrawn before they leave,
 //! Alertmanager through a storm, re-targeting at a work change, retry
 //! limits. Literal events and times on in-memory SQLite, as in
-//! `engine_tests.rs`, whose helpers these share.
+//! `tests.rs`, whose helpers these share.
 
 use super::tests::{deliver, ev, levels, setup, work};
 use super::*;
+use crate::notify::message::Kind;
 use crate::notify::NotifyDone;
 use crate::work::model::Channel;
 

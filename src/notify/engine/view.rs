@@ -2,9 +2,9 @@
 //! STATE lines, the DUMP JSON, and what the dashboard shows (the open
 //! alerts with their flags and the silences in force, for CLIENTS).
 
-use super::super::alerts::{self, AlertState};
+use super::super::alerts::AlertState;
 use super::super::outbox;
-use super::Notifier;
+use super::{apply, Notifier};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -22,23 +22,15 @@ impl Notifier {
         item: Option<&str>,
         until: f64,
     ) -> rusqlite::Result<()> {
-        let item = item.unwrap_or("");
-        alerts::save_silence(conn, host, item, until)?;
-        self.silences.insert((host.to_string(), item.to_string()), until);
-        Ok(())
+        let writes = self.m.silence(host, item, until);
+        apply::apply(conn, &mut self.m, writes, until)
     }
 
     /// `ACK host item`: stops reminders until the alert escalates or
     /// recovers. False when there is no such alert.
     pub fn ack(&mut self, conn: &Connection, host: &str, item: &str) -> rusqlite::Result<bool> {
-        let Some(a) = self.alerts.get_mut(&(host.to_string(), item.to_string())) else {
-            return Ok(false);
-        };
-        if !a.alerting() {
-            return Ok(false);
-        }
-        a.acked = true;
-        alerts::save(conn, a)?;
+        let Some(writes) = self.m.ack(host, item) else { return Ok(false) };
+        apply::apply(conn, &mut self.m, writes, 0.0)?;
         Ok(true)
     }
 
@@ -54,7 +46,7 @@ impl Notifier {
         if a.flapping {
             flags.push("flapping".to_string());
         }
-        if self.silenced(&a.host, &a.item, now) {
+        if self.m.silenced(&a.host, &a.item, now) {
             flags.push("silenced".to_string());
         }
         if let Some(p) = &a.suppressed_by {
@@ -81,8 +73,8 @@ impl Notifier {
     /// STATE lines: counts, then one line per active alert, silence and
     /// (the latest) failed deliveries.
     pub fn state_lines(&self, out: &mut String, now: f64) {
-        let alerting = self.alerts.values().filter(|a| a.alerting()).count();
-        let silenced = self.silences.values().filter(|&&u| u > now).count();
+        let alerting = self.m.alerts.values().filter(|a| a.alerting()).count();
+        let silenced = self.m.silences.values().filter(|&&u| u > now).count();
         out.push_str(&format!(
             "-- notify pending {} held {} inflight {} failed {} alerting {alerting} silenced {silenced} retrying {}\n",
             self.count("pending"),
@@ -96,12 +88,12 @@ impl Notifier {
             outbox::MAX_TRIES,
             outbox::MAX_AGE / 3600.0
         ));
-        for a in self.alerts.values().filter(|a| a.alerting()) {
+        for a in self.m.alerts.values().filter(|a| a.alerting()) {
             out.push_str("-- ");
             out.push_str(self.describe(a, now).trim_end());
             out.push('\n');
         }
-        for ((h, i), u) in self.silences.iter().filter(|(_, &u)| u > now) {
+        for ((h, i), u) in self.m.silences.iter().filter(|(_, &u)| u > now) {
             let item = if i.is_empty() { "*" } else { i };
             out.push_str(&format!("-- silence {h} {item} until {}\n", crate::clock::rfc3339(*u)));
         }
@@ -109,13 +101,14 @@ impl Notifier {
         for (id, ch, subj, tries, err) in self.failures.iter().skip(skip) {
             out.push_str(&format!("-- notify failed {id} {ch} tries {tries} {subj:?}: {err}\n"));
         }
-        if let Some(e) = &self.deadman_error {
+        if let Some(e) = &self.m.deadman_error {
             out.push_str(&format!("-- deadman failed: {e}\n"));
         }
     }
 
     pub fn dump(&self) -> serde_json::Value {
         let silences: Vec<_> = self
+            .m
             .silences
             .iter()
             .map(|((h, i), u)| json!({"host": h, "item": i, "until": u}))
@@ -128,12 +121,12 @@ impl Notifier {
         let counts: serde_json::Map<String, serde_json::Value> =
             self.counts.iter().map(|(s, n)| (s.clone(), json!(n))).collect();
         json!({
-            "alerts": self.alerts.values().collect::<Vec<_>>(),
+            "alerts": self.m.alerts.values().collect::<Vec<_>>(),
             "silences": silences,
             "outbox": counts,
             "failed": failures,
             "retries": {"tries": outbox::MAX_TRIES, "max_age": outbox::MAX_AGE},
-            "deadman_error": self.deadman_error,
+            "deadman_error": self.m.deadman_error,
             "next_deadline": self.next_deadline(),
         })
     }
@@ -141,6 +134,7 @@ impl Notifier {
     /// Open alerts (not at the best level), for one host or all.
     pub fn open_alerts(&self, host: Option<&str>, now: f64) -> Value {
         let alerts: Vec<Value> = self
+            .m
             .alerts
             .values()
             .filter(|a| a.alerting() && host.is_none_or(|h| h == a.host))
@@ -152,7 +146,7 @@ impl Notifier {
                     "value": a.value,
                     "since": a.since,
                     "acked": a.acked,
-                    "silenced": self.silenced(&a.host, &a.item, now),
+                    "silenced": self.m.silenced(&a.host, &a.item, now),
                     "flapping": a.flapping,
                     "suppressed_by": a.suppressed_by,
                     "channels": a.notified,
@@ -162,6 +156,7 @@ impl Notifier {
             })
             .collect();
         let silences: Vec<Value> = self
+            .m
             .silences
             .iter()
             .filter(|((h, _), &u)| u > now && host.is_none_or(|x| x == h))

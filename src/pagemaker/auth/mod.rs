@@ -1,4 +1,4 @@
-//! Dashboard logins: password hashes, sessions, CSRF tokens, the login
+//! Dashboard logins: sessions, CSRF tokens, the login
 //! throttle, who may see and change what, and the session cookie. Pure
 //! values in, values out: no sockets, no threads, no logging. The HTTP side
 //! wraps `Sessions` and `LoginThrottle` in a `Mutex` and passes `now`
@@ -12,9 +12,7 @@
 //! mutex and checks passwords outside it):
 //!
 //! ```text
-//! hash_password(pw: &str) -> Result<String>                 // `hbmon passwd`: a PHC argon2id string
-//! check_hash(hash: &str) -> Result<(), String>              // the work's validation of a hash
-//! verify_password(hash: &str, pw: &str) -> bool             // constant time, via the argon2 crate
+//! hash_password, check_hash, verify_password                // re-exported from `crate::hash`
 //! login<'a>(users: &'a [WebUser], name: &str, pw: &str) -> Option<&'a WebUser>
 //!                                                           // same cost for unknown names
 //! Sessions::new(cap: usize, ttl: f64) / Sessions::default() // MAX_SESSIONS, SESSION_TTL (24 h)
@@ -48,8 +46,8 @@
 
 use crate::error::{Error, Result};
 use crate::work::model::{HostEntry, WebUser};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+// The hash rules live below both the dashboard and the work's validation.
+pub use crate::hash::{check_hash, hash_password, verify_password};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
@@ -71,17 +69,6 @@ pub const COOKIE_NAME: &str = "hbmon_session";
 /// `Secure`, host-only and `Path=/`, so no sibling domain can plant one.
 pub const SECURE_COOKIE_NAME: &str = "__Host-hbmon_session";
 
-/// OWASP's first recommended argon2id setting (Password Storage Cheat
-/// Sheet): 19 MiB of memory, 2 passes, 1 lane. About 30 ms on one core.
-pub const ARGON2_M_KIB: u32 = 19 * 1024;
-pub const ARGON2_T: u32 = 2;
-pub const ARGON2_P: u32 = 1;
-/// Limits on the parameters of a hash in the work: a typo such as
-/// `m=19456000` would make every login allocate 19 GiB.
-pub const MAX_M_KIB: u32 = 1024 * 1024;
-pub const MAX_T: u32 = 16;
-pub const MAX_P: u32 = 16;
-
 /// A password, token or CSRF value: shown as `<redacted>` by `Debug`, so
 /// a `{:?}` of a struct holding one cannot leak it into a log.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,12 +86,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-fn argon2() -> Argon2<'static> {
-    // The constants are valid; `Params::DEFAULT` is the same OWASP setting.
-    let params = Params::new(ARGON2_M_KIB, ARGON2_T, ARGON2_P, None).unwrap_or(Params::DEFAULT);
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
 /// `n` bytes from the OS RNG (getrandom(2)).
 fn random_bytes(n: usize) -> Result<Vec<u8>> {
     let mut b = vec![0u8; n];
@@ -120,53 +101,6 @@ fn hex(bytes: &[u8]) -> String {
 /// A new random token: `TOKEN_BYTES` from the OS RNG, as lower-case hex.
 pub fn random_token() -> Result<Secret> {
     Ok(Secret(hex(&random_bytes(TOKEN_BYTES)?)))
-}
-
-/// Hashes `pw` with argon2id (OWASP parameters, 16-byte random salt) into
-/// a PHC string: `$argon2id$v=19$m=19456,t=2,p=1$SALT$HASH`.
-pub fn hash_password(pw: &str) -> Result<String> {
-    let salt = SaltString::encode_b64(&random_bytes(16)?)
-        .map_err(|e| Error::Runtime(format!("password salt: {e}")))?;
-    argon2()
-        .hash_password(pw.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| Error::Runtime(format!("hashing the password: {e}")))
-}
-
-/// Is `hash` an argon2id PHC string this dashboard will verify? The work's
-/// validation calls it so a bad hash is a `file:line` error, not a login
-/// that can never succeed.
-pub fn check_hash(hash: &str) -> std::result::Result<(), String> {
-    let h = PasswordHash::new(hash).map_err(|e| format!("not a password hash ({e})"))?;
-    if h.algorithm.as_str() != "argon2id" {
-        return Err(format!("'{}' hash: expected argon2id (made by `hbmon passwd`)", h.algorithm));
-    }
-    let p = Params::try_from(&h).map_err(|e| format!("bad argon2id parameters ({e})"))?;
-    if p.m_cost() > MAX_M_KIB || p.t_cost() > MAX_T || p.p_cost() > MAX_P {
-        return Err(format!(
-            "argon2id parameters m={},t={},p={} exceed m={MAX_M_KIB},t={MAX_T},p={MAX_P}",
-            p.m_cost(),
-            p.t_cost(),
-            p.p_cost()
-        ));
-    }
-    if h.hash.is_none() || h.salt.is_none() {
-        return Err("password hash has no salt or no hash part".into());
-    }
-    Ok(())
-}
-
-/// Does `pw` match `hash`? The argon2 crate compares in constant time; a
-/// malformed hash (or one over the limits) never matches.
-pub fn verify_password(hash: &str, pw: &str) -> bool {
-    if check_hash(hash).is_err() {
-        return false;
-    }
-    match PasswordHash::new(hash) {
-        // The hash's own parameters apply (the algorithm was checked above).
-        Ok(h) => Argon2::default().verify_password(pw.as_bytes(), &h).is_ok(),
-        Err(_) => false,
-    }
 }
 
 /// A hash of a password nobody knows, verified for unknown user names so

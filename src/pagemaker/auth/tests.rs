@@ -22,37 +22,6 @@ fn user(name: &str, admin: bool, groups: &[&str], hosts: &[&str]) -> WebUser {
 }
 
 #[test]
-fn a_hash_is_argon2id_with_owasp_parameters_and_verifies_only_its_password() {
-    let h = hash_password("correct horse").unwrap();
-    assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-    assert_eq!(check_hash(&h), Ok(()));
-    assert!(verify_password(&h, "correct horse"));
-    assert!(!verify_password(&h, "correct horse "));
-    assert!(!verify_password(&h, ""));
-    // A fresh salt each time.
-    assert_ne!(h, hash_password("correct horse").unwrap());
-}
-
-#[test]
-fn bad_hashes_are_refused_with_a_reason_and_never_verify() {
-    let good = hash_password("pw").unwrap();
-    let argon2i = good.replacen("$argon2id$", "$argon2i$", 1);
-    let huge = good.replacen("m=19456", "m=19456000", 1);
-    for (bad, why) in [
-        ("", "not a password hash"),
-        ("hunter2", "not a password hash"),
-        ("$pbkdf2-sha256$i=1000$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA", "expected argon2id"),
-        (argon2i.as_str(), "expected argon2id"),
-        (huge.as_str(), "exceed"),
-        ("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ", "no salt or no hash"),
-    ] {
-        let e = check_hash(bad).unwrap_err();
-        assert!(e.contains(why), "{bad}: {e}");
-        assert!(!verify_password(bad, "pw"), "{bad}");
-    }
-}
-
-#[test]
 fn login_finds_the_user_only_with_the_right_password() {
     let mut alice = user("alice", true, &[], &[]);
     alice.hash = hash_password("s3cret").unwrap();

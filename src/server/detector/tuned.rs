@@ -73,23 +73,16 @@ impl Window {
     pub fn tuned_elapsed_for(&self, target: f64) -> Option<f64> {
         let mean = self.mean()?;
         self.tuned_phi(0.0)?;
-        let mut hi = mean.max(1e-3);
+        let (mut lo, mut hi) = (0.0, mean.max(1e-3));
         while self.tuned_phi(hi)? <= target {
+            lo = hi;
             hi *= 2.0;
             if hi > 1e9 {
                 return None;
             }
         }
-        let mut lo = 0.0;
-        for _ in 0..50 {
-            let mid = (lo + hi) / 2.0;
-            if self.tuned_phi(mid)? > target {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        Some(hi)
+        // tuned_phi has history here (checked above): None cannot happen.
+        Some(super::first_above(|e| self.tuned_phi(e).unwrap_or(f64::INFINITY), target, lo, hi))
     }
 }
 
@@ -155,5 +148,45 @@ mod tests {
         assert_eq!(judge(&q, &w, 0.0, late + 0.01), Reach::Late);
         assert_eq!(judge(&q, &w, 0.0, down - 0.01), Reach::Late);
         assert_eq!(judge(&q, &w, 0.0, down + 0.01), Reach::Down);
+    }
+
+    /// Issue 18: the crossing is found from above, within the tolerance,
+    /// in a handful of evaluations (it runs at every deadline push), and
+    /// agrees with a plain bisection.
+    #[test]
+    fn the_crossing_is_tight_and_cheap_18() {
+        use super::super::{first_above, CROSSING_TOL};
+        use std::cell::Cell;
+        for (w, target) in
+            [(steady(None), SUSPECT), (steady(Some(5)), SUSPECT), (steady(Some(3)), DOWN)]
+        {
+            let calls = Cell::new(0u32);
+            let f = |e: f64| {
+                calls.set(calls.get() + 1);
+                w.tuned_phi(e).unwrap()
+            };
+            let mean = w.mean().unwrap();
+            let (mut lo, mut hi) = (0.0, mean);
+            while f(hi) <= target {
+                (lo, hi) = (hi, hi * 2.0);
+            }
+            calls.set(0);
+            let x = first_above(f, target, lo, hi);
+            assert!(calls.get() <= 20, "{} evaluations (bisection took 50+)", calls.get());
+            assert!(w.tuned_phi(x).unwrap() > target);
+            assert!(w.tuned_phi(x - 2.0 * CROSSING_TOL).unwrap() <= target, "not the first");
+            // Plain bisection (what this replaced) to the same precision.
+            let (mut a, mut b) = (lo, hi);
+            for _ in 0..60 {
+                let m = (a + b) / 2.0;
+                if w.tuned_phi(m).unwrap() > target {
+                    b = m;
+                } else {
+                    a = m;
+                }
+            }
+            assert!((x - b).abs() <= 2.0 * CROSSING_TOL, "{x} vs {b}");
+            assert_eq!(w.tuned_elapsed_for(target), Some(x));
+        }
     }
 }

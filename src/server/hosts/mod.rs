@@ -239,6 +239,7 @@ struct Records {
     by_source: HashMap<IpAddr, SourceRefusals>,
     other_sources: u64,
     ack_text: String,
+    srv_ts: ack::SrvTs,
     strangers: Strangers,
     /// Records of names not in the work (bounded by `hbd_senders`).
     senders: usize,
@@ -275,6 +276,7 @@ impl HostTable {
                 by_source: HashMap::new(),
                 other_sources: 0,
                 ack_text: String::with_capacity(128),
+                srv_ts: ack::SrvTs::default(),
                 strangers: Strangers::new(strangers::MAX_STRANGERS),
                 senders: 0,
                 new_host_events: Bucket::new(10.0, NEW_HOST_EVENTS_PER_MIN / 60.0),

@@ -84,10 +84,15 @@ fn first_heartbeat_new_to_up_with_ack() {
     assert_eq!(m.get("work").unwrap().as_f64(), Some(0.0));
     // The version goes as an integer of ms, byte for byte (issue 12 item 17).
     assert_eq!(dec.decode(&ack2).unwrap().get("work"), Some(Val::Plain("1764588000123")));
+    // srv_ts is formatted once per clock reading (issue 18): each ACK
+    // still carries its own.
+    assert_eq!(dec.decode(&ack2).unwrap().get("srv_ts"), Some(Val::Plain("1000001.00000")));
     let h = t.host("a.example").unwrap();
     assert_eq!(h.rtt_ms, Some(0.31));
     assert_eq!(h.seq, Some(2));
     assert_eq!(t.host_by_ip("127.0.0.2".parse().unwrap()), Some("a.example"));
+    let (_, _, ack3) = feed(&mut t, &htb("a.example", 3, &[]), at(1.0));
+    assert_eq!(dec.decode(&ack3).unwrap().get("srv_ts"), Some(Val::Plain("1000001.00000")));
 }
 
 /// The default (tuned) detector: a work host is never `late` from silence,

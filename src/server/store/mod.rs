@@ -33,14 +33,14 @@ pub use start::{Open, Started};
 
 use super::fleet::{self, EventsFilter, Report};
 use super::hosts::SavedHost;
-use crate::command::{frame_err, frame_ok};
+use crate::answer::Answered;
 pub use crate::effects::StoreAnswer as Answer;
 use crate::effects::{Done, Ticket, Wake};
 use crate::event::Event;
 use crate::notify::{Notifier, NotifyDone};
 use crate::work::model::{Intervals, Level, ServerWork};
 use rusqlite::Connection;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
@@ -70,14 +70,14 @@ pub enum Req {
         report: Report,
         ticket: Ticket,
     },
-    /// CLIENTS: the loop's part of the answer (`cdmp`, the hosts), to which
-    /// the store adds the events and the open alerts.
+    /// CLIENTS: the loop's snapshot of the hosts, to which the store adds
+    /// the events and the open alerts, and serializes (off the loop).
     Clients {
         ticket: Ticket,
         host: Option<String>,
         item: Option<String>,
         filter: EventsFilter,
-        cdmp: serde_json::Map<String, Value>,
+        view: Box<super::fleet_view::Snapshot>,
         now: f64,
     },
     Ack {
@@ -85,14 +85,14 @@ pub enum Req {
         host: String,
         item: String,
     },
-    /// SILENCE; `ok` is the answer's text once stored, `secs` its length.
+    /// SILENCE of `what` (`host` or `host item`); `secs` its length.
     Silence {
         ticket: Ticket,
         host: String,
         item: Option<String>,
         until: f64,
         secs: f64,
-        ok: String,
+        what: String,
     },
     /// The notifier's clock: hands out due deliveries.
     Tick {
@@ -121,8 +121,9 @@ fn failed(a: Answer) -> Answer {
         Answer::Report { ticket, host, time, ip, body, .. } => {
             Answer::Report { ticket, host, time, ip, body, stored: false }
         }
-        Answer::Text { ticket, verb, notify_in, .. } if verb != "CLIENTS" => {
-            Answer::Text { ticket, verb, text: frame_err(verb, "cannot store"), notify_in }
+        Answer::Verb { ticket, answer, notify_in } if answer.verb() != "CLIENTS" => {
+            let answer = Answered::failed(answer.verb(), "cannot store");
+            Answer::Verb { ticket, answer, notify_in }
         }
         a => a,
     }
@@ -520,49 +521,49 @@ impl Worker {
                 let Report { time, ip, body } = report;
                 Some(Answer::Report { ticket, host, time, ip, body, stored })
             }
-            Req::Clients { ticket, host, item, filter, cdmp, now } => {
-                let text = match fleet::query_events(c, host.as_deref(), item.as_deref(), &filter) {
+            Req::Clients { ticket, host, item, filter, view, now } => {
+                let answer = match fleet::query_events(c, host.as_deref(), item.as_deref(), &filter)
+                {
                     Ok(events) => {
                         // The open alerts ride along so the dashboard shows
                         // acknowledged, silenced, flapping and suppressed
                         // badges from one answer.
                         let notify = self.notifier.open_alerts(host.as_deref(), now);
-                        // `cdmp` is dmon's name (kept for its tools); `hosts` says what it is.
-                        let body = json!({"resp": "ok clients", "cdmp": cdmp.clone(), "hosts": cdmp,
-                            "events": events, "notify": notify});
-                        frame_ok("CLIENTS", &body.to_string())
+                        Answered::Clients(super::fleet_view::body(&view, &events, &notify))
                     }
                     Err(e) => {
                         fail();
                         log::error!("{e}");
-                        frame_err("CLIENTS", "cannot read events")
+                        Answered::failed("CLIENTS", "cannot read events")
                     }
                 };
-                Some(Answer::Text { ticket, verb: "CLIENTS", text, notify_in: None })
+                Some(Answer::Verb { ticket, answer, notify_in: None })
             }
             Req::Ack { ticket, host, item } => {
-                let text = match self.notifier.ack(c, &host, &item) {
-                    Ok(true) => frame_ok("ACK", &format!("acknowledged {host} {item}")),
-                    Ok(false) => frame_err("ACK", &format!("no active alert for {host} {item}")),
+                let answer = match self.notifier.ack(c, &host, &item) {
+                    Ok(true) => Answered::Acked { host, item },
+                    Ok(false) => {
+                        Answered::failed("ACK", format!("no active alert for {host} {item}"))
+                    }
                     Err(e) => {
                         fail();
-                        frame_err("ACK", &format!("cannot store: {e}"))
+                        Answered::failed("ACK", format!("cannot store: {e}"))
                     }
                 };
                 self.dirty = true;
-                Some(Answer::Text { ticket, verb: "ACK", text, notify_in: None })
+                Some(Answer::Verb { ticket, answer, notify_in: None })
             }
-            Req::Silence { ticket, host, item, until, secs, ok } => {
-                let (text, notify_in) =
+            Req::Silence { ticket, host, item, until, secs, what } => {
+                let (answer, notify_in) =
                     match self.notifier.silence(c, &host, item.as_deref(), until) {
-                        Ok(()) => (frame_ok("SILENCE", &ok), Some(secs)),
+                        Ok(()) => (Answered::Silenced { what, until }, Some(secs)),
                         Err(e) => {
                             fail();
-                            (frame_err("SILENCE", &format!("cannot store: {e}")), None)
+                            (Answered::failed("SILENCE", format!("cannot store: {e}")), None)
                         }
                     };
                 self.dirty = true;
-                Some(Answer::Text { ticket, verb: "SILENCE", text, notify_in })
+                Some(Answer::Verb { ticket, answer, notify_in })
             }
             Req::Tick { now } => {
                 self.dirty = true;

@@ -11,7 +11,7 @@
 //! ([`refuse_all`]), and the server shows it in STATE.
 
 use super::{Answer, Req, Shared};
-use crate::command::frame_err;
+use crate::answer::Answered;
 use crate::effects::{Done, Wake};
 use crate::error::{Error, Result};
 use crate::notify::Notifier;
@@ -79,8 +79,8 @@ pub(super) fn refuse_all(rx: Receiver<Req>, why: &str, wake: &Wake, shared: &Sha
 
 fn refusal(r: Req, why: &str) -> Option<Answer> {
     let text = |ticket, verb: &'static str| {
-        let text = frame_err(verb, &format!("cannot store: server.db unusable: {why}"));
-        Answer::Text { ticket, verb, text, notify_in: None }
+        let answer = Answered::failed(verb, format!("cannot store: server.db unusable: {why}"));
+        Answer::Verb { ticket, answer, notify_in: None }
     };
     Some(match r {
         Req::Events { events, ticket, .. } => {
