@@ -240,6 +240,8 @@ pub enum ServerTick {
     IsolationEnd,
     /// The next slice of the store thread's answers (`server/stored.rs`).
     StoreBacklog,
+    /// The next slice of the host table's periodic save (`server/beats.rs`).
+    PersistMore,
 }
 
 #[derive(Debug, Clone, PartialEq)]

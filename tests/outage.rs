@@ -81,7 +81,7 @@ fn outage(n: usize, delay: Duration, conf: &str) -> Outage {
         work.push_str(&format!("host {name} h{i} {ip}\n"));
     }
     let mut f = Fleet::new(&["srv"], &work, &format!("key {KEY}\n{conf}"));
-    f.hosts[0].start();
+    f.hosts[0].start_within(120.0);
     let to = SocketAddr::new(f.hosts[0].ip.into(), f.port);
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).expect("sender");
     sock.set_nonblocking(true).expect("nonblocking");

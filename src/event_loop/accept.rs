@@ -88,6 +88,7 @@ impl EventLoop {
                     self.sessions.insert(t, Session::new(stream, peer, deadline));
                     *self.per_source.entry(ip).or_insert(0) += 1;
                     self.timers.at(deadline, Tick::ConnDeadline(t));
+                    self.fresh.push(t);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -97,6 +98,21 @@ impl EventLoop {
                     return;
                 }
             }
+        }
+    }
+
+    /// Reads the connections accepted this turn at once: a client sends
+    /// its line right after connecting, so it is usually there already, and
+    /// waiting for its readiness event would cost one more turn (one more
+    /// heartbeat share under a flood) before the answer.
+    pub(super) fn serve_fresh(
+        &mut self,
+        st: &mut State,
+        now: Now,
+        fx: &mut crate::effects::Effects,
+    ) {
+        for t in std::mem::take(&mut self.fresh) {
+            self.session_event(t, true, st, now, fx);
         }
     }
 

@@ -167,6 +167,8 @@ pub struct EventLoop {
     turns: TurnStats,
     /// Outgoing connections started this turn (see [`CALL_STARTS_PER_TURN`]).
     call_starts: usize,
+    /// Sessions accepted this turn, read at once (`accept.rs`).
+    fresh: Vec<usize>,
 }
 
 /// Sockets bound before the loop starts (so `start` can report failures).
@@ -227,6 +229,7 @@ impl EventLoop {
             waiting: HashMap::new(),
             turns: TurnStats::default(),
             call_starts: 0,
+            fresh: Vec::new(),
         };
         el.set_udp(s.udp_server, s.udp_client)?;
         Ok(el)
@@ -298,6 +301,7 @@ impl EventLoop {
                 let src = match ev.token() {
                     CMD_LISTENER => {
                         self.accept(st, now);
+                        self.serve_fresh(st, now, fx);
                         Source::Accept
                     }
                     UDP_SERVER => {
@@ -332,6 +336,7 @@ impl EventLoop {
             let t = Instant::now();
             if again.accept {
                 self.accept(st, now);
+                self.serve_fresh(st, now, fx);
                 self.turns.note(Source::Accept, us_since(t));
             }
             let t = Instant::now();

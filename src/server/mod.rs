@@ -111,6 +111,8 @@ pub struct Server {
     deliveries_waiting: std::collections::VecDeque<crate::notify::NotifyJob>,
     in_pool: usize,
     deliveries_max: usize,
+    /// The periodic save's rows so far and the next record (`beats.rs`).
+    persisting: Option<(Vec<hosts::SavedHost>, usize)>,
     chains: Chains,
     /// The version of the server's own work that runs, and of the works
     /// dir (its mtime moves when mkwork renames or removes a file in it).
@@ -185,6 +187,7 @@ impl Server {
             store_backlog: Default::default(),
             deliveries_waiting: Default::default(),
             in_pool: 0,
+            persisting: None,
             deliveries_max: stored::deliveries_max(st.conf.workers_queue),
             chains: Chains::default(),
             own_lm: st.work_lm,
@@ -339,7 +342,7 @@ impl Server {
                 fx.timer(now.mono + CLEANUP_EVERY, Tick::Server(ServerTick::Cleanup(g)));
             }
             ServerTick::Persist(g) if self.chains.persist.is_current(g) => {
-                self.persist_hosts();
+                self.persist_slice(now, fx);
                 let g = self.chains.persist.arm();
                 fx.timer(now.mono + beats::PERSIST_EVERY, Tick::Server(ServerTick::Persist(g)));
             }
@@ -352,6 +355,9 @@ impl Server {
             ServerTick::CheckHosts => self.check_hosts(now, fx),
             ServerTick::IsolationEnd => self.isolation_end(now, fx),
             ServerTick::StoreBacklog => self.apply_store_answers(now, fx),
+            // A save under way (a stop's full save cancels it).
+            ServerTick::PersistMore if self.persisting.is_some() => self.persist_slice(now, fx),
+            ServerTick::PersistMore => {}
         }
     }
 

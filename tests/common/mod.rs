@@ -96,6 +96,12 @@ impl Host {
     /// Starts `hbmon start -i` in the foreground as a child and waits for
     /// its command port.
     pub fn start(&mut self) {
+        self.start_within(10.0);
+    }
+
+    /// `start`, waiting up to `secs` for the port (a big work in a debug
+    /// build on a loaded machine takes longer to load).
+    pub fn start_within(&mut self, secs: f64) {
         assert!(self.child.is_none(), "{} already started", self.name);
         let err = std::fs::File::create(self.dir.join("stderr.log")).expect("stderr file");
         let out = std::fs::File::create(self.dir.join("stdout.log")).expect("stdout file");
@@ -110,13 +116,17 @@ impl Host {
             .spawn()
             .expect("spawn hbmon");
         self.child = Some(child);
-        self.wait_port();
+        self.wait_port_within(secs);
     }
 
     /// Waits until the command port answers PING (10 s), or fails with the logs.
     pub fn wait_port(&mut self) {
+        self.wait_port_within(10.0);
+    }
+
+    pub fn wait_port_within(&mut self, secs: f64) {
         let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(10) {
+        while t.elapsed().as_secs_f64() < secs {
             if let Some(c) = self.child.as_mut() {
                 if let Ok(Some(status)) = c.try_wait() {
                     panic!("{} exited early ({status})\n{}", self.name, self.diag());

@@ -69,25 +69,34 @@ impl HostTable {
     /// The rows `save_rows` writes: taken on the loop (a copy of the
     /// table's saved fields), written on the store thread.
     pub fn rows(&self) -> Vec<SavedHost> {
-        self.r
-            .hosts
-            .iter()
-            .map(|h| SavedHost {
-                name: h.name.to_string(),
-                in_work: h.in_work,
-                addr: h.addr.map(|a| a.to_string()),
-                state: h.state.name(),
-                last_seen_wall: h.last_seen_wall,
-                seq: h.seq.map(|s| s as i64),
-                seq_gaps: h.seq_gaps as i64,
-                rtt_ms: h.rtt_ms,
-                boot_wall: h.boot_wall,
-                uptime: h.uptime,
-                version: h.version.to_string(),
-                interval: h.interval,
-                items: h.items.clone(),
-            })
-            .collect()
+        let mut out = Vec::with_capacity(self.r.hosts.len());
+        self.rows_from(0, usize::MAX, &mut out);
+        out
+    }
+
+    /// Up to `max` rows from record `start` on, appended to `out`; the
+    /// index to go on from (the table's length when done). The periodic
+    /// save takes the table a slice a turn, so 100,000 records do not
+    /// hold one turn (records are only appended, so indexes stay valid).
+    pub fn rows_from(&self, start: usize, max: usize, out: &mut Vec<SavedHost>) -> usize {
+        let end = start.saturating_add(max).min(self.r.hosts.len());
+        let Some(slice) = self.r.hosts.get(start..end) else { return self.r.hosts.len() };
+        out.extend(slice.iter().map(|h| SavedHost {
+            name: h.name.to_string(),
+            in_work: h.in_work,
+            addr: h.addr.map(|a| a.to_string()),
+            state: h.state.name(),
+            last_seen_wall: h.last_seen_wall,
+            seq: h.seq.map(|s| s as i64),
+            seq_gaps: h.seq_gaps as i64,
+            rtt_ms: h.rtt_ms,
+            boot_wall: h.boot_wall,
+            uptime: h.uptime,
+            version: h.version.to_string(),
+            interval: h.interval,
+            items: h.items.clone(),
+        }));
+        end
     }
 
     /// Replaces the saved table with the current one, in one transaction.

@@ -566,3 +566,29 @@ fn answered_probe_warns_about_the_heartbeat_path_once_then_clears() {
     assert_eq!(kinds(&cleared), vec![ChangeKind::HeartbeatPath(false)]);
     assert_eq!(t.host("a.example").unwrap().path_warned, None);
 }
+
+/// The periodic save copies the table a slice at a time: the slices put
+/// together are the whole table's rows, in order, and the last slice says
+/// the table's end.
+#[test]
+fn rows_taken_in_slices_are_the_whole_table() {
+    let n = 25;
+    let entries: Vec<HostEntry> =
+        (0..n).map(|i| entry(&format!("h{i}.example"), "127.0.0.2")).collect();
+    let mut t = HostTable::new(TableConf { intervals: iv(1.0), key: None }, &entries);
+    for i in 0..n {
+        let _ = feed(&mut t, &htb(&format!("h{i}.example"), 1, &[]), at(0.0));
+    }
+    let (mut rows, mut from, mut slices) = (Vec::new(), 0, 0);
+    while from < t.hosts().len() {
+        from = t.rows_from(from, 7, &mut rows);
+        slices += 1;
+    }
+    assert_eq!(slices, 4);
+    assert_eq!(from, n);
+    let whole = t.rows();
+    let names = |r: &[SavedHost]| r.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>();
+    assert_eq!(names(&rows), names(&whole));
+    assert_eq!(t.rows_from(n + 3, 7, &mut rows), n, "past the end: nothing, the end");
+    assert_eq!(rows.len(), n);
+}
