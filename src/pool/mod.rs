@@ -86,10 +86,11 @@ fn run(job: Job) -> Done {
     }
 }
 
-/// The answer of a job that could not run, so whoever asked is not left
-/// waiting: a probe gets an error sample, a notification a failed send,
-/// an upgrade an error answer, a lookup no addresses.
-fn fail(job: Job, why: &str) -> Done {
+/// The answer of a job that could not run or panicked, so whoever asked is
+/// not left waiting (a delivery's slot and dispatch id freed, a probe's item
+/// not stuck "running"): a probe gets an error sample, a notification a
+/// failed send, an upgrade an error answer, a lookup no addresses.
+fn fail(job: &Job, why: &str) -> Done {
     match job {
         Job::Probe(p) => Done::Probe(crate::probes::ProbeDone {
             samples: vec![crate::probes::Sample {
@@ -98,7 +99,7 @@ fn fail(job: Job, why: &str) -> Done {
                 message: String::new(),
                 error: Some(why.to_string()),
             }],
-            item: p.item,
+            item: p.item.clone(),
         }),
         Job::Notify(n) => {
             Done::Notify(crate::notify::NotifyDone { id: n.id, result: Err(why.to_string()) })
@@ -109,7 +110,9 @@ fn fail(job: Job, why: &str) -> Done {
             reexec: false,
             last: None,
         }),
-        Job::Resolve(r) => Done::Names(r.failed(why)),
+        Job::Resolve(r) => Done::Names(
+            crate::names::ResolveJob { gen: r.gen, names: r.names.clone() }.failed(why),
+        ),
     }
 }
 
@@ -224,7 +227,7 @@ impl Pool {
             drop(q);
             let why = format!("worker pool full: {cap} {} jobs already waiting", kind.name());
             log::warn!("{why}");
-            self.answer(fail(job, &why));
+            self.answer(fail(&job, &why));
             return;
         }
         q.queued[i].push_back(job);
@@ -246,7 +249,7 @@ impl Pool {
                     if let Some(job) = q.queued[i].pop_back() {
                         q.refused[i] += 1;
                         drop(q);
-                        self.answer(fail(job, &format!("cannot start a worker thread: {e}")));
+                        self.answer(fail(&job, &format!("cannot start a worker thread: {e}")));
                         return;
                     }
                 }
@@ -330,15 +333,16 @@ fn worker(shared: Arc<Shared>, tx: Sender<Done>, waker: Arc<Waker>) {
             continue;
         };
         drop(q);
-        // A panicking job must not take the worker's count with it.
+        // A panicking job must not take the worker's count with it, nor
+        // leave its asker waiting: it is answered as failed.
+        let if_panics = fail(&job, "the job panicked");
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job)));
-        match done {
-            Ok(d) => {
-                let _ = tx.send(d);
-                let _ = waker.wake();
-            }
-            Err(_) => log::error!("a {} job panicked; its result is lost", kind.name()),
-        }
+        let d = done.unwrap_or_else(|_| {
+            log::error!("a {} job panicked; answered as failed", kind.name());
+            if_panics
+        });
+        let _ = tx.send(d);
+        let _ = waker.wake();
         q = shared.lock();
         q.running[kind.index()] -= 1;
         q.done[kind.index()] += 1;
