@@ -110,9 +110,9 @@ fn fail(job: &Job, why: &str) -> Done {
             reexec: false,
             last: None,
         }),
-        Job::Resolve(r) => Done::Names(
-            crate::names::ResolveJob { gen: r.gen, names: r.names.clone() }.failed(why),
-        ),
+        Job::Resolve(r) => {
+            Done::Names(crate::names::ResolveJob { gen: r.gen, names: r.names.clone() }.failed(why))
+        }
     }
 }
 
