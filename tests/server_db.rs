@@ -60,27 +60,6 @@ fn fixture_fleet(extra: &str) -> Fleet {
     f
 }
 
-/// One HTB heartbeat of `name` (long interval: it stays up meanwhile).
-fn heartbeat(name: &str, seq: i64) -> Vec<u8> {
-    use hbmon::wire::Value;
-    hbmon::wire::encode(
-        "HTB",
-        &[
-            ("name", Value::Str(name.into())),
-            ("ts", Value::Float(hbmon::clock::Now::wall_now())),
-            ("seq", Value::Int(seq)),
-            ("interval", Value::Float(3600.0)),
-            ("ver", Value::Str("test".into())),
-        ],
-    )
-}
-
-fn heartbeat_acked(sock: &UdpSocket, to: SocketAddr, name: &str, seq: i64) -> bool {
-    let mut buf = [0u8; 512];
-    sock.send_to(&heartbeat(name, seq), to).is_ok()
-        && sock.recv_from(&mut buf).is_ok_and(|(n, _)| n >= 5)
-}
-
 fn events(srv: &Host, host: &str, item: &str) -> Vec<Value> {
     let body = srv.body(&format!("CLIENTS {host} {item} 1000"));
     let v: Value = serde_json::from_str(&body).expect("CLIENTS JSON");
@@ -177,7 +156,7 @@ fn a_slow_disk_at_start_does_not_stop_ping_14() {
     let clients = std::thread::spawn(move || cmd_from(Ipv4Addr::LOCALHOST, srv_addr, "CLIENTS"));
     let (mut during, mut history_starting) = (Vec::new(), 0);
     for seq in 1.. {
-        let acked = heartbeat_acked(&sock, udp_to, &www1, seq);
+        let acked = hbd_heartbeat_acked(&sock, udp_to, &www1, seq);
         let pong = f.hosts[0].cmd("PING").contains("PONG");
         let st = f.hosts[0].cmd("STATE");
         if !st.contains("-- server.db starting") {

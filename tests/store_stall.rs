@@ -25,30 +25,6 @@ fn sqlite(db: &std::path::Path, sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// One HTB heartbeat of an hbd-style sender (a name not in the work).
-fn heartbeat(name: &str, seq: i64) -> Vec<u8> {
-    use hbmon::wire::Value;
-    hbmon::wire::encode(
-        "HTB",
-        &[
-            ("name", Value::Str(name.into())),
-            ("ts", Value::Float(hbmon::clock::Now::wall_now())),
-            ("seq", Value::Int(seq)),
-            // Long: these senders never go late while the test counts events.
-            ("interval", Value::Float(3600.0)),
-            ("ver", Value::Str("test".into())),
-        ],
-    )
-}
-
-/// Sends one heartbeat and waits for its ACK (None: no ACK within 2 s).
-fn heartbeat_acked(sock: &UdpSocket, to: SocketAddr, name: &str, seq: i64) -> Option<()> {
-    sock.send_to(&heartbeat(name, seq), to).ok()?;
-    let mut buf = [0u8; 512];
-    let (n, _) = sock.recv_from(&mut buf).ok()?;
-    (n >= 5).then_some(())
-}
-
 fn events_line(host: &str, ids: &[String]) -> String {
     let now = hbmon::clock::Now::wall_now();
     let events: Vec<serde_json::Value> = ids
@@ -95,7 +71,7 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
     let sock = UdpSocket::bind((sender_ip, 0)).expect("bind the heartbeat sender");
     sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
     let mut seq = 1;
-    assert!(heartbeat_acked(&sock, udp_to, "hbd1.stall.test", seq).is_some(), "no ACK at all");
+    assert!(hbd_heartbeat_acked(&sock, udp_to, "hbd1.stall.test", seq), "no ACK at all");
 
     // The stall, and requests sent into it.
     std::fs::write(&stall, "3\n").unwrap();
@@ -118,7 +94,7 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
     let mut during = Vec::new();
     loop {
         seq += 1;
-        let acked = heartbeat_acked(&sock, udp_to, "hbd1.stall.test", seq).is_some();
+        let acked = hbd_heartbeat_acked(&sock, udp_to, "hbd1.stall.test", seq);
         let pong = f.hosts[0].cmd("PING").contains("PONG");
         // Taken before STATE is asked: the stall was on at some moment after
         // it, so anything answered only after the stall came later than it.
@@ -130,7 +106,7 @@ fn a_stalled_store_slows_commits_not_the_loop_14() {
         // The store is still stalled after both answers came: they came during the stall.
         during.push((acked, pong, asked));
         if seq == 3 {
-            assert!(heartbeat_acked(&sock, udp_to, "hbd2.stall.test", 1).is_some());
+            assert!(hbd_heartbeat_acked(&sock, udp_to, "hbd2.stall.test", 1));
         }
     }
     let (ev_answer, ev_at) = events.join().unwrap();

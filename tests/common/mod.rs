@@ -503,3 +503,27 @@ pub fn spawn_fresh(cmd: &mut Command) -> Child {
     }
     cmd.spawn().expect("spawn (still busy)")
 }
+
+/// One unsigned HTB heartbeat of `name`, as an hbd-style sender sends it,
+/// with a one-hour interval (it stays up while a test counts events).
+pub fn hbd_heartbeat(name: &str, seq: i64) -> Vec<u8> {
+    use hbmon::wire::Value;
+    hbmon::wire::encode(
+        "HTB",
+        &[
+            ("name", Value::Str(name.into())),
+            ("ts", Value::Float(hbmon::clock::Now::wall_now())),
+            ("seq", Value::Int(seq)),
+            ("interval", Value::Float(3600.0)),
+            ("ver", Value::Str("test".into())),
+        ],
+    )
+}
+
+/// Sends one such heartbeat and waits for its ACK (the socket's read
+/// timeout bounds the wait): true when one came.
+pub fn hbd_heartbeat_acked(sock: &UdpSocket, to: SocketAddr, name: &str, seq: i64) -> bool {
+    let mut buf = [0u8; 512];
+    sock.send_to(&hbd_heartbeat(name, seq), to).is_ok()
+        && sock.recv_from(&mut buf).is_ok_and(|(n, _)| n >= 5)
+}
