@@ -131,8 +131,9 @@ fn events_survive_crashes_exactly_once() {
             item_line(&f.host("www1").cmd("STATE"), &item)?.contains(" sick ").then_some(())
         });
     }
-    let queued = outbox(f.host("www1")).expect("outbox line in STATE");
-    assert!(queued >= 4, "queued {queued}");
+    // STATE counts the outbox after the history thread's write: awaited.
+    let queued =
+        wait_for(10.0, "4 events in the outbox", || outbox(f.host("www1")).filter(|q| *q >= 4));
     // 2. The client is killed with events in its outbox; restarted, it still has them.
     f.host("www1").kill9();
     f.host("www1").start();
