@@ -70,8 +70,13 @@ fn up_late_down_reboot_and_planned_stop() {
     let killed = now_wall();
     wait_for(10.0, "late", || host_line(f.server(), &name).filter(|l| l.contains(" late ")));
     wait_for(10.0, "down", || host_line(f.server(), &name).filter(|l| l.contains(" down ")));
-    let evs = hb_events(f.server(), &name, "heartbeat");
-    let down = evs.iter().rev().find(|e| e["new_level"] == "dead").expect("a down event");
+    // Events are answered from server.db, stored by its thread just after
+    // the change STATE shows: awaited.
+    let (evs, down) = wait_for(10.0, "the down event", || {
+        let evs = hb_events(f.server(), &name, "heartbeat");
+        let down = evs.iter().rev().find(|e| e["new_level"] == "dead")?.clone();
+        Some((evs, down))
+    });
     let after = down["time"].as_f64().unwrap() - killed;
     eprintln!("down {after:.2}s after SIGKILL (limit 1 x 3 + 1 + 1 = 5 s)");
     assert!(after <= 5.0 + 0.5, "down only {after:.2}s after the kill");
@@ -84,13 +89,16 @@ fn up_late_down_reboot_and_planned_stop() {
     });
     // A clean stop says shutdown=1: down at once, as a planned stop.
     let t = Instant::now();
+    let stop_at = now_wall();
     f.host("www1").stop();
     let l = wait_for(3.0, "stopped", || {
         host_line(f.server(), &name).filter(|l| l.contains(" stopped"))
     });
     assert!(t.elapsed().as_secs_f64() < 3.0, "{l}");
-    let evs = hb_events(f.server(), &name, "heartbeat");
-    let last = evs.last().expect("events");
+    let last = wait_for(10.0, "the stop's event", || {
+        let evs = hb_events(f.server(), &name, "heartbeat");
+        evs.last().filter(|e| e["time"].as_f64().is_some_and(|t| t >= stop_at - 0.5)).cloned()
+    });
     assert_ne!(last["new_level"], "dead", "a planned stop is not a failure: {last}");
     assert!(last["message"].as_str().unwrap_or("").contains("shutdown"), "{last}");
 }
