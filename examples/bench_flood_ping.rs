@@ -59,17 +59,8 @@ fn pings(addr: SocketAddr, secs: f64) -> Vec<f64> {
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = "127.15.0.1";
-    let port = hbmon::bench_daemon::free_port(ip.parse().expect("ip")).expect("free port");
-    let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nhbd_senders 10000\n");
-    let srv = hbmon::bench_daemon::start_server(
-        dir.path(),
-        ip.parse().expect("ip"),
-        port,
-        &work,
-        "",
-        Duration::from_secs(10),
-    )
-    .expect("start hbmon");
+    let srv = hbmon::bench_daemon::start_hbd_server(dir.path(), ip.parse().expect("ip"), 10_000)
+        .expect("start hbmon");
     let (mut child, to) = (srv.child, srv.addr);
     let mut dg = datagrams(10_000, 10.0);
     dg.extend(datagrams(11_000, 10.0).into_iter().skip(10_000));

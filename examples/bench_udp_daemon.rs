@@ -11,7 +11,6 @@
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
 
 fn bench(bin: &str, to: SocketAddr, hosts: u32, rate: u64, secs: f64, procs: u32) -> String {
     let out = Command::new(bin)
@@ -49,17 +48,8 @@ fn acked_rate(out: &str) -> Option<f64> {
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let ip = "127.11.0.1";
-    let port = hbmon::bench_daemon::free_port(ip.parse().expect("ip")).expect("free port");
-    let work = format!("host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nhbd_senders 100000\n");
-    let srv = hbmon::bench_daemon::start_server(
-        dir.path(),
-        ip.parse().expect("ip"),
-        port,
-        &work,
-        "",
-        Duration::from_secs(10),
-    )
-    .expect("start hbmon");
+    let srv = hbmon::bench_daemon::start_hbd_server(dir.path(), ip.parse().expect("ip"), 100_000)
+        .expect("start hbmon");
     let (mut child, to) = (srv.child, srv.addr);
     // Every host's first heartbeat (a `new` host each) before measuring.
     // (Same announced interval as the steady state, so no host turns late.)

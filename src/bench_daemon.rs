@@ -85,6 +85,17 @@ pub struct BenchServer {
     pub addr: SocketAddr,
 }
 
+/// A lone server on `ip` (a free port for commands and heartbeats, no
+/// rounds) that keeps records for up to `hbd_senders` senders the work does
+/// not name, the load generators' hosts: the flood and 100k-host benches.
+pub fn start_hbd_server(dir: &Path, ip: IpAddr, hbd_senders: usize) -> io::Result<BenchServer> {
+    let port = free_port(ip)?;
+    let work = format!(
+        "host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\nival_make_state 1h\nhbd_senders {hbd_senders}\n"
+    );
+    start_server(dir, ip, port, &work, "", Duration::from_secs(10))
+}
+
 /// Writes `dir/work` and `dir/hbmon.conf` (host `srv.bench.example` bound
 /// to `ip`, paths under `dir`, `loglvl quiet`, then `conf_extra`), starts
 /// the release binary in the foreground and waits up to `wait` for its
