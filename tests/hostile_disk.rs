@@ -255,8 +255,24 @@ fn corrupt_history_and_server_db_moved_aside_13_11() {
         (!e.is_empty()).then_some(e)
     });
     assert!(cl_ev[0]["message"].as_str().unwrap().contains("history.db was corrupt"));
-    let st = f.hosts[0].cmd("STATE");
-    assert!(st.contains("notify pending") && st.contains("alert "), "an alert is raised:\n{st}");
+    let st = f.hosts[0].wait_state(20.0, "the alerts", |s| s.contains("-- alert "));
+    assert!(st.contains("notify pending"), "{st}");
+    // Neither item is in any work: a new work leaves both open (the
+    // server once closed them as "no longer in the work").
+    let lm = |s: &str| s.lines().find(|l| l.starts_with("-- work ")).map(str::to_string);
+    let before = lm(&st);
+    let conf = std::fs::read_to_string(&f.workconf).unwrap();
+    std::fs::write(&f.workconf, format!("{conf}user dev hook\n")).unwrap();
+    f.mkwork();
+    assert!(f.hosts[0].cmd("WORK_RELOAD").contains("COMMAND DONE"));
+    f.hosts[0].wait_state(20.0, "the new work", |s| lm(s) != before);
+    for item in ["store", "store:server.db"] {
+        let l: Vec<String> = events(f.server(), &me, item)
+            .iter()
+            .filter_map(|e| e["new_level"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(l, ["sick"], "{item} stays open");
+    }
     let dump = f.hosts[0].body("DUMP");
     assert!(dump.contains("server.db was corrupt") && dump.contains("history.db was corrupt"));
     f.hosts[0].stop();

@@ -17,7 +17,7 @@ use crate::work::model::Level;
 use fleet::EventsFilter;
 
 /// The item of server.db's own health (see `store_notice_event`).
-const NOTICE_ITEM: &str = "store:server.db";
+pub(super) const NOTICE_ITEM: &str = "store:server.db";
 
 /// The level of the last `store:server.db` event of `host` (read at start,
 /// before the store thread takes the database).

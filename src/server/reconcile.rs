@@ -17,10 +17,12 @@ use crate::event::Event;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
 
-/// Items the server raises itself (heartbeat path): never in a report.
-const SERVER_ITEMS: &[&str] = &["heartbeat", "reboot", "new"];
-/// Items a client sets outside its work (heartbeat side): never in a work.
-const SET_ITEMS: &[&str] = &["server", "rtt"];
+/// Items the server raises itself (heartbeat path, server.db's health):
+/// never in a report.
+const SERVER_ITEMS: &[&str] = &["heartbeat", "reboot", "new", super::beats::NOTICE_ITEM];
+/// Items a client sets outside its work (heartbeat side, history.db's
+/// health, a rolled-back upgrade): never in a work.
+const SET_ITEMS: &[&str] = &["server", "rtt", "clock", "store", "upgrade"];
 
 /// Host-item -> the last level processed and its event's time (the
 /// client's clock), for those not at the best level.
