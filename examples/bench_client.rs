@@ -5,7 +5,9 @@
 //! minute, and at the end where the resident memory is, per mapping.
 //! Run: `cargo run --release --example bench_client [SECONDS]`
 //! (default 180; the first 40 s of start-up, until its trim, are not
-//! counted).
+//! counted). `HBMON_BENCH_BIN=PATH` measures another binary and
+//! `BENCH_CLIENT_NET=127.14.N` moves the pair to other addresses, so two
+//! binaries can be measured side by side in the same minutes (an A/B).
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -123,7 +125,9 @@ fn main() {
     let bin = hbmon::bench_daemon::bench_bin();
     let bin = bin.as_str();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (srv, cli) = ("127.14.0.1", "127.14.0.2");
+    let net = std::env::var("BENCH_CLIENT_NET").unwrap_or_else(|_| "127.14.0".into());
+    let (srv, cli) = (format!("{net}.1"), format!("{net}.2"));
+    let (srv, cli) = (srv.as_str(), cli.as_str());
     let port = {
         let l = std::net::TcpListener::bind((srv, 0)).expect("bind");
         l.local_addr().expect("addr").port()
