@@ -14,7 +14,8 @@
 //! Only the release build of the `hbmon` binary on x86_64 Linux, whose
 //! default linker is rust-lld (an `INSERT` script supplements its default
 //! layout; GNU ld reads it the same way): debug and test builds, examples
-//! and other targets link as before.
+//! and other targets link as before. The release link also writes its map
+//! (`OUT_DIR/hbmon.map`: every function's address) for client-order.sh.
 
 fn main() {
     let script = "bench/client-hot.ld";
@@ -28,5 +29,9 @@ fn main() {
     let path = std::path::Path::new(&env("CARGO_MANIFEST_DIR")).join(script);
     if release && linux_x86 && path.is_file() {
         println!("cargo:rustc-link-arg-bin=hbmon=-Wl,-T,{}", path.display());
+        // Where each function landed (bench/client-order.sh maps the
+        // addresses a client ran to functions with it).
+        let map = std::path::Path::new(&env("OUT_DIR")).join("hbmon.map");
+        println!("cargo:rustc-link-arg-bin=hbmon=-Wl,-Map={}", map.display());
     }
 }

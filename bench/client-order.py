@@ -1,53 +1,93 @@
 #!/usr/bin/env python3
-"""Turns a callgrind dump (--demangle=no) into bench/client-hot.ld: the
-functions of the hbmon binary that ran, as a linker script that puts them
-together (build.rs passes it to the release link). See client-order.sh."""
+"""bench/client-order.py DUMP MAPS LINKMAP > bench/client-hot.ld
+
+Turns a callgrind dump of the release client (--dump-instr=yes
+--compress-pos=no --compress-strings=no), the /proc/PID/maps lines of its
+binary and the release link's map (-Wl,-Map) into the linker script
+build.rs passes to the release link: every function (input section) of
+the binary one of whose instructions ran, as a glob. See client-order.sh."""
+import bisect
 import re
 import sys
 
-names = {"ob": {}, "fn": {}}
-hot = {}
-cur_ob = cur_fn = None
-after_calls = False
-with open(sys.argv[1], encoding="utf-8", errors="replace") as f:
-    for line in f:
-        line = line.rstrip("\n")
-        m = re.match(r"^(ob|fn|cob|cfn)=\((\d+)\)(?: (.*))?$", line)
-        if m:
-            kind, num, name = m.group(1), m.group(2), m.group(3)
-            table = names["ob" if kind.endswith("ob") else "fn"]
-            if name is not None:
-                table[num] = name
-            if kind == "ob":
-                cur_ob = table.get(num)
-            elif kind == "fn":
-                cur_fn = table.get(num)
-            continue
-        if line.startswith("calls="):
-            after_calls = True
-            continue
-        if line and (line[0].isdigit() or line[0] in "+-*"):
-            if after_calls:
-                after_calls = False  # an inclusive call cost, not this function's
-                continue
-            cost = line.split()
-            if len(cost) >= 2 and cur_fn and cur_ob and cur_ob.endswith("/hbmon"):
-                hot[cur_fn] = hot.get(cur_fn, 0) + int(cost[1])
+dump, maps, linkmap = sys.argv[1:4]
 
-def pattern(sym):
-    # A Rust legacy symbol ends in 17h<16 hex>E: glob the hash away.
-    return re.sub(r"17h[0-9a-f]{16}E$", "17h*", sym)
+# The load bias: the binary's mapping at file offset 0 is its address 0.
+bias = exe = None
+for line in open(maps):
+    f = line.split()
+    if len(f) >= 6 and int(f[2], 16) == 0:
+        bias, exe = int(f[0].split("-")[0], 16), f[5]
+        break
+if bias is None:
+    sys.exit("client-order: the binary's mapping at offset 0 is not in " + maps)
 
-# Only names a linker-script glob can carry unquoted.
-ok = re.compile(r"^[A-Za-z0-9_.$]+\*?$")
-pats = sorted({pattern(s) for s, c in hot.items() if c > 0 and not s.startswith("0x")})
-pats = [p for p in pats if ok.match(p)]
+# Input sections of the text: (address, size, name).
+secs = []
+for line in open(linkmap):
+    m = re.match(r"\s*([0-9a-f]+)\s+[0-9a-f]+\s+([0-9a-f]+)\s+\d+ {9}\S*:\((\.text\.[^)]+)\)$", line)
+    if m:
+        secs.append((int(m.group(1), 16), int(m.group(2), 16), m.group(3)))
+secs.sort()
+starts = [s[0] for s in secs]
+
+# Instruction addresses that ran in the dump's window: of the binary, and
+# of no known object (callgrind loses the binary's name for code it
+# translates after the trim's madvise; those are runtime addresses).
+ran, unknown = set(), set()
+obj = None
+for line in open(dump, errors="replace"):
+    if line.startswith("ob="):
+        obj = line.rstrip("\n")[3:]
+    elif line.startswith("0x") and obj in (exe, "???"):
+        f = line.split()
+        if len(f) >= 2 and f[1] != "0":
+            (ran if obj == exe else unknown).add(int(f[0], 16))
+
+
+def functions(addrs, shift):
+    out = set()
+    for a in addrs:
+        i = bisect.bisect_right(starts, a - shift) - 1
+        if i >= 0 and a - shift < secs[i][0] + secs[i][1]:
+            out.add(secs[i][2])
+    return out
+
+
+# Callgrind names the binary's instructions by their link-time address
+# (or, in older versions, where they ran): take the reading that puts them
+# in functions.
+hot = max(functions(ran, 0), functions(ran, bias), key=len) | functions(unknown, bias)
+
+
+def pattern(sec):
+    # Rust legacy symbols end in 17h<16 hex>E and v0 ones name crates with
+    # a Cs<base62>_ disambiguator: both change with the build's metadata.
+    sec = re.sub(r"17h[0-9a-f]{16}E$", "17h*", sec)
+    if sec.split(".")[-1].startswith("_R") or "._R" in sec:
+        sec = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", sec)
+    return sec
+
+
+# A glob where it names one function of this build; where it would name
+# several (the instances of a generic differ only in their hash) the exact
+# name, which a later build may not match: that function is then only left
+# where it would have been.
+count = {}
+for _, _, name in secs:
+    count[pattern(name)] = count.get(pattern(name), 0) + 1
+ok = re.compile(r"^\.text\.[A-Za-z0-9_.$*]+$")
+pats = sorted({pattern(s) if count[pattern(s)] == 1 else s for s in hot})
+pats = [p for p in pats if ok.match(p) and p not in (".text.", ".text.*")]
+size = sum(sz for _, sz, name in secs if name in hot)
 print("/* The plain client's steady-state functions (issue 18), put together")
-print("   so the few 64 KiB blocks holding them are all it maps once trimmed")
-print("   (footprint.rs). Generated by bench/client-order.sh: do not edit. */")
+print("   so the few pages holding them are all it maps once trimmed")
+print("   (footprint.rs). Generated by bench/client-order.sh from a release")
+print("   client's run under callgrind: do not edit. */")
 print("SECTIONS {")
 print("  .text.hot : {")
 for p in pats:
-    print(f"    *(.text.{p})")
+    print(f"    *({p})")
 print("  }")
 print("} INSERT BEFORE .text;")
+print(f"client-order: {len(ran | unknown)} instructions ran, in {len(hot)} functions of {size} bytes", file=sys.stderr)
