@@ -2,20 +2,20 @@
 # Regenerates bench/client-hot.ld, the plain client's hot functions that the
 # release link puts together (build.rs, issue 18). The release binary runs
 # as a plain client of a server (the standard items of the solo work, as
-# bench_client runs them) under callgrind; its counters are zeroed once
-# start-up and the trim (footprint.rs) are over, and dumped SECS seconds
-# later (default 200: three 1-minute rounds, twenty heartbeats). Every
+# bench_client runs them) under callgrind; its counters are zeroed at the
+# trim (footprint.rs), when start-up is over, and dumped SECS seconds
+# later (default 240: four 1-minute rounds, 24 heartbeats). Every
 # function of the binary one of whose instructions ran in that window
 # (instruction addresses mapped to input sections by the link map build.rs
 # writes) becomes one glob of the script: hashes and crate disambiguators
 # are globbed away, as they change with the build's metadata while the
 # paths do not, and a function that no longer exists matches nothing.
 #
-# Run: sh bench/client-order.sh [SECS]   (needs valgrind and python3;
+# Run: [KEEP=1] sh bench/client-order.sh [SECS]   (needs valgrind and python3;
 # builds the release binary first, then rebuild it to use the new script).
 set -eu
 cd "$(dirname "$0")/.."
-secs=${1:-200}
+secs=${1:-240}
 for t in valgrind callgrind_control python3; do
   command -v $t >/dev/null || { echo "client-order: $t is needed" >&2; exit 1; }
 done
@@ -43,17 +43,24 @@ cp "$bin" "$dir/hbmon-server"
 "$dir/hbmon-server" -c "$dir/srv/hbmon.conf" start -i 2>/dev/null & spid=$!
 sleep 1
 valgrind --tool=callgrind --dump-instr=yes --dump-line=no --compress-pos=no \
-  --compress-strings=no --callgrind-out-file="$dir/cg.%p" \
-  "$bin" -c "$dir/cli/hbmon.conf" start -i 2>"$dir/vg.log" & cpid=$!
-# Start-up under valgrind is slow: past the trim (30 s into the loop) and
-# a first round.
-sleep 70
-grep " $bin\$" /proc/$cpid/maps > "$dir/maps"
+  --compress-strings=no --callgrind-out-file="$dir/cg.%p" --trace-syscalls=yes \
+  --log-file="$dir/vg.log" "$bin" -c "$dir/cli/hbmon.conf" start -i 2>/dev/null & cpid=$!
+# The window starts at the trim (footprint.rs: its madvise(MADV_RANDOM), the
+# only one the daemon makes), as bench_client's steady state does: code
+# that first runs after it (a round's first history write) counts too.
+n=0
+until grep -q 'sys_madvise ( 0x[0-9a-f]*, [0-9]*, 1 )' "$dir/vg.log" 2>/dev/null; do
+  n=$((n + 1))
+  [ $n -gt 600 ] && { echo "client-order: no trim seen in 300 s" >&2; exit 1; }
+  sleep 0.5
+done
 callgrind_control --zero $cpid >/dev/null
-echo "client-order: collecting ${secs} s of the steady state" >&2
+grep " $bin\$" /proc/$cpid/maps > "$dir/maps"
+echo "client-order: trimmed; collecting ${secs} s of the steady state" >&2
 sleep "$secs"
 callgrind_control --dump $cpid >/dev/null
 out=$(ls -t "$dir"/cg.$cpid* | head -1)
-python3 bench/client-order.py "$out" "$dir/maps" "$linkmap" > "$dir/hot.ld"
+# KEEP=1: also keep the current script's functions that still exist.
+python3 bench/client-order.py "$out" "$dir/maps" "$linkmap" ${KEEP:+bench/client-hot.ld} > "$dir/hot.ld"
 mv "$dir/hot.ld" bench/client-hot.ld
 echo "client-order: $(grep -c '^ *\*(' bench/client-hot.ld) functions in bench/client-hot.ld" >&2
