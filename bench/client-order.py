@@ -7,6 +7,7 @@ binary and the release link's map (-Wl,-Map) into the linker script
 build.rs passes to the release link: every function (input section) of
 the binary one of whose instructions ran, as a glob. See client-order.sh."""
 import bisect
+import fnmatch
 import re
 import sys
 
@@ -94,9 +95,14 @@ if old:
         p = p[2:-1]
         if p in pats:
             continue
-        if p.endswith("*"):
-            i = bisect.bisect_left(names, p[:-1])
-            found = i < len(names) and names[i].startswith(p[:-1])
+        if "*" in p:
+            # The names that start like it, tried against the whole glob.
+            head = p.split("*")[0]
+            i = bisect.bisect_left(names, head)
+            found = False
+            while i < len(names) and names[i].startswith(head) and not found:
+                found = fnmatch.fnmatchcase(names[i], p)
+                i += 1
         else:
             found = p in have
         if found and ok.match(p):
