@@ -45,44 +45,6 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A tmpfs mounted for the test, unmounted (lazily: a killed daemon may
-/// still be closing its files) on drop.
-struct Tmpfs(PathBuf);
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .expect("run mount");
-        assert!(st.success(), "mount -t tmpfs on {} failed (as root)", at.display());
-        Tmpfs(at.to_path_buf())
-    }
-}
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system of `dir` to the last byte.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let p = dir.join("filler");
-    let mut f = std::fs::File::create(&p).unwrap();
-    let block = vec![0u8; 4096];
-    while f.write_all(&block).is_ok() {}
-    let _ = f.write_all(&[0u8; 1]);
-    let _ = f.sync_all();
-    p
-}
-
 #[test]
 fn full_vardir_keeps_events_13_1() {
     if !is_root() {
@@ -460,12 +422,6 @@ fn one_delivery_in_flight_per_alert_and_channel_13_13() {
     let got: Vec<&str> = kinds.iter().map(|(_, k)| k.as_str()).collect();
     assert_eq!(got, ["alert", "recovery", "alert", "recovery"], "{kinds:?}");
     assert_eq!(*rx.overlap.lock().unwrap(), 1, "two requests for one alert at once: {kinds:?}");
-}
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = std::process::Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 #[test]
