@@ -247,7 +247,8 @@ fn real_nagios_plugins() {
     );
     let db = h.vardir().join("history.db");
     wait_for(10.0, "perfdata in history", || {
-        let names = sqlite_ro(&db, "SELECT name FROM items ORDER BY name");
+        // history.db is made by its store thread, maybe after STATE shows items.
+        let names = try_sqlite_ro(&db, "SELECT name FROM items ORDER BY name")?;
         (names.contains("load.load1") && names.contains("rootfs./")).then_some(())
     });
     let l1 = samples(&db, "load.load1");

@@ -16,7 +16,17 @@ pub fn sqlite_ro(db: &Path, sql: &str) -> String {
     sqlite_cli(db, sql, &["-readonly"])
 }
 
+/// [`sqlite_ro`] inside a `wait_for`: none while the statement fails (a
+/// file the daemon has not made or filled yet).
+pub fn try_sqlite_ro(db: &Path, sql: &str) -> Option<String> {
+    sqlite_run(db, sql, &["-readonly"]).ok()
+}
+
 fn sqlite_cli(db: &Path, sql: &str, flags: &[&str]) -> String {
+    sqlite_run(db, sql, flags).unwrap_or_else(|e| panic!("sqlite3 {sql}: {e}"))
+}
+
+fn sqlite_run(db: &Path, sql: &str, flags: &[&str]) -> Result<String, String> {
     let out = Command::new("sqlite3")
         .args(flags)
         .args(["-cmd", ".timeout 5000"])
@@ -24,8 +34,10 @@ fn sqlite_cli(db: &Path, sql: &str, flags: &[&str]) -> String {
         .arg(sql)
         .output()
         .expect("sqlite3 CLI (make test installs it)");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).trim().to_string()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
 }
 
 pub fn is_root() -> bool {

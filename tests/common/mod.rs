@@ -12,7 +12,7 @@ pub mod http;
 
 // Not every test binary uses them all.
 #[allow(unused_imports)]
-pub use disk::{fill, is_root, sqlite, sqlite_ro, Tmpfs};
+pub use disk::{fill, is_root, sqlite, sqlite_ro, try_sqlite_ro, Tmpfs};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
