@@ -48,6 +48,9 @@ fn clients_fetch_reload_and_survive_a_dead_server() {
     f.host("www2").wait_state(70.0, "the work sync idle", |s| {
         s.contains("(fetched), sync idle, fetched ") && s.contains(" ago, checked ")
     });
+    let st = f.host("www2").body("STATE");
+    let calls = st.lines().find(|l| l.starts_with("-- server calls events ")).unwrap_or_default();
+    assert!(calls.contains(", report "), "{st}");
 }
 
 #[test]

@@ -293,6 +293,12 @@ impl Client {
             );
         }
         let _ = writeln!(out, "-- next report {}", crate::clock::fmt_time(self.next_report_wall));
+        let _ = writeln!(
+            out,
+            "-- server calls events {}, report {}",
+            self.outbox.describe(now.wall),
+            self.report_call.describe(now.wall)
+        );
         self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
         if let Some(fb) = &self.fallback {

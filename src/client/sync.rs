@@ -185,6 +185,17 @@ impl Outbox {
     pub fn answered(&mut self) {
         *self = Outbox::Idle;
     }
+
+    /// For STATE: `idle`, `batch asked`, `3 in flight for 2s`.
+    pub fn describe(&self, now: f64) -> String {
+        match *self {
+            Outbox::Idle => "idle".into(),
+            Outbox::BatchAsked { .. } => "batch asked".into(),
+            Outbox::InFlight { since, count } => {
+                format!("{count} in flight for {}", crate::clock::fmt_age(now - since))
+            }
+        }
+    }
 }
 
 /// The REPORT call: one at a time (a report tick that finds one out skips).
@@ -194,6 +205,18 @@ pub enum ReportCall {
     Idle,
     /// Sent at `since` (wall clock), not answered.
     InFlight { since: f64 },
+}
+
+impl ReportCall {
+    /// For STATE: `idle`, `in flight for 2s`.
+    pub fn describe(&self, now: f64) -> String {
+        match *self {
+            ReportCall::Idle => "idle".into(),
+            ReportCall::InFlight { since } => {
+                format!("in flight for {}", crate::clock::fmt_age(now - since))
+            }
+        }
+    }
 }
 
 /// Whether REPORTs carry the values of this start's (or work's) rounds.
@@ -380,8 +403,12 @@ mod tests {
         assert_eq!(o, Outbox::InFlight { since: 50.0, count: 3 });
         assert!(!o.want_batch(), "no batch while EVENTS is out");
         assert_eq!(o, Outbox::InFlight { since: 50.0, count: 3 }, "nor a note to ask again");
+        assert_eq!(o.describe(52.5), "3 in flight for 2s");
         o.answered();
+        assert_eq!(o.describe(60.0), "idle");
         assert!(o.want_batch());
+        assert_eq!(o.describe(60.0), "batch asked");
+        assert_eq!(ReportCall::InFlight { since: 1.0 }.describe(71.0), "in flight for 1m10s");
     }
 
     #[test]
