@@ -7,12 +7,15 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-/// (t, v) of an item's samples, oldest first.
+/// (t, v) of an item's samples, oldest first; none while the store thread
+/// has not made history.db's tables yet (STATE shows items before that on
+/// a loaded machine).
 fn samples(db: &std::path::Path, item: &str) -> Vec<(i64, f64)> {
     let q = format!(
         "SELECT s.t, s.v FROM samples s JOIN items i ON i.id = s.item WHERE i.name = '{item}' ORDER BY s.t"
     );
-    sqlite_ro(db, &q)
+    try_sqlite_ro(db, &q)
+        .unwrap_or_default()
         .lines()
         .filter_map(|l| {
             let (t, v) = l.split_once('|')?;

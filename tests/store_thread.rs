@@ -156,6 +156,7 @@ fn a_hung_mount_gives_its_item_an_error_and_the_round_goes_on_14() {
         format!("ival_make_state 1s\nget all uptime disk_used:/ {item}\ntimeout {item} 2s\n");
     let f = solo(&work, ("HBMON_FAULT_HANG_MOUNT", hung.display().to_string()));
     let h = &f.hosts[0];
+    h.wait_state(30.0, "the databases open", |s| !s.contains(".db starting ("));
     let st = h.wait_state(30.0, "the hung item's error", |s| {
         item_line(s, &item).is_some_and(|l| l.contains("no answer within"))
     });
