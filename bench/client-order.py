@@ -7,7 +7,6 @@ binary and the release link's map (-Wl,-Map) into the linker script
 build.rs passes to the release link: every function (input section) of
 the binary one of whose instructions ran, as a glob. See client-order.sh."""
 import bisect
-import fnmatch
 import re
 import sys
 
@@ -71,44 +70,33 @@ def pattern(sec):
     return sec
 
 
-# A glob where it names one function of this build; where it would name
-# several (the instances of a generic differ only in their hash) the exact
-# name, which a later build may not match: that function is then only left
-# where it would have been.
-count = {}
-for _, _, name in secs:
-    count[pattern(name)] = count.get(pattern(name), 0) + 1
+# A glob where the functions it names beyond those that ran are small (a
+# path names one function, or a generic's few instances): it still
+# matches when the hashes change. Else the exact names, which match only
+# a build with the same metadata (profile, toolchain, dependencies and
+# their features: `cargo build --release` and `make bench`, which builds
+# examples and so dev-dependencies' features too, differ): KEEP=1 merges
+# the names of several builds.
+family, ran_bytes = {}, {}
+for _, sz, name in secs:
+    family[pattern(name)] = family.get(pattern(name), 0) + sz
+for _, sz, name in secs:
+    if name in hot:
+        ran_bytes[pattern(name)] = ran_bytes.get(pattern(name), 0) + sz
 ok = re.compile(r"^\.text\.[A-Za-z0-9_.$*]+$")
-pats = sorted({pattern(s) if count[pattern(s)] == 1 else s for s in hot})
-pats = [p for p in pats if ok.match(p) and p not in (".text.", ".text.*")]
+pats = {pattern(s) if family[pattern(s)] - ran_bytes[pattern(s)] <= 2048 else s for s in hot}
 kept = 0
 if old:
-    # An earlier run's functions that still exist in this build: what runs
-    # only now and then (a thread's start, a channel's wake-up) is more
-    # likely caught by several runs than by one.
-    names = sorted(n for _, _, n in secs)
-    have = set(names)
+    # An earlier run's patterns, kept whether or not this build has them:
+    # they may be another build's names, or what runs only now and then (a
+    # thread's start, a channel's wake-up), caught by one run and not
+    # another. Without KEEP the list starts over.
     for line in open(old):
         p = line.strip()
-        if not (p.startswith("*(") and p.endswith(")")):
-            continue
-        p = p[2:-1]
-        if p in pats:
-            continue
-        if "*" in p:
-            # The names that start like it, tried against the whole glob.
-            head = p.split("*")[0]
-            i = bisect.bisect_left(names, head)
-            found = False
-            while i < len(names) and names[i].startswith(head) and not found:
-                found = fnmatch.fnmatchcase(names[i], p)
-                i += 1
-        else:
-            found = p in have
-        if found and ok.match(p):
-            pats.append(p)
+        if p.startswith("*(") and p.endswith(")") and p[2:-1] not in pats:
+            pats.add(p[2:-1])
             kept += 1
-    pats.sort()
+pats = sorted(p for p in pats if ok.match(p) and p not in (".text.", ".text.*"))
 size = sum(sz for _, sz, name in secs if name in hot)
 print("/* The plain client's steady-state functions (issue 18), put together")
 print("   so the few pages holding them are all it maps once trimmed")

@@ -11,19 +11,27 @@
 # are globbed away, as they change with the build's metadata while the
 # paths do not, and a function that no longer exists matches nothing.
 #
-# Run: [KEEP=1] sh bench/client-order.sh [SECS]   (needs valgrind and python3;
-# builds the release binary first, then rebuild it to use the new script).
+# Run: [KEEP=1] [BIN_ONLY=1] sh bench/client-order.sh [SECS]   (needs
+# valgrind and python3; builds the release binary first, then rebuild it to
+# use the new script).
 set -eu
 cd "$(dirname "$0")/.."
 secs=${1:-240}
 for t in valgrind callgrind_control python3; do
   command -v $t >/dev/null || { echo "client-order: $t is needed" >&2; exit 1; }
 done
-cargo build --release --bin hbmon
+# Built as `make bench` builds it (with examples, so with the features
+# dev-dependencies add), or with BIN_ONLY=1 as `make build` does: the two
+# differ in their symbols' hashes, so run it for each (KEEP=1 the second).
+if [ -n "${BIN_ONLY:-}" ]; then
+  cargo build --release --bin hbmon
+else
+  cargo build --release --bin hbmon --example bench_client
+fi
 bin=$PWD/target/release/hbmon
 linkmap=$(ls -t target/release/build/hbmon-*/out/hbmon.map | head -1)
 dir=$(mktemp -d)
-spid= cpid=
+spid='' cpid=''
 trap 'kill $spid $cpid 2>/dev/null; wait 2>/dev/null; rm -rf "$dir"' EXIT
 srv=127.14.1.1 cli=127.14.1.2
 port=$(python3 -c "import socket; s=socket.socket(); s.bind(('$srv',0)); print(s.getsockname()[1])")
