@@ -7,9 +7,11 @@
 # later (default 240: four 1-minute rounds, 24 heartbeats). Every
 # function of the binary one of whose instructions ran in that window
 # (instruction addresses mapped to input sections by the link map build.rs
-# writes) becomes one glob of the script: hashes and crate disambiguators
-# are globbed away, as they change with the build's metadata while the
-# paths do not, and a function that no longer exists matches nothing.
+# writes) becomes a pattern of the script: a glob, its hash and crate
+# disambiguators left out, as they change with the build's metadata while
+# the paths do not; or, for a generic whose other instances would come
+# along (they differ only in their hashes), the exact names. A name that no
+# longer exists matches nothing: the function stays where it would be.
 #
 # Run: [KEEP=1] [BIN_ONLY=1] sh bench/client-order.sh [SECS]   (needs
 # valgrind and python3; builds the release binary first, then rebuild it to
