@@ -508,6 +508,32 @@ fn ack_on_demand_rule_18() {
     assert_eq!(t.host("a.example").unwrap().state, Reach::Up, "accepted all the same");
 }
 
+/// Issue 18: an HTB's fields are read in one pass; as with
+/// `Message::get`, the first value of a repeated key counts (a later one
+/// cannot turn an `ack=0` into an ACK, nor change the interval).
+#[test]
+fn an_htb_field_given_twice_counts_once_first_18() {
+    let mut t = table(None);
+    let extra = [
+        ("interval", Value::Float(30.0)),
+        ("ack", Value::Bool(false)),
+        ("interval", Value::Float(99.0)),
+        ("ack", Value::Bool(true)),
+    ];
+    let (r, _, ack) = feed(&mut t, &htb("a.example", 1, &extra), at(0.0));
+    assert_eq!(r, Ok(Accepted::Htb));
+    assert!(ack.is_empty(), "the first ack=0 counts");
+    // `htb` writes interval=1 before the extras.
+    assert_eq!(t.host("a.example").unwrap().interval, 1.0);
+    let extra = [("ack", Value::Bool(true)), ("ack", Value::Bool(false))];
+    let (_, _, ack) = feed(&mut t, &htb("a.example", 2, &extra), at(1.0));
+    let m = crate::wire::Decoder::new().decode(&ack).map(|m| m.to_owned_pairs());
+    assert!(
+        m.as_ref().is_ok_and(|p| p.iter().any(|(k, v)| k == "seq" && *v == Value::Int(2))),
+        "{m:?}"
+    );
+}
+
 /// Issue 18: 100,000 records in well under 100 MiB. A record stays small
 /// (the replay guard is boxed, only made with a key), its name is one
 /// copy shared with the index, and versions are shared between records up
