@@ -210,7 +210,7 @@ mod tests {
         assert_eq!(park_for(false, true, true), Some(FLOOD_PAUSE));
         assert_eq!(park_for(true, true, false), None, "own core: no pause");
         assert_eq!(park_for(false, true, false), None);
-        assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE);
+        const { assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE) };
     }
 
     /// The thread clock the contention test reads moves with this
