@@ -152,6 +152,8 @@ pub struct EventLoop {
     udp_last_drain: f64,
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
+    /// The last full heartbeat share waited for a core (`udp.rs`).
+    udp_contended: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
     /// What to serve again next turn (a share of the turn was used up).
     again: Again,
@@ -221,6 +223,7 @@ impl EventLoop {
             udp_bufs: None,
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
+            udp_contended: false,
             early_results: Vec::new(),
             again: Again::default(),
             trimmed: false,

@@ -78,7 +78,8 @@ impl EventLoop {
     /// re-arm takes the next share (the other sources are served meanwhile).
     pub(super) fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_server.as_mut() else { return };
-        let share = crate::server::udp::TURN;
+        // A loop waiting for cores takes smaller shares (see `park_for`).
+        let share = if self.udp_contended { CONTENDED_SHARE } else { crate::server::udp::TURN };
         let (t0, cpu0) = (std::time::Instant::now(), thread_cpu());
         let bufs = self.udp_bufs.get_or_insert_with(Default::default);
         let (got, more) = match st.server.as_mut() {
@@ -96,6 +97,7 @@ impl EventLoop {
         // Whether a full share waited for a core (its wall time over twice
         // its CPU time): the loop shares one with the flood's senders.
         let contended = more && t0.elapsed().as_secs_f64() > 2.0 * (thread_cpu() - cpu0);
+        self.udp_contended = contended;
         if let Some(pause) = park_for(busy, more, contended) {
             if !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
                 self.udp_parked = true;
@@ -145,6 +147,12 @@ impl EventLoop {
 /// Datagrams the client's socket is read for in one turn.
 pub const CLIENT_TURN: usize = 256;
 
+/// The share of a drain after one that waited for a core (a flood on
+/// shared cores): a PING arriving during it waits a quarter of a batch
+/// (PING p99 during `bench_flood_ping` 6.4-6.7 ms against 9.1-9.7 ms with
+/// whole batches, in the same minutes).
+pub const CONTENDED_SHARE: usize = crate::event_loop::mmsg::BATCH / 4;
+
 /// The pause after a drain that used up its whole share (a flood), in
 /// seconds: shorter than [`UDP_COALESCE`], as a batch is full already.
 pub const FLOOD_PAUSE: f64 = 0.001;
@@ -157,7 +165,8 @@ pub const FLOOD_PAUSE: f64 = 0.001;
 /// next share at once when the loop has a core to itself (a pause would
 /// only cap the rate; a PING waits at most a share). When that share
 /// waited for a core (`contended`: the flood's senders share the loop's
-/// cores) it rests [`FLOOD_PAUSE`] instead (issue 18): a loop that drains
+/// cores) it rests [`FLOOD_PAUSE`] instead, and the next share is
+/// [`CONTENDED_SHARE`] (issue 18): a loop that drains
 /// share after share never sleeps, so a PING arriving finds it queued
 /// behind the senders for a core (median 16 ms, p99 50 ms at load 8);
 /// one that sleeps in `poll` between shares is woken by the connection
@@ -211,6 +220,7 @@ mod tests {
         assert_eq!(park_for(true, true, false), None, "own core: no pause");
         assert_eq!(park_for(false, true, false), None);
         const { assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE) };
+        const { assert!(CONTENDED_SHARE > 0 && CONTENDED_SHARE < crate::server::udp::TURN) };
     }
 
     /// The thread clock the contention test reads moves with this
