@@ -235,3 +235,49 @@ fn deliveries_never_exceed_the_pools_cap() {
     assert!(at_cap >= 3, "notify workers at their cap only {at_cap} times");
     assert!(most_tasks <= base + 8, "{most_tasks} threads (started with {base})");
 }
+
+/// (tid, name, nice, scheduling policy) of each thread of `pid`
+/// (/proc/PID/task/TID/stat: fields 19 and 41).
+fn thread_priorities(pid: i32) -> Vec<(i32, String, i64, i64)> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for t in dir.flatten() {
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { continue };
+        let Some((head, rest)) = stat.rsplit_once(')') else { continue };
+        let name = head.split_once('(').map(|(_, n)| n.to_string()).unwrap_or_default();
+        // After the name: field 3 is the first; nice is 19, policy 41.
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let field = |n: usize| f.get(n - 3).and_then(|v| v.parse().ok()).unwrap_or(-1);
+        let tid = t.file_name().to_string_lossy().parse().unwrap_or(-1);
+        out.push((tid, name, field(19), field(41)));
+    }
+    out
+}
+
+/// The store threads (server.db's and history.db's) run below the loop:
+/// nice 10 more than it and SCHED_BATCH (3), so the loop gets a core when
+/// it wakes while they store and notify an outage; the loop thread itself
+/// keeps the daemon's priority and policy.
+#[test]
+fn store_threads_run_below_the_loop() {
+    let mut f = Fleet::solo("");
+    f.start_all();
+    let srv = f.server();
+    let pid = srv.pid().expect("pid");
+    let threads = wait_for(30.0, "both store threads", || {
+        let t = thread_priorities(pid);
+        let has = |n: &str| t.iter().any(|(_, name, _, _)| name == n);
+        (has("hbmon-store") && has("hbmon-history")).then_some(t)
+    });
+    // The loop runs on the process's first thread.
+    let main = threads.iter().find(|t| t.0 == pid).expect("the loop thread");
+    let (loop_nice, loop_policy) = (main.2, main.3);
+    assert_eq!(loop_policy, 0, "the loop stays SCHED_OTHER: {threads:?}");
+    for (_, name, nice, policy) in &threads {
+        if name == "hbmon-store" || name == "hbmon-history" {
+            assert_eq!(*nice, (loop_nice + 10).min(19), "{name}: {threads:?}");
+            assert_eq!(*policy, 3, "{name} is SCHED_BATCH: {threads:?}");
+        }
+    }
+    assert!(srv.cmd("PING").contains("PONG"));
+}

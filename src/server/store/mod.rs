@@ -205,7 +205,10 @@ impl Store {
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-store".into())
-            .spawn(move || run(open, wake, sh, stall, rx))
+            .spawn(move || {
+                crate::store::thread::below_the_loop();
+                run(open, wake, sh, stall, rx)
+            })
             .map_err(|e| crate::error::Error::io("spawn the store thread", e))?;
         Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0 })
     }
