@@ -104,31 +104,6 @@ pub struct StoreStatus {
     pub write_errors: u64,
 }
 
-/// How far below the loop thread a store thread runs (its nice value
-/// above the daemon's; at most 19).
-pub const BELOW_THE_LOOP: i32 = 10;
-
-/// Called first in each store thread (history.db's and server.db's): the
-/// thread runs at [`BELOW_THE_LOOP`] more nice and as `SCHED_BATCH`, so on
-/// a busy box the loop thread gets the core when it wakes. A 10,000-host
-/// outage keeps server.db's thread busy for seconds (the notifier, the
-/// commits) while PING and heartbeats wait on the loop; with equal
-/// priorities that thread and the loop share the cores turn about and each
-/// PING waits for a slice (issue 14: PING p99 under 5 ms during it).
-/// Only lowering, which needs no privilege; a failure leaves the thread
-/// as it was. On Linux a nice value is the calling thread's own.
-pub fn below_the_loop() {
-    #[cfg(target_os = "linux")]
-    {
-        let p = libc::sched_param { sched_priority: 0 };
-        // SAFETY: plain syscalls on the calling thread (0), no memory shared.
-        unsafe {
-            let _ = libc::sched_setscheduler(0, libc::SCHED_BATCH, &p);
-            let _ = libc::nice(BELOW_THE_LOOP);
-        }
-    }
-}
-
 /// The loop's handle: sends requests, joins the thread when dropped (after
 /// it has written everything queued and checkpointed the WAL).
 pub struct StoreThread {
@@ -155,7 +130,6 @@ impl StoreThread {
             .name("hbmon-history".into())
             .stack_size(STACK)
             .spawn(move || {
-                below_the_loop();
                 if let Some(p) = &stall {
                     fault_stall(p);
                 }

@@ -205,10 +205,7 @@ impl Store {
         let sh = shared.clone();
         let thread = std::thread::Builder::new()
             .name("hbmon-store".into())
-            .spawn(move || {
-                crate::store::thread::below_the_loop();
-                run(open, wake, sh, stall, rx)
-            })
+            .spawn(move || run(open, wake, sh, stall, rx))
             .map_err(|e| crate::error::Error::io("spawn the store thread", e))?;
         Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0 })
     }
