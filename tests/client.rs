@@ -7,23 +7,15 @@ use common::*;
 use serde_json::Value;
 use std::process::Command;
 
-fn sqlite(db: &std::path::Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .args(["-readonly", "-cmd", ".timeout 5000"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (make test installs it)");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// (t, v) of an item's samples, oldest first.
+/// (t, v) of an item's samples, oldest first; none while the store thread
+/// has not made history.db's tables yet (STATE shows items before that on
+/// a loaded machine).
 fn samples(db: &std::path::Path, item: &str) -> Vec<(i64, f64)> {
     let q = format!(
         "SELECT s.t, s.v FROM samples s JOIN items i ON i.id = s.item WHERE i.name = '{item}' ORDER BY s.t"
     );
-    sqlite(db, &q)
+    try_sqlite_ro(db, &q)
+        .unwrap_or_default()
         .lines()
         .filter_map(|l| {
             let (t, v) = l.split_once('|')?;
@@ -130,11 +122,7 @@ fn fitness_level_changes_count_and_hyst() {
     let work = format!(
         "ival_make_state 1s\nget all proc:{a} proc:{b} proc:{c}\nfit proc:{a} sick <1\nfit proc:{b} sick >=2 count 3\nfit proc:{c} sick >=2 hyst 50%\n"
     );
-    std::fs::write(
-        &f0.workconf,
-        format!("{}{work}", std::fs::read_to_string(&f0.workconf).unwrap()),
-    )
-    .unwrap();
+    f0.append_work(&work);
     let mut f = f0;
     f.hosts[0].start();
     let h = &f.hosts[0];
@@ -213,11 +201,7 @@ fn failing_and_hanging_probes() {
         ip = f0.hosts[0].ip,
         open = f0.port
     );
-    std::fs::write(
-        &f0.workconf,
-        format!("{}{work}", std::fs::read_to_string(&f0.workconf).unwrap()),
-    )
-    .unwrap();
+    f0.append_work(&work);
     let mut f = f0;
     f.hosts[0].start();
     let h = &f.hosts[0];
@@ -266,7 +250,8 @@ fn real_nagios_plugins() {
     );
     let db = h.vardir().join("history.db");
     wait_for(10.0, "perfdata in history", || {
-        let names = sqlite(&db, "SELECT name FROM items ORDER BY name");
+        // history.db is made by its store thread, maybe after STATE shows items.
+        let names = try_sqlite_ro(&db, "SELECT name FROM items ORDER BY name")?;
         (names.contains("load.load1") && names.contains("rootfs./")).then_some(())
     });
     let l1 = samples(&db, "load.load1");

@@ -10,7 +10,6 @@ use hbmon::wire::{encode, Value as W};
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::Command;
 
 fn clients(srv: &Host, args: &str) -> Value {
     let body = srv.body(&format!("CLIENTS {args}"));
@@ -163,17 +162,6 @@ fn fits_for_perfdata_and_probe_items_12_12() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("fit zz:myprobe.temp: unknown host or group 'zz'"), "{err}");
-}
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .args(["-cmd", ".timeout 5000"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (make test installs it)");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
 /// Rows older than a tier written after ZAP's last pass (an import with

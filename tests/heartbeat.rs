@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::process::Command;
-use std::time::Instant;
 
 const HB: &str = "ival_heartbeat 1s\ngrace 1s\nmissed 3\nival_make_state 1h\n";
 /// The fixed rule (`detector fixed`), for the test that times its late and down.
@@ -88,13 +87,11 @@ fn up_late_down_reboot_and_planned_stop() {
         (!hb_events(f.server(), &name, "reboot").is_empty()).then_some(())
     });
     // A clean stop says shutdown=1: down at once, as a planned stop.
-    let t = Instant::now();
+    // (Only the HTB's shutdown=1 makes a host `stopped`: a silent one goes
+    // late and down instead, so no clock is needed to tell them apart.)
     let stop_at = now_wall();
     f.host("www1").stop();
-    let l = wait_for(3.0, "stopped", || {
-        host_line(f.server(), &name).filter(|l| l.contains(" stopped"))
-    });
-    assert!(t.elapsed().as_secs_f64() < 3.0, "{l}");
+    wait_for(20.0, "stopped", || host_line(f.server(), &name).filter(|l| l.contains(" stopped")));
     let last = wait_for(10.0, "the stop's event", || {
         let evs = hb_events(f.server(), &name, "heartbeat");
         evs.last().filter(|e| e["time"].as_f64().is_some_and(|t| t >= stop_at - 0.5)).cloned()

@@ -2,7 +2,8 @@
 //! 2 MiB tmpfs) loses no event, two daemons cannot share a vardir, `hbmon
 //! stop` finds a daemon whose pid file is gone, corrupt files are moved
 //! aside and reported, secret-holding files are 0600 and URLs are redacted,
-//! and a slow webhook receiver sees one delivery at a time per alert.
+//! a slow webhook receiver sees one delivery at a time per alert, and HIST
+//! and ZAP on a history ruined under the daemon fail, saying why, counted.
 
 mod common;
 use common::*;
@@ -43,44 +44,6 @@ fn events(srv: &Host, host: &str, item: &str) -> Vec<Value> {
 
 fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0)
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A tmpfs mounted for the test, unmounted (lazily: a killed daemon may
-/// still be closing its files) on drop.
-struct Tmpfs(PathBuf);
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .expect("run mount");
-        assert!(st.success(), "mount -t tmpfs on {} failed (as root)", at.display());
-        Tmpfs(at.to_path_buf())
-    }
-}
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system of `dir` to the last byte.
-fn fill(dir: &Path) -> PathBuf {
-    use std::io::Write;
-    let p = dir.join("filler");
-    let mut f = std::fs::File::create(&p).unwrap();
-    let block = vec![0u8; 4096];
-    while f.write_all(&block).is_ok() {}
-    let _ = f.write_all(&[0u8; 1]);
-    let _ = f.sync_all();
-    p
 }
 
 #[test]
@@ -462,12 +425,6 @@ fn one_delivery_in_flight_per_alert_and_channel_13_13() {
     assert_eq!(*rx.overlap.lock().unwrap(), 1, "two requests for one alert at once: {kinds:?}");
 }
 
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = std::process::Command::new("sqlite3").arg(db).arg(sql).output().expect("sqlite3");
-    assert!(out.status.success(), "{sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 #[test]
 fn corrupt_server_db_keeps_readable_events_13_11() {
     let mut f = Fleet::new(&["srv"], "", "");
@@ -486,18 +443,8 @@ fn corrupt_server_db_keeps_readable_events_13_11() {
     let ps: usize = sqlite(&db, "PRAGMA page_size").parse().unwrap();
     let root: usize =
         sqlite(&db, "SELECT rootpage FROM sqlite_master WHERE name='events'").parse().unwrap();
-    let mut bytes = std::fs::read(&db).unwrap();
-    let page = |n: usize| (n - 1) * ps;
-    let r = page(root);
-    assert_eq!(bytes[r], 0x05, "the events root is an interior page");
-    let cells = u16::from_be_bytes([bytes[r + 3], bytes[r + 4]]) as usize;
-    let ptr = r + 12 + 2 * (cells / 2);
-    let cell = r + u16::from_be_bytes([bytes[ptr], bytes[ptr + 1]]) as usize;
-    let leaf = u32::from_be_bytes(bytes[cell..cell + 4].try_into().unwrap()) as usize;
-    for b in &mut bytes[page(leaf)..page(leaf) + ps] {
-        *b = 0xA5;
-    }
-    std::fs::write(&db, &bytes).unwrap();
+    let children = root_children(&db, ps, root, 0x05);
+    ruin_page(&db, ps, children[children.len() / 2]);
     f.hosts[0].start();
     let st = f.hosts[0].wait_state(20.0, "the notice", |s| s.contains("-- store server.db"));
     let line = st.lines().find(|l| l.starts_with("-- store server.db was corrupt")).unwrap();
@@ -523,3 +470,91 @@ fn corrupt_server_db_keeps_readable_events_13_11() {
 }
 
 use std::collections::BTreeSet;
+
+/// The child pages of a b-tree's root, left to right (not the right-most
+/// pointer), read from the file; the root must be an interior page of
+/// `kind` (0x05 a table's, 0x02 an index's or a WITHOUT ROWID table's).
+fn root_children(db: &Path, ps: usize, root: usize, kind: u8) -> Vec<usize> {
+    let bytes = std::fs::read(db).unwrap();
+    let r = (root - 1) * ps;
+    assert_eq!(bytes[r], kind, "the root (page {root}) is an interior page");
+    let cells = u16::from_be_bytes([bytes[r + 3], bytes[r + 4]]) as usize;
+    (0..cells)
+        .map(|i| {
+            let ptr = r + 12 + 2 * i;
+            let cell = r + u16::from_be_bytes([bytes[ptr], bytes[ptr + 1]]) as usize;
+            u32::from_be_bytes(bytes[cell..cell + 4].try_into().unwrap()) as usize
+        })
+        .collect()
+}
+
+/// Overwrites page `n` of the file in place (a running daemon's other
+/// pages, which its checkpoints write, are left alone).
+fn ruin_page(db: &Path, ps: usize, n: usize) {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().write(true).open(db).unwrap();
+    f.seek(SeekFrom::Start(((n - 1) * ps) as u64)).unwrap();
+    f.write_all(&vec![0xA5; ps]).unwrap();
+    f.sync_all().unwrap();
+}
+
+/// HIST and ZAP when the client's history cannot be read (issue 14: the
+/// store thread answers `failed`): leaf pages of `samples` are ruined
+/// under the running daemon, after its start-up check passed. Both verbs
+/// answer an error that says why, STATE counts each as a refusal, and the
+/// daemon goes on (PING, the next HIST's answer).
+#[test]
+fn hist_and_zap_on_an_unreadable_history_fail_and_are_counted_14() {
+    let mut f = Fleet::new(&["srv"], "", "");
+    f.start_all();
+    f.hosts[0].wait_state(30.0, "history.db open", |s| !s.contains("history.db starting"));
+    f.hosts[0].stop();
+    // An hour of one-second samples of an item this host does not probe:
+    // its rows fill the middle of the samples b-tree, which the daemon's
+    // own rounds (other items, at one end) never rewrite.
+    let db = f.hosts[0].vardir().join("history.db");
+    let now = hbmon::clock::Now::wall_now() as i64;
+    sqlite(
+        &db,
+        &format!(
+            "INSERT INTO items(name) VALUES ('old.x'); \
+             WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3400) \
+             INSERT INTO samples(item, t, v) SELECT (SELECT id FROM items WHERE name = 'old.x'), \
+             {now} - 3500 + i, i FROM c; PRAGMA wal_checkpoint(TRUNCATE);"
+        ),
+    );
+    let ps: usize = sqlite(&db, "PRAGMA page_size").parse().unwrap();
+    let root: usize =
+        sqlite(&db, "SELECT rootpage FROM sqlite_master WHERE name='samples'").parse().unwrap();
+    let children = root_children(&db, ps, root, 0x02);
+    assert!(children.len() >= 4, "old.x spans several leaves: {children:?}");
+    let h = &mut f.hosts[0];
+    h.start();
+    // The start-up check (quick_check) passes: the file is still whole.
+    let st = h.wait_state(30.0, "history.db open", |s| !s.contains("history.db starting"));
+    assert!(!st.contains("-- store history.db"), "no notice yet: {st}");
+    let before = h.cmd("HIST H");
+    assert!(before.contains("old.x"), "{before}");
+    for &leaf in &children[1..children.len() - 1] {
+        ruin_page(&db, ps, leaf);
+    }
+    // A commit by another connection makes the daemon's next read drop
+    // the pages it holds in memory and read the file again.
+    sqlite(&db, "INSERT INTO items(name) VALUES ('poke')");
+    let hist = h.cmd("HIST H");
+    assert!(hist.contains("COMMAND ERROR") && hist.contains("cannot read the history"), "{hist}");
+    assert!(hist.contains("malformed"), "the answer says why: {hist}");
+    let zap = h.cmd("ZAP");
+    assert!(zap.contains("COMMAND ERROR") && zap.contains("malformed"), "{zap}");
+    let st = h.wait_state(10.0, "both refusals counted", |s| {
+        s.contains("-- refused HIST store failed 1\n")
+            && s.contains("-- refused ZAP store failed 1\n")
+    });
+    assert!(h.cmd("PING").contains("PONG"), "{st}");
+    // A usage error is not a store failure.
+    let bad = h.cmd("HIST nonsense");
+    assert!(bad.contains("COMMAND ERROR"), "{bad}");
+    let st = h.wait_state(10.0, "STATE", |_| true);
+    assert!(st.contains("-- refused HIST store failed 1\n"), "{st}");
+    h.stop();
+}

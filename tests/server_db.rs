@@ -23,16 +23,6 @@ const FIXTURE: &str = include_str!("fixtures/server-db-v1.sql");
 /// The fixture's own event, alert and delivery (made for www1 killed).
 const OLD_EVENT: &str = "srv-1796146667344-1";
 
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 must be installed: make test installs it");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 /// `sqlite3 db < script`: the file as the sqlite3 CLI makes it.
 fn sqlite_script(db: &Path, script: &str) {
     use std::io::Write;
@@ -235,41 +225,4 @@ fn store_failures_are_counted_as_refusals_14() {
     let a = cmd_from(Ipv4Addr::LOCALHOST, f.hosts[0].cmd_addr(), &line);
     assert!(a.contains("ok events 400 stored 400"), "{a}");
     f.hosts[0].stop();
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// A tmpfs mounted for the test, unmounted (lazily) on drop.
-struct Tmpfs(std::path::PathBuf);
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .expect("run mount");
-        assert!(st.success(), "mount -t tmpfs on {} failed (as root)", at.display());
-        Tmpfs(at.to_path_buf())
-    }
-}
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// Fills the file system of `dir` to the last byte.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    use std::io::Write;
-    let p = dir.join("filler");
-    let mut f = std::fs::File::create(&p).unwrap();
-    let block = vec![0u8; 4096];
-    while f.write_all(&block).is_ok() {}
-    let _ = f.write_all(&[0u8; 1]);
-    let _ = f.sync_all();
-    p
 }

@@ -15,16 +15,6 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-fn sqlite(db: &std::path::Path, sql: &str) -> String {
-    let out = std::process::Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 must be installed: make test installs it");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
 fn events_line(host: &str, ids: &[String]) -> String {
     let now = hbmon::clock::Now::wall_now();
     let events: Vec<serde_json::Value> = ids

@@ -9,26 +9,14 @@ mod common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
-
-fn sqlite(db: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .args(["-readonly", "-cmd", ".timeout 5000"])
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (make test installs it)");
-    assert!(out.status.success(), "sqlite3 {sql}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Times of an item's samples, oldest first.
 fn sample_times(db: &Path, item: &str) -> Vec<i64> {
     let q = format!(
         "SELECT s.t FROM samples s JOIN items i ON i.id = s.item WHERE i.name = '{item}' ORDER BY s.t"
     );
-    sqlite(db, &q).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    sqlite_ro(db, &q).lines().filter_map(|l| l.trim().parse().ok()).collect()
 }
 
 fn wall() -> f64 {
@@ -77,7 +65,7 @@ fn a_stalled_store_thread_stops_neither_ping_nor_heartbeats_and_loses_nothing_14
     // on the server and gone from the outbox.
     wait_for(30.0, "first event acked", || {
         let ev = events(h, &h.name, &item);
-        let outbox = sqlite(&db, "SELECT count(*) FROM outbox");
+        let outbox = sqlite_ro(&db, "SELECT count(*) FROM outbox");
         (ev.len() == 1 && outbox.trim() == "0" && sample_times(&db, "uptime").len() >= 2)
             .then_some(())
     });
@@ -130,7 +118,7 @@ fn a_stalled_store_thread_stops_neither_ping_nor_heartbeats_and_loses_nothing_14
     // the rounds taken during the stall are all stored.
     let ev = wait_for(30.0, "the stall's event on the server", || {
         let ev = events(h, &h.name, &item);
-        (ev.len() >= 2 && sqlite(&db, "SELECT count(*) FROM outbox").trim() == "0").then_some(ev)
+        (ev.len() >= 2 && sqlite_ro(&db, "SELECT count(*) FROM outbox").trim() == "0").then_some(ev)
     });
     let ids: Vec<&str> = ev.iter().filter_map(|e| e["id"].as_str()).collect();
     let mut unique = ids.clone();
@@ -151,7 +139,7 @@ fn a_stalled_store_thread_stops_neither_ping_nor_heartbeats_and_loses_nothing_14
     for w in times.windows(2).filter(|w| w[1] as f64 >= start - 2.0 && (w[0] as f64) < end + 2.0) {
         assert!(w[1] - w[0] <= 2, "a round lost around the stall {start}..{end}: {times:?}");
     }
-    let dup = sqlite(
+    let dup = sqlite_ro(
         &db,
         "SELECT count(*) FROM (SELECT 1 FROM samples GROUP BY item, t HAVING count(*) > 1)",
     );
@@ -168,6 +156,7 @@ fn a_hung_mount_gives_its_item_an_error_and_the_round_goes_on_14() {
         format!("ival_make_state 1s\nget all uptime disk_used:/ {item}\ntimeout {item} 2s\n");
     let f = solo(&work, ("HBMON_FAULT_HANG_MOUNT", hung.display().to_string()));
     let h = &f.hosts[0];
+    h.wait_state(30.0, "the databases open", |s| !s.contains(".db starting ("));
     let st = h.wait_state(30.0, "the hung item's error", |s| {
         item_line(s, &item).is_some_and(|l| l.contains("no answer within"))
     });

@@ -36,9 +36,21 @@ fn clients_fetch_reload_and_survive_a_dead_server() {
     www2.start();
     let st = www2.wait_state(5.0, "cached items", |s| item_line(s, "uptime").is_some());
     assert!(st.contains("not fetched yet"), "{st}");
+    // STATE names the work sync's phase: no served work since this start.
+    let sync = st.lines().find(|l| l.starts_with("-- work from server")).unwrap_or_default();
+    assert!(
+        sync.contains("sync bootstrap, no work") || sync.contains("sync asking WORK for "),
+        "{sync}"
+    );
     // ...and catches up when the server is back.
     f.host("srv").start();
     f.host("www2").wait_state(70.0, "work fetched again", |s| s.contains("(fetched)"));
+    f.host("www2").wait_state(70.0, "the work sync idle", |s| {
+        s.contains("(fetched), sync idle, fetched ") && s.contains(" ago, checked ")
+    });
+    let st = f.host("www2").body("STATE");
+    let calls = st.lines().find(|l| l.starts_with("-- server calls events ")).unwrap_or_default();
+    assert!(calls.contains(", report "), "{st}");
 }
 
 #[test]

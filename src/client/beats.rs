@@ -39,7 +39,7 @@ impl Client {
         self.arm_heartbeat(now.mono + 0.05, fx);
         if had.is_none() {
             if self.fetches_work {
-                self.call_work(now, fx);
+                self.ask_work(super::sync::WorkAsk::Work, now, fx);
             }
             self.send_events(now, fx);
         }

@@ -3,14 +3,32 @@
 //! new work (`Effects::new_work`) and caches it (`sync.rs`: backoff, the
 //! answer's reading, the cache file).
 
-use super::sync::{self, WorkAnswer};
+use super::sync::{self, WorkAnswer, WorkAsk, WorkOutcome};
 use super::Client;
 use crate::clock::Now;
 use crate::effects::{ClientCall, Effects};
 
 impl Client {
-    pub(super) fn call_work(&mut self, now: Now, fx: &mut Effects) {
-        self.call_server(ClientCall::Work, format!("WORK {}", self.host), now, fx);
+    /// Asks the server `ask` unless a question about the work is out
+    /// (its answer decides what follows).
+    pub(super) fn ask_work(&mut self, ask: WorkAsk, now: Now, fx: &mut Effects) {
+        if self.work_sync.asking() {
+            return;
+        }
+        let (call, line) = match ask {
+            WorkAsk::Work => (ClientCall::Work, format!("WORK {}", self.host)),
+            WorkAsk::WorkLm => (ClientCall::WorkLm, format!("WORK_LM {}", self.host)),
+        };
+        if self.call_server(call, line, fx) {
+            self.work_sync.asked(ask, now.wall);
+        }
+    }
+
+    /// The CheckWork tick: WORK until the server has given us a work, then WORK_LM.
+    pub(super) fn poll_work(&mut self, now: Now, fx: &mut Effects) {
+        if let Some(ask) = self.work_sync.poll() {
+            self.ask_work(ask, now, fx);
+        }
     }
 
     pub(super) fn on_work_answer(
@@ -20,10 +38,16 @@ impl Client {
         now: Now,
         fx: &mut Effects,
     ) {
-        self.work_call = false;
         let parsed = r
             .and_then(|t| crate::command::parse_answer(&t))
             .and_then(|b| sync::parse_work_answer(&b));
+        let ask = if c == ClientCall::WorkLm { WorkAsk::WorkLm } else { WorkAsk::Work };
+        let outcome = match &parsed {
+            Err(_) => WorkOutcome::Failed,
+            Ok(WorkAnswer::Lm(_)) => WorkOutcome::Version,
+            Ok(WorkAnswer::Work(..)) => WorkOutcome::Work,
+        };
+        self.work_sync.answered(ask, outcome, now.wall);
         match parsed {
             Err(e) => {
                 let wait = self.work_backoff.fail(self.work.intervals.check_work);
@@ -34,7 +58,7 @@ impl Client {
                 self.work_backoff.ok();
                 if lm > 0 && lm != self.work_lm {
                     log::info!("the server has a new work for us (lm {lm}, ours {})", self.work_lm);
-                    self.call_work(now, fx);
+                    self.ask_work(WorkAsk::Work, now, fx);
                 } else {
                     self.schedule_check_work(now, fx, self.work.intervals.check_work);
                 }
@@ -46,7 +70,6 @@ impl Client {
             }
             Ok(WorkAnswer::Work(w, lm)) => {
                 self.work_backoff.ok();
-                self.have_served_work = true;
                 if !w.host.eq_ignore_ascii_case(&self.host) {
                     log::error!("the server sent the work of {} to {}", w.host, self.host);
                 } else if lm != self.work_lm || self.work_lm == 0 {
@@ -71,7 +94,7 @@ impl Client {
         fx: &mut Effects,
     ) {
         if self.fetches_work && lm > 0 && lm != self.work_lm {
-            self.call_work(now, fx);
+            self.ask_work(WorkAsk::Work, now, fx);
         }
     }
 }

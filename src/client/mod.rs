@@ -33,7 +33,7 @@ use items::{Items, Reading};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use sync::Backoff;
+use sync::{Backoff, Outbox, ReportCall, ReportFollow, WorkSync};
 
 /// Seconds a call to the server may take.
 const CALL_TIMEOUT: f64 = 10.0;
@@ -50,18 +50,16 @@ pub struct Client {
     work_lm: crate::work::version::Version,
     cache: PathBuf,
     work_backoff: Backoff,
-    work_call: bool,
-    /// Have we got a work from the server since start-up?
-    have_served_work: bool,
+    /// The conversation about our work (bootstrap, idle, asking).
+    work_sync: WorkSync,
     items: Items,
     inline: Inline,
     /// The owner of history.db; the loop only sends it requests.
     store: StoreThread,
     /// Its health after its last write (outbox length, held events...).
     status: StoreStatus,
-    /// An EVENTS batch is asked of the store; asked again after it.
-    batch_asked: bool,
-    batch_again: bool,
+    /// The EVENTS conversation: a batch asked of the store, then in flight.
+    outbox: Outbox,
     /// What REPORTs send: the items as of the last write the store did.
     reported: serde_json::Value,
     /// The items as of each write sent and not done yet, oldest first, and
@@ -70,10 +68,8 @@ pub struct Client {
     /// Rounds sent to the store / stored since start.
     rounds_sent: u64,
     rounds_stored: u64,
-    /// A REPORT left before the first round of this start or work was
-    /// stored: it had no values for (some) items, so one follows as soon as
-    /// round number `.0` is stored, not an `ival_send_report` later.
-    report_follow: Option<(u64, bool)>,
+    /// Whether REPORTs have this start's (or work's) first round yet.
+    report_follow: ReportFollow,
     probes_dir: PathBuf,
     /// Blocking probes in flight, with their start (never two runs of one
     /// item: a hung mount holds one thread, not one per round).
@@ -81,9 +77,8 @@ pub struct Client {
     /// Event ids: `<boot ms>-<seq>`, unique across restarts.
     boot_id: u64,
     event_seq: u64,
-    events_call: bool,
     events_backoff: Backoff,
-    report_call: bool,
+    report_call: ReportCall,
     next_report_wall: f64,
     /// The periodic jobs' timers, one schedule each.
     chains: ticks::Chains,
@@ -124,26 +119,23 @@ impl Client {
             work_lm: st.work_lm,
             cache: st.conf.work_cache(),
             work_backoff: Backoff::default(),
-            work_call: false,
-            have_served_work: false,
+            work_sync: WorkSync::Bootstrap,
             reported: items.report_json(),
             items,
             inline: Inline::from_env(),
             store,
             status: Default::default(),
-            batch_asked: false,
-            batch_again: false,
+            outbox: Outbox::Idle,
             unstored: VecDeque::new(),
             rounds_sent: 0,
             rounds_stored: 0,
-            report_follow: Some((1, false)),
+            report_follow: ReportFollow::Before { round: 1 },
             probes_dir: st.conf.probes_dir(),
             running: HashMap::new(),
             boot_id: (now.wall * 1000.0) as u64,
             event_seq: 0,
-            events_call: false,
             events_backoff: Backoff::default(),
-            report_call: false,
+            report_call: ReportCall::Idle,
             next_report_wall: 0.0,
             chains: ticks::Chains::default(),
             hb: Heartbeat::new(
@@ -175,11 +167,11 @@ impl Client {
         }
         c.arm_all(now, fx);
         if c.fetches_work {
-            c.call_work(now, fx);
+            c.ask_work(sync::WorkAsk::Work, now, fx);
         } else {
             // The server host's own client asks its server part to collect
             // fresh reports from everyone (a restarted server catches up).
-            c.call_server(ClientCall::AllSend, "ALLSEND".into(), now, fx);
+            c.call_server(ClientCall::AllSend, "ALLSEND".into(), fx);
         }
         c.schedule_report(now, fx, c.work.intervals.send_report.min(5.0));
         c.store_item(now, fx);
@@ -214,7 +206,7 @@ impl Client {
         // both restart their schedules (the old ticks go stale).
         self.arm_round(now.mono + 0.2, fx);
         self.schedule_report(now, fx, 1.0);
-        self.report_follow = Some((self.rounds_sent + 1, false));
+        self.report_follow = ReportFollow::Before { round: self.rounds_sent + 1 };
     }
 
     pub fn shutdown(&mut self, now: Now, fx: &mut Effects) {
@@ -227,20 +219,15 @@ impl Client {
         self.store.close();
     }
 
-    fn call_server(&mut self, what: ClientCall, line: String, _now: Now, fx: &mut Effects) {
+    /// Sends a call to the server; false (logged) when it has no address
+    /// yet, so the caller's conversation does not move on.
+    fn call_server(&mut self, what: ClientCall, line: String, fx: &mut Effects) -> bool {
         let Some(addr) = self.server else {
             log::error!("no address for the server {}", self.work.server.host);
-            return;
+            return false;
         };
-        match what {
-            ClientCall::Work | ClientCall::WorkLm if self.work_call => return,
-            ClientCall::Work | ClientCall::WorkLm => self.work_call = true,
-            ClientCall::Events(_) => self.events_call = true,
-            ClientCall::Report => self.report_call = true,
-            ClientCall::Tcp { .. } => {}
-            ClientCall::AllSend => {}
-        }
         fx.call(CallOwner::Client(what), addr, line, CALL_TIMEOUT);
+        true
     }
 
     /// Judges readings, stores them and their events in one transaction,
@@ -299,12 +286,19 @@ impl Client {
         if self.fetches_work {
             let _ = writeln!(
                 out,
-                "-- work from server {} ({})",
+                "-- work from server {} ({}), sync {}",
                 self.server.map(|a| a.to_string()).unwrap_or_else(|| "?".into()),
-                if self.have_served_work { "fetched" } else { "not fetched yet" }
+                if self.work_sync.served().is_some() { "fetched" } else { "not fetched yet" },
+                self.work_sync.describe(now.wall)
             );
         }
         let _ = writeln!(out, "-- next report {}", crate::clock::fmt_time(self.next_report_wall));
+        let _ = writeln!(
+            out,
+            "-- server calls events {}, report {}",
+            self.outbox.describe(now.wall),
+            self.report_call.describe(now.wall)
+        );
         self.store_state_lines(out);
         let _ = writeln!(out, "-- probes running {}", self.running.len());
         if let Some(fb) = &self.fallback {

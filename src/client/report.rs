@@ -8,9 +8,7 @@ use crate::effects::{ClientCall, Effects};
 
 impl Client {
     pub(super) fn send_report(&mut self, now: Now, fx: &mut Effects) {
-        if let Some((_, sent)) = &mut self.report_follow {
-            *sent = true;
-        }
+        self.report_follow.reported();
         let body = serde_json::json!({
             "host": self.host,
             "time": now.wall,
@@ -18,7 +16,9 @@ impl Client {
             "work": self.work_lm,
             "items": self.reported,
         });
-        self.call_server(ClientCall::Report, format!("REPORT {body}"), now, fx);
+        if self.call_server(ClientCall::Report, format!("REPORT {body}"), fx) {
+            self.report_call = sync::ReportCall::InFlight { since: now.wall };
+        }
     }
 
     /// SEND: report within `spread` seconds; (the server reported to,
@@ -34,7 +34,7 @@ impl Client {
         now: Now,
         fx: &mut Effects,
     ) {
-        self.report_call = false;
+        self.report_call = sync::ReportCall::Idle;
         match r.and_then(|t| crate::command::parse_answer(&t)) {
             Ok(body) => {
                 if let Some(lm) = sync::report_answer_lm(&body) {

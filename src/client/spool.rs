@@ -53,13 +53,7 @@ impl Client {
         let Some((r, round)) = self.unstored.pop_front() else { return false };
         self.reported = r;
         self.rounds_stored += u64::from(round);
-        match self.report_follow {
-            Some((n, sent)) if self.rounds_stored >= n => {
-                self.report_follow = None;
-                sent
-            }
-            _ => false,
-        }
+        self.report_follow.stored(self.rounds_stored)
     }
 
     /// An answer of the store thread.
@@ -91,17 +85,17 @@ impl Client {
                 self.store_item(now, fx);
             }
             StoreDone::Batch(events) => {
-                self.batch_asked = false;
+                if self.outbox.batch(events.len()) {
+                    self.send_events(now, fx);
+                }
                 if events.is_empty() {
-                    if std::mem::take(&mut self.batch_again) {
-                        self.send_events(now, fx);
-                    }
                     return;
                 }
-                self.batch_again = false;
                 let ids: Vec<String> = events.iter().map(|e| e.id.clone()).collect();
                 let body = serde_json::json!({"host": self.host, "events": events});
-                self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), now, fx);
+                if self.call_server(ClientCall::Events(ids), format!("EVENTS {body}"), fx) {
+                    self.outbox.sent(events.len(), now.wall);
+                }
             }
             StoreDone::Answer { ticket, answer, failed } => {
                 if let Some(verb) = failed {
@@ -183,15 +177,9 @@ impl Client {
     /// Asks the store thread for the next EVENTS batch, unless a batch is
     /// already asked for or in flight (its answer asks again).
     pub(super) fn send_events(&mut self, _now: Now, _fx: &mut Effects) {
-        if self.events_call {
-            return;
+        if self.outbox.want_batch() {
+            self.store.send(StoreReq::Batch { limit: EVENTS_BATCH });
         }
-        if self.batch_asked {
-            self.batch_again = true;
-            return;
-        }
-        self.batch_asked = true;
-        self.store.send(StoreReq::Batch { limit: EVENTS_BATCH });
     }
 
     pub(super) fn on_events_answer(
@@ -201,7 +189,7 @@ impl Client {
         now: Now,
         fx: &mut Effects,
     ) {
-        self.events_call = false;
+        self.outbox.answered();
         match r.and_then(|t| crate::command::parse_answer(&t)) {
             Ok(_) => {
                 self.events_backoff.ok();

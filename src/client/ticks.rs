@@ -93,12 +93,7 @@ impl Client {
         match t {
             ClientTick::CheckWork(_) => {
                 if self.fetches_work {
-                    if self.have_served_work {
-                        let line = format!("WORK_LM {}", self.host);
-                        self.call_server(crate::effects::ClientCall::WorkLm, line, now, fx);
-                    } else {
-                        self.call_work(now, fx);
-                    }
+                    self.poll_work(now, fx);
                 }
             }
             ClientTick::Round(_) => {
@@ -106,7 +101,7 @@ impl Client {
                 self.arm_round(now.mono + self.work.intervals.make_state.max(0.2), fx);
             }
             ClientTick::Report(_) => {
-                if !self.report_call {
+                if self.report_call == super::sync::ReportCall::Idle {
                     self.send_report(now, fx);
                 }
                 self.schedule_report(now, fx, self.work.intervals.send_report);

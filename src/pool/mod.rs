@@ -164,6 +164,8 @@ impl Queues {
 struct Shared {
     q: Mutex<Queues>,
     cv: Condvar,
+    /// What runs a job: [`run`], or in tests one that panics on cue.
+    runner: fn(Job) -> Done,
 }
 
 impl Shared {
@@ -182,6 +184,16 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(size: usize, queue_cap: usize, tx: Sender<Done>, waker: Arc<Waker>) -> Pool {
+        Pool::with_runner(size, queue_cap, tx, waker, run)
+    }
+
+    fn with_runner(
+        size: usize,
+        queue_cap: usize,
+        tx: Sender<Done>,
+        waker: Arc<Waker>,
+        runner: fn(Job) -> Done,
+    ) -> Pool {
         let size = size.max(4);
         let q = Queues {
             size,
@@ -195,7 +207,8 @@ impl Pool {
             stop: false,
             idle_exit: IDLE_EXIT,
         };
-        Pool { shared: Arc::new(Shared { q: Mutex::new(q), cv: Condvar::new() }), tx, waker }
+        let shared = Arc::new(Shared { q: Mutex::new(q), cv: Condvar::new(), runner });
+        Pool { shared, tx, waker }
     }
 
     /// Idle workers end after `d` instead (the tests' shorter wait).
@@ -336,7 +349,8 @@ fn worker(shared: Arc<Shared>, tx: Sender<Done>, waker: Arc<Waker>) {
         // A panicking job must not take the worker's count with it, nor
         // leave its asker waiting: it is answered as failed.
         let if_panics = fail(&job, "the job panicked");
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job)));
+        let runner = shared.runner;
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner(job)));
         let d = done.unwrap_or_else(|_| {
             log::error!("a {} job panicked; answered as failed", kind.name());
             if_panics
@@ -400,6 +414,57 @@ mod tests {
             assert_eq!(s.threads, 0, "round {round}: the idle worker did not end: {s:?}");
             assert_eq!(s.kinds[3].done, round + 1, "{s:?}");
         }
+    }
+
+    /// A lookup of a name starting with `panic` panics in the worker; the
+    /// others run as in the daemon.
+    fn panics_on_cue(job: Job) -> Done {
+        match &job {
+            Job::Resolve(r) if r.names.iter().any(|n| n.starts_with("panic")) => {
+                panic!("a job that panics (on purpose)")
+            }
+            _ => run(job),
+        }
+    }
+
+    /// A job that panics is answered as failed, saying so; its worker
+    /// lives on and takes the next job of that kind, whose slot (one
+    /// lookup at a time in a pool of 4) the panic freed.
+    #[test]
+    fn a_panicking_job_is_answered_failed_and_its_worker_serves_on() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(0)).unwrap());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pool = Pool::with_runner(4, 10, tx, waker, panics_on_cue);
+        assert_eq!(pool.stats().kinds[3].cap, 1, "one lookup at a time");
+        let boom = crate::names::ResolveJob { gen: 1, names: vec!["panic.example".into()] };
+        pool.submit(Job::Resolve(boom));
+        match rx.recv_timeout(Duration::from_secs(60)).expect("the panicked job's answer") {
+            Done::Names(r) => {
+                assert_eq!(r.gen, 1);
+                assert_eq!(r.answers.len(), 1);
+                let (name, a) = &r.answers[0];
+                assert_eq!(name, "panic.example");
+                assert_eq!(a.as_ref().err().map(String::as_str), Some("the job panicked"));
+            }
+            _ => panic!("unexpected result"),
+        }
+        let s = until(&pool, |s| s.kinds[3].busy == 0 && s.kinds[3].done == 1);
+        assert_eq!((s.kinds[3].busy, s.kinds[3].done, s.threads), (0, 1, 1), "{s:?}");
+        // The next lookup runs in the slot the panic freed, on the same worker.
+        let next = crate::names::ResolveJob { gen: 2, names: vec!["localhost".into()] };
+        pool.submit(Job::Resolve(next));
+        match rx.recv_timeout(Duration::from_secs(60)).expect("the next job's answer") {
+            Done::Names(r) => {
+                assert_eq!(r.gen, 2);
+                assert!(r.answers[0].1.is_ok(), "{:?}", r.answers);
+            }
+            _ => panic!("unexpected result"),
+        }
+        let s = until(&pool, |s| s.kinds[3].done == 2);
+        assert_eq!(s.kinds[3].done, 2, "{s:?}");
+        assert_eq!(s.threads, 1, "the panicked worker served the next job: {s:?}");
+        assert_eq!(s.refused, 0, "{s:?}");
     }
 
     fn sleeper(i: usize) -> Job {

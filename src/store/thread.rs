@@ -519,8 +519,10 @@ mod tests {
     fn a_stalled_drain_writes_everything_queued_in_one_go() {
         let dir = tempfile::tempdir().unwrap();
         let trigger = dir.path().join("stall");
-        std::fs::write(&trigger, "0.5").unwrap();
         let (t, rx, db) = started(Some(trigger.clone()));
+        // Armed once the file is open (a trigger present at start stalls
+        // the open instead): the first request's drain stalls.
+        std::fs::write(&trigger, "0.5").unwrap();
         for i in 0..50 {
             let values = vec![("x".to_string(), i as f64)];
             t.send(StoreReq::Round { t: i as f64, values, events: vec![], shed: 2 });

@@ -7,7 +7,12 @@
 //! stderr; processes are killed by PID on drop.
 #![allow(dead_code)]
 
+pub mod disk;
 pub mod http;
+
+// Not every test binary uses them all.
+#[allow(unused_imports)]
+pub use disk::{fill, is_root, sqlite, sqlite_ro, try_sqlite_ro, Tmpfs};
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -411,6 +416,12 @@ impl Fleet {
 
     pub fn host(&mut self, tag: &str) -> &mut Host {
         self.hosts.iter_mut().find(|h| h.tag == tag).expect("no such host")
+    }
+
+    /// Appends lines to the work-config (a later line overrides an earlier).
+    pub fn append_work(&self, lines: &str) {
+        let text = std::fs::read_to_string(&self.workconf).expect("read the work-config");
+        std::fs::write(&self.workconf, text + lines).expect("write the work-config");
     }
 
     /// `hbmon mkwork` on the server host.

@@ -4,6 +4,8 @@
 //! sends a [`Req`] down a channel (never blocking) and gets [`Answer`]s
 //! back as `Done::Store` through the waker. The thread opens and reads the
 //! file itself (`start.rs`); requests sent meanwhile wait in the channel.
+//! This file is the handle, the shared counters and the thread's turns
+//! (drain, commit, snapshot); what each request does is `requests.rs`.
 //!
 //! Each turn takes every queued request (a drain), runs them in order in
 //! one transaction (each request in its own savepoint, so one failure does
@@ -27,13 +29,13 @@
 //! - `HBMON_FAULT=crash_after_store` (all builds, as before): abort after
 //!   committing a drain with an EVENTS request, before answering it.
 
+mod requests;
 mod start;
 
 pub use start::{Open, Started};
 
 use super::fleet::{self, EventsFilter, Report};
 use super::hosts::SavedHost;
-use crate::answer::Answered;
 pub use crate::effects::StoreAnswer as Answer;
 use crate::effects::{Done, Ticket, Wake};
 use crate::event::Event;
@@ -112,21 +114,6 @@ pub enum Req {
     Cleanup {
         before: f64,
     },
-}
-
-/// The answer when its drain's commit failed: nothing it did is stored.
-fn failed(a: Answer) -> Answer {
-    match a {
-        Answer::Events { ticket, n, .. } => Answer::Events { ticket, n, new: None },
-        Answer::Report { ticket, host, time, ip, body, .. } => {
-            Answer::Report { ticket, host, time, ip, body, stored: false }
-        }
-        Answer::Verb { ticket, answer, notify_in } if answer.verb() != "CLIENTS" => {
-            let answer = Answered::failed(answer.verb(), "cannot store");
-            Answer::Verb { ticket, answer, notify_in }
-        }
-        a => a,
-    }
 }
 
 /// What the loop reads from the store without a request.
@@ -414,7 +401,7 @@ impl Worker {
                     Some(v.saturating_sub(cleaned))
                 });
         } else {
-            answers = answers.into_iter().map(failed).collect();
+            answers = answers.into_iter().map(requests::failed).collect();
         }
         if let Err(e) = self.notifier.flush(&self.conn) {
             self.shared.failed.fetch_add(1, Ordering::Relaxed);
@@ -472,141 +459,6 @@ impl Worker {
         self.dirty = false;
         self.last_view = Some(Instant::now());
         self.snapshot_every = SNAPSHOT_EVERY.max(began.elapsed() * 10);
-    }
-
-    fn handle(&mut self, r: Req) -> Option<Answer> {
-        let c = &self.conn;
-        let shared = &self.shared;
-        let fail = || {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-        };
-        let fail_write = || {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.failed_writes.fetch_add(1, Ordering::Relaxed);
-        };
-        let note = |what: &str, r: rusqlite::Result<()>| {
-            if let Err(e) = r {
-                fail_write();
-                log::error!("notifications: {what}: {e}");
-            }
-        };
-        match r {
-            Req::Events { events, states, now, ticket } => {
-                let new = match fleet::store_events(c, &events, now) {
-                    Ok(new) => Some(new),
-                    Err(e) => {
-                        fail();
-                        log::error!("{e}");
-                        None
-                    }
-                };
-                if new.is_some() {
-                    self.new_events += new.unwrap_or(0) as u64;
-                    for (e, s) in events.iter().zip(states) {
-                        note("event", self.notifier.on_event(c, e, s, now));
-                    }
-                    self.dirty = true;
-                }
-                ticket.map(|ticket| Answer::Events { ticket, n: events.len(), new })
-            }
-            Req::Report { host, report, ticket } => {
-                let stored = match fleet::store_report(c, &host, &report) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        fail();
-                        log::error!("{e}");
-                        false
-                    }
-                };
-                let Report { time, ip, body } = report;
-                Some(Answer::Report { ticket, host, time, ip, body, stored })
-            }
-            Req::Clients { ticket, host, item, filter, view, now } => {
-                let answer = match fleet::query_events(c, host.as_deref(), item.as_deref(), &filter)
-                {
-                    Ok(events) => {
-                        // The open alerts ride along so the dashboard shows
-                        // acknowledged, silenced, flapping and suppressed
-                        // badges from one answer.
-                        let notify = self.notifier.open_alerts(host.as_deref(), now);
-                        Answered::Clients(super::fleet_view::body(&view, &events, &notify))
-                    }
-                    Err(e) => {
-                        fail();
-                        log::error!("{e}");
-                        Answered::failed("CLIENTS", "cannot read events")
-                    }
-                };
-                Some(Answer::Verb { ticket, answer, notify_in: None })
-            }
-            Req::Ack { ticket, host, item } => {
-                let answer = match self.notifier.ack(c, &host, &item) {
-                    Ok(true) => Answered::Acked { host, item },
-                    Ok(false) => {
-                        Answered::failed("ACK", format!("no active alert for {host} {item}"))
-                    }
-                    Err(e) => {
-                        fail();
-                        Answered::failed("ACK", format!("cannot store: {e}"))
-                    }
-                };
-                self.dirty = true;
-                Some(Answer::Verb { ticket, answer, notify_in: None })
-            }
-            Req::Silence { ticket, host, item, until, secs, what } => {
-                let (answer, notify_in) =
-                    match self.notifier.silence(c, &host, item.as_deref(), until) {
-                        Ok(()) => (Answered::Silenced { what, until }, Some(secs)),
-                        Err(e) => {
-                            fail();
-                            (Answered::failed("SILENCE", format!("cannot store: {e}")), None)
-                        }
-                    };
-                self.dirty = true;
-                Some(Answer::Verb { ticket, answer, notify_in })
-            }
-            Req::Tick { now } => {
-                self.dirty = true;
-                let jobs = self.notifier.tick(c, now).unwrap_or_else(|e| {
-                    fail_write();
-                    log::error!("notifications: {e}");
-                    Vec::new()
-                });
-                Some(Answer::Jobs { jobs, next: None })
-            }
-            Req::NotifyDone { done, now } => {
-                let id = done.id;
-                note("delivery outcome", self.notifier.on_done(c, done, now));
-                self.dirty = true;
-                Some(Answer::Recorded { id, next: None })
-            }
-            Req::Reload { work, levels, intervals, dash } => {
-                note("reload", self.notifier.reload(c, &work, &levels, &intervals, dash));
-                self.dirty = true;
-                None
-            }
-            Req::SaveHosts(rows) => {
-                if let Err(e) = super::hosts::save_rows(c, &rows) {
-                    fail_write();
-                    log::error!("saving the host table: {e}");
-                }
-                None
-            }
-            Req::Cleanup { before } => {
-                match fleet::cleanup_events(c, before) {
-                    Ok(n) if n > 0 => {
-                        self.cleaned += n as u64;
-                        log::info!("cleaned {n} events older than the keep time");
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        fail_write();
-                        log::error!("{e}");
-                    }
-                }
-                None
-            }
-        }
     }
 }
 
