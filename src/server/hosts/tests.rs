@@ -618,3 +618,26 @@ fn rows_taken_in_slices_are_the_whole_table() {
     assert_eq!(t.rows_from(n + 3, 7, &mut rows), n, "past the end: nothing, the end");
     assert_eq!(rows.len(), n);
 }
+
+/// The check runs on a 5 ms grain: deadlines in between share one wake-up,
+/// none is judged before it is due, and none more than a grain after.
+#[test]
+fn deadlines_share_a_grain() {
+    let entries: Vec<HostEntry> =
+        (0..50).map(|i| entry(&format!("g{i}.example"), "127.0.0.2")).collect();
+    let mut t = HostTable::new(TableConf { intervals: iv(1.0), key: None }, &entries);
+    // Heartbeats 0.1 ms apart: their deadlines (1.5 s later) too.
+    for i in 0..50 {
+        let _ = feed(&mut t, &htb(&format!("g{i}.example"), 1, &[]), at(i as f64 * 1e-4));
+    }
+    let d = t.next_deadline().unwrap();
+    let grain = CHECK_GRAIN_US as f64 / 1e6;
+    assert!(d >= 1.5 && d <= 1.5 + grain + 1e-9, "deadline {d}");
+    assert_eq!(((d * 1e6).round() as u64) % CHECK_GRAIN_US, 0, "{d} on the grain");
+    // At it, every host whose deadline fell before it is judged at once.
+    let ch = t.check(at(d));
+    let first = ch.len();
+    assert!(first >= 40, "{first} judged at {d}");
+    assert!(t.next_deadline().is_some_and(|n| n > d), "the rest on the next grain");
+    assert!(t.check(at(1.5)).is_empty(), "nothing before its deadline");
+}
