@@ -200,6 +200,10 @@ pub enum BenchCmd {
         /// Sender threads.
         #[arg(long, default_value_t = 1)]
         procs: u32,
+        /// `hbd`: HTBs without the `ack` field (each one ACKed); `hbmon`: one
+        /// in 4 per host asks for an ACK, as an hbmon client's do.
+        #[arg(long, default_value = "hbd")]
+        style: crate::bench_udp::AckStyle,
     },
 }
 
@@ -303,7 +307,7 @@ fn run(cli: &Cli) -> Result<i32> {
             control::local_command(&cli.conf()?, &format!("SILENCE {host} {}", rest.join(" ")))
         }
         Command::Passwd { user } => crate::passwd::run(user),
-        Command::Bench(BenchCmd::Udp { to, cmd, hosts, rate, secs, procs }) => {
+        Command::Bench(BenchCmd::Udp { to, cmd, hosts, rate, secs, procs, style }) => {
             let to = crate::work::addr::parse_host_port(to, 50003)
                 .ok_or_else(|| Error::Usage(format!("--to {to}: not an address")))?;
             let cmd = match cmd {
@@ -318,6 +322,7 @@ fn run(cli: &Cli) -> Result<i32> {
                 rate: *rate,
                 secs: *secs,
                 procs: *procs,
+                style: *style,
             };
             println!("{}", crate::bench_udp::run(opts)?);
             Ok(0)

@@ -152,6 +152,8 @@ pub struct EventLoop {
     udp_last_drain: f64,
     /// The heartbeat socket is deregistered until a UdpRearm tick.
     udp_parked: bool,
+    /// The last full heartbeat share waited for a core (`udp.rs`).
+    udp_contended: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
     /// What to serve again next turn (a share of the turn was used up).
     again: Again,
@@ -221,6 +223,7 @@ impl EventLoop {
             udp_bufs: None,
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
+            udp_contended: false,
             early_results: Vec::new(),
             again: Again::default(),
             trimmed: false,
@@ -296,14 +299,18 @@ impl EventLoop {
             // over is served after everything that became ready meanwhile.
             let again = std::mem::take(&mut self.again);
             let mut woken = again.results;
+            // The command port first (issue 18): a PING that arrived with a
+            // heartbeat share is answered before that share, not after it.
+            let t = Instant::now();
+            if again.accept || events.iter().any(|ev| ev.token() == CMD_LISTENER) {
+                self.accept(st, now);
+                self.serve_fresh(st, now, fx);
+                self.turns.note(Source::Accept, us_since(t));
+            }
             for ev in events.iter() {
                 let t = Instant::now();
                 let src = match ev.token() {
-                    CMD_LISTENER => {
-                        self.accept(st, now);
-                        self.serve_fresh(st, now, fx);
-                        Source::Accept
-                    }
+                    CMD_LISTENER => continue,
                     UDP_SERVER => {
                         self.read_udp_server(st, now, fx);
                         Source::Udp
@@ -332,12 +339,6 @@ impl EventLoop {
                     }
                 };
                 self.turns.note(src, us_since(t));
-            }
-            let t = Instant::now();
-            if again.accept {
-                self.accept(st, now);
-                self.serve_fresh(st, now, fx);
-                self.turns.note(Source::Accept, us_since(t));
             }
             let t = Instant::now();
             if again.udp_server && !self.udp_parked {

@@ -74,11 +74,13 @@ impl EventLoop {
     /// ACKs (and RTTs) are immediate.
     ///
     /// A drain takes at most `server::udp::TURN` datagrams; when that left
-    /// some in the socket the loop comes back next turn (after serving the
-    /// other sources), or at the re-arm when parked.
+    /// some in the socket the socket is parked for [`FLOOD_PAUSE`] and the
+    /// re-arm takes the next share (the other sources are served meanwhile).
     pub(super) fn read_udp_server(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
         let Some(sock) = self.udp_server.as_mut() else { return };
-        let share = crate::server::udp::TURN;
+        // A loop waiting for cores takes smaller shares (see `park_for`).
+        let share = if self.udp_contended { CONTENDED_SHARE } else { crate::server::udp::TURN };
+        let (t0, cpu0) = (std::time::Instant::now(), thread_cpu());
         let bufs = self.udp_bufs.get_or_insert_with(Default::default);
         let (got, more) = match st.server.as_mut() {
             Some(server) => {
@@ -92,12 +94,15 @@ impl EventLoop {
         };
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE || got >= BUSY_BATCH;
         self.udp_last_drain = now.mono;
-        // A full share means the socket is saturated: batches are full
-        // already, so no pause (it would only cap the rate); the next turn
-        // takes the next share.
-        if busy && !more && !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
-            self.udp_parked = true;
-            self.timers.at(now.mono + UDP_COALESCE, Tick::UdpRearm);
+        // Whether a full share waited for a core (its wall time over twice
+        // its CPU time): the loop shares one with the flood's senders.
+        let contended = more && t0.elapsed().as_secs_f64() > 2.0 * (thread_cpu() - cpu0);
+        self.udp_contended = contended;
+        if let Some(pause) = park_for(busy, more, contended) {
+            if !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
+                self.udp_parked = true;
+                self.timers.at(now.mono + pause, Tick::UdpRearm);
+            }
         }
         if more && !self.udp_parked {
             self.again.udp_server = true;
@@ -142,6 +147,47 @@ impl EventLoop {
 /// Datagrams the client's socket is read for in one turn.
 pub const CLIENT_TURN: usize = 256;
 
+/// The share of a drain after one that waited for a core (a flood on
+/// shared cores): a PING arriving during it waits a quarter of a batch
+/// (PING p99 during `bench_flood_ping` 6.4-6.7 ms against 9.1-9.7 ms with
+/// whole batches, in the same minutes).
+pub const CONTENDED_SHARE: usize = crate::event_loop::mmsg::BATCH / 4;
+
+/// The pause after a drain that used up its whole share (a flood), in
+/// seconds: shorter than [`UDP_COALESCE`], as a batch is full already.
+pub const FLOOD_PAUSE: f64 = 0.001;
+
+/// How long the heartbeat socket rests after a drain: `busy` (drains close
+/// together, or a batch found queued) waits [`UDP_COALESCE`] for the next
+/// batch; a quiet socket not at all (its ACKs go out at once).
+///
+/// A drain that used up its share (`more`: a flood) is followed by the
+/// next share at once when the loop has a core to itself (a pause would
+/// only cap the rate; a PING waits at most a share). When that share
+/// waited for a core (`contended`: the flood's senders share the loop's
+/// cores) it rests [`FLOOD_PAUSE`] instead, and the next share is
+/// [`CONTENDED_SHARE`] (issue 18): a loop that drains
+/// share after share never sleeps, so a PING arriving finds it queued
+/// behind the senders for a core (median 16 ms, p99 50 ms at load 8);
+/// one that sleeps in `poll` between shares is woken by the connection
+/// at once (median 2-4 ms in the same minutes), and took as many
+/// heartbeats in those runs, as its core was the limit, not the pause.
+pub fn park_for(busy: bool, more: bool, contended: bool) -> Option<f64> {
+    match (busy, more, contended) {
+        (_, true, true) => Some(FLOOD_PAUSE),
+        (_, true, false) => None,
+        (true, false, _) => Some(UDP_COALESCE),
+        (false, false, _) => None,
+    }
+}
+
+/// This thread's CPU time in seconds (0 if the clock cannot be read).
+fn thread_cpu() -> f64 {
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_THREAD_CPUTIME_ID)
+        .map_or(0.0, |t| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9)
+}
+
 /// Datagrams one drain found queued that say the socket is busy (they
 /// arrived within one turn): the next drain waits for a batch.
 pub const BUSY_BATCH: usize = 4;
@@ -155,4 +201,38 @@ fn drain_udp(sock: &UdpSocket, buf: &mut [u8], max: usize) -> (usize, bool) {
         }
     }
     (max, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 18: a flood (a drain that used up its share) parks the socket
+    /// when the loop waited for a core, shorter than a busy fleet's
+    /// coalescing pause; with a core of its own the next share follows at
+    /// once; a quiet socket is never parked.
+    #[test]
+    fn a_contended_full_share_parks_the_socket_briefly_18() {
+        assert_eq!(park_for(false, false, false), None);
+        assert_eq!(park_for(true, false, false), Some(UDP_COALESCE));
+        assert_eq!(park_for(true, true, true), Some(FLOOD_PAUSE));
+        assert_eq!(park_for(false, true, true), Some(FLOOD_PAUSE));
+        assert_eq!(park_for(true, true, false), None, "own core: no pause");
+        assert_eq!(park_for(false, true, false), None);
+        const { assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE) };
+        const { assert!(CONTENDED_SHARE > 0 && CONTENDED_SHARE < crate::server::udp::TURN) };
+    }
+
+    /// The thread clock the contention test reads moves with this
+    /// thread's work only.
+    #[test]
+    fn thread_cpu_counts_this_threads_work() {
+        let c0 = thread_cpu();
+        let t = std::time::Instant::now();
+        let mut x = 0u64;
+        while t.elapsed() < std::time::Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(thread_cpu() > c0, "{x}");
+    }
 }

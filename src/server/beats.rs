@@ -95,7 +95,9 @@ impl Server {
         // A deadline already past (the rest of a sliced mass check) is due
         // next turn; armed for "now" so its wait does not read as a stall.
         let t = t.max(now.mono);
-        if self.check_at.is_some_and(|c| c <= t && c >= now.mono) {
+        // One pending at or before it is enough, even one already past due
+        // (served by this turn's timers): a drain arms after every batch.
+        if self.check_at.is_some_and(|c| c <= t) {
             return;
         }
         self.check_at = Some(t);

@@ -27,6 +27,8 @@ pub struct Confirmations {
     next_id: u64,
     /// The isolation guard's state (`isolate.rs`).
     pub(super) guard: super::isolate::Guard,
+    /// Who may probe whom, from the work (`peers.rs`).
+    peers: super::peers::PeerIndex,
 }
 
 #[derive(Debug)]
@@ -97,20 +99,23 @@ impl Server {
     }
 
     /// Up to [`PEERS`] up hosts with a command address to probe `host`
-    /// (see [`pick_peers`]).
+    /// (the rules and their cost: `peers.rs`).
     fn pick_peers(&self, host: &str) -> Vec<(String, std::net::SocketAddr)> {
-        let all: Vec<Candidate> = self
-            .hosts
-            .iter()
-            .filter(|(n, _)| n.as_str() != host && n.as_str() != self.host)
-            .filter(|(n, _)| self.table.host(n).is_some_and(|h| h.state == Reach::Up))
-            .filter_map(|(n, h)| h.cmd.map(|a| Candidate { name: n, addr: a, groups: &h.groups }))
-            .collect();
-        let empty = Vec::new();
-        let groups = self.hosts.get(host).map(|h| &h.groups).unwrap_or(&empty);
+        let groups = self.hosts.get(host).map_or(&[][..], |h| h.groups.as_slice());
+        let up = |n: &str| self.table.host(n).is_some_and(|h| h.state == Reach::Up);
+        self.confirm.peers.pick(host, groups, up, PEERS)
+    }
+
+    /// A new work's hosts: the index peers are picked from.
+    pub(super) fn index_peers(&mut self) {
         let none = std::collections::BTreeMap::new();
-        let parents = self.work.server_part.as_ref().map(|sp| &sp.parents).unwrap_or(&none);
-        pick_peers(host, groups, parents, &all, PEERS)
+        let parents = self.work.server_part.as_ref().map_or(&none, |sp| &sp.parents);
+        let members = self.hosts.iter().map(|(n, h)| super::peers::Member {
+            name: n,
+            cmd: h.cmd,
+            groups: &h.groups,
+        });
+        self.confirm.peers = super::peers::PeerIndex::new(members, &self.host, parents);
     }
 
     /// A probe's answer; decides as soon as the verdict is sure.
@@ -204,57 +209,6 @@ impl Server {
     }
 }
 
-/// A host that may probe a suspect: up, with a command address.
-pub struct Candidate<'a> {
-    pub name: &'a str,
-    pub addr: std::net::SocketAddr,
-    pub groups: &'a [String],
-}
-
-/// `k` peers to probe `suspect`: first those on its side of the network
-/// (its parent, its children, hosts with the same parent), then those
-/// sharing one of its groups other than `all`, then the rest, spread over
-/// the fleet (evenly spaced from a point that depends on the suspect, so two
-/// suspects do not always load the same peers, and the same suspect gets
-/// the same ones each time). `candidates` are in a fixed order (by name);
-/// `parents` maps a child to its parent (the work's `parent` lines).
-pub fn pick_peers(
-    suspect: &str,
-    groups: &[String],
-    parents: &std::collections::BTreeMap<String, String>,
-    candidates: &[Candidate],
-    k: usize,
-) -> Vec<(String, std::net::SocketAddr)> {
-    let parent_of = |n: &str| parents.get(n).map(String::as_str);
-    let my_parent = parent_of(suspect);
-    let tier = |c: &Candidate| {
-        let theirs = parent_of(c.name);
-        let near = my_parent == Some(c.name)
-            || theirs == Some(suspect)
-            || (my_parent.is_some() && theirs == my_parent);
-        let grouped = c.groups.iter().any(|g| g != "all" && groups.contains(g));
-        if near {
-            0
-        } else if grouped {
-            1
-        } else {
-            2
-        }
-    };
-    let start = suspect.bytes().fold(0usize, |a, b| a.wrapping_mul(31).wrapping_add(b as usize));
-    let mut out = Vec::with_capacity(k);
-    for t in 0..3 {
-        let these: Vec<&Candidate> = candidates.iter().filter(|c| tier(c) == t).collect();
-        let need = k.saturating_sub(out.len()).min(these.len());
-        for i in 0..need {
-            // Evenly spaced: `need` of `these` from a suspect-dependent start.
-            let j = (start + i * these.len() / need) % these.len();
-            out.push((these[j].name.to_string(), these[j].addr));
-        }
-    }
-    out
-}
-
 /// Did a failed call get as far as a TCP connection?
 fn connected(why: &str) -> bool {
     !(why.starts_with("connect") || why.starts_with("timeout") || why == "lost")
@@ -262,89 +216,6 @@ fn connected(why: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{pick_peers, Candidate};
-    use std::collections::BTreeMap;
-
-    fn fleet(n: usize) -> (Vec<String>, Vec<Vec<String>>) {
-        let names = (0..n).map(|i| format!("h{i:02}")).collect();
-        let groups = (0..n)
-            .map(|i| vec!["all".to_string(), if i < 4 { "web".into() } else { "db".into() }])
-            .collect();
-        (names, groups)
-    }
-
-    fn cands<'a>(names: &'a [String], groups: &'a [Vec<String>]) -> Vec<Candidate<'a>> {
-        names
-            .iter()
-            .zip(groups)
-            .enumerate()
-            .map(|(i, (n, g))| Candidate {
-                name: n,
-                addr: format!("127.0.0.{}:1", i + 1).parse().unwrap(),
-                groups: g,
-            })
-            .collect()
-    }
-
-    fn names(v: &[(String, std::net::SocketAddr)]) -> Vec<&str> {
-        v.iter().map(|(n, _)| n.as_str()).collect()
-    }
-
-    #[test]
-    fn peers_of_the_same_group_first_then_spread() {
-        let (n, g) = fleet(20);
-        let all = cands(&n, &g);
-        let none = BTreeMap::new();
-        // h00 suspected (not a candidate): web is h01..h03, all three taken.
-        let c: Vec<Candidate> = cands(&n, &g).into_iter().skip(1).collect();
-        let web = vec!["all".to_string(), "web".to_string()];
-        let p = pick_peers("h00", &web, &none, &c, 3);
-        let mut p = names(&p);
-        p.sort();
-        assert_eq!(p, ["h01", "h02", "h03"]);
-        // k = 5: the three of web, then two others, not neighbours in the list.
-        let p = pick_peers("h00", &web, &none, &c, 5);
-        assert_eq!(p.len(), 5);
-        assert!(names(&p[..3]).iter().all(|n| ["h01", "h02", "h03"].contains(n)), "{p:?}");
-        let rest: Vec<usize> = p[3..].iter().map(|(n, _)| n[1..].parse().unwrap()).collect();
-        assert!(rest.iter().all(|&i| i >= 4) && rest[0].abs_diff(rest[1]) >= 5, "{rest:?}");
-        // A group of its own: spread over the whole fleet, distinct, stable.
-        let lone = vec!["all".to_string(), "lone".to_string()];
-        let p = pick_peers("x", &lone, &none, &all, 3);
-        let mut idx: Vec<usize> = p.iter().map(|(n, _)| n[1..].parse().unwrap()).collect();
-        idx.sort();
-        idx.dedup();
-        assert_eq!(idx.len(), 3, "{p:?}");
-        assert!(idx.windows(2).all(|w| w[1] - w[0] >= 5), "spread: {idx:?}");
-        assert_eq!(p, pick_peers("x", &lone, &none, &all, 3), "the same peers each time");
-        assert_ne!(names(&p), names(&pick_peers("y", &lone, &none, &all, 3)));
-        // Fewer candidates than k: all of them; none: none.
-        assert_eq!(pick_peers("x", &lone, &none, &all[..2], 3).len(), 2);
-        assert!(pick_peers("x", &lone, &none, &[], 3).is_empty());
-    }
-
-    #[test]
-    fn the_parent_and_siblings_come_before_the_group() {
-        let (n, g) = fleet(12);
-        let c = cands(&n, &g);
-        // h10 and h11 hang off h09 (a gateway); h10 is in db like h04..h09.
-        let parents: BTreeMap<String, String> =
-            [("h10", "h09"), ("h11", "h09")].map(|(a, b)| (a.to_string(), b.to_string())).into();
-        let db = vec!["all".to_string(), "db".to_string()];
-        let others: Vec<Candidate> = c.into_iter().filter(|c| c.name != "h10").collect();
-        let p = pick_peers("h10", &db, &parents, &others, 3);
-        let got = names(&p);
-        assert!(got[..2].contains(&"h09") && got[..2].contains(&"h11"), "{got:?}");
-        assert!(["h04", "h05", "h06", "h07", "h08"].contains(&got[2]), "{got:?}");
-        // The gateway suspected: its children are its nearest peers.
-        let c = cands(&n, &g);
-        let others: Vec<Candidate> = c.into_iter().filter(|c| c.name != "h09").collect();
-        let got = pick_peers("h09", &db, &parents, &others, 2);
-        let mut got = names(&got);
-        got.sort();
-        assert_eq!(got, ["h10", "h11"]);
-    }
-
     #[test]
     fn a_connection_made_is_the_host_reached() {
         for (why, yes) in [

@@ -24,6 +24,7 @@ pub mod hosts;
 mod ingest;
 mod isolate;
 mod journal_hook;
+mod peers;
 mod reconcile;
 mod relay;
 mod show;
@@ -293,6 +294,11 @@ impl Server {
     }
 
     fn index_hosts(&mut self) {
+        self.index_work_hosts();
+        self.index_peers();
+    }
+
+    fn index_work_hosts(&mut self) {
         self.hosts.clear();
         self.by_ip.clear();
         self.by_tag.clear();

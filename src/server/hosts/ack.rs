@@ -31,7 +31,7 @@ impl SrvTs {
 impl Records {
     pub(super) fn build_ack(
         &mut self,
-        m: &Message<'_>,
+        m: &super::records::HtbFields<'_>,
         now: Now,
         work_lm: crate::work::version::Version,
         ack: &mut Vec<u8>,
@@ -39,8 +39,8 @@ impl Records {
         let t = &mut self.ack_text;
         t.clear();
         // seq and ts are echoed as sent (ts verbatim, so the client can match it).
-        let _ = write!(t, "seq={}", m.get("seq").map(|v| v.text()).unwrap_or_default());
-        if let Some(Val::Plain(ts)) = m.get("ts") {
+        let _ = write!(t, "seq={}", m.seq.map(|v| v.text()).unwrap_or_default());
+        if let Some(Val::Plain(ts)) = m.ts {
             let _ = write!(t, ";ts={ts}");
         }
         t.push_str(self.srv_ts.text(now.wall));

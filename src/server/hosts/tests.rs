@@ -508,6 +508,32 @@ fn ack_on_demand_rule_18() {
     assert_eq!(t.host("a.example").unwrap().state, Reach::Up, "accepted all the same");
 }
 
+/// Issue 18: an HTB's fields are read in one pass; as with
+/// `Message::get`, the first value of a repeated key counts (a later one
+/// cannot turn an `ack=0` into an ACK, nor change the interval).
+#[test]
+fn an_htb_field_given_twice_counts_once_first_18() {
+    let mut t = table(None);
+    let extra = [
+        ("interval", Value::Float(30.0)),
+        ("ack", Value::Bool(false)),
+        ("interval", Value::Float(99.0)),
+        ("ack", Value::Bool(true)),
+    ];
+    let (r, _, ack) = feed(&mut t, &htb("a.example", 1, &extra), at(0.0));
+    assert_eq!(r, Ok(Accepted::Htb));
+    assert!(ack.is_empty(), "the first ack=0 counts");
+    // `htb` writes interval=1 before the extras.
+    assert_eq!(t.host("a.example").unwrap().interval, 1.0);
+    let extra = [("ack", Value::Bool(true)), ("ack", Value::Bool(false))];
+    let (_, _, ack) = feed(&mut t, &htb("a.example", 2, &extra), at(1.0));
+    let m = crate::wire::Decoder::new().decode(&ack).map(|m| m.to_owned_pairs());
+    assert!(
+        m.as_ref().is_ok_and(|p| p.iter().any(|(k, v)| k == "seq" && *v == Value::Int(2))),
+        "{m:?}"
+    );
+}
+
 /// Issue 18: 100,000 records in well under 100 MiB. A record stays small
 /// (the replay guard is boxed, only made with a key), its name is one
 /// copy shared with the index, and versions are shared between records up
@@ -591,4 +617,27 @@ fn rows_taken_in_slices_are_the_whole_table() {
     assert_eq!(names(&rows), names(&whole));
     assert_eq!(t.rows_from(n + 3, 7, &mut rows), n, "past the end: nothing, the end");
     assert_eq!(rows.len(), n);
+}
+
+/// The check runs on a 5 ms grain: deadlines in between share one wake-up,
+/// none is judged before it is due, and none more than a grain after.
+#[test]
+fn deadlines_share_a_grain() {
+    let entries: Vec<HostEntry> =
+        (0..50).map(|i| entry(&format!("g{i}.example"), "127.0.0.2")).collect();
+    let mut t = HostTable::new(TableConf { intervals: iv(1.0), key: None }, &entries);
+    // Heartbeats 0.1 ms apart: their deadlines (1.5 s later) too.
+    for i in 0..50 {
+        let _ = feed(&mut t, &htb(&format!("g{i}.example"), 1, &[]), at(i as f64 * 1e-4));
+    }
+    let d = t.next_deadline().unwrap();
+    let grain = CHECK_GRAIN_US as f64 / 1e6;
+    assert!(d >= 1.5 && d <= 1.5 + grain + 1e-9, "deadline {d}");
+    assert_eq!(((d * 1e6).round() as u64) % CHECK_GRAIN_US, 0, "{d} on the grain");
+    // At it, every host whose deadline fell before it is judged at once.
+    let ch = t.check(at(d));
+    let first = ch.len();
+    assert!(first >= 40, "{first} judged at {d}");
+    assert!(t.next_deadline().is_some_and(|n| n > d), "the rest on the next grain");
+    assert!(t.check(at(1.5)).is_empty(), "nothing before its deadline");
 }
