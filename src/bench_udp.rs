@@ -170,7 +170,8 @@ pub fn datagrams(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
     (0..hosts.max(1)).map(|i| htb(&mut enc, i, interval, None)).collect()
 }
 
-/// Host `i`'s HTB; `ack` is the field an hbmon client adds (None: hbd's).
+/// Host `i`'s HTB; `ack` is the field an hbmon client adds, with its boot
+/// id `bid` (None: hbd's, which has neither).
 fn htb(
     enc: &mut impl FnMut(&str, &[(&str, Value)]) -> Vec<u8>,
     i: u32,
@@ -187,6 +188,7 @@ fn htb(
         ("ver", Value::Str(crate::VERSION.into())),
     ];
     if let Some(a) = ack {
+        p.push(("bid", Value::Int(1)));
         p.push(("ack", Value::Bool(a)));
     }
     enc("HTB", &p)
@@ -239,27 +241,9 @@ impl Load {
 /// `ASK_EVERY_MAX` asks for an ACK (`ack=1`) and the rest say `ack=0`: the
 /// share of answered heartbeats of a fleet at the longest ask period.
 pub fn datagrams_ack_on_demand(hosts: u32, interval: f64) -> Vec<Vec<u8>> {
-    let ts = crate::clock::Now::wall_now();
     let every = crate::client::heartbeat::ASK_EVERY_MAX.max(1);
-    let mut encode = encoder();
-    (0..hosts.max(1))
-        .map(|i| {
-            encode(
-                "HTB",
-                &[
-                    ("name", Value::Str(format!("bench-{i:06}.example"))),
-                    ("ts", Value::Float(ts)),
-                    ("seq", Value::Int(1)),
-                    ("interval", Value::Float(interval)),
-                    ("rtt", Value::Float(0.1)),
-                    ("acks", Value::Int(0)),
-                    ("ver", Value::Str(crate::VERSION.into())),
-                    ("bid", Value::Int(1)),
-                    ("ack", Value::Bool(i % every == 0)),
-                ],
-            )
-        })
-        .collect()
+    let mut enc = encoder();
+    (0..hosts.max(1)).map(|i| htb(&mut enc, i, interval, Some(i % every == 0))).collect()
 }
 
 /// Takes every datagram waiting on the sender's socket (ACKs); returns how many.
