@@ -29,6 +29,10 @@ pub const MIN_LOSS: f64 = 0.02;
 /// Floor of the jitter spread, as a share of the mean gap.
 pub const MIN_SD_SHARE: f64 = 0.05;
 
+/// The half-width of the bracket around a host's previous crossing, as a
+/// share of it: one heartbeat moves a steady host's crossing far less.
+pub const NEAR: f64 = 0.01;
+
 /// The moving-average weight of one heartbeat in the loss estimate.
 const LOSS_ALPHA: f64 = 1.0 / 64.0;
 
@@ -67,6 +71,19 @@ impl Window {
             k += 1.0;
         }
         Some(-log_p)
+    }
+
+    /// [`tuned_elapsed_for`](Self::tuned_elapsed_for), searched first
+    /// within [`NEAR`] of `near` (the crossing found last time; 0: none).
+    pub fn tuned_elapsed_near(&self, target: f64, near: f64) -> Option<f64> {
+        if near > 0.0 && near.is_finite() {
+            let (lo, hi) = (near * (1.0 - NEAR), near * (1.0 + NEAR));
+            if self.tuned_phi(lo)? <= target && self.tuned_phi(hi)? > target {
+                let f = |e| self.tuned_phi(e).unwrap_or(f64::INFINITY);
+                return Some(super::first_above(f, target, lo, hi));
+            }
+        }
+        self.tuned_elapsed_for(target)
     }
 
     /// Seconds of silence after which the tuned phi exceeds `target`.
@@ -119,6 +136,28 @@ mod tests {
         let l = lossy.tuned_elapsed_for(SUSPECT).unwrap();
         assert!(c > 1.0 && l > c, "clean {c} lossy {l}");
         assert_eq!(Window::default().tuned_phi(1.0), None);
+    }
+
+    /// Issue 18: the search from the last crossing finds the same crossing
+    /// as the full one (within the tolerance), whether the hint brackets
+    /// it, misses it, or is none.
+    #[test]
+    fn the_search_near_the_last_crossing_finds_the_same_one_18() {
+        let mut w = steady(Some(7));
+        let before = w.tuned_elapsed_for(SUSPECT).unwrap();
+        // One more heartbeat: the crossing moves a little.
+        w.observe(1.3, 1);
+        let full = w.tuned_elapsed_for(SUSPECT).unwrap();
+        assert!(full != before);
+        for hint in [before, full, before * 0.5, before * 3.0, 0.0, f64::NAN, -1.0] {
+            let near = w.tuned_elapsed_near(SUSPECT, hint).unwrap();
+            assert!(
+                (near - full).abs() <= 2.0 * super::super::CROSSING_TOL,
+                "{hint}: {near} vs {full}"
+            );
+            assert!(w.tuned_phi(near).unwrap() > SUSPECT, "{hint}: above the threshold");
+        }
+        assert_eq!(Window::default().tuned_elapsed_near(SUSPECT, before), None);
     }
 
     #[test]

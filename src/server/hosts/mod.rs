@@ -27,7 +27,7 @@
 //!   [`MAX_SOURCES`] addresses are tracked, others are summed in one counter,
 //!   so a spoofed flood cannot grow memory.
 
-use super::detector::{judge, next_deadline, Params, Reach, Window};
+use super::detector::{judge, next_deadline_near, Params, Reach, Window};
 use crate::clock::Now;
 use crate::wire::{self, Decoder, Message, Val, Verified};
 use crate::work::model::{HostEntry, Intervals};
@@ -146,6 +146,9 @@ pub struct Host {
     /// an unsigned fleet's 100,000 records do not carry it (issue 18).
     replay: Option<Box<BootSeq>>,
     queued: bool,
+    /// Silence after which the last deadline fell (0: none): where the
+    /// next search starts (`detector::next_deadline_near`).
+    cross: f32,
 }
 
 impl Host {
@@ -173,6 +176,7 @@ impl Host {
             sources: Vec::new(),
             replay: None,
             queued: false,
+            cross: 0.0,
         }
     }
 }
@@ -236,8 +240,8 @@ const NEW_HOST_EVENTS_PER_MIN: f64 = 10.0;
 struct Records {
     conf: TableConf,
     hosts: Vec<Host>,
-    by_name: HashMap<Arc<str>, u32>,
-    by_ip: HashMap<IpAddr, u32>,
+    by_name: HashMap<Arc<str>, u32, Keyed>,
+    by_ip: HashMap<IpAddr, u32, Keyed>,
     /// (deadline in µs of monotonic time, host index); one entry per host.
     heap: BinaryHeap<Reverse<(u64, u32)>>,
     pending_lm: HashMap<String, crate::work::version::Version>,
@@ -262,6 +266,22 @@ pub struct HostTable {
     r: Records,
 }
 
+/// The hasher of the name and address indexes: foldhash keyed with OS
+/// randomness. SipHash (std's) was 3-4 % of the heartbeat path at 100,000
+/// hosts (issue 18); foldhash is several times cheaper on short names.
+/// Names come from the network, so the key is secret and per table (a
+/// sender cannot precompute colliding names), and the indexes only ever
+/// hold work hosts and at most `hbd_senders` others: strangers live in
+/// their own bounded table (`strangers.rs`).
+type Keyed = foldhash::fast::SeedableRandomState;
+
+fn keyed() -> Keyed {
+    let mut b = [0u8; 8];
+    // Without the OS generator foldhash's own per-process seed still applies.
+    let _ = getrandom::getrandom(&mut b);
+    Keyed::with_seed(u64::from_ne_bytes(b), foldhash::SharedSeed::global_random())
+}
+
 fn micros(t: f64) -> u64 {
     (t.max(0.0) * 1e6) as u64
 }
@@ -274,8 +294,8 @@ impl HostTable {
             r: Records {
                 conf,
                 hosts: Vec::new(),
-                by_name: HashMap::new(),
-                by_ip: HashMap::new(),
+                by_name: HashMap::with_hasher(keyed()),
+                by_ip: HashMap::with_hasher(keyed()),
                 heap: BinaryHeap::new(),
                 pending_lm: HashMap::new(),
                 stats: UdpStats::default(),

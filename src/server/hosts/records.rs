@@ -26,8 +26,10 @@ impl Records {
             return;
         }
         let Some(last) = h.last_seen else { return };
-        if let Some(at) = next_deadline(&p, &h.window, last, h.state) {
+        if let Some(at) = next_deadline_near(&p, &h.window, last, h.state, h.cross as f64) {
             h.queued = true;
+            // The hint for the next search (f32: a µs at the scale of hours).
+            h.cross = (at - last) as f32;
             self.heap.push(Reverse((micros(at), i as u32)));
         }
     }
