@@ -221,8 +221,20 @@ pub const CROSSING_TOL: f64 = 1e-6;
 /// about ten evaluations where plain bisection took fifty. It runs each time a host's
 /// deadline is pushed again (about every second heartbeat of every host),
 /// so at 100,000 hosts it was the largest cost of the heartbeat path.
-pub fn first_above(f: impl Fn(f64) -> f64, target: f64, mut lo: f64, mut hi: f64) -> f64 {
-    let (mut flo, mut fhi) = (f(lo) - target, f(hi) - target);
+pub fn first_above(f: impl Fn(f64) -> f64, target: f64, lo: f64, hi: f64) -> f64 {
+    let (flo, fhi) = (f(lo), f(hi));
+    first_above_from(f, target, (lo, flo), (hi, fhi))
+}
+
+/// [`first_above`] with `f` at both ends already known: `(lo, f(lo))`,
+/// `(hi, f(hi))`.
+pub fn first_above_from(
+    f: impl Fn(f64) -> f64,
+    target: f64,
+    (mut lo, flo): (f64, f64),
+    (mut hi, fhi): (f64, f64),
+) -> f64 {
+    let (mut flo, mut fhi) = (flo - target, fhi - target);
     // Which end the last step moved (+1 hi, -1 lo).
     let mut moved = 0i8;
     // The bracket's width three steps ago.

@@ -78,9 +78,10 @@ impl Window {
     pub fn tuned_elapsed_near(&self, target: f64, near: f64) -> Option<f64> {
         if near > 0.0 && near.is_finite() {
             let (lo, hi) = (near * (1.0 - NEAR), near * (1.0 + NEAR));
-            if self.tuned_phi(lo)? <= target && self.tuned_phi(hi)? > target {
+            let (flo, fhi) = (self.tuned_phi(lo)?, self.tuned_phi(hi)?);
+            if flo <= target && fhi > target {
                 let f = |e| self.tuned_phi(e).unwrap_or(f64::INFINITY);
-                return Some(super::first_above(f, target, lo, hi));
+                return Some(super::first_above_from(f, target, (lo, flo), (hi, fhi)));
             }
         }
         self.tuned_elapsed_for(target)
