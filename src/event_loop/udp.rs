@@ -102,7 +102,8 @@ impl EventLoop {
         if let Some(pause) = park_for(busy, more, contended, busy_pause(got, since)) {
             if !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
                 self.udp_parked = true;
-                self.timers.at(now.mono + pause, Tick::UdpRearm);
+                let at = if more { now.mono + pause } else { rearm_at(now.mono, pause) };
+                self.timers.at(at, Tick::UdpRearm);
             }
         }
         if more && !self.udp_parked {
@@ -202,6 +203,19 @@ pub fn busy_pause(got: usize, since: f64) -> f64 {
     (STEADY_BATCH as f64 / rate).clamp(UDP_COALESCE, STEADY_PAUSE)
 }
 
+/// When a busy (not flooded) socket parked for `pause` at `now` is
+/// re-armed: on the 5 ms grid the host table's deadline check runs on
+/// (`server::hosts::CHECK_GRAIN_US`), at the first grid point at least
+/// [`UDP_COALESCE`] and at most `pause` away (or the first one after
+/// `UDP_COALESCE` when `pause` is shorter than a grid step past it). At
+/// 100,000 hosts a deadline falls in every step, so the re-arm and the
+/// check share a wake-up instead of taking one each (issue 18).
+pub fn rearm_at(now: f64, pause: f64) -> f64 {
+    let grid = crate::server::hosts::CHECK_GRAIN_US as f64 / 1e6;
+    let earliest = now + (pause - grid).max(UDP_COALESCE);
+    (earliest / grid).ceil() * grid
+}
+
 /// This thread's CPU time in seconds (0 if the clock cannot be read).
 fn thread_cpu() -> f64 {
     use nix::time::{clock_gettime, ClockId};
@@ -262,6 +276,24 @@ mod tests {
         assert_eq!(busy_pause(100, 0.0), UDP_COALESCE);
         assert_eq!(busy_pause(100, f64::NAN), UDP_COALESCE);
         const { assert!(STEADY_PAUSE > UDP_COALESCE && STEADY_PAUSE <= 0.01) };
+    }
+
+    /// Issue 18: a busy socket's re-arm lands on the deadline check's grid,
+    /// never sooner than `UDP_COALESCE` nor later than its pause (or a grid
+    /// step past `UDP_COALESCE` for a shorter one).
+    #[test]
+    fn a_rearm_lands_on_the_check_grid_18() {
+        let grid = crate::server::hosts::CHECK_GRAIN_US as f64 / 1e6;
+        for now in [0.0, 1.0, 12.3456789, 1000.0021, 86400.0049] {
+            for pause in [UDP_COALESCE, 0.004, 0.0064, STEADY_PAUSE] {
+                let at = rearm_at(now, pause);
+                let steps = at / grid;
+                assert!((steps - steps.round()).abs() < 1e-6, "{now} {pause}: {at} off the grid");
+                assert!(at >= now + UDP_COALESCE - 1e-9, "{now} {pause}: {at} too soon");
+                let latest = now + pause.max(UDP_COALESCE + grid);
+                assert!(at <= latest + 1e-9, "{now} {pause}: {at} after {latest}");
+            }
+        }
     }
 
     /// The thread clock the contention test reads moves with this

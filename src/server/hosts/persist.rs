@@ -44,7 +44,11 @@ pub fn save_rows(conn: &Connection, rows: &[SavedHost]) -> Result<()> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )
             .map_err(|e| Error::db("prepare hosts insert", e))?;
-        for h in rows {
+        // In key order: the name index is then appended to, not split at
+        // random pages (100,000 rows a minute on the store thread).
+        let mut sorted: Vec<&SavedHost> = rows.iter().collect();
+        sorted.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        for h in sorted {
             // Most hosts send no PLG: no JSON (and its String) for them.
             let items = match h.items.is_empty() {
                 true => std::borrow::Cow::Borrowed("{}"),
