@@ -196,7 +196,7 @@ pub const STEADY_PAUSE: f64 = 0.008;
 /// ~500, each a poll, a timer and two `epoll_ctl` (issue 18). A quiet
 /// socket is never parked (`park_for`), so its ACKs stay immediate.
 pub fn busy_pause(got: usize, since: f64) -> f64 {
-    if got < BUSY_BATCH || !(since > 0.0) {
+    if got < BUSY_BATCH || since.is_nan() || since <= 0.0 {
         return UDP_COALESCE;
     }
     let rate = got as f64 / since;
