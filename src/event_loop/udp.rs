@@ -92,6 +92,13 @@ impl EventLoop {
             }
             None => drain_udp(sock, &mut self.udp_buf, share),
         };
+        // Each recvmmsg fills the slots from the first: a drain wrote the
+        // first min(got, BATCH) of them.
+        self.udp_touched = self.udp_touched.max(got.min(mmsg::BATCH));
+        if self.udp_touched > RELEASE_SLOTS && !self.udp_release_armed {
+            self.udp_release_armed = true;
+            self.timers.at(now.mono + RELEASE_AFTER, Tick::UdpRelease);
+        }
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE || got >= BUSY_BATCH;
         self.udp_last_drain = now.mono;
         // Whether a full share waited for a core (its wall time over twice
@@ -123,6 +130,25 @@ impl EventLoop {
         self.read_udp_server(st, now, fx);
     }
 
+    /// The UdpRelease tick: once the heartbeat socket has had no drain for
+    /// [`RELEASE_AFTER`], the receive slots a burst wrote go back to the
+    /// kernel (a flood's 256 slots are 1 MiB of pages touched, kept for
+    /// nothing while the fleet's batches fit in a few). A socket still busy
+    /// is looked at again [`RELEASE_AFTER`] after its last drain.
+    pub(super) fn release_udp(&mut self, now: Now) {
+        self.udp_release_armed = false;
+        let rested = now.mono - self.udp_last_drain;
+        if rested < RELEASE_AFTER {
+            self.udp_release_armed = true;
+            self.timers.at(self.udp_last_drain + RELEASE_AFTER, Tick::UdpRelease);
+            return;
+        }
+        if let Some(b) = self.udp_bufs.as_mut() {
+            b.0.release();
+        }
+        self.udp_touched = 0;
+    }
+
     /// Reads ACKs, at most [`CLIENT_TURN`] a turn (a flood of forged ones
     /// must not hold the loop): the rest are read next turn.
     pub(super) fn read_udp_client(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
@@ -143,6 +169,15 @@ impl EventLoop {
         self.again.udp_client = true;
     }
 }
+
+/// Receive slots a burst may leave written before their pages are given
+/// back (a quiet fleet's drains use a few: nothing to give back).
+pub const RELEASE_SLOTS: usize = 16;
+
+/// Seconds without a heartbeat drain after which the slots a burst wrote
+/// are given back (a drain every 10 ms of a busy fleet never waits that
+/// long, so its pages are not faulted in again and again).
+pub const RELEASE_AFTER: f64 = 1.0;
 
 /// Datagrams the client's socket is read for in one turn.
 pub const CLIENT_TURN: usize = 256;
