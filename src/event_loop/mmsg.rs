@@ -64,7 +64,8 @@ impl Received {
     /// no 64 KiB ones).
     pub fn with_buf(size: usize) -> Received {
         let size = size.max(1);
-        let mut r = Received { buf: vec![0u8; size * BATCH], size, meta: vec![(0, None); BATCH], n: 0 };
+        let mut r =
+            Received { buf: vec![0u8; size * BATCH], size, meta: vec![(0, None); BATCH], n: 0 };
         // calloc may have zeroed (touched) heap memory it reused.
         r.release();
         r
@@ -272,8 +273,8 @@ mod sys {
             // not write reads as "unknown" (the rest is written or unread).
             // SAFETY: all-zero is a valid sockaddr_storage.
             let a = addrs[i].write(unsafe { std::mem::zeroed() });
-            let iov =
-                iovs[i].write(libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() });
+            let iov = iovs[i]
+                .write(libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() });
             // SAFETY: all-zero is a valid mmsghdr (null control, no flags).
             let h = hdrs[i].write(unsafe { std::mem::zeroed() });
             h.msg_hdr.msg_name = (a as *mut libc::sockaddr_storage).cast();

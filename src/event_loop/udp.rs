@@ -101,9 +101,10 @@ impl EventLoop {
         }
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE || got >= BUSY_BATCH;
         self.udp_last_drain = now.mono;
-        // Whether a full share waited for a core (its wall time over twice
-        // its CPU time): the loop shares one with the flood's senders.
-        let contended = more && t0.elapsed().as_secs_f64() > 2.0 * (thread_cpu() - cpu0);
+        // Whether a full share waited for a core (its wall time over
+        // CONTENDED_WALL times its CPU time): the loop shares one with the
+        // flood's senders.
+        let contended = more && t0.elapsed().as_secs_f64() > CONTENDED_WALL * (thread_cpu() - cpu0);
         self.udp_contended = contended;
         if let Some(pause) = park_for(busy, more, contended) {
             if !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
@@ -188,6 +189,14 @@ pub const CLIENT_TURN: usize = 256;
 /// whole batches, in the same minutes).
 pub const CONTENDED_SHARE: usize = crate::event_loop::mmsg::BATCH / 4;
 
+/// A full share whose wall time was over this many times its CPU time
+/// waited for a core (see [`park_for`]). Not 2: a loop on a core shared
+/// with two flooding senders runs about 55 % of the time it is runnable
+/// (`/proc/PID/task/TID/schedstat`, `bench_flood_ping`), a ratio of 1.8,
+/// and was taken as uncontended: it drained share after share, never
+/// slept, and a PING waited behind it for a core (p99 10-40 ms).
+pub const CONTENDED_WALL: f64 = 1.25;
+
 /// The pause after a drain that used up its whole share (a flood), in
 /// seconds: shorter than [`UDP_COALESCE`], as a batch is full already.
 pub const FLOOD_PAUSE: f64 = 0.001;
@@ -255,6 +264,9 @@ mod tests {
         assert_eq!(park_for(true, true, false), None, "own core: no pause");
         assert_eq!(park_for(false, true, false), None);
         const { assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE) };
+        // A loop with a core to itself (wall = CPU) is not contended; one
+        // that runs just over half the time it is runnable is.
+        const { assert!(CONTENDED_WALL > 1.0 && CONTENDED_WALL < 1.8) };
         const { assert!(CONTENDED_SHARE > 0 && CONTENDED_SHARE < crate::server::udp::TURN) };
     }
 
