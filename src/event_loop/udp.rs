@@ -248,16 +248,21 @@ pub fn busy_pause(got: usize, since: f64) -> f64 {
 }
 
 /// When a busy (not flooded) socket parked for `pause` at `now` is
-/// re-armed: on the 5 ms grid the host table's deadline check runs on
-/// (`server::hosts::CHECK_GRAIN_US`), at the first grid point at least
-/// [`UDP_COALESCE`] and at most `pause` away (or the first one after
-/// `UDP_COALESCE` when `pause` is shorter than a grid step past it). At
+/// re-armed: at the last point of the 5 ms grid the host table's deadline
+/// check runs on (`server::hosts::CHECK_GRAIN_US`) within the pause, when
+/// that is at least [`UDP_COALESCE`] away; else after the whole pause. At
 /// 100,000 hosts a deadline falls in every step, so the re-arm and the
-/// check share a wake-up instead of taking one each (issue 18).
+/// check mostly share a wake-up instead of taking one each (issue 18). Never
+/// later than `pause`: at high rates a longer rest would overflow the
+/// socket's buffer.
 pub fn rearm_at(now: f64, pause: f64) -> f64 {
     let grid = crate::server::hosts::CHECK_GRAIN_US as f64 / 1e6;
-    let earliest = now + (pause - grid).max(UDP_COALESCE);
-    (earliest / grid).ceil() * grid
+    let on_grid = ((now + pause) / grid).floor() * grid;
+    if on_grid >= now + UDP_COALESCE {
+        on_grid
+    } else {
+        now + pause
+    }
 }
 
 /// This thread's CPU time in seconds (0 if the clock cannot be read).
@@ -325,22 +330,30 @@ mod tests {
         const { assert!(STEADY_PAUSE > UDP_COALESCE && STEADY_PAUSE <= 0.01) };
     }
 
-    /// Issue 18: a busy socket's re-arm lands on the deadline check's grid,
-    /// never sooner than `UDP_COALESCE` nor later than its pause (or a grid
-    /// step past `UDP_COALESCE` for a shorter one).
+    /// Issue 18: a busy socket's re-arm lands on the deadline check's grid
+    /// when a grid point falls between `UDP_COALESCE` and its pause, and is
+    /// never later than the pause (at high rates the buffer would overflow).
     #[test]
-    fn a_rearm_lands_on_the_check_grid_18() {
+    fn a_rearm_lands_on_the_check_grid_within_its_pause_18() {
         let grid = crate::server::hosts::CHECK_GRAIN_US as f64 / 1e6;
+        let on_grid = |at: f64| ((at / grid) - (at / grid).round()).abs() < 1e-6;
         for now in [0.0, 1.0, 12.3456789, 1000.0021, 86400.0049] {
             for pause in [UDP_COALESCE, 0.004, 0.0064, STEADY_PAUSE] {
                 let at = rearm_at(now, pause);
-                let steps = at / grid;
-                assert!((steps - steps.round()).abs() < 1e-6, "{now} {pause}: {at} off the grid");
                 assert!(at >= now + UDP_COALESCE - 1e-9, "{now} {pause}: {at} too soon");
-                let latest = now + pause.max(UDP_COALESCE + grid);
-                assert!(at <= latest + 1e-9, "{now} {pause}: {at} after {latest}");
+                assert!(at <= now + pause + 1e-9, "{now} {pause}: {at} after the pause");
+                // A grid point in [now + UDP_COALESCE, now + pause] is taken.
+                let last = ((now + pause) / grid).floor() * grid;
+                if last >= now + UDP_COALESCE {
+                    assert!(on_grid(at), "{now} {pause}: {at} off the grid");
+                } else {
+                    assert!((at - (now + pause)).abs() < 1e-12, "{now} {pause}: {at}");
+                }
             }
         }
+        // 10,000/s (6.4 ms): on the grid; the 2 ms pause of a high rate off it.
+        assert!(on_grid(rearm_at(1.0001, 0.0064)));
+        assert!((rearm_at(1.0001, UDP_COALESCE) - 1.0021).abs() < 1e-12);
     }
 
     /// The thread clock the contention test reads moves with this
