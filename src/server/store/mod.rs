@@ -67,9 +67,16 @@ pub enum Req {
         now: f64,
         ticket: Option<Ticket>,
     },
+    /// A REPORT, checked on the loop: `text` is its JSON as received (the
+    /// stored row, so it is not serialized again), `report.body` the parsed
+    /// value that comes back with the answer; `work_file` is the host's
+    /// work-file, whose version the answer carries (read here, not on the
+    /// loop).
     Report {
         host: String,
         report: Report,
+        text: String,
+        work_file: std::path::PathBuf,
         ticket: Ticket,
     },
     /// CLIENTS: the loop's snapshot of the hosts, to which the store adds
@@ -234,6 +241,13 @@ impl Drop for Store {
     }
 }
 
+/// Runs a statement prepared once per connection: BEGIN and COMMIT frame
+/// every drain, and a drain of one REPORT is the common case under a light
+/// load, where parsing them each time is a visible share of its cost.
+fn exec_cached(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 /// The stall hook (see the module doc): sleeps when its file is there.
 fn stall_if_asked(stall: Option<&std::path::Path>, shared: &Shared) {
     let Some(p) = stall else { return };
@@ -380,7 +394,7 @@ impl Worker {
 
     fn drain(&mut self, batch: Vec<Req>) {
         let n = batch.len() as u64;
-        let began = self.conn.execute_batch("BEGIN").is_ok();
+        let began = exec_cached(&self.conn, "BEGIN").is_ok();
         let mut answers = Vec::new();
         let mut waited = false;
         let mut crash = false;
@@ -433,7 +447,7 @@ impl Worker {
     }
 
     fn commit(&mut self) -> bool {
-        match self.conn.execute_batch("COMMIT") {
+        match exec_cached(&self.conn, "COMMIT") {
             Ok(()) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 true

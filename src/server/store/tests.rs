@@ -164,7 +164,8 @@ fn a_failed_request_does_not_undo_its_drain() {
     }
     // Queued into one drain: a report, then an ACK of no alert (refused).
     let report = Report { time: 1.0, ip: "127.0.0.1".into(), body: json!({"items": {}}) };
-    r.store.send(Req::Report { host: "a.x".into(), report, ticket: 1 });
+    let (text, work_file) = (report.body.to_string(), r.path.with_file_name("a.x.json"));
+    r.store.send(Req::Report { host: "a.x".into(), report, text, work_file, ticket: 1 });
     r.store.send(Req::Ack { ticket: 2, host: "a.x".into(), item: "cpu".into() });
     events(&mut r, 3, vec![ev("a.x", "1", "sick")]);
     let a = r.answers(3);
@@ -201,7 +202,7 @@ fn the_thread_opens_and_reads_server_db_before_any_request() {
     {
         let c = crate::server::db::open(&dir.path().join("server.db")).unwrap().conn;
         let r = Report { time: 5.0, ip: "127.0.0.1".into(), body: json!({"items": {}}) };
-        fleet::store_report(&c, "a.x", &r).unwrap();
+        fleet::store_report(&c, "a.x", r.time, &r.ip, &r.body.to_string()).unwrap();
         fleet::store_events(&c, &[ev("a.x", "1", "sick")], 5.0).unwrap();
     }
     let mut r = rig_on(dir, &alerting_work(), None);
