@@ -45,6 +45,12 @@ pub(super) fn deliveries_max(workers_queue: usize) -> usize {
 }
 
 impl Server {
+    /// Sends this turn's store requests (the loop's end of turn):
+    /// `Store::flush`.
+    pub fn flush_store(&mut self) {
+        self.store.flush();
+    }
+
     /// Hands waiting deliveries to the pool while it has room for them.
     pub(super) fn dispatch_waiting(&mut self, fx: &mut Effects) {
         while self.in_pool < self.deliveries_max {

@@ -179,6 +179,8 @@ pub struct Store {
     pub shared: Arc<Shared>,
     /// Requests sent (the thread counts those it took).
     sent: u64,
+    /// Requests of this turn, sent together by `flush` at its end.
+    queued: Vec<Req>,
 }
 
 impl Store {
@@ -201,7 +203,7 @@ impl Store {
             .name("hbmon-store".into())
             .spawn(move || run(open, wake, sh, stall, rx))
             .map_err(|e| crate::error::Error::io("spawn the store thread", e))?;
-        Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0 })
+        Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0, queued: Vec::new() })
     }
 
     /// What the thread read at start (once, after `Answer::Started`): Err
@@ -210,10 +212,21 @@ impl Store {
         self.shared.started.lock().ok()?.take()
     }
 
-    /// Queues a request; never blocks (the channel is unbounded: its
-    /// senders are bounded by the sessions and the host table).
+    /// Queues a request for the end of this turn (`flush`); never blocks.
     pub fn send(&mut self, r: Req) {
-        if let Some(tx) = &self.tx {
+        self.queued.push(r);
+    }
+
+    /// Sends this turn's requests (the loop calls it at the end of each
+    /// turn), so that the REPORTs and EVENTS of one turn reach the thread
+    /// together and share its drain (one commit, one wake-up of the loop
+    /// for their answers) instead of the first waking it alone: with 4
+    /// senders a drain held 1.3 REPORTs. Never blocks (the channel is
+    /// unbounded: its senders are bounded by the sessions and the host
+    /// table).
+    pub fn flush(&mut self) {
+        let Some(tx) = &self.tx else { return };
+        for r in self.queued.drain(..) {
             if tx.send(r).is_err() {
                 log::error!("the store thread is gone: a request is lost");
             } else {
@@ -228,6 +241,7 @@ impl Store {
 
     /// Lets the thread finish what is queued and waits for it (at stop).
     pub fn close(&mut self) {
+        self.flush();
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
