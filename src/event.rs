@@ -22,3 +22,39 @@ pub struct Event {
     #[serde(default)]
     pub message: String,
 }
+
+/// Item names that no work lists: set by the client's own machinery or
+/// raised by the server. Client and server both name them, so they live
+/// here, below both.
+pub mod builtin {
+    /// The server's heartbeat verdict on a host (late, down, back up).
+    pub const HEARTBEAT: &str = "heartbeat";
+    /// A host that restarted (its boot id changed).
+    pub const REBOOT: &str = "reboot";
+    /// A stranger that heartbeats without being in the work.
+    pub const NEW: &str = "new";
+    /// The server's own server.db health, raised on the server host.
+    pub const SERVER_STORE: &str = "store:server.db";
+    /// The client's view of its server (answers or not).
+    pub const SERVER: &str = "server";
+    /// Heartbeat round-trip time, from ACKs.
+    pub const RTT: &str = "rtt";
+    /// The client's clock against the server's.
+    pub const CLOCK: &str = "clock";
+    /// The client's history.db health.
+    pub const STORE: &str = "store";
+    /// A rolled-back upgrade.
+    pub const UPGRADE: &str = "upgrade";
+    /// The server's own isolation guard (most hosts silent at once).
+    pub const ISOLATION: &str = "isolation";
+    /// A host heard only through its peers, not directly.
+    pub const HEARTBEAT_PATH: &str = "heartbeat_path";
+
+    /// Items the server raises itself: never in a report.
+    pub const RAISED_BY_SERVER: &[&str] =
+        &[HEARTBEAT, REBOOT, NEW, SERVER_STORE, ISOLATION, HEARTBEAT_PATH];
+    /// Items a client sets outside its work: never in a work.
+    pub const SET_BY_CLIENT: &[&str] = &[SERVER, RTT, CLOCK, STORE, UPGRADE];
+    /// Items set by the heartbeat path, never probed.
+    pub const PASSIVE: &[&str] = &[HEARTBEAT, RTT, SERVER];
+}

@@ -195,7 +195,14 @@ fn run_daemon(
     build_parts(&mut st, now, &mut fx)?;
     if let (Some(why), Some(c)) = (st.upgrade.report.take(), st.client.as_mut()) {
         log::error!("upgrade rolled back: {why}");
-        c.set_item("upgrade", None, "", &format!("rolled back: {why}"), now, &mut fx);
+        c.set_item(
+            crate::event::builtin::UPGRADE,
+            None,
+            "",
+            &format!("rolled back: {why}"),
+            now,
+            &mut fx,
+        );
     }
     log::info!(
         "hbmon {} started as {} ({}) on {}; work: {origin}",

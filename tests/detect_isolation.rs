@@ -63,6 +63,14 @@ fn most_hosts_silent_at_once_is_one_isolation_alert_and_held_downs() {
         a.contains(" isolation sick ").then_some(a)
     });
     assert!(a.contains("server isolated"), "{a}");
+    // The alert is the server's own item, in no work: a new work leaves it
+    // open (the server once closed such items as "no longer in the work").
+    let lm = |s: &str| s.lines().find(|l| l.starts_with("-- work ")).map(str::to_string);
+    let before = lm(&f.server().cmd("STATE"));
+    f.append_work("user dev rec\n");
+    f.mkwork();
+    assert!(f.server().cmd("WORK_RELOAD").contains("COMMAND DONE"));
+    f.server().wait_state(20.0, "the new work", |s| lm(s) != before);
     // Half come back within the hold: they never alert.
     for pid in &pids[..4] {
         signal(*pid, libc::SIGCONT);
@@ -81,6 +89,15 @@ fn most_hosts_silent_at_once_is_one_isolation_alert_and_held_downs() {
         assert!(!a.contains(&format!(" {} heartbeat", name(t))), "{t} alerted:\n{a}");
     }
     assert_eq!(a.matches(" isolation sick ").count(), 1, "one isolation alert:\n{a}");
+    let srv = f.server().name.clone();
+    let body = f.server().body(&format!("CLIENTS {srv} isolation 100"));
+    let v: serde_json::Value = serde_json::from_str(&body).expect("CLIENTS JSON");
+    let closed_by_work = v["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| e["message"].as_str().is_some_and(|m| m.starts_with("recovered: no longer")));
+    assert!(!closed_by_work, "the isolation alert was closed by the work:\n{body}");
     f.server().wait_state(30.0, "resumed ones up", |s| {
         tags[1..5].iter().all(|t| s.contains(&format!("-- host {} up", name(t))))
     });

@@ -7,6 +7,7 @@
 use super::{fallback, heartbeat, Client};
 use crate::clock::Now;
 use crate::effects::{Effects, Job};
+use crate::event::builtin;
 use std::net::SocketAddr;
 
 impl Client {
@@ -67,11 +68,11 @@ impl Client {
                 let msg =
                     format!("no ACK from the server for {}s", self.work.intervals.server_dead);
                 log::error!("{msg}");
-                self.set_item("server", None, &worst, &msg, now, fx);
+                self.set_item(builtin::SERVER, None, &worst, &msg, now, fx);
                 msg
             } else {
                 log::warn!("the server answers again");
-                self.set_item("server", Some(1.0), &best, "the server answers", now, fx);
+                self.set_item(builtin::SERVER, Some(1.0), &best, "the server answers", now, fx);
                 "the server answers again".to_string()
             };
             if let Some(fb) = &mut self.fallback {
@@ -163,7 +164,7 @@ impl Client {
                 self.clock_item(a.clock_off, now, fx);
                 if let Some(rtt) = a.rtt_ms {
                     let best = self.items.level_name(0).to_string();
-                    self.set_item("rtt", Some(rtt), &best, "", now, fx);
+                    self.set_item(builtin::RTT, Some(rtt), &best, "", now, fx);
                 }
                 if let Some(lm) = a.work_lm {
                     self.server_work_lm(lm, now, fx);
@@ -193,13 +194,13 @@ impl Client {
                     log::error!("{msg}");
                 }
                 self.clock_off = true;
-                self.set_item("clock", None, &worst, &msg, now, fx);
+                self.set_item(builtin::CLOCK, None, &worst, &msg, now, fx);
             }
             None if self.clock_off => {
                 self.clock_off = false;
                 log::warn!("the clock agrees with the server again");
                 let best = self.items.level_name(0).to_string();
-                self.set_item("clock", Some(0.0), &best, "", now, fx);
+                self.set_item(builtin::CLOCK, Some(0.0), &best, "", now, fx);
             }
             None => {}
         }

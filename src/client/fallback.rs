@@ -120,7 +120,7 @@ pub fn job(ch: &Channel, host: &str, server: &str, dead: bool, text: &str, now: 
         kind,
         host,
         tag: &tag,
-        item: "server",
+        item: crate::event::builtin::SERVER,
         old,
         new,
         value: None,

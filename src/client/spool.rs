@@ -17,7 +17,7 @@ use crate::store::{StoreDone, StoreReq};
 use std::fmt::Write as _;
 
 /// The client's own item for the health of its vardir files.
-pub const STORE_ITEM: &str = "store";
+pub const STORE_ITEM: &str = crate::event::builtin::STORE;
 
 impl Client {
     /// Sends a round and its events to the store thread (one transaction

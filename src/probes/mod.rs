@@ -67,7 +67,7 @@ const INLINE_PLAIN: &[&str] = &["cpu_load", "cpu_pct", "mem_used", "swap_used", 
 const INLINE_ARG: &[&str] = &["disk_used", "disk_avail", "inode_used", "proc", "net_rx", "net_tx"];
 /// Blocking items (all take `:ARG`).
 const BLOCKING: &[&str] = &["tcp", "http", "https", "ping", "nagios", "probe"];
-const PASSIVE: &[&str] = &["heartbeat", "rtt", "server"];
+use crate::event::builtin::PASSIVE;
 
 /// Which family an item name belongs to, checking its argument's shape; the
 /// error says what is wrong with the name. The work validator uses this too.

@@ -8,7 +8,7 @@ use super::{fleet, Server};
 use crate::clock::Now;
 use crate::effects::ServerTick;
 use crate::effects::{Effects, Tick};
-use crate::event::Event;
+use crate::event::{builtin, Event};
 use crate::event_loop::mmsg::{Drained, Outgoing, Received};
 use crate::server::detector::Reach;
 use crate::server::hosts::{ChangeKind, HostChange};
@@ -17,7 +17,7 @@ use crate::work::model::Level;
 use fleet::EventsFilter;
 
 /// The item of server.db's own health (see `store_notice_event`).
-pub(super) const NOTICE_ITEM: &str = "store:server.db";
+pub(super) const NOTICE_ITEM: &str = builtin::SERVER_STORE;
 
 /// The level of the last `store:server.db` event of `host` (read at start,
 /// before the store thread takes the database).
@@ -164,29 +164,29 @@ impl Server {
             ChangeKind::Heartbeat { old: Reach::New, new: Reach::Up } => return None,
             ChangeKind::Heartbeat { old, new } => {
                 let old = (*old != Reach::New).then(|| reach_level(levels, *old));
-                ("heartbeat", old, reach_level(levels, *new))
+                (builtin::HEARTBEAT, old, reach_level(levels, *new))
             }
-            ChangeKind::Reboot => ("reboot", None, reach_level(levels, Reach::Up)),
+            ChangeKind::Reboot => (builtin::REBOOT, None, reach_level(levels, Reach::Up)),
             // A new host is news about its heartbeat (the message says so),
             // not about an item called `new`.
-            ChangeKind::NewHost => ("heartbeat", None, reach_level(levels, Reach::Up)),
+            ChangeKind::NewHost => (builtin::HEARTBEAT, None, reach_level(levels, Reach::Up)),
             // A warning (the second best level), not a failure of the host.
             ChangeKind::HeartbeatPath(on) => {
                 let fine = reach_level(levels, Reach::Up);
                 let warn = levels.get(1).map(|l| l.name.clone()).unwrap_or_else(|| fine.clone());
                 if *on {
-                    ("heartbeat_path", Some(fine), warn)
+                    (builtin::HEARTBEAT_PATH, Some(fine), warn)
                 } else {
-                    ("heartbeat_path", Some(warn), fine)
+                    (builtin::HEARTBEAT_PATH, Some(warn), fine)
                 }
             }
             ChangeKind::Isolated(on) => {
                 let (fine, sick) =
                     (reach_level(levels, Reach::Up), reach_level(levels, Reach::Late));
                 if *on {
-                    ("isolation", Some(fine), sick)
+                    (builtin::ISOLATION, Some(fine), sick)
                 } else {
-                    ("isolation", Some(sick), fine)
+                    (builtin::ISOLATION, Some(sick), fine)
                 }
             }
         };

@@ -107,7 +107,8 @@ impl Server {
     /// Does any host have an item of this name (in its report, its PLG
     /// items, or as one the server sets)?
     fn known_item(&self, item: &str) -> bool {
-        const SET: &[&str] = &["heartbeat", "reboot", "rtt", "server"];
+        use crate::event::builtin::{HEARTBEAT, REBOOT, RTT, SERVER};
+        const SET: &[&str] = &[HEARTBEAT, REBOOT, RTT, SERVER];
         if SET.contains(&item) {
             return true;
         }

@@ -13,16 +13,10 @@
 use super::{fleet, Server};
 use crate::clock::Now;
 use crate::effects::Effects;
+use crate::event::builtin::{RAISED_BY_SERVER, SET_BY_CLIENT};
 use crate::event::Event;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
-
-/// Items the server raises itself (heartbeat path, server.db's health):
-/// never in a report.
-const SERVER_ITEMS: &[&str] = &["heartbeat", "reboot", "new", super::beats::NOTICE_ITEM];
-/// Items a client sets outside its work (heartbeat side, history.db's
-/// health, a rolled-back upgrade): never in a work.
-const SET_ITEMS: &[&str] = &["server", "rtt", "clock", "store", "upgrade"];
 
 /// Host-item -> the last level processed and its event's time (the
 /// client's clock), for those not at the best level.
@@ -72,7 +66,7 @@ impl Server {
         let mut work_items: Option<HashSet<String>> = None;
         let mut recover = Vec::new();
         for (item, level, since) in open {
-            if SERVER_ITEMS.contains(&item.as_str()) {
+            if RAISED_BY_SERVER.contains(&item.as_str()) {
                 continue;
             }
             match items.and_then(|m| m.get(&item)) {
@@ -116,14 +110,7 @@ impl Server {
                 .open_of(&host)
                 .into_iter()
                 .filter(|(item, _, _)| {
-                    let server_item = SERVER_ITEMS.contains(&item.as_str());
-                    let set_item = SET_ITEMS.contains(&item.as_str());
-                    if in_work {
-                        !server_item && !set_item && !names.contains(item)
-                    } else {
-                        // A host that left the work takes all its alerts along.
-                        left.contains(&host) || !server_item
-                    }
+                    closes_on_work(item, in_work.then_some(&names), left.contains(&host))
                 })
                 .map(|(item, level, _)| {
                     let why = if in_work { "no longer in the work" } else { "host left the work" };
@@ -187,5 +174,43 @@ impl Server {
             })
             .collect();
         self.store_events(events, None, now, fx);
+    }
+}
+
+/// Does a new work close `item`'s open alert? `names` are the host's
+/// work items when it is in the work, `left` says it was in the previous
+/// one. Built-in items are in no work, so a host in the work keeps them;
+/// a host that left the work takes all its alerts along, and a stranger
+/// (an hbd-style sender) keeps what the server raises about it.
+fn closes_on_work(item: &str, names: Option<&HashSet<String>>, left: bool) -> bool {
+    let raised = RAISED_BY_SERVER.contains(&item);
+    match names {
+        Some(names) => !raised && !SET_BY_CLIENT.contains(&item) && !names.contains(item),
+        None => left || !raised,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::closes_on_work;
+    use crate::event::builtin::{RAISED_BY_SERVER, SET_BY_CLIENT};
+    use std::collections::HashSet;
+
+    #[test]
+    fn a_new_work_closes_only_items_it_dropped_never_built_in_ones() {
+        let names: HashSet<String> = ["cpu_load".to_string()].into();
+        assert!(!closes_on_work("cpu_load", Some(&names), false));
+        assert!(closes_on_work("disk_used:/", Some(&names), false));
+        for item in RAISED_BY_SERVER.iter().chain(SET_BY_CLIENT) {
+            assert!(!closes_on_work(item, Some(&names), false), "{item} closed");
+        }
+        // The server's isolation and heartbeat-path alerts are its own.
+        assert!(!closes_on_work("isolation", Some(&names), false));
+        assert!(!closes_on_work("heartbeat_path", Some(&names), false));
+        // A host that left takes everything along; a stranger keeps its
+        // heartbeat alert.
+        assert!(closes_on_work("heartbeat", None, true));
+        assert!(!closes_on_work("heartbeat", None, false));
+        assert!(closes_on_work("cpu_load", None, false));
     }
 }

@@ -29,6 +29,7 @@
 
 use super::detector::{judge, next_deadline, Params, Reach, Window};
 use crate::clock::Now;
+use crate::event::builtin;
 use crate::wire::{self, Decoder, Message, Val, Verified};
 use crate::work::model::{HostEntry, Intervals};
 use std::cmp::Reverse;
@@ -92,10 +93,10 @@ impl HostChange {
     /// The item name the event is about.
     pub fn item(&self) -> &'static str {
         match self.kind {
-            ChangeKind::Reboot => "reboot",
-            ChangeKind::Isolated(_) => "isolation",
-            ChangeKind::HeartbeatPath(_) => "heartbeat_path",
-            _ => "heartbeat",
+            ChangeKind::Reboot => builtin::REBOOT,
+            ChangeKind::Isolated(_) => builtin::ISOLATION,
+            ChangeKind::HeartbeatPath(_) => builtin::HEARTBEAT_PATH,
+            _ => builtin::HEARTBEAT,
         }
     }
 }
