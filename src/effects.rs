@@ -23,6 +23,8 @@ pub enum Tick {
     RotateLog,
     /// Re-arm the heartbeat socket after a coalescing pause.
     UdpRearm,
+    /// Give the heartbeat buffers' pages back if the socket rested since.
+    UdpRelease,
     /// Tell systemd's watchdog the loop is turning (`WATCHDOG=1`).
     Watchdog,
     /// Look the work's names up again (round `gen` armed it; older ones are stale).

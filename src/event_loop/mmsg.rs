@@ -31,9 +31,19 @@ pub const BATCH: usize = 256;
 /// oversize datagram is seen (and refused) rather than silently truncated.
 pub const RECV_BUF: usize = crate::wire::MAX_DATAGRAM + 1;
 
-/// One batch of received datagrams: `BATCH` buffers reused call after call.
+/// One batch of received datagrams: `BATCH` slots of one buffer, reused
+/// call after call.
+///
+/// One allocation rather than one per slot (issue 18, RSS): the slots are
+/// 64 KiB each (16 MiB for the batch) of which a heartbeat writes the first
+/// hundred bytes, so a flood leaves one page per slot resident (1 MiB),
+/// and a heap chunk's first page cannot be handed back while it is in use.
+/// In one buffer every whole page can: [`release`](Self::release) gives
+/// them to the kernel once a burst is over (they read as zeros after).
 pub struct Received {
-    bufs: Vec<Vec<u8>>,
+    buf: Vec<u8>,
+    /// Bytes per slot.
+    size: usize,
     /// Length and source of datagram `i` (None: a family we do not read).
     meta: Vec<(usize, Option<SocketAddr>)>,
     n: usize,
@@ -50,14 +60,15 @@ impl Received {
         Received::with_buf(RECV_BUF)
     }
 
-    /// Buffers of `size` bytes each (a sender reading 60-byte ACKs needs
+    /// Slots of `size` bytes each (a sender reading 60-byte ACKs needs
     /// no 64 KiB ones).
     pub fn with_buf(size: usize) -> Received {
-        Received {
-            bufs: (0..BATCH).map(|_| vec![0u8; size.max(1)]).collect(),
-            meta: vec![(0, None); BATCH],
-            n: 0,
-        }
+        let size = size.max(1);
+        let mut r =
+            Received { buf: vec![0u8; size * BATCH], size, meta: vec![(0, None); BATCH], n: 0 };
+        // calloc may have zeroed (touched) heap memory it reused.
+        r.release();
+        r
     }
 
     /// Datagrams of the last [`recv`](Self::recv) (some may lack a source).
@@ -71,7 +82,8 @@ impl Received {
     /// Datagram `i` of the batch: its bytes and source.
     pub fn get(&self, i: usize) -> Option<(&[u8], Option<SocketAddr>)> {
         let &(len, from) = self.meta.get(i).filter(|_| i < self.n)?;
-        Some((&self.bufs[i][..len.min(self.bufs[i].len())], from))
+        let at = i * self.size;
+        Some((&self.buf[at..at + len.min(self.size)], from))
     }
 
     /// The datagrams of the batch that have a source we can answer.
@@ -86,9 +98,22 @@ impl Received {
     /// `WouldBlock`: the socket is empty.
     pub fn recv(&mut self, sock: &impl std::os::fd::AsRawFd, max: usize) -> io::Result<usize> {
         self.n = 0;
-        let n = sys::recv(sock, &mut self.bufs[..max.min(BATCH)], &mut self.meta)?;
+        let slots = self.buf.chunks_mut(self.size).take(max.min(BATCH));
+        let n = sys::recv(sock, slots, &mut self.meta)?;
         self.n = n;
         Ok(n)
+    }
+
+    /// Gives the buffer's whole pages back to the kernel (the last batch is
+    /// forgotten): called once a burst is over, off the drain (`udp.rs`).
+    pub fn release(&mut self) {
+        self.n = 0;
+        sys::release(&mut self.buf);
+    }
+
+    /// Pages of the buffer resident now (`mincore`; None where unknown).
+    pub fn resident_pages(&self) -> Option<usize> {
+        sys::resident(&self.buf)
     }
 }
 
@@ -213,7 +238,7 @@ pub fn recv_batch(
     bufs: &mut [Vec<u8>],
     out: &mut [(usize, Option<SocketAddr>)],
 ) -> io::Result<usize> {
-    sys::recv(sock, bufs, out)
+    sys::recv(sock, bufs.iter_mut().map(|b| b.as_mut_slice()), out)
 }
 
 /// Sends `bufs[i]` to `to[i]` with as few syscalls as the OS allows; returns
@@ -233,24 +258,23 @@ mod sys {
     use std::mem::MaybeUninit;
     use std::net::SocketAddr;
 
-    pub fn recv(
+    pub fn recv<'a>(
         sock: &impl std::os::fd::AsRawFd,
-        bufs: &mut [Vec<u8>],
+        bufs: impl Iterator<Item = &'a mut [u8]>,
         out: &mut [(usize, Option<SocketAddr>)],
     ) -> io::Result<usize> {
-        let n = bufs.len().min(out.len()).min(BATCH);
         let mut addrs = [const { MaybeUninit::<libc::sockaddr_storage>::uninit() }; BATCH];
         let mut iovs = [const { MaybeUninit::<libc::iovec>::uninit() }; BATCH];
         let mut hdrs = [const { MaybeUninit::<libc::mmsghdr>::uninit() }; BATCH];
-        for i in 0..n {
+        let mut n = 0;
+        for (i, buf) in bufs.take(out.len().min(BATCH)).enumerate() {
+            n = i + 1;
             // The family is read back: zero it so an address the kernel did
             // not write reads as "unknown" (the rest is written or unread).
             // SAFETY: all-zero is a valid sockaddr_storage.
             let a = addrs[i].write(unsafe { std::mem::zeroed() });
-            let iov = iovs[i].write(libc::iovec {
-                iov_base: bufs[i].as_mut_ptr().cast(),
-                iov_len: bufs[i].len(),
-            });
+            let iov = iovs[i]
+                .write(libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() });
             // SAFETY: all-zero is a valid mmsghdr (null control, no flags).
             let h = hdrs[i].write(unsafe { std::mem::zeroed() });
             h.msg_hdr.msg_name = (a as *mut libc::sockaddr_storage).cast();
@@ -281,6 +305,39 @@ mod sys {
             out[i] = (h.msg_len as usize, from);
         }
         Ok(got)
+    }
+
+    /// The whole pages inside `buf`: (start, length), page-aligned.
+    fn inner_pages(buf: &[u8]) -> Option<(usize, usize)> {
+        // SAFETY: sysconf only reads a constant of the system.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?.max(1);
+        let p = buf.as_ptr() as usize;
+        let start = p.div_ceil(page) * page;
+        let end = (p + buf.len()) / page * page;
+        (end > start).then(|| (start, end - start))
+    }
+
+    pub fn release(buf: &mut [u8]) {
+        let Some((start, len)) = inner_pages(buf) else { return };
+        // SAFETY: the range is whole pages inside `buf`, which we borrow
+        // mutably (no other reference reads it meanwhile); for private
+        // anonymous memory (the heap, or malloc's own mapping) DONTNEED
+        // only makes the pages read as zeros again, as if we had written
+        // zeros, and malloc keeps no data inside a chunk in use.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, len, libc::MADV_DONTNEED);
+        }
+    }
+
+    pub fn resident(buf: &[u8]) -> Option<usize> {
+        let (start, len) = inner_pages(buf)?;
+        // SAFETY: as above.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).ok()?.max(1);
+        let mut vec = vec![0u8; len / page];
+        // SAFETY: the range is mapped (inside `buf`) and `vec` has one byte
+        // per page of it, which is what mincore writes.
+        let rc = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
+        (rc == 0).then(|| vec.iter().filter(|&&b| b & 1 == 1).count())
     }
 
     fn sockaddr_to_std(a: &libc::sockaddr_storage) -> Option<SocketAddr> {
@@ -395,15 +452,21 @@ mod sys {
         f(&s)
     }
 
-    pub fn recv(
+    pub fn release(_buf: &mut [u8]) {}
+
+    pub fn resident(_buf: &[u8]) -> Option<usize> {
+        None
+    }
+
+    pub fn recv<'a>(
         sock: &impl AsRawFd,
-        bufs: &mut [Vec<u8>],
+        bufs: impl Iterator<Item = &'a mut [u8]>,
         out: &mut [(usize, Option<SocketAddr>)],
     ) -> io::Result<usize> {
         with_sock(sock, |s| {
             let mut n = 0;
-            while n < bufs.len().min(out.len()) {
-                match s.recv_from(&mut bufs[n]) {
+            for buf in bufs.take(out.len()) {
+                match s.recv_from(buf) {
                     Ok((len, from)) => {
                         out[n] = (len, Some(from));
                         n += 1;
@@ -507,6 +570,56 @@ mod tests {
         assert_eq!(tx.len(), BATCH);
         let rx = Received::new();
         assert!(rx.is_empty() && rx.get(0).is_none() && rx.iter().next().is_none());
+    }
+
+    /// Issue 18 (RSS after a flood): every slot a burst wrote holds a page
+    /// resident; `release` gives them all back, and the buffer receives as
+    /// before afterwards.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn release_gives_a_bursts_pages_back_18() {
+        let (server, client, to) = pair();
+        let mut rx = Received::new();
+        assert_eq!(rx.resident_pages(), Some(0), "nothing written yet");
+        for i in 0..200u32 {
+            client.send_to(&i.to_be_bytes(), to).unwrap();
+        }
+        wait_readable(&server);
+        let mut got = 0;
+        for _ in 0..1000 {
+            got = rx.recv(&server, BATCH).unwrap_or(0);
+            if got > 0 {
+                break;
+            }
+            wait_readable(&server);
+        }
+        assert!(got > 0);
+        let held = rx.resident_pages().unwrap();
+        // Slots are 64 KiB apart: one page each (the first may share the
+        // buffer's unaligned head, not counted).
+        assert!(held >= got - 1, "{held} pages for {got} slots written");
+        rx.release();
+        assert_eq!(rx.resident_pages(), Some(0), "all given back");
+        assert!(rx.is_empty(), "the released batch is forgotten");
+        client.send_to(b"after", to).unwrap();
+        wait_readable(&server);
+        let mut n = 0;
+        // What is left of the 200, then the new one.
+        let mut last = Vec::new();
+        for _ in 0..1000 {
+            n = rx.recv(&server, BATCH).unwrap_or(0);
+            if n > 0 {
+                last = rx.get(n - 1).unwrap().0.to_vec();
+                if last == b"after" {
+                    break;
+                }
+            }
+            if n == 0 {
+                wait_readable(&server);
+            }
+        }
+        assert!(n > 0);
+        assert_eq!(last, b"after");
     }
 
     /// A drain takes batches up to its share, hands each to the handler,

@@ -154,6 +154,10 @@ pub struct EventLoop {
     udp_parked: bool,
     /// The last full heartbeat share waited for a core (`udp.rs`).
     udp_contended: bool,
+    /// Receive slots written since their pages were last given back, and
+    /// whether a UdpRelease tick is armed (`udp.rs`).
+    udp_touched: usize,
+    udp_release_armed: bool,
     early_results: Vec<(CallOwner, crate::session::CallResult)>,
     /// What to serve again next turn (a share of the turn was used up).
     again: Again,
@@ -224,6 +228,8 @@ impl EventLoop {
             udp_last_drain: f64::NEG_INFINITY,
             udp_parked: false,
             udp_contended: false,
+            udp_touched: 0,
+            udp_release_armed: false,
             early_results: Vec::new(),
             again: Again::default(),
             trimmed: false,

@@ -53,6 +53,7 @@ impl EventLoop {
             }
             Tick::RotateLog => crate::logger::rotate_now(),
             Tick::UdpRearm => self.rearm_udp(st, now, fx),
+            Tick::UdpRelease => self.release_udp(now),
             Tick::Names(gen) => names::on_tick(gen, st, now, fx),
             Tick::Watchdog => {
                 if let Some(every) = self.notifier.watchdog_every() {

@@ -92,11 +92,19 @@ impl EventLoop {
             }
             None => drain_udp(sock, &mut self.udp_buf, share),
         };
+        // Each recvmmsg fills the slots from the first: a drain wrote the
+        // first min(got, BATCH) of them.
+        self.udp_touched = self.udp_touched.max(got.min(mmsg::BATCH));
+        if self.udp_touched > RELEASE_SLOTS && !self.udp_release_armed {
+            self.udp_release_armed = true;
+            self.timers.at(now.mono + RELEASE_AFTER, Tick::UdpRelease);
+        }
         let busy = now.mono - self.udp_last_drain < UDP_COALESCE || got >= BUSY_BATCH;
         self.udp_last_drain = now.mono;
-        // Whether a full share waited for a core (its wall time over twice
-        // its CPU time): the loop shares one with the flood's senders.
-        let contended = more && t0.elapsed().as_secs_f64() > 2.0 * (thread_cpu() - cpu0);
+        // Whether a full share waited for a core (its wall time over
+        // CONTENDED_WALL times its CPU time): the loop shares one with the
+        // flood's senders.
+        let contended = more && t0.elapsed().as_secs_f64() > CONTENDED_WALL * (thread_cpu() - cpu0);
         self.udp_contended = contended;
         if let Some(pause) = park_for(busy, more, contended) {
             if !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
@@ -123,6 +131,25 @@ impl EventLoop {
         self.read_udp_server(st, now, fx);
     }
 
+    /// The UdpRelease tick: once the heartbeat socket has had no drain for
+    /// [`RELEASE_AFTER`], the receive slots a burst wrote go back to the
+    /// kernel (a flood's 256 slots are 1 MiB of pages touched, kept for
+    /// nothing while the fleet's batches fit in a few). A socket still busy
+    /// is looked at again [`RELEASE_AFTER`] after its last drain.
+    pub(super) fn release_udp(&mut self, now: Now) {
+        self.udp_release_armed = false;
+        let rested = now.mono - self.udp_last_drain;
+        if rested < RELEASE_AFTER {
+            self.udp_release_armed = true;
+            self.timers.at(self.udp_last_drain + RELEASE_AFTER, Tick::UdpRelease);
+            return;
+        }
+        if let Some(b) = self.udp_bufs.as_mut() {
+            b.0.release();
+        }
+        self.udp_touched = 0;
+    }
+
     /// Reads ACKs, at most [`CLIENT_TURN`] a turn (a flood of forged ones
     /// must not hold the loop): the rest are read next turn.
     pub(super) fn read_udp_client(&mut self, st: &mut State, now: Now, fx: &mut Effects) {
@@ -144,6 +171,15 @@ impl EventLoop {
     }
 }
 
+/// Receive slots a burst may leave written before their pages are given
+/// back (a quiet fleet's drains use a few: nothing to give back).
+pub const RELEASE_SLOTS: usize = 16;
+
+/// Seconds without a heartbeat drain after which the slots a burst wrote
+/// are given back (a drain every 10 ms of a busy fleet never waits that
+/// long, so its pages are not faulted in again and again).
+pub const RELEASE_AFTER: f64 = 1.0;
+
 /// Datagrams the client's socket is read for in one turn.
 pub const CLIENT_TURN: usize = 256;
 
@@ -152,6 +188,14 @@ pub const CLIENT_TURN: usize = 256;
 /// (PING p99 during `bench_flood_ping` 6.4-6.7 ms against 9.1-9.7 ms with
 /// whole batches, in the same minutes).
 pub const CONTENDED_SHARE: usize = crate::event_loop::mmsg::BATCH / 4;
+
+/// A full share whose wall time was over this many times its CPU time
+/// waited for a core (see [`park_for`]). Not 2: a loop on a core shared
+/// with two flooding senders runs about 55 % of the time it is runnable
+/// (`/proc/PID/task/TID/schedstat`, `bench_flood_ping`), a ratio of 1.8,
+/// and was taken as uncontended: it drained share after share, never
+/// slept, and a PING waited behind it for a core (p99 10-40 ms).
+pub const CONTENDED_WALL: f64 = 1.25;
 
 /// The pause after a drain that used up its whole share (a flood), in
 /// seconds: shorter than [`UDP_COALESCE`], as a batch is full already.
@@ -220,6 +264,9 @@ mod tests {
         assert_eq!(park_for(true, true, false), None, "own core: no pause");
         assert_eq!(park_for(false, true, false), None);
         const { assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE) };
+        // A loop with a core to itself (wall = CPU) is not contended; one
+        // that runs just over half the time it is runnable is.
+        const { assert!(CONTENDED_WALL > 1.0 && CONTENDED_WALL < 1.8) };
         const { assert!(CONTENDED_SHARE > 0 && CONTENDED_SHARE < crate::server::udp::TURN) };
     }
 
