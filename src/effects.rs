@@ -114,7 +114,8 @@ pub enum StoreAnswer {
         n: usize,
         new: Option<usize>,
     },
-    /// REPORT of `host` (received at `time` from `ip`), stored or not.
+    /// REPORT of `host` (received at `time` from `ip`), stored or not;
+    /// `work_lm`: the host's work version as its answer tells it.
     Report {
         ticket: Ticket,
         host: String,
@@ -122,6 +123,7 @@ pub enum StoreAnswer {
         ip: String,
         body: serde_json::Value,
         stored: bool,
+        work_lm: crate::work::version::Version,
     },
     /// A verb's answer as values (CLIENTS, ACK, SILENCE), framed by
     /// `verbs/`; `notify_in`: a Notify tick is due that many seconds from now.

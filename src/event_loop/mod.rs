@@ -402,6 +402,10 @@ impl EventLoop {
             }
             self.apply(fx);
         }
+        // The turn's store requests leave together (one drain for them).
+        if let Some(s) = st.server.as_mut() {
+            s.flush_store();
+        }
         self.turns.note(Source::Effects, us_since(t));
     }
 

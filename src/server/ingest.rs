@@ -48,7 +48,8 @@ impl Server {
         self.check_sender("report", &host, peer, local)?;
         let report = Report { time: now.wall, ip: peer.to_string(), body };
         let ticket = crate::effects::new_ticket();
-        self.store.send(store::Req::Report { host, report, ticket });
+        let (text, work_file) = (payload.trim().to_string(), self.work_path(&host));
+        self.store.send(store::Req::Report { host, report, text, work_file, ticket });
         Ok(ticket)
     }
 

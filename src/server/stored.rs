@@ -45,6 +45,12 @@ pub(super) fn deliveries_max(workers_queue: usize) -> usize {
 }
 
 impl Server {
+    /// Sends this turn's store requests (the loop's end of turn):
+    /// `Store::flush`.
+    pub fn flush_store(&mut self) {
+        self.store.flush();
+    }
+
     /// Hands waiting deliveries to the pool while it has room for them.
     pub(super) fn dispatch_waiting(&mut self, fx: &mut Effects) {
         while self.in_pool < self.deliveries_max {
@@ -151,7 +157,7 @@ impl Server {
                     };
                     fx.answers.push((ticket, answer));
                 }
-                Answer::Report { ticket, host, time, ip, body, stored } => {
+                Answer::Report { ticket, host, time, ip, body, stored, work_lm } => {
                     let report = super::fleet::Report { time, ip, body };
                     if !stored {
                         let answer = Answered::failed("REPORT", "cannot store the report");
@@ -162,7 +168,6 @@ impl Server {
                     self.reconcile_report(&host, &report.body, now, fx);
                     self.reports.insert(host.clone(), std::sync::Arc::new(report));
                     self.stats.reports += 1;
-                    let work_lm = self.work_lm(&host);
                     fx.answers.push((ticket, Answered::Report { host, peer, work_lm }));
                 }
                 Answer::Verb { ticket, answer, notify_in } => {

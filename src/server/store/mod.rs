@@ -67,9 +67,16 @@ pub enum Req {
         now: f64,
         ticket: Option<Ticket>,
     },
+    /// A REPORT, checked on the loop: `text` is its JSON as received (the
+    /// stored row, so it is not serialized again), `report.body` the parsed
+    /// value that comes back with the answer; `work_file` is the host's
+    /// work-file, whose version the answer carries (read here, not on the
+    /// loop).
     Report {
         host: String,
         report: Report,
+        text: String,
+        work_file: std::path::PathBuf,
         ticket: Ticket,
     },
     /// CLIENTS: the loop's snapshot of the hosts, to which the store adds
@@ -172,6 +179,8 @@ pub struct Store {
     pub shared: Arc<Shared>,
     /// Requests sent (the thread counts those it took).
     sent: u64,
+    /// Requests of this turn, sent together by `flush` at its end.
+    queued: Vec<Req>,
 }
 
 impl Store {
@@ -194,7 +203,7 @@ impl Store {
             .name("hbmon-store".into())
             .spawn(move || run(open, wake, sh, stall, rx))
             .map_err(|e| crate::error::Error::io("spawn the store thread", e))?;
-        Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0 })
+        Ok(Store { tx: Some(tx), thread: Some(thread), shared, sent: 0, queued: Vec::new() })
     }
 
     /// What the thread read at start (once, after `Answer::Started`): Err
@@ -203,10 +212,21 @@ impl Store {
         self.shared.started.lock().ok()?.take()
     }
 
-    /// Queues a request; never blocks (the channel is unbounded: its
-    /// senders are bounded by the sessions and the host table).
+    /// Queues a request for the end of this turn (`flush`); never blocks.
     pub fn send(&mut self, r: Req) {
-        if let Some(tx) = &self.tx {
+        self.queued.push(r);
+    }
+
+    /// Sends this turn's requests (the loop calls it at the end of each
+    /// turn), so that the REPORTs and EVENTS of one turn reach the thread
+    /// together and share its drain (one commit, one wake-up of the loop
+    /// for their answers) instead of the first waking it alone: with 4
+    /// senders a drain held 1.3 REPORTs. Never blocks (the channel is
+    /// unbounded: its senders are bounded by the sessions and the host
+    /// table).
+    pub fn flush(&mut self) {
+        let Some(tx) = &self.tx else { return };
+        for r in self.queued.drain(..) {
             if tx.send(r).is_err() {
                 log::error!("the store thread is gone: a request is lost");
             } else {
@@ -221,6 +241,7 @@ impl Store {
 
     /// Lets the thread finish what is queued and waits for it (at stop).
     pub fn close(&mut self) {
+        self.flush();
         self.tx = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
@@ -232,6 +253,13 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Runs a statement prepared once per connection: BEGIN and COMMIT frame
+/// every drain, and a drain of one REPORT is the common case under a light
+/// load, where parsing them each time is a visible share of its cost.
+fn exec_cached(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// The stall hook (see the module doc): sleeps when its file is there.
@@ -380,7 +408,7 @@ impl Worker {
 
     fn drain(&mut self, batch: Vec<Req>) {
         let n = batch.len() as u64;
-        let began = self.conn.execute_batch("BEGIN").is_ok();
+        let began = exec_cached(&self.conn, "BEGIN").is_ok();
         let mut answers = Vec::new();
         let mut waited = false;
         let mut crash = false;
@@ -433,7 +461,7 @@ impl Worker {
     }
 
     fn commit(&mut self) -> bool {
-        match self.conn.execute_batch("COMMIT") {
+        match exec_cached(&self.conn, "COMMIT") {
             Ok(()) => {
                 self.shared.commits.fetch_add(1, Ordering::Relaxed);
                 true

@@ -13,8 +13,8 @@ use std::sync::atomic::Ordering;
 pub(super) fn failed(a: Answer) -> Answer {
     match a {
         Answer::Events { ticket, n, .. } => Answer::Events { ticket, n, new: None },
-        Answer::Report { ticket, host, time, ip, body, .. } => {
-            Answer::Report { ticket, host, time, ip, body, stored: false }
+        Answer::Report { ticket, host, time, ip, body, work_lm, .. } => {
+            Answer::Report { ticket, host, time, ip, body, stored: false, work_lm }
         }
         Answer::Verb { ticket, answer, notify_in } if answer.verb() != "CLIENTS" => {
             let answer = Answered::failed(answer.verb(), "cannot store");
@@ -60,8 +60,8 @@ impl Worker {
                 }
                 ticket.map(|ticket| Answer::Events { ticket, n: events.len(), new })
             }
-            Req::Report { host, report, ticket } => {
-                let stored = match fleet::store_report(c, &host, &report) {
+            Req::Report { host, report, text, work_file, ticket } => {
+                let stored = match fleet::store_report(c, &host, report.time, &report.ip, &text) {
                     Ok(()) => true,
                     Err(e) => {
                         fail();
@@ -70,7 +70,8 @@ impl Worker {
                     }
                 };
                 let Report { time, ip, body } = report;
-                Some(Answer::Report { ticket, host, time, ip, body, stored })
+                let work_lm = crate::work::version::of_file(&work_file).unwrap_or(0);
+                Some(Answer::Report { ticket, host, time, ip, body, stored, work_lm })
             }
             Req::Clients { ticket, host, item, filter, view, now } => {
                 let answer = match fleet::query_events(c, host.as_deref(), item.as_deref(), &filter)

@@ -86,9 +86,9 @@ fn refusal(r: Req, why: &str) -> Option<Answer> {
         Req::Events { events, ticket, .. } => {
             Answer::Events { ticket: ticket?, n: events.len(), new: None }
         }
-        Req::Report { host, report, ticket } => {
+        Req::Report { host, report, ticket, .. } => {
             let Report { time, ip, body } = report;
-            Answer::Report { ticket, host, time, ip, body, stored: false }
+            Answer::Report { ticket, host, time, ip, body, stored: false, work_lm: 0 }
         }
         Req::Clients { ticket, .. } => text(ticket, "CLIENTS"),
         Req::Ack { ticket, .. } => text(ticket, "ACK"),

@@ -101,6 +101,7 @@ fn ev(host: &str, id: &str, level: &str) -> Event {
 fn events(r: &mut Rig, ticket: Ticket, evs: Vec<Event>) {
     let states = evs.iter().map(|_| "up").collect();
     r.store.send(Req::Events { events: evs, states, now: 1.0, ticket: Some(ticket) });
+    r.store.flush();
 }
 
 #[test]
@@ -138,6 +139,7 @@ fn an_outage_queued_during_a_stall_is_a_handful_of_commits() {
         events(&mut r, i as Ticket, vec![ev(&format!("h{i}.x"), "1", "sick")]);
     }
     r.store.send(Req::Tick { now: 2.0 });
+    r.store.flush();
     let a = r.answers(HOSTS + 1);
     let stored = a.iter().filter(|a| matches!(a, Answer::Events { new: Some(1), .. })).count();
     assert_eq!(stored, HOSTS);
@@ -164,8 +166,10 @@ fn a_failed_request_does_not_undo_its_drain() {
     }
     // Queued into one drain: a report, then an ACK of no alert (refused).
     let report = Report { time: 1.0, ip: "127.0.0.1".into(), body: json!({"items": {}}) };
-    r.store.send(Req::Report { host: "a.x".into(), report, ticket: 1 });
+    let (text, work_file) = (report.body.to_string(), r.path.with_file_name("a.x.json"));
+    r.store.send(Req::Report { host: "a.x".into(), report, text, work_file, ticket: 1 });
     r.store.send(Req::Ack { ticket: 2, host: "a.x".into(), item: "cpu".into() });
+    r.store.flush();
     events(&mut r, 3, vec![ev("a.x", "1", "sick")]);
     let a = r.answers(3);
     assert!(matches!(a[0], Answer::Report { stored: true, .. }), "{a:?}");
@@ -201,7 +205,7 @@ fn the_thread_opens_and_reads_server_db_before_any_request() {
     {
         let c = crate::server::db::open(&dir.path().join("server.db")).unwrap().conn;
         let r = Report { time: 5.0, ip: "127.0.0.1".into(), body: json!({"items": {}}) };
-        fleet::store_report(&c, "a.x", &r).unwrap();
+        fleet::store_report(&c, "a.x", r.time, &r.ip, &r.body.to_string()).unwrap();
         fleet::store_events(&c, &[ev("a.x", "1", "sick")], 5.0).unwrap();
     }
     let mut r = rig_on(dir, &alerting_work(), None);
@@ -229,6 +233,7 @@ fn an_unusable_file_is_left_alone_and_every_request_refused() {
     events(&mut r, 1, vec![ev("a.x", "1", "sick")]);
     r.store.send(Req::Ack { ticket: 2, host: "a.x".into(), item: "cpu".into() });
     r.store.send(Req::Tick { now: 1.0 });
+    r.store.flush();
     let a = r.answers(3);
     assert!(matches!(a[0], Answer::Events { ticket: 1, new: None, .. }), "{a:?}");
     assert!(
