@@ -65,7 +65,7 @@ impl EventLoop {
 
     /// Drains the heartbeat socket. Under load (drains closer than
     /// `UDP_COALESCE` apart, or one that found [`BUSY_BATCH`] or more
-    /// datagrams queued) the socket is parked ([`busy_pause`]), so the next
+    /// datagrams queued) the socket is parked for that long, so the next
     /// drain takes a batch instead of waking the loop per datagram: at
     /// 10,000 datagrams/s that is ~20 per recvmmsg instead of ~2, and one
     /// wake-up per pause (the drain at the re-arm finds a batch and parks
@@ -99,19 +99,17 @@ impl EventLoop {
             self.udp_release_armed = true;
             self.timers.at(now.mono + RELEASE_AFTER, Tick::UdpRelease);
         }
-        let since = now.mono - self.udp_last_drain;
-        let busy = since < UDP_COALESCE || got >= BUSY_BATCH;
+        let busy = now.mono - self.udp_last_drain < UDP_COALESCE || got >= BUSY_BATCH;
         self.udp_last_drain = now.mono;
         // Whether a full share waited for a core (its wall time over
         // CONTENDED_WALL times its CPU time): the loop shares one with the
         // flood's senders.
         let contended = more && t0.elapsed().as_secs_f64() > CONTENDED_WALL * (thread_cpu() - cpu0);
         self.udp_contended = contended;
-        if let Some(pause) = park_for(busy, more, contended, busy_pause(got, since)) {
+        if let Some(pause) = park_for(busy, more, contended) {
             if !self.udp_parked && self.poll.registry().deregister(sock).is_ok() {
                 self.udp_parked = true;
-                let at = if more { now.mono + pause } else { rearm_at(now.mono, pause) };
-                self.timers.at(at, Tick::UdpRearm);
+                self.timers.at(now.mono + pause, Tick::UdpRearm);
             }
         }
         if more && !self.udp_parked {
@@ -204,8 +202,8 @@ pub const CONTENDED_WALL: f64 = 1.25;
 pub const FLOOD_PAUSE: f64 = 0.001;
 
 /// How long the heartbeat socket rests after a drain: `busy` (drains close
-/// together, or a batch found queued) waits `steady` (see [`busy_pause`])
-/// for the next batch; a quiet socket not at all (its ACKs go out at once).
+/// together, or a batch found queued) waits [`UDP_COALESCE`] for the next
+/// batch; a quiet socket not at all (its ACKs go out at once).
 ///
 /// A drain that used up its share (`more`: a flood) is followed by the
 /// next share at once when the loop has a core to itself (a pause would
@@ -218,50 +216,12 @@ pub const FLOOD_PAUSE: f64 = 0.001;
 /// one that sleeps in `poll` between shares is woken by the connection
 /// at once (median 2-4 ms in the same minutes), and took as many
 /// heartbeats in those runs, as its core was the limit, not the pause.
-pub fn park_for(busy: bool, more: bool, contended: bool, steady: f64) -> Option<f64> {
+pub fn park_for(busy: bool, more: bool, contended: bool) -> Option<f64> {
     match (busy, more, contended) {
         (_, true, true) => Some(FLOOD_PAUSE),
         (_, true, false) => None,
-        (true, false, _) => Some(steady),
+        (true, false, _) => Some(UDP_COALESCE),
         (false, false, _) => None,
-    }
-}
-
-/// Datagrams a steadily busy socket is left to gather between drains.
-pub const STEADY_BATCH: usize = 64;
-/// The longest pause of a busy socket (seconds): what an ACK may wait at most.
-pub const STEADY_PAUSE: f64 = 0.008;
-
-/// The pause of a busy socket after a drain that found `got` datagrams
-/// `since` seconds after the previous one: [`UDP_COALESCE`], or, when it
-/// found a batch (a steady rate, [`BUSY_BATCH`] or more), the time that
-/// rate takes to queue [`STEADY_BATCH`], at most [`STEADY_PAUSE`]. At
-/// 10,000 heartbeats/s that is ~6 ms: ~150 wake-ups a second instead of
-/// ~500, each a poll, a timer and two `epoll_ctl` (issue 18). A quiet
-/// socket is never parked (`park_for`), so its ACKs stay immediate.
-pub fn busy_pause(got: usize, since: f64) -> f64 {
-    if got < BUSY_BATCH || since.is_nan() || since <= 0.0 {
-        return UDP_COALESCE;
-    }
-    let rate = got as f64 / since;
-    (STEADY_BATCH as f64 / rate).clamp(UDP_COALESCE, STEADY_PAUSE)
-}
-
-/// When a busy (not flooded) socket parked for `pause` at `now` is
-/// re-armed: at the last point of the 5 ms grid the host table's deadline
-/// check runs on (`server::hosts::CHECK_GRAIN_US`) within the pause, when
-/// that is at least [`UDP_COALESCE`] away; else after the whole pause. At
-/// 100,000 hosts a deadline falls in every step, so the re-arm and the
-/// check mostly share a wake-up instead of taking one each (issue 18). Never
-/// later than `pause`: at high rates a longer rest would overflow the
-/// socket's buffer.
-pub fn rearm_at(now: f64, pause: f64) -> f64 {
-    let grid = crate::server::hosts::CHECK_GRAIN_US as f64 / 1e6;
-    let on_grid = ((now + pause) / grid).floor() * grid;
-    if on_grid >= now + UDP_COALESCE {
-        on_grid
-    } else {
-        now + pause
     }
 }
 
@@ -297,63 +257,17 @@ mod tests {
     /// once; a quiet socket is never parked.
     #[test]
     fn a_contended_full_share_parks_the_socket_briefly_18() {
-        let c = UDP_COALESCE;
-        assert_eq!(park_for(false, false, false, c), None);
-        assert_eq!(park_for(true, false, false, c), Some(UDP_COALESCE));
-        assert_eq!(park_for(true, true, true, c), Some(FLOOD_PAUSE));
-        assert_eq!(park_for(false, true, true, c), Some(FLOOD_PAUSE));
-        assert_eq!(park_for(true, true, false, c), None, "own core: no pause");
-        assert_eq!(park_for(false, true, false, c), None);
-        assert_eq!(park_for(false, false, false, STEADY_PAUSE), None, "quiet: never parked");
+        assert_eq!(park_for(false, false, false), None);
+        assert_eq!(park_for(true, false, false), Some(UDP_COALESCE));
+        assert_eq!(park_for(true, true, true), Some(FLOOD_PAUSE));
+        assert_eq!(park_for(false, true, true), Some(FLOOD_PAUSE));
+        assert_eq!(park_for(true, true, false), None, "own core: no pause");
+        assert_eq!(park_for(false, true, false), None);
         const { assert!(FLOOD_PAUSE > 0.0 && FLOOD_PAUSE < UDP_COALESCE) };
         // A loop with a core to itself (wall = CPU) is not contended; one
         // that runs just over half the time it is runnable is.
         const { assert!(CONTENDED_WALL > 1.0 && CONTENDED_WALL < 1.8) };
         const { assert!(CONTENDED_SHARE > 0 && CONTENDED_SHARE < crate::server::udp::TURN) };
-    }
-
-    /// Issue 18: a steady rate parks the socket long enough to gather a
-    /// batch of [`STEADY_BATCH`], within [`UDP_COALESCE`]..[`STEADY_PAUSE`];
-    /// a drain that found less than a batch keeps the short pause.
-    #[test]
-    fn a_steady_rate_gathers_a_batch_between_drains_18() {
-        // 10,000/s: 20 datagrams in 2 ms, so 6.4 ms for 64.
-        assert!((busy_pause(20, 0.002) - 0.0064).abs() < 1e-9);
-        // 100,000/s: a batch queues in under 2 ms.
-        assert_eq!(busy_pause(200, 0.002), UDP_COALESCE);
-        // 1,000/s: the longest pause, not 64 ms.
-        assert_eq!(busy_pause(BUSY_BATCH, 0.004), STEADY_PAUSE);
-        // Less than a batch, or no previous drain to measure from.
-        assert_eq!(busy_pause(BUSY_BATCH - 1, 0.0001), UDP_COALESCE);
-        assert_eq!(busy_pause(100, 0.0), UDP_COALESCE);
-        assert_eq!(busy_pause(100, f64::NAN), UDP_COALESCE);
-        const { assert!(STEADY_PAUSE > UDP_COALESCE && STEADY_PAUSE <= 0.01) };
-    }
-
-    /// Issue 18: a busy socket's re-arm lands on the deadline check's grid
-    /// when a grid point falls between `UDP_COALESCE` and its pause, and is
-    /// never later than the pause (at high rates the buffer would overflow).
-    #[test]
-    fn a_rearm_lands_on_the_check_grid_within_its_pause_18() {
-        let grid = crate::server::hosts::CHECK_GRAIN_US as f64 / 1e6;
-        let on_grid = |at: f64| ((at / grid) - (at / grid).round()).abs() < 1e-6;
-        for now in [0.0, 1.0, 12.3456789, 1000.0021, 86400.0049] {
-            for pause in [UDP_COALESCE, 0.004, 0.0064, STEADY_PAUSE] {
-                let at = rearm_at(now, pause);
-                assert!(at >= now + UDP_COALESCE - 1e-9, "{now} {pause}: {at} too soon");
-                assert!(at <= now + pause + 1e-9, "{now} {pause}: {at} after the pause");
-                // A grid point in [now + UDP_COALESCE, now + pause] is taken.
-                let last = ((now + pause) / grid).floor() * grid;
-                if last >= now + UDP_COALESCE {
-                    assert!(on_grid(at), "{now} {pause}: {at} off the grid");
-                } else {
-                    assert!((at - (now + pause)).abs() < 1e-12, "{now} {pause}: {at}");
-                }
-            }
-        }
-        // 10,000/s (6.4 ms): on the grid; the 2 ms pause of a high rate off it.
-        assert!(on_grid(rearm_at(1.0001, 0.0064)));
-        assert!((rearm_at(1.0001, UDP_COALESCE) - 1.0021).abs() < 1e-12);
     }
 
     /// The thread clock the contention test reads moves with this

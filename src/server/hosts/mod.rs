@@ -197,8 +197,6 @@ pub const CHECK_POPS: usize = 2048;
 /// fall in between. 100,000 hosts at a 10 s interval have ~5,000 a second
 /// once the tuned phi judges them; a wake-up and a timer each took a
 /// quarter of a core (issue 18). A host is judged at most 5 ms later.
-/// A busy heartbeat socket is re-armed on the same grid
-/// (`event_loop::udp::rearm_at`), so the two share their wake-ups.
 pub const CHECK_GRAIN_US: u64 = 5_000;
 
 /// Datagram counters (STATE `-- udp ...`).
