@@ -22,7 +22,6 @@ use hbmon::wire::{encode, Value};
 use std::collections::BinaryHeap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -87,7 +86,12 @@ fn free_port(srv: Ipv4Addr, hosts: usize) -> u16 {
     panic!("no free port on 127.13.0.0/16");
 }
 
-fn start_server(dir: &std::path::Path, c: &Cell, n: usize, port: u16) -> Child {
+fn start_server(
+    dir: &std::path::Path,
+    c: &Cell,
+    n: usize,
+    port: u16,
+) -> hbmon::bench_daemon::Daemon {
     let ip = Ipv4Addr::new(127, 13, 255, 1);
     let mut work = format!(
         "host srv.bench.example srv {ip}\nserver srv\nport {port}\nhb_port {port}\n\

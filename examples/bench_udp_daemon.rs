@@ -16,8 +16,9 @@
 //! generator is always this tree's release binary.)
 //! Run: `cargo build --release && cargo run --release --example bench_udp_daemon`.
 
+use hbmon::bench_daemon::Daemon;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn bench_cmd(to: SocketAddr, hosts: u32, rate: u64, secs: f64, procs: u32, style: &str) -> Command {
@@ -75,7 +76,7 @@ fn acked_rate(out: &str) -> Option<f64> {
     l.split_once('(')?.1.split_once("/s")?.0.parse().ok()
 }
 
-fn server(dir: &std::path::Path) -> (Child, SocketAddr) {
+fn server(dir: &std::path::Path) -> (Daemon, SocketAddr) {
     let ip = "127.11.0.1".parse().expect("ip");
     let srv = hbmon::bench_daemon::start_hbd_server(dir, ip, 100_000).expect("start hbmon");
     (srv.child, srv.addr)

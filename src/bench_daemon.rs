@@ -80,9 +80,34 @@ pub fn free_port(ip: IpAddr) -> io::Result<u16> {
 
 /// A started server: kill it with `child` when the bench is done.
 pub struct BenchServer {
-    pub child: Child,
+    pub child: Daemon,
     /// Its command port.
     pub addr: SocketAddr,
+}
+
+/// The daemon's child process, killed and reaped when dropped: a bench
+/// that panics half-way (an `expect` on a figure it could not read) leaves
+/// no server behind holding its ports and a core.
+pub struct Daemon(pub Child);
+
+impl std::ops::Deref for Daemon {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Daemon {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A lone server on `ip` (a free port for commands and heartbeats, no
@@ -136,7 +161,7 @@ pub fn start_server(
         // sleep: polling a port that is not yet open; nothing to wait on.
         std::thread::sleep(Duration::from_millis(20));
     }
-    Ok(BenchServer { child, addr })
+    Ok(BenchServer { child: Daemon(child), addr })
 }
 
 #[cfg(test)]
@@ -150,6 +175,15 @@ mod tests {
         assert_eq!(quantile(&mut v, 1.0), 5.0);
         assert_eq!(quantile(&mut v, 0.0), 1.0);
         assert_eq!(quantile(&mut [], 0.99), 0.0);
+    }
+
+    #[test]
+    fn a_dropped_daemon_is_killed_and_reaped() {
+        let child = Command::new("sleep").arg("30").spawn().expect("spawn sleep");
+        let pid = child.id();
+        drop(Daemon(child));
+        let gone = !Path::new(&format!("/proc/{pid}")).exists();
+        assert!(gone, "sleep {pid} still there after its Daemon was dropped");
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub fn parse_report(rest: &str) -> std::result::Result<(String, Value), String> 
 
 fn check_report_items(items: Option<&Value>) -> std::result::Result<(), String> {
     let check = |name: &str, v: &Value| {
-        let n = name.len() + serde_json::to_string(v).map(|t| t.len()).unwrap_or(usize::MAX);
+        let n = name.len() + json_len(v);
         if n > MAX_ITEM_BYTES {
             let name: String = name.chars().take(64).collect();
             return Err(format!(
@@ -106,6 +106,26 @@ fn check_report_items(items: Option<&Value>) -> std::result::Result<(), String> 
         return Err(format!("REPORT has {n} items (at most {MAX_REPORT_ITEMS})"));
     }
     Ok(())
+}
+
+/// The length of `v`'s compact JSON text, counted as it is written, not
+/// kept: the loop checks every item of every REPORT against its limit.
+fn json_len(v: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0 += b.len();
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut c = Count(0);
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 /// Stores events in one transaction; returns how many were new (a retry of
@@ -281,6 +301,13 @@ mod tests {
         assert!(e.starts_with("REPORT item 'i0' too large: "), "{e}");
         let e = parse_report(&items(200, 3000)).unwrap_err();
         assert!(e.starts_with("REPORT too large: ") && e.ends_with("(at most 524288)"), "{e}");
+    }
+
+    #[test]
+    fn an_items_length_is_its_json_texts() {
+        for v in [json!({"v": 1.5, "s": "a\"b\u{e9}", "l": [1, null]}), json!("x"), json!({})] {
+            assert_eq!(json_len(&v), v.to_string().len(), "{v}");
+        }
     }
 
     fn ev(host: &str, id: &str, item: &str, t: f64) -> Event {
