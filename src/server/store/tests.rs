@@ -245,3 +245,35 @@ fn an_unusable_file_is_left_alone_and_every_request_refused() {
     assert_eq!(r.store.shared.failed.load(Ordering::Relaxed), 3);
     assert_eq!(std::fs::read(&r.path).unwrap(), before, "not touched");
 }
+
+#[test]
+fn only_a_dense_stream_of_requests_is_awaited_spinning_14() {
+    let mut p = Pace::default();
+    for _ in 0..SPIN_AFTER - 1 {
+        p.arrived(SPIN_WINDOW / 3);
+    }
+    assert!(!p.spin(), "too few requests in a row");
+    p.arrived(SPIN_WINDOW / 3);
+    assert!(p.spin());
+    p.arrived(SPIN_WINDOW * 2);
+    assert!(!p.spin(), "one late request ends the run");
+}
+
+#[test]
+fn back_to_back_reports_are_taken_without_sleeping_14() {
+    let mut r = rig(&ServerWork::default(), None);
+    r.started().expect("opened");
+    for i in 0..50u64 {
+        let report = Report { time: 1.0, ip: "127.0.0.1".into(), body: json!({"items": {}}) };
+        let (text, work_file) = (report.body.to_string(), r.path.with_file_name("a.x.json"));
+        r.store.send(Req::Report { host: "a.x".into(), report, text, work_file, ticket: i });
+        r.store.flush();
+        let a = r.answers(1);
+        assert!(matches!(a[0], Answer::Report { stored: true, .. }), "{a:?}");
+    }
+    // Each was sent as soon as the one before was answered: most of them
+    // in a run of requests within the window.
+    let spun = r.store.shared.spun.load(Ordering::Relaxed);
+    assert!(spun > 0, "none of 50 back-to-back requests was taken spinning");
+    assert_eq!(r.count("SELECT count(*) FROM reports"), 1);
+}
