@@ -249,14 +249,21 @@ fn an_unusable_file_is_left_alone_and_every_request_refused() {
 #[test]
 fn only_a_dense_stream_of_requests_is_awaited_spinning_14() {
     let mut p = Pace::default();
-    for _ in 0..SPIN_AFTER - 1 {
-        p.arrived(SPIN_WINDOW / 3);
-    }
-    assert!(!p.spin(), "too few requests in a row");
-    p.arrived(SPIN_WINDOW / 3);
-    assert!(p.spin());
-    p.arrived(SPIN_WINDOW * 2);
+    let dense = |p: &mut Pace| {
+        for _ in 0..SPIN_AFTER - 1 {
+            p.arrived(SPIN_WINDOW / 3, true);
+        }
+        assert!(!p.spin(), "too few requests in a row");
+        p.arrived(SPIN_WINDOW / 3, true);
+        assert!(p.spin());
+    };
+    dense(&mut p);
+    p.arrived(SPIN_WINDOW * 2, true);
     assert!(!p.spin(), "one late request ends the run");
+    for _ in 0..100 {
+        p.arrived(Duration::ZERO, false);
+    }
+    assert!(!p.spin(), "a stream of the server's own writes never starts a run");
 }
 
 #[test]
