@@ -232,10 +232,15 @@ fn limits_and_a_restarting_server() {
     assert_eq!(n, 0, "the idle connection is closed without an answer");
     // Connections past the pool and its queue are told busy at once.
     // Each try holds a fresh set: on a loaded machine the previous set can
-    // reach its idle cut-off before the probe request is made.
+    // reach its idle cut-off before the probe request is made. The set is
+    // larger than pool + queue: the accept thread can fill the queue
+    // before every worker has taken its first connection (they take turns
+    // at the queue's lock), and then turns away some of the set itself,
+    // which leaves room behind it for the probe.
     let mut idle: Vec<TcpStream> = Vec::new();
     let busy = wait_for(30.0, "a 503 while every worker and queue slot is held", || {
-        idle = (0..4 + 64).filter_map(|_| TcpStream::connect(web.addr).ok()).collect();
+        let held = 2 * (4 + 64);
+        idle = (0..held).filter_map(|_| TcpStream::connect(web.addr).ok()).collect();
         let (st, _, b) = http(web.addr, "GET", "/", "", "");
         (st == 503).then_some(b)
     });
