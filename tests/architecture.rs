@@ -135,3 +135,45 @@ fn the_parts_never_import_verbs() {
         found.join("\n")
     );
 }
+
+/// The code of `text` before its test module (`#[cfg(test)]` then a
+/// `mod`), past comments: what a release build runs.
+fn non_test_lines(text: &str) -> Vec<(usize, &str)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let end = (0..lines.len())
+        .find(|&i| {
+            lines[i].trim() == "#[cfg(test)]"
+                && lines.get(i + 1).is_some_and(|l| l.trim_start().starts_with("mod "))
+        })
+        .unwrap_or(lines.len());
+    (0..end).map(|i| (i + 1, lines[i])).filter(|(_, l)| !l.trim_start().starts_with("//")).collect()
+}
+
+/// No `unwrap()` or `expect(` in the code a release build runs: a value
+/// from the network, a file or a user is matched, never unwrapped (a
+/// panic there would stop the daemon). Test modules (`tests*.rs`, and
+/// what follows `#[cfg(test)] mod`) may.
+#[test]
+fn no_unwrap_or_expect_outside_tests() {
+    assert_eq!(
+        non_test_lines("a.unwrap();\n// x.unwrap()\n#[cfg(test)]\nmod tests {\nb.unwrap();\n}"),
+        [(1, "a.unwrap();")]
+    );
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rs_files(&src, &mut files);
+    let mut found = Vec::new();
+    for f in files {
+        let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with("tests") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (n, l) in non_test_lines(&text) {
+            if l.contains(".unwrap()") || l.contains(".expect(") {
+                found.push(format!("{}:{n}: {}", f.display(), l.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "unwrap/expect outside tests:\n{}", found.join("\n"));
+}

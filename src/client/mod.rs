@@ -273,7 +273,7 @@ impl Client {
         };
         let host = self.host.clone();
         if let Some(e) = self.items.set(&host, item, value, level, msg, now.wall, &mut ids) {
-            if item == spool::STORE_ITEM && !msg.is_empty() {
+            if item == crate::event::builtin::STORE && !msg.is_empty() {
                 log::error!("{item} -> {level}: {msg}");
             }
             self.store_events(std::slice::from_ref(&e));

@@ -16,9 +16,6 @@ use crate::store::thread::MAX_QUEUED;
 use crate::store::{StoreDone, StoreReq};
 use std::fmt::Write as _;
 
-/// The client's own item for the health of its vardir files.
-pub const STORE_ITEM: &str = crate::event::builtin::STORE;
-
 impl Client {
     /// Sends a round and its events to the store thread (one transaction
     /// with the rest of its drain). Past [`MAX_QUEUED`] waiting requests the
@@ -134,7 +131,7 @@ impl Client {
             false => (store_bad_level(&self.work.levels), problems.join("; ")),
         };
         let value = Some(problems.len() as f64);
-        self.set_item(STORE_ITEM, value, &level, &msg, now, fx);
+        self.set_item(crate::event::builtin::STORE, value, &level, &msg, now, fx);
     }
 
     /// STATE lines about the outbox and the vardir.

@@ -16,13 +16,10 @@ use crate::units::round_json;
 use crate::work::model::Level;
 use fleet::EventsFilter;
 
-/// The item of server.db's own health (see `store_notice_event`).
-pub(super) const NOTICE_ITEM: &str = builtin::SERVER_STORE;
-
 /// The level of the last `store:server.db` event of `host` (read at start,
 /// before the store thread takes the database).
 pub(super) fn last_store_notice(db: &rusqlite::Connection, host: &str) -> Option<String> {
-    fleet::query_events(db, Some(host), Some(NOTICE_ITEM), &EventsFilter::Last(1))
+    fleet::query_events(db, Some(host), Some(builtin::SERVER_STORE), &EventsFilter::Last(1))
         .ok()
         .and_then(|v| v.last()?.get("new_level")?.as_str().map(String::from))
 }
@@ -226,7 +223,7 @@ impl Server {
         let ev = Event {
             id: format!("srv-{}-{}", self.boot_id, self.event_seq),
             host: self.host.clone(),
-            item: NOTICE_ITEM.into(),
+            item: builtin::SERVER_STORE.into(),
             old_level: last,
             new_level: level,
             old_value: None,
